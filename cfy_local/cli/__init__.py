@@ -1,0 +1,120 @@
+"""The ``cfy`` command line: a thin click adapter over the core.
+
+Every command parses options, calls the core, and hands the result to ``cli.render``.
+Core errors (``cfy_local.errors.CfyLocalError``) become one line on stderr and the exit
+code of SPEC §4. Command groups are imported lazily so ``cfy --help`` stays fast and
+never imports textual.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+
+import click
+
+from cfy_local import __version__
+from cfy_local.errors import CfyLocalError, ExitCode
+
+# command name -> "module:attribute" of the click command implementing it
+COMMANDS: dict[str, str] = {
+    "blueprints": "cfy_local.cli.blueprints:blueprints",
+    "deployments": "cfy_local.cli.deployments:deployments",
+    "executions": "cfy_local.cli.executions:executions",
+    "events": "cfy_local.cli.events:events",
+    "node-instances": "cfy_local.cli.node_instances:node_instances",
+    "maintenance-mode": "cfy_local.cli.maintenance:maintenance_mode",
+    "snapshots": "cfy_local.cli.snapshots:snapshots",
+    "secrets": "cfy_local.cli.secrets:secrets",
+    "scheduler": "cfy_local.cli.scheduler:scheduler",
+    "install": "cfy_local.cli.shortcuts:install",
+    "uninstall": "cfy_local.cli.shortcuts:uninstall",
+    "status": "cfy_local.cli.status:status",
+    "init": "cfy_local.cli.status:init",
+    "tui": "cfy_local.cli.tui:tui",
+}
+
+
+def resolve_prefix(group: click.Group, ctx: click.Context, name: str) -> str:
+    """cfy's AliasedGroup: a unique prefix of a sub-command names it."""
+    names = group.list_commands(ctx)
+    if name in names:
+        return name
+    matches = [n for n in names if n.startswith(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        ctx.fail(f"Too many matches: {', '.join(sorted(matches))}")
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    message = f"No such command '{name}'."
+    if close:
+        message += "\n\nDid you mean one of these?\n" + "\n".join(f"    {m}" for m in close)
+    ctx.fail(message)
+    raise AssertionError  # ctx.fail raises
+
+
+class AliasedGroup(click.Group):
+    """A group that accepts unique prefixes of its sub-commands."""
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        return super().get_command(ctx, resolve_prefix(self, ctx, cmd_name))
+
+    def resolve_command(self, ctx, args):
+        _, command, rest = super().resolve_command(ctx, args)
+        return command.name if command else None, command, rest
+
+
+class LazyRootGroup(AliasedGroup):
+    """Root group whose sub-commands are imported only when used."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in COMMANDS:
+            cmd_name = resolve_prefix(self, ctx, cmd_name)
+        module_name, attr = COMMANDS[cmd_name].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=LazyRootGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("--home", envvar="CFY_LOCAL_HOME", metavar="PATH",
+              help="State directory (default: $CFY_LOCAL_HOME, else ~/.cfy-local). Must be on a local filesystem.")
+@click.option("--json", "json_output", is_flag=True, help="Print data as JSON (lists: one array; streams: NDJSON).")
+@click.option("-v", "--verbose", count=True, help="Show more (-vv: debug logs in event streams; tracebacks on error).")
+@click.version_option(__version__, "--version", prog_name="cfy-local")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, json_output: bool, verbose: int) -> None:
+    """cfy-local: run, schedule and watch Cloudify workflows on this machine."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+    ctx.obj["json"] = json_output
+    ctx.obj["verbose"] = verbose
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run click, map core errors to one stderr line + exit code."""
+    try:
+        rv = cli.main(args=argv, prog_name="cfy", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("\nAborted!\n")
+        sys.exit(ExitCode.INTERRUPTED)
+    except CfyLocalError as exc:
+        from cfy_local.cli.common import report_error
+
+        sys.exit(report_error(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write("\nAborted!\n")
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(rv if isinstance(rv, int) else ExitCode.OK)

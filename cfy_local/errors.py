@@ -1,0 +1,72 @@
+"""Errors of the core and the exit codes they map to (SPEC §4).
+
+The core raises these; the CLI adapter turns them into one line on stderr and the exit
+code below. Nothing here knows about click.
+"""
+from __future__ import annotations
+
+
+class ExitCode:
+    """The one table of process exit codes (SPEC §4)."""
+
+    OK = 0                 # success; a waited execution ended `terminated`
+    ERROR = 1              # bad input, not found, conflict, or a waited execution `failed`
+    USAGE = 2              # click usage error
+    CANCELLED = 3          # a waited execution ended `cancelled`
+    TIMEOUT = 4            # --timeout elapsed while waiting; the execution still runs
+    INTERRUPTED = 130      # Ctrl-C while waiting; the execution keeps running
+
+
+class CfyLocalError(Exception):
+    """Base of every error the core reports to a user. ``str(err)`` is the one-line message."""
+
+    exit_code = ExitCode.ERROR
+
+    def __init__(self, message: str, *, possible_solutions: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.possible_solutions = possible_solutions or []
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFoundError(CfyLocalError):
+    """A record named by the user does not exist."""
+
+
+class AlreadyExistsError(CfyLocalError):
+    """Creating a record whose id is taken."""
+
+
+class ValidationError(CfyLocalError):
+    """Bad input: ids, inputs, parameters, times, rules, options."""
+
+
+class DSLError(ValidationError):
+    """A blueprint that cannot be parsed or validated. The message names file and line."""
+
+
+class ConflictError(CfyLocalError):
+    """The state forbids the request (busy deployment, maintenance, illegal transition)."""
+
+
+class InvalidTransitionError(ConflictError):
+    """An execution status change that the transition table refuses."""
+
+
+class MaintenanceModeError(ConflictError):
+    """Refused because maintenance mode is activating or activated."""
+
+
+class CorruptRecordError(CfyLocalError):
+    """A state file that cannot be read as the record it should be. Names the file."""
+
+
+class StorageError(CfyLocalError):
+    """Writing state failed (disk full, permissions); the previous state is intact."""
+
+
+def not_found(kind: str, ident: str) -> NotFoundError:
+    """Cloudify's wording for a missing resource, e.g. ``Requested `Deployment` with ID `x` was not found``."""
+    return NotFoundError(f"Requested `{kind}` with ID `{ident}` was not found")

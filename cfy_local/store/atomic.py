@@ -1,0 +1,111 @@
+"""Crash-safe file writes and strict reads.
+
+A write goes to a temp file in the same folder, is (optionally) fsynced, then renamed over
+the target with ``os.replace``: a reader sees the old file or the new one, never a torn
+one. Records whose loss would lie (statuses, schedules) are fsynced; the hot path of a run
+(runtime properties) may pass ``durable=False``.
+
+Nothing here follows a symlink planted at a target path: reads open with ``O_NOFOLLOW`` and
+writes replace the link itself (``os.replace`` renames over the link, not through it).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from typing import Any
+
+from cfy_local.errors import CorruptRecordError, StorageError
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def ensure_dir(path: str) -> str:
+    """Create ``path`` (and parents) with mode 0700 if missing."""
+    try:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"Cannot create folder {path}: {exc.strerror}") from exc
+    return path
+
+
+def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True) -> None:
+    folder = os.path.dirname(path) or "."
+    ensure_dir(folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if exc.errno == errno.ENOSPC:
+            raise StorageError(f"No space left on device while writing {path}; nothing was changed") from exc
+        raise StorageError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+    if durable:
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def dumps(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=1, sort_keys=False, default=str) + "\n").encode("utf-8")
+
+
+def atomic_write_json(path: str, obj: Any, *, durable: bool = True) -> None:
+    atomic_write_bytes(path, dumps(obj), durable=durable)
+
+
+def read_bytes(path: str) -> bytes:
+    """Read a state file without following a symlink at ``path``."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: str) -> Any:
+    """Parse a JSON state file. Missing → FileNotFoundError; unreadable → CorruptRecordError."""
+    try:
+        data = read_bytes(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorruptRecordError(f"Refusing to follow a symlink at state file {path}") from exc
+        raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(f"State file {path} is corrupt and cannot be read: {exc}") from exc
