@@ -16,22 +16,23 @@ import click
 from cfy_local import __version__
 from cfy_local.errors import CfyLocalError, ExitCode
 
-# command name -> "module:attribute" of the click command implementing it
-COMMANDS: dict[str, str] = {
-    "blueprints": "cfy_local.cli.blueprints:blueprints",
-    "deployments": "cfy_local.cli.deployments:deployments",
-    "executions": "cfy_local.cli.executions:executions",
-    "events": "cfy_local.cli.events:events",
-    "node-instances": "cfy_local.cli.node_instances:node_instances",
-    "maintenance-mode": "cfy_local.cli.maintenance:maintenance_mode",
-    "snapshots": "cfy_local.cli.snapshots:snapshots",
-    "secrets": "cfy_local.cli.secrets:secrets",
-    "scheduler": "cfy_local.cli.scheduler:scheduler",
-    "install": "cfy_local.cli.shortcuts:install",
-    "uninstall": "cfy_local.cli.shortcuts:uninstall",
-    "status": "cfy_local.cli.status:status",
-    "init": "cfy_local.cli.status:init",
-    "tui": "cfy_local.cli.tui:tui",
+# command name -> ("module:attribute" of the click command, one-line help for `cfy --help`).
+# The help text lives here so `cfy --help` lists commands without importing them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "blueprints": ("cfy_local.cli.blueprints:blueprints", "Handle blueprints"),
+    "deployments": ("cfy_local.cli.deployments:deployments", "Handle deployments and their schedules"),
+    "executions": ("cfy_local.cli.executions:executions", "Handle workflow executions"),
+    "events": ("cfy_local.cli.events:events", "Show events from workflow executions"),
+    "node-instances": ("cfy_local.cli.node_instances:node_instances", "Handle a deployment's node instances"),
+    "maintenance-mode": ("cfy_local.cli.maintenance:maintenance_mode", "Handle maintenance mode"),
+    "snapshots": ("cfy_local.cli.snapshots:snapshots", "Handle snapshots of the state directory"),
+    "secrets": ("cfy_local.cli.secrets:secrets", "Handle secrets (the store behind get_secret)"),
+    "scheduler": ("cfy_local.cli.scheduler:scheduler", "Run the loop that fires execution schedules"),
+    "install": ("cfy_local.cli.shortcuts:install", "Upload a blueprint, create a deployment and run install"),
+    "uninstall": ("cfy_local.cli.shortcuts:uninstall", "Run uninstall, delete the deployment and its blueprint"),
+    "status": ("cfy_local.cli.status:status", "Show the state directory, scheduler and maintenance status"),
+    "init": ("cfy_local.cli.status:init", "Create the state directory and its config.yaml"),
+    "tui": ("cfy_local.cli.tui:tui", "Watch and steer executions in a terminal UI"),
 }
 
 
@@ -76,8 +77,13 @@ class LazyRootGroup(AliasedGroup):
     def get_command(self, ctx, cmd_name):
         if cmd_name not in COMMANDS:
             cmd_name = resolve_prefix(self, ctx, cmd_name)
-        module_name, attr = COMMANDS[cmd_name].split(":")
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
         return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, help_text) in sorted(COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
