@@ -1,0 +1,272 @@
+"""Scheduling rules and their occurrences (cli.md §5.3, manager.md §5.2–§5.3).
+
+A rule is stored as Cloudify stores it: ``{"rrule": "<RRULE>"}`` or
+``{"recurrence": str|None, "count": int|None, "weekdays": [str]|None}``.
+
+Occurrences are computed with ``dateutil.rrule`` in the schedule's zone and handed out as
+aware UTC datetimes (SPEC §8): wall-clock rules (daily and longer, weekdays, raw RRULEs) run
+on local naive times, so 09:00 stays 09:00 across DST; a wall time that does not exist on a
+DST day is skipped and an ambiguous one fires once (its first instant). Rules shorter than a
+day without weekdays (``30 min``, ``2h``) are elapsed time and run on UTC, so they neither
+pause nor double up when the clocks change.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+from dateutil import rrule as du
+
+from cfy_local.errors import ValidationError
+from cfy_local.schedules.timeexpr import get_zone, to_utc
+
+UTC = timezone.utc
+MAX_PREVIEW = 1000
+# Cloudify scans at most this many generated dates when listing upcoming occurrences.
+MAX_SCAN = 100_000
+
+_RECURRENCE = re.compile(r"(\d+) ?(sec|second|min|minute|h|hour|d|day|w|week|mo|month|y|year)s?$")
+_WEEKDAY = re.compile(r"^([1-4]|L-)?(SU|MO|TU|WE|TH|FR|SA)")
+_DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_FREQ = {
+    "sec": du.SECONDLY, "second": du.SECONDLY, "min": du.MINUTELY, "minute": du.MINUTELY,
+    "h": du.HOURLY, "hour": du.HOURLY, "d": du.DAILY, "day": du.DAILY, "w": du.WEEKLY,
+    "week": du.WEEKLY, "mo": du.MONTHLY, "month": du.MONTHLY, "y": du.YEARLY, "year": du.YEARLY,
+}
+_FIXED_SECONDS = {du.SECONDLY: 1, du.MINUTELY: 60, du.HOURLY: 3600}
+_UNIT_NAME = {du.SECONDLY: "seconds", du.MINUTELY: "minutes", du.HOURLY: "hours", du.DAILY: "days",
+              du.WEEKLY: "weeks", du.MONTHLY: "months", du.YEARLY: "years"}
+
+RRULE_EXCLUSIVE = "`rrule` cannot be provided together with `recurrence`, `weekdays` or `count`."
+COUNT_WITHOUT_RECURRENCE = "recurrence must be specified for execution count larger than 1"
+
+
+def parse_recurrence(expression: str) -> tuple[int, int]:
+    """``2 weeks`` → (WEEKLY, 2). Searched at the end of the string, as Cloudify does."""
+    match = _RECURRENCE.search(expression) if isinstance(expression, str) else None
+    if not match:
+        raise ValidationError(
+            f"`{expression}` is not a legal recurrence expression. Supported format is: "
+            f"<number> seconds|minutes|hours|days|weeks|months|years")
+    return _FREQ[match.group(2)], int(match.group(1))
+
+
+def split_weekdays(values: list[str] | tuple[str, ...] | str | None) -> list[str] | None:
+    """``--weekdays`` given repeatedly and/or comma-separated; spaces around items are
+    allowed (``"mo, tu"``: a deliberate departure, SPEC §12)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    items = [part.strip() for value in values for part in str(value).split(",")]
+    items = [item for item in items if item]
+    return items or None
+
+
+def validate_weekdays(weekdays: list[str], recurrence: str | None) -> list[str]:
+    out = []
+    freq = parse_recurrence(recurrence)[0] if recurrence else None
+    for raw in weekdays:
+        day = str(raw).upper()
+        match = _WEEKDAY.match(day)
+        if not match:
+            raise ValidationError(
+                f"weekdays list contains an invalid weekday `{raw}`. Valid weekdays are: "
+                f"{'|'.join(_DAY_CODES)} or their lowercase values, optionally prefixed by 1-4 or l-/L-.")
+        if match.group(1) and freq not in (du.MONTHLY, du.YEARLY):
+            unit = _UNIT_NAME.get(freq, "None") if freq is not None else "None"
+            raise ValidationError(
+                f"complex weekday expression {raw} can only be used with a months|years recurrence, but got {unit}.")
+        out.append(day)
+    return out
+
+
+def _as_count(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(f"invalid parameter, should be int, got: {value}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"invalid parameter, should be int, got: {value}") from None
+
+
+def build_rule(*, recurrence: str | None = None, count=None, weekdays=None, rrule: str | None = None,
+               previous: dict | None = None) -> dict:
+    """Validate scheduling parameters and return the rule to store.
+
+    ``previous`` (on update) supplies the fields not given, as Cloudify merges them; a new
+    ``rrule`` replaces the whole rule, and an rrule-based schedule keeps its rrule when no
+    rule field is given (Cloudify would refuse that update — a pitfall not copied).
+    """
+    weekdays = split_weekdays(weekdays)
+    if rrule is not None:
+        if recurrence is not None or count is not None or weekdays is not None:
+            raise ValidationError(RRULE_EXCLUSIVE)
+        validate_rrule(rrule)
+        return {"rrule": rrule}
+    previous = previous or {}
+    if "rrule" in previous:
+        if recurrence is None and count is None and weekdays is None:
+            return {"rrule": previous["rrule"]}
+        previous = {}
+    recurrence = recurrence if recurrence is not None else previous.get("recurrence")
+    count = _as_count(count) if count is not None else previous.get("count")
+    weekdays = weekdays if weekdays is not None else previous.get("weekdays")
+    if recurrence is not None:
+        parse_recurrence(recurrence)
+    if weekdays:
+        weekdays = validate_weekdays(weekdays, recurrence)
+    if recurrence is None and count != 1:
+        raise ValidationError(COUNT_WITHOUT_RECURRENCE)
+    if count is not None and count < 1:
+        raise ValidationError(f"invalid parameter, count must be a positive integer, got: {count}")
+    return {"recurrence": recurrence, "count": count, "weekdays": weekdays or None}
+
+
+def validate_rrule(text: str) -> None:
+    try:
+        du.rrulestr(text, dtstart=datetime(2000, 1, 1), forceset=True, ignoretz=True)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ValidationError(f"invalid RRULE string provided: {exc}") from None
+
+
+_UTC_UNTIL = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
+
+
+def _utc_stamp_to_local(stamp: str, tz_name: str) -> str:
+    """An RRULE ``UNTIL=...Z`` is a UTC instant; the rule runs on local wall time."""
+    instant = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return instant.astimezone(get_zone(tz_name)).strftime("%Y%m%dT%H%M%S")
+
+
+def _weekday(day: str):
+    match = _WEEKDAY.match(day)
+    position, code = match.group(1), match.group(2)
+    base = getattr(du, code)
+    if position is None:
+        return base, None
+    return base, (-1 if position == "L-" else int(position))
+
+
+@dataclass(frozen=True)
+class Occurrences:
+    """The occurrence generator of one schedule (immutable; cheap to build)."""
+
+    rule: dict
+    since: datetime            # aware UTC
+    until: datetime | None     # aware UTC, inclusive
+    tz_name: str
+
+    def _elapsed_step(self) -> timedelta | None:
+        """A fixed UTC step for sub-daily recurrences without weekdays, else None."""
+        if "rrule" in self.rule or self.rule.get("weekdays") or not self.rule.get("recurrence"):
+            return None
+        freq, interval = parse_recurrence(self.rule["recurrence"])
+        if freq not in _FIXED_SECONDS:
+            return None
+        return timedelta(seconds=_FIXED_SECONDS[freq] * max(interval, 1))
+
+    def iter_from(self, after: datetime | None = None) -> Iterator[datetime]:
+        """Occurrences in order (UTC), only those strictly after ``after`` if given."""
+        step = self._elapsed_step()
+        if step is not None:
+            return self._iter_elapsed(step, after)
+        return self._iter_wall_clock(after)
+
+    def _iter_elapsed(self, step: timedelta, after: datetime | None) -> Iterator[datetime]:
+        count = self.rule.get("count")
+        index = 0
+        if after is not None and after >= self.since:
+            index = (after - self.since) // step + 1
+        while count is None or index < count:
+            value = self.since + step * index
+            if self.until is not None and value > self.until:
+                return
+            yield value
+            index += 1
+
+    def _iter_wall_clock(self, after: datetime | None) -> Iterator[datetime]:
+        zone = get_zone(self.tz_name)
+        dtstart = self.since.astimezone(zone).replace(tzinfo=None)
+        count = self.rule.get("count")
+        if "rrule" not in self.rule and count is None and after is not None:
+            dtstart = self._skip_ahead(dtstart, after.astimezone(zone).replace(tzinfo=None))
+        # Local `until` with an hour of slack: the exact inclusive bound is applied in UTC.
+        local_until = None
+        if self.until is not None:
+            local_until = self.until.astimezone(zone).replace(tzinfo=None) + timedelta(hours=3)
+        produced = 0
+        for local in self._local_dates(dtstart, local_until):
+            value = to_utc(local, zone)
+            if value is None:
+                continue  # a wall time skipped by DST does not happen
+            if value < self.since:
+                continue
+            if self.until is not None and value > self.until:
+                return
+            produced += 1
+            if after is None or value > after:
+                yield value
+            if count is not None and produced >= count:
+                return
+
+    def _skip_ahead(self, dtstart: datetime, after_local: datetime) -> datetime:
+        """Move DTSTART forward by whole periods of a daily/weekly rule (no count, so no
+        occurrence number matters) to avoid generating years of past dates."""
+        freq, interval = parse_recurrence(self.rule["recurrence"]) if self.rule.get("recurrence") else (None, 0)
+        period_days = {du.DAILY: 1, du.WEEKLY: 7}.get(freq)
+        if not period_days or after_local <= dtstart:
+            return dtstart
+        span = period_days * max(interval, 1)
+        periods = (after_local - dtstart).days // span - 1
+        if periods <= 0:
+            return dtstart
+        return dtstart + timedelta(days=periods * span)
+
+    def _local_dates(self, dtstart: datetime, local_until: datetime | None) -> Iterator[datetime]:
+        if "rrule" in self.rule:
+            text = _UTC_UNTIL.sub(lambda m: "UNTIL=" + _utc_stamp_to_local(m.group(1), self.tz_name), self.rule["rrule"])
+            parsed = du.rrulestr(text, dtstart=dtstart, forceset=True, ignoretz=True)
+            if local_until is not None:
+                members = []
+                for member in parsed._rrule:
+                    if member._until is None and member._count is None:
+                        member = member.replace(until=local_until)
+                    members.append(member)
+                combined = du.rruleset()
+                for member in members:
+                    combined.rrule(member)
+                for exdate in parsed._exdate:
+                    combined.exdate(exdate)
+                for rdate in parsed._rdate:
+                    combined.rdate(rdate)
+                parsed = combined
+            return iter(parsed)
+        recurrence = self.rule.get("recurrence")
+        if recurrence is None:
+            return iter([dtstart])  # a one-shot (count 1): exactly `since`
+        freq, interval = parse_recurrence(recurrence)
+        weekdays = self.rule.get("weekdays")
+        if not weekdays:
+            return iter(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until))
+        combined = du.rruleset()
+        for day in weekdays:
+            byweekday, bysetpos = _weekday(day)
+            combined.rrule(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until,
+                                    byweekday=byweekday, bysetpos=bysetpos))
+        return iter(combined)
+
+    def next_after(self, now: datetime) -> datetime | None:
+        """The first occurrence strictly after ``now``, or None when none remain."""
+        return next(self.iter_from(now), None)
+
+    def upcoming(self, now: datetime, limit: int = MAX_PREVIEW) -> list[datetime]:
+        return list(itertools.islice(self.iter_from(now), max(0, min(limit, MAX_PREVIEW))))
+
+    def all(self, limit: int = MAX_SCAN) -> list[datetime]:
+        return list(itertools.islice(self.iter_from(None), limit))
