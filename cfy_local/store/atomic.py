@@ -34,7 +34,11 @@ def ensure_dir(path: str) -> str:
 def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True) -> None:
     folder = os.path.dirname(path) or "."
     ensure_dir(folder)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    except OSError as exc:
+        # A full disk or a read-only folder can refuse even the temp file: same clear error.
+        raise _write_error(path, exc) from exc
     try:
         try:
             os.fchmod(fd, FILE_MODE)
@@ -52,11 +56,15 @@ def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True) -> None:
             os.unlink(tmp)
         except OSError:
             pass
-        if exc.errno == errno.ENOSPC:
-            raise StorageError(f"No space left on device while writing {path}; nothing was changed") from exc
-        raise StorageError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+        raise _write_error(path, exc) from exc
     if durable:
         _fsync_dir(folder)
+
+
+def _write_error(path: str, exc: OSError) -> StorageError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"No space left on device while writing {path}; nothing was changed")
+    return StorageError(f"Cannot write {path}: {exc.strerror or exc}")
 
 
 def _fsync_dir(folder: str) -> None:

@@ -7,12 +7,23 @@ from (``read_from``), which is how ``--tail`` and the TUI read incrementally.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
 from typing import Any, Iterable
 
+from cfy_local.errors import CorruptRecordError, StorageError
 from cfy_local.store.atomic import FILE_MODE, ensure_dir
+
+
+def _events_error(path: str, exc: OSError) -> StorageError:
+    """One clear line for a planted symlink (O_NOFOLLOW gives ELOOP) or a full disk."""
+    if exc.errno == errno.ELOOP:
+        return StorageError(f"Refusing to follow a symlink at events file {path}")
+    if exc.errno == errno.ENOSPC:
+        return StorageError(f"No space left on device while writing {path}")
+    return StorageError(f"Cannot write {path}: {exc.strerror or exc}")
 
 
 class EventWriter:
@@ -24,7 +35,10 @@ class EventWriter:
         self._pending: list[bytes] = []
         self._mutex = threading.Lock()
         ensure_dir(os.path.dirname(path))
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            raise _events_error(path, exc) from exc
 
     def write(self, event: dict[str, Any]) -> None:
         line = (json.dumps(event, default=str, separators=(",", ":")) + "\n").encode("utf-8")
@@ -34,7 +48,10 @@ class EventWriter:
                 if len(self._pending) >= 256:
                     self._flush_locked()
             else:
-                os.write(self._fd, line)
+                try:
+                    os.write(self._fd, line)
+                except OSError as exc:
+                    raise _events_error(self.path, exc) from exc
 
     def flush(self, *, durable: bool = False) -> None:
         with self._mutex:
@@ -47,8 +64,11 @@ class EventWriter:
             data = b"".join(self._pending)
             self._pending.clear()
             view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            try:
+                while view:
+                    view = view[os.write(self._fd, view):]
+            except OSError as exc:
+                raise _events_error(self.path, exc) from exc
 
     def close(self) -> None:
         self.flush(durable=True)
@@ -81,6 +101,10 @@ def read_from(path: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return [], offset
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorruptRecordError(f"Refusing to follow a symlink at events file {path}") from exc
+        raise CorruptRecordError(f"Cannot read events file {path}: {exc.strerror or exc}") from exc
     try:
         os.lseek(fd, offset, os.SEEK_SET)
         chunks = []

@@ -17,12 +17,13 @@ a lock file that another process holds would let a third one lock a new inode).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from cfy_local.errors import ConflictError
+from cfy_local.errors import ConflictError, StorageError
 from cfy_local.store.atomic import ensure_dir
 
 DEFAULT_TIMEOUT = 60.0
@@ -42,6 +43,8 @@ def lock(home_root: str, name: str, timeout: float = DEFAULT_TIMEOUT) -> Iterato
         file_lock.acquire(timeout=timeout)
     except Timeout as exc:
         raise ConflictError(f"Timed out waiting for the lock `{name}` ({path})") from exc
+    except OSError as exc:
+        raise _lock_error(name, path, exc) from exc
     try:
         yield
     finally:
@@ -57,7 +60,17 @@ def try_hold(home_root: str, name: str) -> FileLock | None:
         file_lock.acquire(timeout=0)
     except Timeout:
         return None
+    except OSError as exc:
+        raise _lock_error(name, path, exc) from exc
     return file_lock
+
+
+def _lock_error(name: str, path: str, exc: OSError) -> StorageError:
+    """filelock opens lock files with O_NOFOLLOW, so a planted symlink surfaces as ELOOP;
+    report it (and any other OS failure) as one clear line instead of a traceback."""
+    if exc.errno == errno.ELOOP:
+        return StorageError(f"Refusing to follow a symlink at lock file {path} (lock `{name}`)")
+    return StorageError(f"Cannot take the lock `{name}` ({path}): {exc.strerror or exc}")
 
 
 def is_held(home_root: str, name: str) -> bool:
