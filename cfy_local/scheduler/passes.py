@@ -84,8 +84,11 @@ def fire_with_executions_api(home: Home, schedule: dict) -> dict:
 
 
 def reconcile_with_executions_api(home: Home) -> None:
-    from cfy_local.executions.api import reconcile
-
+    """Mark executions whose worker died as failed (the executions API's reconcile)."""
+    try:
+        from cfy_local.executions.api import reconcile
+    except ImportError:  # no executions API installed: no workers can exist to reconcile
+        return
     reconcile(home)
 
 

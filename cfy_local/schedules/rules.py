@@ -28,7 +28,7 @@ MAX_PREVIEW = 1000
 # Cloudify scans at most this many generated dates when listing upcoming occurrences.
 MAX_SCAN = 100_000
 
-_RECURRENCE = re.compile(r"(\d+) ?(sec|second|min|minute|h|hour|d|day|w|week|mo|month|y|year)s?$")
+_RECURRENCE = re.compile(r"(?<![\d.])(\d+) ?(sec|second|min|minute|h|hour|d|day|w|week|mo|month|y|year)s?$")
 _WEEKDAY = re.compile(r"^([1-4]|L-)?(SU|MO|TU|WE|TH|FR|SA)")
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _FREQ = {

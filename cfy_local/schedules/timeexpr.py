@@ -84,7 +84,7 @@ def _local_to_utc_lenient(local_naive: datetime, zone: ZoneInfo) -> datetime:
     exact = to_utc(local_naive, zone)
     if exact is not None:
         return exact
-    return local_naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    return local_naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def _add_months(base: datetime, months: int) -> datetime:
