@@ -49,6 +49,8 @@ def cfy(home):
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            sys.stdout.flush()  # render.echo writes without flushing
+            sys.stderr.flush()
             out = streams[0].getvalue().decode("utf-8", "replace")
             err = streams[1].getvalue().decode("utf-8", "replace")
         return CfyResult(code, out, err)
