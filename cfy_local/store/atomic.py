@@ -24,10 +24,25 @@ DIR_MODE = 0o700
 
 def ensure_dir(path: str) -> str:
     """Create ``path`` (and parents) with mode 0700 if missing."""
+    if os.path.isdir(path):
+        return path
+    # Not os.makedirs: it gives intermediate folders the umask's mode (0755 or even 0777),
+    # and the umask can strip bits from the leaf too. Every folder we create is 0700.
+    parent = os.path.dirname(path)
+    if parent and parent != path:
+        ensure_dir(parent)
     try:
-        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise StorageError(f"Cannot create folder {path}: a file is in the way") from None
+        return path  # created by a concurrent process
     except OSError as exc:
         raise StorageError(f"Cannot create folder {path}: {exc.strerror}") from exc
+    try:
+        os.chmod(path, DIR_MODE)
+    except OSError as exc:
+        raise StorageError(f"Cannot set the mode of folder {path}: {exc.strerror}") from exc
     return path
 
 
