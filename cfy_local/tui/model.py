@@ -1,0 +1,367 @@
+"""What the TUI shows, computed from the state dir without textual (so benches and tests can
+drive it headless).
+
+The executions table must stay cheap with 10,000 records: :class:`ExecutionIndex` keeps the
+records it has read and, on every tick, only stats the ``executions/`` folder and re-reads
+the files whose (mtime, size, inode) changed. Files are replaced atomically by writers, so a
+read sees an old or a new record; a file that vanished or cannot be parsed keeps its last
+good version until the next tick. No lock is taken: readers never block workers.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from cfy_local import clock
+from cfy_local.errors import CfyLocalError
+from cfy_local.executions import lifecycle
+from cfy_local.executions.lifecycle import Status
+from cfy_local.store.events import read_from
+from cfy_local.store.paths import Home
+from cfy_local.store.records import load_record
+from cfy_local.timefmt import parse_iso
+
+# Workflows recorded for deployment create/delete: hidden unless asked for, as in
+# `cfy executions list` without --include-system-workflows.
+ENVIRONMENT_WORKFLOWS = frozenset({"create_deployment_environment", "delete_deployment_environment"})
+
+# Status filters on the number keys: name -> statuses shown (None = every status).
+STATUS_FILTERS: dict[str, frozenset[Status] | None] = {
+    "all": None,
+    "active": frozenset(lifecycle.ACTIVE_STATES),
+    "queued": frozenset(lifecycle.WAITING_STATES),
+    "failed": frozenset({Status.FAILED}),
+}
+
+# Sort columns, in the order the sort key cycles through them.
+SORT_COLUMNS = ("created_at", "started_at", "status", "deployment_id", "workflow_id", "duration")
+
+
+def status_class(status: str) -> str:
+    """The colour class of a status: ok / failed / cancelled / active / waiting."""
+    if status == Status.TERMINATED:
+        return "ok"
+    if status == Status.FAILED:
+        return "failed"
+    if status == Status.CANCELLED or status in lifecycle.CANCELLING_STATES:
+        return "cancelled"
+    if status in lifecycle.WAITING_STATES:
+        return "waiting"
+    return "active"
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def duration_seconds(record: dict[str, Any], now: datetime) -> float | None:
+    """Run time: started → ended, or started → now while the run is still going."""
+    started = _parse(record.get("started_at"))
+    if started is None:
+        return None
+    ended = _parse(record.get("ended_at"))
+    return max(0.0, ((ended or now) - started).total_seconds())
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    total = int(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def short_time(value: str | None, *, with_date: bool = True) -> str:
+    """A stored UTC timestamp as tables print it, to the second (``2026-11-27 16:08:01``)."""
+    if not value:
+        return ""
+    text = value.replace("T", " ").rstrip("Z")[:19]
+    return text if with_date else text[5:]
+
+
+@dataclass
+class _Entry:
+    signature: tuple[int, int, int]
+    record: dict[str, Any]
+
+
+class ExecutionIndex:
+    """Execution records kept in memory and refreshed from a stat scan of ``executions/``."""
+
+    def __init__(self, home: Home):
+        self.home = home
+        self._entries: dict[str, _Entry] = {}
+        self._graph_signatures: dict[str, tuple[int, int]] = {}
+        self._progress: dict[str, tuple[int, int]] = {}
+        self.unreadable: dict[str, str] = {}  # id -> error text of a file that cannot be read
+
+    @property
+    def records(self) -> dict[str, dict[str, Any]]:
+        return {key: entry.record for key, entry in self._entries.items()}
+
+    def get(self, execution_id: str) -> dict[str, Any] | None:
+        entry = self._entries.get(execution_id)
+        return entry.record if entry else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def values(self) -> Iterable[dict[str, Any]]:
+        return (entry.record for entry in self._entries.values())
+
+    def refresh(self) -> set[str]:
+        """Stat every record file; re-read the changed ones. Returns ids added, changed or gone."""
+        changed: set[str] = set()
+        seen: set[str] = set()
+        try:
+            scan = os.scandir(self.home.executions_dir)
+        except FileNotFoundError:
+            scan = None
+        if scan is not None:
+            with scan:
+                for dirent in scan:
+                    name = dirent.name
+                    if not name.endswith(".json") or name.startswith("."):
+                        continue
+                    execution_id = name[:-5]
+                    try:
+                        st = dirent.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    seen.add(execution_id)
+                    signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+                    entry = self._entries.get(execution_id)
+                    if entry is not None and entry.signature == signature:
+                        continue
+                    try:
+                        record = load_record(dirent.path, "execution")
+                    except FileNotFoundError:
+                        seen.discard(execution_id)
+                        continue
+                    except CfyLocalError as exc:
+                        # Keep the last good version (if any) and say why the file is skipped.
+                        self.unreadable[execution_id] = str(exc)
+                        continue
+                    self.unreadable.pop(execution_id, None)
+                    self._entries[execution_id] = _Entry(signature, record)
+                    changed.add(execution_id)
+        for gone in set(self._entries) - seen:
+            del self._entries[gone]
+            self._progress.pop(gone, None)
+            self._graph_signatures.pop(gone, None)
+            changed.add(gone)
+        for gone in set(self.unreadable) - seen:
+            del self.unreadable[gone]
+        return changed
+
+    def progress(self, record: dict[str, Any]) -> tuple[int, int] | None:
+        """(total, finished) operations: live from graph.json while a run is active, from the
+        record once it has ended. None when nothing is known yet."""
+        execution_id = record["id"]
+        if lifecycle.is_end(record["status"]) or record["status"] in lifecycle.WAITING_STATES:
+            total, finished = record.get("total_operations"), record.get("finished_operations")
+            if total is None:
+                return self._progress.get(execution_id)
+            return int(total), int(finished or 0)
+        try:
+            st = os.stat(self.home.graph_file(execution_id), follow_symlinks=False)
+        except (FileNotFoundError, CfyLocalError):
+            return self._progress.get(execution_id)
+        signature = (st.st_mtime_ns, st.st_size)
+        if self._graph_signatures.get(execution_id) != signature:
+            try:
+                from cfy_local import engine
+
+                self._progress[execution_id] = tuple(engine.progress(self.home, execution_id))
+            except (OSError, ValueError, ImportError, CfyLocalError):
+                return self._progress.get(execution_id)
+            self._graph_signatures[execution_id] = signature
+        return self._progress.get(execution_id)
+
+
+@dataclass
+class TableView:
+    """Filter and sort settings of the executions table."""
+
+    text: str = ""
+    status_filter: str = "all"
+    sort_by: str = "created_at"
+    descending: bool = True
+    deployment_id: str | None = None
+    include_system: bool = False
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        if self.deployment_id is not None and record.get("deployment_id") != self.deployment_id:
+            return False
+        if not self.include_system and record.get("workflow_id") in ENVIRONMENT_WORKFLOWS:
+            return False
+        wanted = STATUS_FILTERS[self.status_filter]
+        if wanted is not None and record["status"] not in wanted:
+            return False
+        if self.text:
+            needle = self.text.lower()
+            haystack = (record.get("id") or "", record.get("deployment_id") or "", record.get("workflow_id") or "")
+            if not any(needle in value.lower() for value in haystack):
+                return False
+        return True
+
+    def sort_key(self, now: datetime) -> Callable[[dict[str, Any]], tuple]:
+        column = self.sort_by
+        if column == "duration":
+            def by_duration(record: dict[str, Any]) -> tuple:
+                seconds = duration_seconds(record, now)
+                return (seconds is not None, seconds or 0.0, record.get("created_at") or "", record["id"])
+            return by_duration
+
+        def by_field(record: dict[str, Any]) -> tuple:
+            value = record.get(column) or ""
+            return (value != "", str(value), record.get("created_at") or "", record["id"])
+        return by_field
+
+
+def ordered_ids(records: Iterable[dict[str, Any]], view: TableView, now: datetime) -> list[str]:
+    rows = [r for r in records if view.matches(r)]
+    rows.sort(key=view.sort_key(now), reverse=view.descending)
+    return [r["id"] for r in rows]
+
+
+def progress_text(progress: tuple[int, int] | None) -> str:
+    if not progress:
+        return ""
+    total, finished = progress
+    return f"{finished}/{total}"
+
+
+@dataclass
+class ExecutionsModel:
+    """The executions table: index + view settings + the ordered, filtered row ids."""
+
+    home: Home
+    view: TableView = field(default_factory=TableView)
+
+    def __post_init__(self) -> None:
+        self.index = ExecutionIndex(self.home)
+        self.row_ids: list[str] = []
+        self._dirty = True
+
+    def invalidate(self) -> None:
+        """Filter or sort settings changed: recompute the order on the next tick."""
+        self._dirty = True
+
+    def tick(self, now: datetime | None = None) -> set[str]:
+        """One refresh: re-read what changed, recompute the row order if needed. Returns the
+        ids whose records changed."""
+        now = now or clock.now()
+        changed = self.index.refresh()
+        if changed or self._dirty or self.view.sort_by == "duration":
+            self.row_ids = ordered_ids(self.index.values(), self.view, now)
+            self._dirty = False
+        return changed
+
+    def cells(self, execution_id: str, now: datetime, *, wide: bool) -> dict[str, str]:
+        record = self.index.get(execution_id)
+        if record is None:
+            return {}
+        return {
+            "id": execution_id if wide else execution_id[:8],
+            "deployment_id": record.get("deployment_id") or "",
+            "workflow_id": record.get("workflow_id") or "",
+            "status": record.get("status_display") or lifecycle.display(record["status"]),
+            "created_at": short_time(record.get("created_at"), with_date=wide),
+            "started_at": short_time(record.get("started_at"), with_date=wide),
+            "duration": format_duration(duration_seconds(record, now)),
+            "progress": progress_text(self.index.progress(record)),
+        }
+
+    def counts(self) -> dict[str, int]:
+        """How many executions each status filter would show (deployment filter applied)."""
+        out = {name: 0 for name in STATUS_FILTERS}
+        for record in self.index.values():
+            if self.view.deployment_id is not None and record.get("deployment_id") != self.view.deployment_id:
+                continue
+            if not self.view.include_system and record.get("workflow_id") in ENVIRONMENT_WORKFLOWS:
+                continue
+            out["all"] += 1
+            for name, wanted in STATUS_FILTERS.items():
+                if wanted is not None and record["status"] in wanted:
+                    out[name] += 1
+        return out
+
+
+class EventTail:
+    """One execution's events, read incrementally from its NDJSON file by byte offset."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.offset = 0
+        self.events: list[dict[str, Any]] = []
+
+    def poll(self) -> list[dict[str, Any]]:
+        """New complete events since the last poll. A log that shrank (replaced, e.g. by a
+        snapshot restore) is read again from the start."""
+        try:
+            size = os.stat(self.path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:
+            self.offset = 0
+            self.events = []
+        if size == self.offset:
+            return []
+        new, self.offset = read_from(self.path, self.offset)
+        self.events.extend(new)
+        return new
+
+
+def event_class(event: dict[str, Any]) -> str:
+    """Colour class of an event line: ok / failed / cancelled / warning / plain."""
+    kind = event.get("event_type") or ""
+    if kind in ("workflow_succeeded", "task_succeeded", "workflow_started"):
+        return "ok"
+    if kind in ("workflow_failed", "task_failed"):
+        return "failed"
+    if kind in ("workflow_cancelled", "task_rescheduled"):
+        return "cancelled"
+    level = (event.get("level") or "").lower()
+    if level == "error":
+        return "failed"
+    if level == "warning":
+        return "cancelled"
+    return "plain"
+
+
+def maintenance_status(home: Home) -> str:
+    """The maintenance state as stored (``activating`` is settled by ``cfy`` commands; the
+    TUI only reads, so it never takes the state lock on a tick)."""
+    try:
+        record = load_record(home.maintenance_file, "maintenance")
+    except FileNotFoundError:
+        return "deactivated"
+    except CfyLocalError:
+        return "unknown"
+    return str(record.get("status") or "unknown")
+
+
+def scheduler_status(home: Home) -> dict[str, Any]:
+    """``cfy_local.scheduler.status`` (running, pid, last/next pass); unknown if unreadable."""
+    try:
+        from cfy_local import scheduler
+
+        return scheduler.status(home)
+    except (ImportError, AttributeError, OSError, CfyLocalError):
+        return {"running": None, "pid": None}

@@ -1,0 +1,200 @@
+"""The executions screen: a live table of every execution (the TUI's home screen)."""
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input, Static
+
+from cfy_local import clock
+from cfy_local.tui import model
+from cfy_local.tui.actions import ExecutionActions
+from cfy_local.tui.screens import BaseScreen
+from cfy_local.tui.table import Column, VirtualTable
+from cfy_local.tui.widgets import CLASS_STYLES
+
+COLUMNS = [
+    Column("id", "id", width=8),
+    Column("deployment_id", "deployment", min_width=8),
+    Column("workflow_id", "workflow", min_width=8),
+    Column("status", "status", width=16),
+    Column("created_at", "created", width=14),
+    Column("started_at", "started", width=14, min_screen=110),
+    Column("duration", "duration", width=8),
+    Column("progress", "progress", width=8),
+]
+WIDE_COLUMNS = [
+    Column("id", "id", width=36),
+    Column("deployment_id", "deployment", min_width=10),
+    Column("workflow_id", "workflow", min_width=10),
+    Column("status", "status", width=16),
+    Column("created_at", "created", width=19),
+    Column("started_at", "started", width=19),
+    Column("duration", "duration", width=9),
+    Column("progress", "progress", width=9),
+]
+WIDE_AT = 150
+SORT_LABELS = {"created_at": "created", "started_at": "started", "status": "status",
+               "deployment_id": "deployment", "workflow_id": "workflow", "duration": "duration"}
+
+
+class ExecutionsScreen(ExecutionActions, BaseScreen):
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("1", "status_filter('active')", "Active", show=False),
+        Binding("2", "status_filter('queued')", "Queued", show=False),
+        Binding("3", "status_filter('failed')", "Failed", show=False),
+        Binding("4", "status_filter('all')", "All", show=False),
+        Binding("s", "sort", "Sort"),
+        Binding("o", "order", "Reverse order", show=False),
+        Binding("y", "system", "System workflows", show=False),
+        Binding("n", "start", "Start"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("f", "force_cancel", "Force-cancel", show=False),
+        Binding("k", "kill", "Kill", show=False),
+        Binding("r", "resume", "Resume", show=False),
+        Binding("S", "schedules", "Schedules"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield Static(id="info")
+        yield VirtualTable(COLUMNS, self.row_cells, id="executions")
+        yield Input(placeholder="filter by id, deployment or workflow (Enter keeps, Esc clears)", id="filter")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(VirtualTable).focus()
+        super().on_mount()
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one(VirtualTable)
+
+    @property
+    def model(self) -> model.ExecutionsModel:
+        return self.app.executions
+
+    def row_cells(self, execution_id: str):
+        wide = self.table.size.width >= WIDE_AT
+        now = clock.now()
+        values = self.model.cells(execution_id, now, wide=wide)
+        record = self.model.index.get(execution_id)
+        styles = {}
+        if record is not None:
+            styles["status"] = CLASS_STYLES[model.status_class(record["status"])]
+        return values, None, styles
+
+    def refresh_view(self) -> None:
+        table = self.table
+        table.columns = WIDE_COLUMNS if table.size.width >= WIDE_AT else COLUMNS
+        table.empty_text = "no executions match" if self.model.index.records else "no executions yet"
+        table.set_rows(self.model.row_ids)
+        self.query_one("#info", Static).update(self.info_text())
+
+    def info_text(self) -> Text:
+        view = self.model.view
+        counts = self.model.counts()
+        text = Text()
+        for number, name in enumerate(("active", "queued", "failed", "all"), start=1):
+            style = Style(reverse=True, bold=True) if view.status_filter == name else Style(dim=False)
+            text.append(f"{number}:{name} {counts[name]}", style=style)
+            text.append(" ")
+        arrow = "↓" if view.descending else "↑"
+        text.append(f" sort: {SORT_LABELS[view.sort_by]}{arrow}")
+        if view.deployment_id:
+            text.append(f"  -d {view.deployment_id}", style="bold")
+        if view.text:
+            text.append("  /", style="bold")
+            text.append(view.text, style="bold underline")
+        if view.include_system:
+            text.append("  +system")
+        return text
+
+    def current_execution_id(self) -> str | None:
+        return self.table.cursor_key
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def on_virtual_table_selected(self, message: VirtualTable.Selected) -> None:
+        self.open_execution(message.key)
+
+    def action_open(self) -> None:
+        key = self.table.cursor_key
+        if key:
+            self.open_execution(key)
+
+    def open_execution(self, execution_id: str) -> None:
+        from cfy_local.tui.screens.detail import ExecutionScreen
+
+        self.app.push_screen(ExecutionScreen(execution_id))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.model.view.text
+        box.focus()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id != "filter":
+            return
+        self.model.view.text = message.value.strip()
+        self.apply_view()
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id == "filter":
+            message.input.display = False
+            self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.model.view.text = ""
+        self.table.focus()
+        self.apply_view()
+
+    def action_status_filter(self, name: str) -> None:
+        self.model.view.status_filter = name
+        self.apply_view()
+
+    def action_sort(self) -> None:
+        columns = model.SORT_COLUMNS
+        view = self.model.view
+        view.sort_by = columns[(columns.index(view.sort_by) + 1) % len(columns)]
+        self.apply_view()
+
+    def action_order(self) -> None:
+        self.model.view.descending = not self.model.view.descending
+        self.apply_view()
+
+    def action_system(self) -> None:
+        self.model.view.include_system = not self.model.view.include_system
+        self.apply_view()
+
+    def apply_view(self) -> None:
+        """Filter/sort changed: recompute the order now (no file is re-read)."""
+        self.model.row_ids = model.ordered_ids(self.model.index.values(), self.model.view, clock.now())
+        self.refresh_view()
+
+    def action_schedules(self) -> None:
+        from cfy_local.tui.screens.schedules import SchedulesScreen
+
+        self.app.push_screen(SchedulesScreen())
+
+    def action_start(self) -> None:
+        from cfy_local.tui.screens.start import StartScreen
+
+        record = self.model.index.get(self.table.cursor_key) if self.table.cursor_key else None
+        deployment = self.model.view.deployment_id or (record or {}).get("deployment_id")
+        self.app.push_screen(StartScreen(deployment), self.started)
+
+    def started(self, record) -> None:
+        if record:
+            self.app.refresh_state()
+            self.refresh_view()
+            self.table.move_to_key(record["id"])
