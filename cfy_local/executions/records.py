@@ -9,6 +9,7 @@ kept.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from typing import Any, Iterable
 
@@ -61,9 +62,16 @@ def new_record(*, workflow_id: str, deployment_id: str | None, blueprint_id: str
         "total_operations": None,
         "finished_operations": None,
         "result": None,
+        # Orders executions created in the same millisecond (the queue is oldest first).
+        "created_ns": time.time_ns(),
     }
     record.update(extra)
     return record
+
+
+def state_lock(home: Home):
+    """The global ``state`` lock (docs/state.md lock order 3)."""
+    return lock(home.root, STATE_LOCK)
 
 
 def save(home: Home, record: dict[str, Any]) -> None:

@@ -1,0 +1,454 @@
+"""The executions API: start (admission + worker), cancel, resume, get, list, summary,
+delete, reconcile, and recording of system executions.
+
+Every status change goes through ``records.set_status`` (the lifecycle table) under the
+``state`` lock; every decision to run goes through ``admission.decide``. Functions that
+read executions reconcile first, so a dead worker is noticed by whoever looks.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cfy_local import clock
+from cfy_local.errors import ConflictError, NotFoundError, ValidationError
+from cfy_local.executions import admission, events, index, lifecycle, records
+from cfy_local.executions.lifecycle import CancelAction, Status
+from cfy_local.executions.reconcile import reconcile as _reconcile
+from cfy_local.executions.reconcile import worker_alive
+from cfy_local.store.paths import Home
+from cfy_local.timefmt import iso, parse_iso
+
+KILL_GRACE_SECONDS = 5.0
+
+# Workflows that run with no deployment (snapshots); custom parameters are always allowed.
+DEPLOYMENTLESS_SYSTEM_WORKFLOWS = records.SYSTEM_WORKFLOWS
+
+
+def reconcile(home: Home) -> list[dict[str, Any]]:
+    """Mark executions whose worker died as failed (with an event); drain the queue."""
+    return _reconcile(home)
+
+
+# --- start -----------------------------------------------------------------------------
+
+def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
+    from cfy_local.deployments.api import load_deployment
+
+    return load_deployment(home, deployment_id)
+
+
+def _merge_parameters(deployment: dict[str, Any], workflow_id: str, parameters: dict[str, Any],
+                      allow_custom: bool) -> dict[str, Any]:
+    from cfy_local.dsl.parameters import merge_workflow_parameters
+
+    return merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
+
+
+def _check_environment_created(home: Home, summaries: list[dict[str, Any]], deployment_id: str) -> None:
+    """Refuse while the deployment's create_deployment_environment run has not succeeded
+    (manager.md §3.1, Cloudify's texts)."""
+    creates = [s for s in summaries if s.get("deployment_id") == deployment_id
+               and s.get("workflow_id") == "create_deployment_environment"]
+    if not creates:
+        return
+    latest = max(creates, key=index.order_key)
+    status = latest["status"]
+    if status == Status.TERMINATED.value:
+        return
+    if status == Status.PENDING.value:
+        raise ConflictError("Deployment environment creation is still pending, try again in a minute")
+    if status == Status.STARTED.value:
+        raise ConflictError("Deployment environment creation is still in progress, try again in a minute")
+    if status == Status.FAILED.value:
+        error = (records.load(home, latest["id"]).get("error") or "").strip()
+        last_line = error.splitlines()[-1] if error else ""
+        raise ConflictError(f"Can't launch executions since environment creation for deployment "
+                            f"{deployment_id} has failed: {last_line}")
+    raise ConflictError(f"Can't launch executions since the environment creation for deployment "
+                        f"{deployment_id} has been cancelled [status={status}]")
+
+
+def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: dict[str, Any] | None = None, *,
+          allow_custom_parameters: bool = False, force: bool = False, queue: bool = False,
+          dry_run: bool = False, wait_after_fail: int | None = None, task_retries: int | None = None,
+          task_retry_interval: int | None = None, task_thread_pool_size: int | None = None,
+          schedule_id: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Create an execution, validate its parameters, decide admission, and spawn its worker
+    (or queue it). Returns the record: ``pending``/``started`` when a worker was spawned,
+    ``queued`` when it waits. Bad parameters or a refusal leave nothing on disk."""
+    if queue and (force or dry_run):
+        raise ValidationError("Illegal usage: `queue` is mutually exclusive with `force` and `dry_run`")
+    parameters = dict(parameters or {})
+    blueprint_id = None
+    if workflow_id in DEPLOYMENTLESS_SYSTEM_WORKFLOWS and not deployment_id:
+        merged, allow_custom_parameters = parameters, True
+    else:
+        if not deployment_id:
+            raise ValidationError("Missing option '-d' / '--deployment-id'.")
+        deployment = _load_deployment(home, deployment_id)
+        blueprint_id = deployment.get("blueprint_id")
+        merged = _merge_parameters(deployment, workflow_id, parameters, allow_custom_parameters)
+    for name, value in (("task_retries", task_retries), ("task_retry_interval", task_retry_interval),
+                        ("task_thread_pool_size", task_thread_pool_size), ("wait_after_fail", wait_after_fail)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValidationError(f"`{name}` must be a non-negative integer, got {value!r}")
+    if wait_after_fail is None:
+        from cfy_local.config import load_config
+
+        wait_after_fail = load_config(home).wait_after_fail
+
+    with records.state_lock(home):
+        from cfy_local import maintenance
+
+        maintenance.ensure_allows_changes(home, locked=True)
+        record = records.new_record(
+            workflow_id=workflow_id, deployment_id=deployment_id, blueprint_id=blueprint_id,
+            parameters=merged, is_dry_run=dry_run, allow_custom_parameters=allow_custom_parameters,
+            forced=force, wait_after_fail=wait_after_fail, task_retries=task_retries,
+            task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size,
+            schedule_id=schedule_id)
+        summaries = index.scan(home)
+        if deployment_id and workflow_id not in ("create_deployment_environment", "delete_deployment_environment"):
+            _check_environment_created(home, summaries, deployment_id)
+        decision = admission.decide(record, summaries, queue=queue, force=force)
+        if decision == admission.QUEUE:
+            record = lifecycle.apply_transition(record, Status.QUEUED.value, clock.now())
+            records.save(home, record)
+            events.append(home, record, "workflow_queued", f"'{workflow_id}' workflow execution queued")
+            return record
+        records.save(home, record)
+        return launch_locked(home, record, env=env)
+
+
+def launch_locked(home: Home, record: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Spawn the worker of a ``pending`` execution and record its pid and start time.
+    Caller holds the state lock (the worker's first step waits for it, so it always finds
+    its pid recorded)."""
+    from cfy_local.executions.worker import spawn
+
+    try:
+        pid, create_time = spawn(home, record["id"], env)
+    except OSError as exc:
+        return records.set_status(home, record["id"], Status.FAILED.value, locked=True,
+                                  error=f"Error preparing execution: cannot start the worker process: {exc}")
+    return records.set_status(home, record["id"], record["status"], locked=True,
+                              updates={"worker_pid": pid, "worker_create_time": create_time})
+
+
+def record_system_execution(home: Home, workflow_id: str, deployment_id: str | None, blueprint_id: str | None,
+                            status: str, error: str = "") -> dict[str, Any]:
+    """Record a run that happened outside a worker (deployment create/delete environment)."""
+    Status(status)  # refuse unknown statuses
+    now = iso(clock.now())
+    with records.state_lock(home):
+        record = records.new_record(workflow_id=workflow_id, deployment_id=deployment_id,
+                                    blueprint_id=blueprint_id, status=status, allow_custom_parameters=True)
+        record["started_at"] = now if status != Status.PENDING.value else None
+        record["ended_at"] = now if lifecycle.is_end(status) else None
+        record["error"] = error
+        records.save(home, record)
+    if lifecycle.is_end(status):
+        from cfy_local.executions.queue import drain
+
+        drain(home)
+    return record
+
+
+# --- cancel / resume ---------------------------------------------------------------------
+
+def _request_cancel_file(home: Home, execution_id: str, action: str) -> None:
+    from cfy_local.store.atomic import atomic_write_json
+
+    atomic_write_json(home.cancel_request_file(execution_id),
+                      {"schema_version": 1, "action": action, "requested_at": iso(clock.now())})
+
+
+def _group_members(pgid: int) -> list:
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGTERM the worker's process group (the worker and the operation processes it
+    started), then SIGKILL whatever is left after the grace period."""
+    import psutil
+
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    members = _group_members(pgid)
+    _, alive = psutil.wait_procs(members, timeout=KILL_GRACE_SECONDS)
+    if alive or _group_members(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        psutil.wait_procs(_group_members(pgid), timeout=KILL_GRACE_SECONDS)
+
+
+def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = False) -> dict[str, Any]:
+    """Cancel (flag seen between tasks), force-cancel (stop the worker) or kill (stop the
+    worker and its operation processes) — manager.md §4 rules and texts."""
+    action = CancelAction.KILL if kill else CancelAction.FORCE if force else CancelAction.CANCEL
+    reconcile(home)
+    with records.state_lock(home):
+        record = records.load(home, execution_id)
+        target = lifecycle.cancel_target(record, action)
+        if target == Status.CANCELLED:  # queued/scheduled: nothing runs, cancelled at once
+            record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
+            events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+            waiting = True
+        else:
+            waiting = False
+            if target is not None:
+                record = records.set_status(home, execution_id, target.value, locked=True, error="")
+                _request_cancel_file(home, execution_id, action.value)
+    if waiting:
+        from cfy_local.executions.queue import drain
+
+        drain(home)
+        return record
+    pid, create_time = record.get("worker_pid"), record.get("worker_create_time")
+    alive = worker_alive(pid, create_time)
+    if action == CancelAction.CANCEL or not alive:
+        if action != CancelAction.CANCEL and alive is False:
+            reconcile(home)
+            return records.load(home, execution_id)
+        return record
+    if action == CancelAction.FORCE:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        return records.load(home, execution_id)
+    _kill_group(pid)
+    # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, record it here.
+    with records.state_lock(home):
+        record = records.load(home, execution_id)
+        if not lifecycle.is_end(record["status"]):
+            events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+            record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
+    from cfy_local.executions.queue import drain
+
+    drain(home)
+    return records.load(home, execution_id)
+
+
+def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
+           env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Re-run a failed/cancelled execution in the same id with a new worker; the engine
+    skips operations that already succeeded (``resume`` true in the record)."""
+    reconcile(home)
+    with records.state_lock(home):
+        from cfy_local import maintenance
+
+        record = records.load(home, execution_id)
+        record = lifecycle.apply_resume(record, reset_operations=reset_operations)
+        maintenance.ensure_allows_changes(home, locked=True)
+        record.update(reset_operations=reset_operations, worker_pid=None, worker_create_time=None,
+                      total_operations=None, finished_operations=None, result=None)
+        try:
+            os.unlink(home.cancel_request_file(execution_id))
+        except FileNotFoundError:
+            pass
+        records.save(home, record)
+        return launch_locked(home, record, env=env)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+def _with_progress(home: Home, record: dict[str, Any]) -> dict[str, Any]:
+    if lifecycle.is_active(record["status"]):
+        try:
+            from cfy_local import engine
+
+            total, finished = engine.progress(home, record["id"])
+            record = dict(record, total_operations=total, finished_operations=finished)
+        except Exception:  # no graph yet, or the engine is not installed: progress unknown
+            pass
+    return record
+
+
+def get(home: Home, execution_id: str) -> dict[str, Any]:
+    """One execution with every field; operation progress live while it runs."""
+    reconcile(home)
+    return _with_progress(home, records.load(home, execution_id))
+
+
+SORTABLE = index.SUMMARY_FIELDS
+
+
+def list_executions(home: Home, *, deployment_id: str | None = None, include_system: bool = False,
+                    statuses: list[str] | None = None, sort_by: str = "created_at",
+                    descending: bool = False) -> list[dict[str, Any]]:
+    """Execution summaries (list columns plus ids/timestamps), filtered and sorted."""
+    if sort_by not in SORTABLE:
+        raise ValidationError(f"Cannot sort executions by `{sort_by}`; use one of: {', '.join(SORTABLE)}")
+    wanted = None
+    if statuses:
+        wanted = set()
+        for status in statuses:
+            value = "terminated" if status == "completed" else status
+            try:
+                wanted.add(Status(value).value)
+            except ValueError:
+                raise ValidationError(f"Unknown execution status `{status}`; use one of: "
+                                      f"{', '.join(s.value for s in Status)}") from None
+    reconcile(home)
+    rows = index.scan(home)
+    if deployment_id:
+        rows = [r for r in rows if r.get("deployment_id") == deployment_id]
+    if not include_system:
+        rows = [r for r in rows if r.get("workflow_id") not in records.HIDDEN_WORKFLOWS]
+    if wanted is not None:
+        rows = [r for r in rows if r["status"] in wanted]
+    if sort_by == "created_at":
+        rows.sort(key=index.order_key, reverse=descending)
+    else:
+        rows.sort(key=lambda r: (r.get(sort_by) is None, str(r.get(sort_by) or "")), reverse=descending)
+    return rows
+
+
+def active_or_queued(home: Home, deployment_id: str | None = None) -> list[dict[str, Any]]:
+    """Executions that are running or waiting to run (oldest first)."""
+    reconcile(home)
+    rows = [r for r in index.scan(home)
+            if lifecycle.is_active(r["status"]) or r["status"] in (Status.QUEUED.value, Status.SCHEDULED.value)]
+    if deployment_id:
+        rows = [r for r in rows if r.get("deployment_id") == deployment_id]
+    rows.sort(key=index.order_key)
+    return rows
+
+
+SUMMARY_FIELDS = ("status", "blueprint_id", "deployment_id", "workflow_id")
+
+
+def summary(home: Home, field: str, sub_field: str | None = None, *,
+            include_system: bool = True) -> list[dict[str, Any]]:
+    """Counts by ``field`` (and ``sub_field``): cfy's ``executions summary`` rows. With a
+    sub-field each value of ``field`` is followed by a TOTAL row (sub-field None)."""
+    for name in (field, sub_field):
+        if name is not None and name not in SUMMARY_FIELDS:
+            raise ValidationError(f"Invalid field `{name}`; use one of: {', '.join(SUMMARY_FIELDS)}")
+    reconcile(home)
+    rows = index.scan(home)
+    if not include_system:
+        rows = [r for r in rows if r.get("workflow_id") not in records.HIDDEN_WORKFLOWS]
+    out: list[dict[str, Any]] = []
+    if sub_field is None:
+        counts = Counter(r.get(field) for r in rows)
+        for value in sorted(counts, key=lambda v: (v is None, str(v))):
+            out.append({field: value, "executions": counts[value]})
+        return out
+    nested: dict[Any, Counter] = {}
+    for r in rows:
+        nested.setdefault(r.get(field), Counter())[r.get(sub_field)] += 1
+    for value in sorted(nested, key=lambda v: (v is None, str(v))):
+        for sub in sorted(nested[value], key=lambda v: (v is None, str(v))):
+            out.append({field: value, sub_field: sub, "executions": nested[value][sub]})
+        out.append({field: value, sub_field: None, "executions": sum(nested[value].values())})
+    return out
+
+
+# --- delete ------------------------------------------------------------------------------
+
+_TO_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+_UNIX_RE = re.compile(r"^\d+(\.\d{1,6})?$")
+_BEFORE_RE = re.compile(r"^\s*(\d+)\s+(second|minute|hour|day|week|month|year)s?(\s+ago)?\s*$", re.I)
+
+
+def parse_timestamp(text: str, what: str = "--to") -> datetime:
+    """cfy's absolute timestamps (UTC) or a UNIX time."""
+    value = text.strip()
+    if _UNIX_RE.match(value):
+        return datetime.fromtimestamp(float(value), tz=timezone.utc)
+    for fmt in _TO_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    try:
+        return parse_iso(value)
+    except ValueError:
+        pass
+    raise ValidationError(f"Invalid {what} value `{text}`: use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS[.ffffff], "
+                          f"YYYY-MM-DDTHH:MM:SS or a UNIX time")
+
+
+def parse_before(text: str, now: datetime | None = None) -> datetime:
+    """``N unit[s] [ago]`` (with a space) → that long before now, in UTC. Anything else is an
+    error (cfy silently deletes everything for ``2weeks``; we refuse)."""
+    match = _BEFORE_RE.match(text or "")
+    if not match:
+        raise ValidationError(f"Invalid --before value `{text}`: expected `<number> <unit>[s] [ago]` with a space, "
+                              f"unit one of seconds, minutes, hours, days, weeks, months, years (e.g. `2 weeks`)")
+    amount, unit = int(match.group(1)), match.group(2).lower()
+    now = now or clock.now()
+    if unit in ("month", "year"):
+        from dateutil.relativedelta import relativedelta
+
+        return now - relativedelta(**{unit + "s": amount})
+    return now - timedelta(**{unit + "s": amount})
+
+
+def delete_executions(home: Home, *, to: datetime | None = None, keep_last: int | None = None,
+                      deployment_id: str | None = None) -> int:
+    """Delete ended executions (records and run folders): created before ``to``, or all but
+    the ``keep_last`` newest; always keeping one successful create_deployment_environment per
+    deployment. Returns how many were deleted."""
+    if keep_last is not None and keep_last < 1:
+        raise ValidationError("--keep-last must be at least 1")
+    reconcile(home)
+    deleted = 0
+    with records.state_lock(home):
+        rows = sorted(index.scan(home, write_back=False), key=index.order_key)
+        if deployment_id:
+            rows = [r for r in rows if r.get("deployment_id") == deployment_id]
+        keep: set[str] = set()
+        newest_env: dict[Any, dict] = {}
+        for r in rows:
+            if r.get("workflow_id") == "create_deployment_environment" and r["status"] == Status.TERMINATED.value:
+                newest_env[r.get("deployment_id")] = r
+        keep.update(r["id"] for r in newest_env.values())
+        ended = [r for r in rows if lifecycle.is_end(r["status"])]
+        if keep_last is not None:
+            keep.update(r["id"] for r in ended[-keep_last:])
+        for r in ended:
+            if r["id"] in keep:
+                continue
+            if to is not None and parse_iso(r["created_at"]) >= to:
+                continue
+            try:
+                os.unlink(home.execution_file(r["id"]))
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(home.run_dir(r["id"]), ignore_errors=True)
+            deleted += 1
+    index.scan(home)
+    return deleted
+
+
+def deployment_exists(home: Home, deployment_id: str) -> bool:
+    return os.path.exists(home.deployment_file(deployment_id))
+
+
+def require_execution(home: Home, execution_id: str) -> dict[str, Any]:
+    try:
+        return records.load(home, execution_id)
+    except NotFoundError:
+        raise NotFoundError(f"Execution {execution_id} not found") from None

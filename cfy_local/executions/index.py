@@ -1,0 +1,104 @@
+"""A derived, stat-validated cache of execution summaries (``<home>/cache/executions.json``).
+
+``executions list``, admission, the queue and reconcile all need "every execution, a few
+fields each". Reading 10,000 record files costs far more than one ``scandir`` + ``stat``
+each, so the summaries are cached keyed by file name with the file's
+``(st_ino, st_mtime_ns, st_size)``. Records are replaced atomically (new inode on every
+write), so a changed signature is the only way a record can change; any file whose
+signature differs is re-read. The cache is derived data only: deleting it costs one slow
+scan, and a stale or corrupt cache is simply rebuilt. Nothing here is a counter.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from cfy_local.errors import CfyLocalError
+from cfy_local.store.atomic import atomic_write_bytes
+from cfy_local.store.paths import Home
+from cfy_local.store.records import load_record
+
+CACHE_NAME = "executions.json"
+CACHE_FORMAT = 1
+
+# The fields a summary keeps: the list/summary columns plus what admission, the queue and
+# reconcile decide on. Parameters, results and tracebacks stay in the record files.
+SUMMARY_FIELDS = (
+    "id", "workflow_id", "deployment_id", "blueprint_id", "status", "status_display",
+    "created_at", "created_ns", "started_at", "ended_at", "scheduled_for", "is_dry_run",
+    "is_system_workflow", "forced", "worker_pid", "worker_create_time",
+)
+
+
+def summarize(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record.get(key) for key in SUMMARY_FIELDS}
+
+
+def _cache_path(home: Home) -> str:
+    return os.path.join(home.cache_dir, CACHE_NAME)
+
+
+def _read_cache(path: str) -> dict[str, list]:
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not isinstance(data.get("entries"), dict):
+        return {}
+    return data["entries"]
+
+
+def scan(home: Home, *, write_back: bool = True) -> list[dict[str, Any]]:
+    """Summaries of every readable execution record (unordered).
+
+    Unreadable records are left out here (``cfy status`` reports them); a record deleted
+    between the scan and the read is simply absent.
+    """
+    path = _cache_path(home)
+    cached = _read_cache(path)
+    fresh: dict[str, list] = {}
+    changed = False
+    try:
+        entries = os.scandir(home.executions_dir)
+    except FileNotFoundError:
+        entries = None
+    if entries is not None:
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                signature = [st.st_ino, st.st_mtime_ns, st.st_size]
+                hit = cached.get(name)
+                if hit is not None and hit[0] == signature:
+                    fresh[name] = hit
+                    continue
+                try:
+                    record = load_record(entry.path, "execution")
+                except FileNotFoundError:
+                    continue
+                except CfyLocalError:
+                    continue
+                fresh[name] = [signature, summarize(record)]
+                changed = True
+    if len(fresh) != len(cached):
+        changed = True
+    if changed and write_back:
+        try:
+            payload = json.dumps({"format": CACHE_FORMAT, "entries": fresh}, separators=(",", ":")).encode()
+            atomic_write_bytes(path, payload, durable=False)
+        except CfyLocalError:
+            pass  # a cache that cannot be written only costs speed
+    return [value[1] for value in fresh.values()]
+
+
+def order_key(summary: dict[str, Any]) -> tuple:
+    """Creation order: ``created_at`` then the nanosecond stamp taken under the state lock
+    (several executions can share a millisecond), then the id."""
+    return (summary.get("created_at") or "", summary.get("created_ns") or 0, summary.get("id") or "")

@@ -1,0 +1,221 @@
+"""The detached worker process that runs one execution.
+
+``python -m cfy_local.executions.worker <home> <execution_id>`` — started by
+:func:`spawn` in a new session (so it is its own process group: operation processes it
+starts run in that group and ``cancel --kill`` reaches them all), stdin closed, stdout and
+stderr appended to ``runs/<id>/worker.log``, with the environment of the command that
+started it.
+
+The worker sets ``started``, runs the workflow through ``cfy_local.engine.run_workflow``,
+and records the end status in a ``finally`` path whatever happened — a workflow error,
+a cancel, or SIGTERM (which means force-cancel). Its last step drains the queue.
+
+Start-up is kept light: only the store, the lifecycle table and the records module load
+before the engine does.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from typing import Any
+
+from cfy_local.executions import lifecycle
+from cfy_local.executions.lifecycle import Status
+from cfy_local.store.paths import Home
+
+FINAL_EVENT_TYPES = frozenset({"workflow_succeeded", "workflow_failed", "workflow_cancelled"})
+
+
+def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> tuple[int, float | None]:
+    """Start the worker for ``execution_id``; return its pid and process start time.
+
+    The start time (psutil's ``create_time``) lets reconcile tell a dead worker from an
+    unrelated process that later got the same pid.
+    """
+    from cfy_local.store.atomic import ensure_dir
+
+    run_dir = ensure_dir(home.run_dir(execution_id))
+    log_path = os.path.join(run_dir, "worker.log")
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cfy_local.executions.worker", home.root, execution_id],
+            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, close_fds=True,
+            start_new_session=True, env=dict(env) if env is not None else None, cwd=run_dir)
+    finally:
+        os.close(log_fd)
+    return proc.pid, process_create_time(proc.pid)
+
+
+def process_create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM: stop now, record ``cancelled``."""
+
+
+class CancelFlag:
+    """What the engine polls between tasks: a cancel request file written by ``cancel``."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def is_set(self) -> bool:
+        return os.path.exists(self.path)
+
+
+class TrackingWriter:
+    """Wraps the run's EventWriter to remember whether the workflow's final event was
+    written (if not — the engine crashed or the process was terminated — the worker
+    writes it, so a waiting ``cfy`` always sees one)."""
+
+    def __init__(self, writer):
+        self._writer = writer
+        self.final_written = False
+
+    def write(self, event: dict[str, Any]) -> None:
+        if event.get("event_type") in FINAL_EVENT_TYPES:
+            self.final_written = True
+        self._writer.write(event)
+
+    def __getattr__(self, name: str):
+        return getattr(self._writer, name)
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    # Only the first SIGTERM interrupts; the finally path must be allowed to finish.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def _final_event(writer: TrackingWriter, record: dict[str, Any], event_type: str, text: str) -> None:
+    if writer.final_written:
+        return
+    from cfy_local.executions.events import make_event
+
+    writer.write(make_event(record, event_type, text))
+
+
+def _record_end(home: Home, execution_id: str, status: str, *, error: str, result: Any) -> dict[str, Any]:
+    """Write the end status. A workflow that finished while being cancelled is recorded
+    ``cancelled`` (the table forbids cancelling → terminated)."""
+    from cfy_local.errors import InvalidTransitionError
+    from cfy_local.executions import records
+
+    updates: dict[str, Any] = {"result": result}
+    try:
+        from cfy_local import engine
+
+        total, finished = engine.progress(home, execution_id)
+        updates.update(total_operations=total, finished_operations=finished)
+    except Exception:  # no graph (nothing ran, engine absent): leave the counters unset
+        pass
+    with records.state_lock(home):
+        current = records.load(home, execution_id)
+        if lifecycle.is_end(current["status"]):
+            return current  # already ended (e.g. by a kill that recorded it first)
+        target = status
+        if not lifecycle.can_transition(current["status"], target):
+            target = Status.CANCELLED.value
+        try:
+            return records.set_status(home, execution_id, target, error=error, updates=updates, locked=True)
+        except InvalidTransitionError:
+            return records.set_status(home, execution_id, Status.FAILED.value, error=error or "worker ended",
+                                      updates=updates, locked=True)
+
+
+def run(home: Home, execution_id: str) -> int:
+    from cfy_local.executions import records
+    from cfy_local.store.events import EventWriter
+
+    writer = TrackingWriter(EventWriter(home.events_file(execution_id)))
+    record = records.load(home, execution_id)
+    outcome, error, result = Status.FAILED.value, "", None
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with records.state_lock(home):
+            current = records.load(home, execution_id)
+            if current["status"] != Status.PENDING.value:
+                # Cancelled (or force-cancelled) before it could start: nothing runs.
+                record = current
+                outcome = Status.CANCELLED.value
+                _final_event(writer, record, "workflow_cancelled",
+                             f"'{record['workflow_id']}' workflow execution cancelled")
+                return 0
+            record = records.set_status(home, execution_id, Status.STARTED.value, locked=True,
+                                        updates={"worker_pid": os.getpid()})
+        from cfy_local import engine
+
+        try:
+            result = engine.run_workflow(
+                home, record, events=writer, cancel=CancelFlag(home.cancel_request_file(execution_id)),
+                task_retries=record.get("task_retries"), task_retry_interval=record.get("task_retry_interval"),
+                thread_pool_size=record.get("task_thread_pool_size"))
+            outcome = Status.TERMINATED.value
+        except engine.WorkflowFailed as exc:
+            outcome, error = Status.FAILED.value, exc.error or str(exc)
+            _final_event(writer, record, "workflow_failed",
+                         f"'{record['workflow_id']}' workflow execution failed: {error.splitlines()[0] if error else ''}")
+        except engine.WorkflowCancelled:
+            outcome = Status.CANCELLED.value
+            _final_event(writer, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+    except Terminated:
+        outcome, error = Status.CANCELLED.value, ""
+        _final_event(writer, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+    except Exception as exc:  # the engine itself broke: the run failed, say why
+        outcome = Status.FAILED.value
+        error = "".join(traceback.format_exception(exc))
+        _final_event(writer, record, "workflow_failed",
+                     f"'{record['workflow_id']}' workflow execution failed: {type(exc).__name__}: {exc}")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            writer.flush(durable=True)
+        finally:
+            _record_end(home, execution_id, outcome, error=error, result=_jsonable(result))
+            writer.close()
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m cfy_local.executions.worker <home> <execution_id>\n")
+        return 2
+    home = Home(argv[0])
+    execution_id = argv[1]
+    try:
+        run(home, execution_id)
+    finally:
+        try:
+            from cfy_local.executions.queue import drain
+
+            drain(home)
+        except Exception:
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # Leave at once: threads of a force-cancelled workflow must not keep the process alive.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
