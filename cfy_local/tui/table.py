@@ -65,16 +65,16 @@ def layout(columns: list[Column], width: int) -> list[tuple[Column, int]]:
     return out
 
 
-class VirtualTable(ScrollView, can_focus=True):
+class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
     """Rows drawn on demand; the first line is a sticky header."""
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "edge(0)", "First", show=False),
-        Binding("end,G", "edge(1)", "Last", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
         Binding("enter", "select", "Open", show=False),
     ]
 

@@ -23,10 +23,14 @@ class StatusBar(Static):
     """
 
     def update_from(self, app) -> None:
-        text = Text(" cfy-local", style="bold")
+        text = Text()
+        if app.paused:
+            text.append(" PAUSED ", style="bold reverse yellow")
+        elif self.size.width >= 100:
+            text.append(" cfy-local ", style="bold")
         maintenance = app.maintenance
         style = "green" if maintenance == "deactivated" else "bold yellow"
-        text.append("  maintenance: ")
+        text.append(" maintenance: ")
         text.append(maintenance, style=style)
         scheduler = app.scheduler or {}
         text.append("  scheduler: ")
@@ -38,8 +42,6 @@ class StatusBar(Static):
         else:
             text.append("stopped", style="yellow")
         text.append(f"  refreshed {app.seconds_since_refresh()}s ago")
-        if app.paused:
-            text.append("  PAUSED", style="bold reverse yellow")
         self.update(text)
 
 

@@ -106,3 +106,18 @@ def build(root) -> Home:
         event(first, t + timedelta(seconds=95), "'install' workflow execution succeeded", "workflow_succeeded"),
     ])
     return home
+
+
+def add_schedules(home: Home) -> None:
+    """A daily schedule with history, and a disabled one (through the schedules API)."""
+    from cfy_local.schedules import api, records as schedule_records
+
+    api.create_schedule(home, "web", "deploy_app", schedule_id="nightly", since="2026-11-20 02:00",
+                        recurrence="1d", tz="UTC", parameters={"version": "2.1"}, now=NOW)
+    api.create_schedule(home, "db", "install", schedule_id="weekly", since="2026-11-20 09:30",
+                        recurrence="1w", tz="Europe/Paris", enabled=False, now=NOW)
+    for day, action, reason in ((25, "fired", "execution started"), (26, "skipped",
+                                "the previous execution 00000003 is still started"), (27, "fired", "execution queued")):
+        schedule_records.append_history(home, "web", "nightly", {
+            "occurrence": f"2026-11-{day}T02:00:00.000Z", "decided_at": f"2026-11-{day}T02:00:05.000Z",
+            "action": action, "reason": reason, "execution_id": None})

@@ -25,8 +25,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.question, id="question")
             yield Static(Text.assemble(("$ ", "dim"), (self.command, "bold")), id="command")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Yes (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no", variant="primary")
+                yield Button("Yes (y)", id="yes", variant="error", compact=True)
+                yield Button("No (n)", id="no", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

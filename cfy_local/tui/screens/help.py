@@ -9,18 +9,31 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 
+def _declared_actions(node) -> set[str]:
+    """Actions bound by cfy-local's own classes (not Textual's generic focus/copy keys)."""
+    actions = set()
+    for cls in type(node).__mro__:
+        if cls.__module__.startswith("cfy_local"):
+            for binding in cls.__dict__.get("BINDINGS", []):
+                actions.add(binding.action if isinstance(binding, Binding) else binding[1])
+    return actions
+
+
 def binding_rows(app, screen: Screen) -> list[tuple[str, str]]:
-    """(key, description) for every binding active on ``screen`` — the focused widget's, the
-    screen's and the app's — in that order, each key once."""
-    rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    """(key, description) for the keys active on ``screen``: the screen's own first, then
+    the focused widget's, then the app's; generated from the binding tables themselves."""
+    rank = {screen: 0, app: 2}
+    declared: dict[int, set[str]] = {}
+    found = []
     for key, active in screen.active_bindings.items():
         binding: Binding = active.binding
-        if not binding.description or key in seen:
+        node = active.node
+        actions = declared.setdefault(id(node), _declared_actions(node))
+        if not binding.description or binding.action not in actions:
             continue
-        seen.add(key)
-        rows.append((app.get_key_display(binding), binding.description))
-    return rows
+        found.append((rank.get(node, 1), app.get_key_display(binding), binding.description))
+    found.sort(key=lambda row: row[0])
+    return [(key, description) for _, key, description in found]
 
 
 class HelpScreen(ModalScreen):

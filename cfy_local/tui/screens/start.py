@@ -63,16 +63,16 @@ class StartScreen(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="start-box"):
             yield Static(Text("Start a workflow", style="bold"))
-            yield Select([], prompt="deployment", id="deployment")
-            yield Select([], prompt="workflow", id="workflow")
+            yield Select([], prompt="deployment", id="deployment", compact=True)
+            yield Select([], prompt="workflow", id="workflow", compact=True)
             yield VerticalScroll(id="parameters")
             with Horizontal(id="start-flags"):
-                yield Checkbox("queue", id="queue")
-                yield Checkbox("force", id="force")
+                yield Checkbox("queue", id="queue", compact=True)
+                yield Checkbox("force", id="force", compact=True)
             yield Static(id="start-command")
             with Horizontal(id="start-buttons"):
-                yield Button("Start (ctrl+s)", id="start", variant="primary")
-                yield Button("Close (esc)", id="close")
+                yield Button("Start (ctrl+s)", id="start", variant="primary", compact=True)
+                yield Button("Close (esc)", id="close", compact=True)
 
     def on_mount(self) -> None:
         try:
@@ -137,9 +137,11 @@ class StartScreen(ModalScreen[dict | None]):
             label = f"{name} ({hint})"
             if spec.get("description"):
                 label += f" — {spec['description']}"
-            widgets.append(Label(label))
-            widgets.append(Input(value=default_text(spec), placeholder="required" if "default" not in spec else "",
-                                 id=f"param-{name}", name=name))
+            widgets.append(Horizontal(
+                Label(label, classes="param-label"),
+                Input(value=default_text(spec), placeholder="required" if "default" not in spec else "",
+                      id=f"param-{name}", name=name, compact=True),
+                classes="param-row"))
         if not widgets:
             widgets.append(Label("(this workflow declares no parameters)"))
         box.mount_all(widgets)
