@@ -100,8 +100,9 @@ def view(home: Home, record: dict[str, Any], *, with_occurrences: bool = True,
         "execution_arguments": record.get("execution_arguments") or {},
     }
     if with_occurrences:
-        now = now or clock.now()
-        out["all_next_occurrences"] = [iso(d) for d in occurrences_of(record).upcoming(now, MAX_PREVIEW)]
+        from cfy_local.schedules import cache
+
+        out["all_next_occurrences"] = cache.upcoming(home, record, now or clock.now(), MAX_PREVIEW)
     return out
 
 
@@ -230,6 +231,9 @@ def delete_schedule(home: Home, deployment_id: str, schedule_id: str) -> None:
         if not records.exists(home, deployment_id, schedule_id):
             raise records.not_found(deployment_id, schedule_id)
         records.delete(home, deployment_id, schedule_id)
+    from cfy_local.schedules import cache
+
+    cache.forget(home, deployment_id, schedule_id)
 
 
 def set_enabled(home: Home, deployment_id: str, schedule_id: str, enabled: bool,
@@ -293,8 +297,9 @@ def preview(home: Home, deployment_id: str, schedule_id: str, n: int,
     record = records.load(home, deployment_id, schedule_id)
     if not record.get("enabled", True):
         raise ValidationError(f"Deployment schedule {schedule_id} is disabled, no upcoming occurrences")
-    now = now or clock.now()
-    return [iso(d) for d in occurrences_of(record).upcoming(now, n)]
+    from cfy_local.schedules import cache
+
+    return cache.upcoming(home, record, now or clock.now(), n)
 
 
 def history(home: Home, deployment_id: str, schedule_id: str) -> list[dict[str, Any]]:
@@ -392,6 +397,9 @@ def delete_deployment_schedules(home: Home, deployment_id: str) -> None:
         with records.schedule_lock(home, dep, sched):
             records.delete(home, dep, sched)
     shutil.rmtree(home.deployment_schedules_dir(deployment_id), ignore_errors=True)
+    from cfy_local.schedules import cache
+
+    cache.forget(home, deployment_id)
 
 
 # --- cfy executions start --schedule --------------------------------------------------------

@@ -153,6 +153,13 @@ def _weekday(day: str):
     return base, (-1 if position == "L-" else int(position))
 
 
+def _day_steps(dtstart: datetime, step: timedelta, until: datetime | None) -> Iterator[datetime]:
+    value = dtstart
+    while until is None or value <= until:
+        yield value
+        value += step
+
+
 @dataclass(frozen=True)
 class Occurrences:
     """The occurrence generator of one schedule (immutable; cheap to build)."""
@@ -201,8 +208,9 @@ class Occurrences:
         if self.until is not None:
             local_until = self.until.astimezone(zone).replace(tzinfo=None) + timedelta(hours=3)
         produced = 0
+        fixed_utc = self.tz_name == "UTC"
         for local in self._local_dates(dtstart, local_until):
-            value = to_utc(local, zone)
+            value = local.replace(tzinfo=UTC) if fixed_utc else to_utc(local, zone)
             if value is None:
                 continue  # a wall time skipped by DST does not happen
             if value < self.since:
@@ -252,6 +260,10 @@ class Occurrences:
             return iter([dtstart])  # a one-shot (count 1): exactly `since`
         freq, interval = parse_recurrence(recurrence)
         weekdays = self.rule.get("weekdays")
+        if not weekdays and freq in (du.DAILY, du.WEEKLY):
+            # Same dates as dateutil's rrule, several times faster: whole-day steps of wall time.
+            return _day_steps(dtstart, timedelta(days=max(interval, 1) * (7 if freq == du.WEEKLY else 1)),
+                              local_until)
         if not weekdays:
             return iter(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until))
         combined = du.rruleset()
