@@ -35,6 +35,14 @@ def reconcile(home: Home) -> list[dict[str, Any]]:
     return _reconcile(home)
 
 
+def _reconciled_scan(home: Home) -> list[dict[str, Any]]:
+    """Every execution summary, after reconciling dead workers (one scan when none died)."""
+    rows = index.scan(home)
+    if _reconcile(home, rows):
+        rows = index.scan(home)
+    return rows
+
+
 # --- start -----------------------------------------------------------------------------
 
 def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
@@ -309,8 +317,7 @@ def list_executions(home: Home, *, deployment_id: str | None = None, include_sys
             except ValueError:
                 raise ValidationError(f"Unknown execution status `{status}`; use one of: "
                                       f"{', '.join(s.value for s in Status)}") from None
-    reconcile(home)
-    rows = index.scan(home)
+    rows = _reconciled_scan(home)
     if deployment_id:
         rows = [r for r in rows if r.get("deployment_id") == deployment_id]
     if not include_system:
@@ -326,8 +333,7 @@ def list_executions(home: Home, *, deployment_id: str | None = None, include_sys
 
 def active_or_queued(home: Home, deployment_id: str | None = None) -> list[dict[str, Any]]:
     """Executions that are running or waiting to run (oldest first)."""
-    reconcile(home)
-    rows = [r for r in index.scan(home)
+    rows = [r for r in _reconciled_scan(home)
             if lifecycle.is_active(r["status"]) or r["status"] in (Status.QUEUED.value, Status.SCHEDULED.value)]
     if deployment_id:
         rows = [r for r in rows if r.get("deployment_id") == deployment_id]
@@ -345,8 +351,7 @@ def summary(home: Home, field: str, sub_field: str | None = None, *,
     for name in (field, sub_field):
         if name is not None and name not in SUMMARY_FIELDS:
             raise ValidationError(f"Invalid field `{name}`; use one of: {', '.join(SUMMARY_FIELDS)}")
-    reconcile(home)
-    rows = index.scan(home)
+    rows = _reconciled_scan(home)
     if not include_system:
         rows = [r for r in rows if r.get("workflow_id") not in records.HIDDEN_WORKFLOWS]
     out: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from cfy_local.errors import CfyLocalError
@@ -20,7 +21,10 @@ from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record
 
 CACHE_NAME = "executions.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+# Trust an unchanged folder mtime only once it is this old: a write within the same
+# timestamp tick as the cache's own scan could otherwise go unseen on coarse clocks.
+DIR_MTIME_SETTLE_NS = 2_000_000_000
 
 # The fields a summary keeps: the list/summary columns plus what admission, the queue and
 # reconcile decide on. Parameters, results and tracebacks stay in the record files.
@@ -39,63 +43,75 @@ def _cache_path(home: Home) -> str:
     return os.path.join(home.cache_dir, CACHE_NAME)
 
 
-def _read_cache(path: str) -> dict[str, list]:
+def _read_cache(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             data = json.loads(fh.read())
     except (OSError, ValueError):
         return {}
-    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not isinstance(data.get("entries"), dict):
+    if (not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("fields") != list(SUMMARY_FIELDS)
+            or not isinstance(data.get("entries"), dict)):
         return {}
-    return data["entries"]
+    return data
+
+
+def _rows(entries: dict[str, list]) -> list[dict[str, Any]]:
+    fields = SUMMARY_FIELDS
+    return [dict(zip(fields, value[1])) for value in entries.values()]
 
 
 def scan(home: Home, *, write_back: bool = True) -> list[dict[str, Any]]:
     """Summaries of every readable execution record (unordered).
 
     Unreadable records are left out here (``cfy status`` reports them); a record deleted
-    between the scan and the read is simply absent.
+    between the scan and the read is simply absent. Every record write is a rename into
+    ``executions/``, which changes the folder's mtime: when the folder is unchanged since
+    the cache was written (and not too recently), the per-file checks are skipped.
     """
     path = _cache_path(home)
-    cached = _read_cache(path)
-    fresh: dict[str, list] = {}
-    changed = False
+    cache = _read_cache(path)
+    cached: dict[str, list] = cache.get("entries", {})
     try:
-        entries = os.scandir(home.executions_dir)
+        dir_stat = os.stat(home.executions_dir)
     except FileNotFoundError:
-        entries = None
-    if entries is not None:
-        with entries:
-            for entry in entries:
-                name = entry.name
-                if not name.endswith(".json") or name.startswith("."):
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                signature = [st.st_ino, st.st_mtime_ns, st.st_size]
-                hit = cached.get(name)
-                if hit is not None and hit[0] == signature:
-                    fresh[name] = hit
-                    continue
-                try:
-                    record = load_record(entry.path, "execution")
-                except FileNotFoundError:
-                    continue
-                except CfyLocalError:
-                    continue
-                fresh[name] = [signature, summarize(record)]
-                changed = True
+        return []
+    dir_signature = [dir_stat.st_ino, dir_stat.st_mtime_ns]
+    if cache and cache.get("dir") == dir_signature and time.time_ns() - dir_stat.st_mtime_ns > DIR_MTIME_SETTLE_NS:
+        return _rows(cached)
+    fresh: dict[str, list] = {}
+    changed = cache.get("dir") != dir_signature
+    with os.scandir(home.executions_dir) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            signature = [st.st_ino, st.st_mtime_ns, st.st_size]
+            hit = cached.get(name)
+            if hit is not None and hit[0] == signature:
+                fresh[name] = hit
+                continue
+            try:
+                record = load_record(entry.path, "execution")
+            except FileNotFoundError:
+                continue
+            except CfyLocalError:
+                continue
+            fresh[name] = [signature, [record.get(key) for key in SUMMARY_FIELDS]]
+            changed = True
     if len(fresh) != len(cached):
         changed = True
     if changed and write_back:
         try:
-            payload = json.dumps({"format": CACHE_FORMAT, "entries": fresh}, separators=(",", ":")).encode()
+            payload = json.dumps({"format": CACHE_FORMAT, "fields": list(SUMMARY_FIELDS), "dir": dir_signature,
+                                  "entries": fresh}, separators=(",", ":")).encode()
             atomic_write_bytes(path, payload, durable=False)
         except CfyLocalError:
             pass  # a cache that cannot be written only costs speed
-    return [value[1] for value in fresh.values()]
+    return _rows(fresh)
 
 
 def order_key(summary: dict[str, Any]) -> tuple:

@@ -42,9 +42,12 @@ def dead_worker_message(pid: int) -> str:
             f"reconciliation (see worker.log in its run folder)")
 
 
-def reconcile(home: Home) -> list[dict[str, Any]]:
-    """Fail every active execution whose worker is gone; drain the queue if any was."""
-    suspects = [s for s in index.scan(home) if lifecycle.is_active(s["status"]) and s.get("worker_pid")]
+def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Fail every active execution whose worker is gone; drain the queue if any was.
+    ``summaries`` (a fresh ``index.scan``) saves a second scan for callers that have one."""
+    if summaries is None:
+        summaries = index.scan(home)
+    suspects = [s for s in summaries if lifecycle.is_active(s["status"]) and s.get("worker_pid")]
     suspects = [s for s in suspects if worker_alive(s["worker_pid"], s.get("worker_create_time")) is False]
     if not suspects:
         return []

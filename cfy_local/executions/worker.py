@@ -26,6 +26,7 @@ from cfy_local.executions import lifecycle
 from cfy_local.executions.lifecycle import Status
 from cfy_local.store.paths import Home
 
+SNAPSHOT_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
 FINAL_EVENT_TYPES = frozenset({"workflow_succeeded", "workflow_failed", "workflow_cancelled"})
 
 
@@ -153,6 +154,12 @@ def run(home: Home, execution_id: str) -> int:
                 return 0
             record = records.set_status(home, execution_id, Status.STARTED.value, locked=True,
                                         updates={"worker_pid": os.getpid()})
+        if record["workflow_id"] in SNAPSHOT_WORKFLOWS:
+            from cfy_local.executions import snapshots
+
+            result = snapshots.run_system_workflow(home, record, events=writer)
+            outcome = Status.TERMINATED.value
+            return 0
         from cfy_local import engine
 
         try:
