@@ -1,0 +1,147 @@
+"""Workflow parameters merged and checked as the manager does (manager.md §2):
+unknown workflow → undeclared custom parameters → defaults → types → constraints → missing.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cfy_local.dsl import values
+from cfy_local.errors import ValidationError
+
+# Workflows the manager runs without the deployment declaring them (custom parameters allowed).
+SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "uninstall_plugin",
+                              "create_deployment_environment", "delete_deployment_environment", "update_plugin",
+                              "upload_blueprint", "csys_update_deployment", "update", "create_log_bundle"})
+
+
+def _convert(value: Any, type_name: str | None, item_type: str | None) -> Any:
+    """manager.md §2 step 6; raises ValueError/TypeError on failure."""
+    if type_name == "integer":
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    if type_name == "float":
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    if type_name == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError
+    if type_name == "string":
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    if type_name == "list":
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError from None
+        if not isinstance(value, list):
+            raise ValueError
+        return [_convert(v, item_type, None) for v in value] if item_type else value
+    return value
+
+
+def _object_type_failure(value: Any, type_name: str, deployment: dict, nodes: list | None) -> str | None:
+    """Object-based types checked against what the deployment holds."""
+    if nodes is None:
+        return None
+    if type_name == "node_id":
+        if value not in {n["id"] for n in nodes}:
+            return f"Node {value} does not exist in deployment {deployment.get('id')}"
+    elif type_name == "node_type":
+        types = {t for n in nodes for t in n.get("type_hierarchy") or [n.get("type")]}
+        if value not in types:
+            return f"Node type {value} does not exist in deployment {deployment.get('id')}"
+    elif type_name == "scaling_group":
+        if value not in (deployment.get("scaling_groups") or {}):
+            return f"Scaling group {value} does not exist in deployment {deployment.get('id')}"
+    elif type_name == "operation_name":
+        ops = {name for n in nodes for name in n.get("operations") or {}}
+        if value not in ops:
+            return f"Operation {value} does not exist in deployment {deployment.get('id')}"
+    return None
+
+
+def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: dict | None,
+                              allow_custom: bool, *, home=None, nodes: list | None = None,
+                              instance_ids: set | None = None) -> dict:
+    """Return the parameters the workflow runs with. With ``home`` (or ``nodes`` /
+    ``instance_ids``) intrinsic functions in list/dict values are evaluated and
+    object-based types (``node_id``, ``node_instance`` …) are checked against the
+    deployment."""
+    parameters = dict(parameters or {})
+    if not isinstance(parameters, dict):
+        raise ValidationError(f"request body's 'parameters' field must be a dict but is of type "
+                              f"{type(parameters).__name__}")
+    workflows = deployment.get("workflows") or {}
+    if workflow_id not in workflows:
+        if workflow_id in SYSTEM_WORKFLOWS:
+            return parameters
+        raise ValidationError(f"Workflow {workflow_id} does not exist in the deployment {deployment.get('id')}")
+    declared: dict = workflows[workflow_id].get("parameters") or {}
+    custom = [name for name in parameters if name not in declared]
+    if custom and not allow_custom:
+        raise ValidationError(f'Workflow "{workflow_id}" does not have the following parameters declared: '
+                              f'{",".join(custom)}. Remove these parameters or use the flag for allowing custom '
+                              f'parameters')
+    merged = dict(parameters)
+    for name, schema in declared.items():
+        if name not in merged and "default" in schema:
+            merged[name] = copy.deepcopy(schema["default"])
+    if home is not None and any(values.contains_function(v) for v in merged.values()):
+        from cfy_local.dsl.functions import evaluate_runtime
+
+        merged = {k: evaluate_runtime(v, home=home, deployment_id=deployment["id"])
+                  if isinstance(v, (dict, list)) else v for k, v in merged.items()}
+    if home is not None and nodes is None and any(
+            (s.get("item_type") if s.get("type") == "list" else s.get("type")) in values.OBJECT_TYPES
+            for s in declared.values()):
+        from cfy_local.deployments.api import list_node_instances, load_nodes
+
+        nodes = load_nodes(home, deployment["id"])
+        instance_ids = {i["id"] for i in list_node_instances(home, deployment["id"])}
+    type_errors = []
+    for name, schema in declared.items():
+        if name not in merged or merged[name] is None:
+            continue
+        type_name, item_type = schema.get("type"), schema.get("item_type")
+        try:
+            merged[name] = _convert(merged[name], type_name, item_type)
+        except (ValueError, TypeError):
+            shown = f"{type_name} of {item_type}s" if type_name == "list" and item_type else type_name
+            type_errors.append(f'Parameter "{name}" must be of type {shown}')
+    if type_errors:
+        raise ValidationError("\n".join(type_errors))
+    constraint_errors = []
+    for name, schema in declared.items():
+        if name not in merged or merged[name] is None:
+            continue
+        type_name, item_type = schema.get("type"), schema.get("item_type")
+        failures = values.constraint_failures(merged[name], schema["constraints"]) if schema.get("constraints") else []
+        checked_type = item_type if type_name == "list" else type_name
+        items = merged[name] if type_name == "list" and isinstance(merged[name], list) else [merged[name]]
+        for item in items:
+            if checked_type == "node_instance" and instance_ids is not None and item not in instance_ids:
+                failures.append(f"Node instance {item} does not exist in deployment {deployment.get('id')}")
+            elif checked_type in values.OBJECT_TYPES:
+                failure = _object_type_failure(item, checked_type, deployment, nodes)
+                if failure:
+                    failures.append(failure)
+        for failure in failures:
+            constraint_errors.append(f'Parameter "{name}" does not meet its constraints: {failure}')
+    if constraint_errors:
+        raise ValidationError("\n".join(constraint_errors))
+    missing = [name for name, schema in declared.items()
+               if schema.get("required", True) is not False and name not in merged]
+    if missing:
+        raise ValidationError(f'Workflow "{workflow_id}" must be provided with the following parameters to execute: '
+                              f'{",".join(missing)}')
+    return merged

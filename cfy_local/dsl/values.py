@@ -1,0 +1,238 @@
+"""Typed values of the DSL: property/input/parameter types, data types and constraints.
+
+Types: ``string``, ``integer``, ``float``, ``boolean``, ``list`` (with ``item_type``),
+``dict``, ``regex``, Cloudify's object-based types (``node_id``, ``node_instance``,
+``deployment_id`` …, checked where the deployment is known) and blueprint data types
+(nested schemas with defaults). Values holding intrinsic functions are not type-checked:
+their value is only known later.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from cfy_local.errors import DSLError
+
+SIMPLE_TYPES = ("string", "integer", "float", "boolean", "list", "dict", "regex", "textarea")
+OBJECT_TYPES = ("blueprint_id", "deployment_id", "capability_value", "scaling_group", "node_id",
+                "node_type", "node_instance", "secret_key", "operation_name")
+FUNCTION_NAMES = frozenset({"get_input", "get_property", "get_attribute", "get_attributes_list",
+                            "get_attributes_dict", "concat", "merge", "get_secret", "get_sys",
+                            "get_capability", "get_label", "get_environment_capability",
+                            "get_group_capability", "string_find", "string_replace", "string_split",
+                            "string_lower", "string_upper", "get_consumers"})
+CONSTRAINT_NAMES = ("equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal",
+                    "in_range", "valid_values", "length", "min_length", "max_length", "pattern",
+                    "filter_id", "labels", "tenants", "name_pattern", "deployment_id")
+_SCHEMA_KEYS = {"type", "item_type", "default", "description", "required", "constraints",
+                "display_label", "hidden", "display", "allow_update"}
+_SCHEMA_KEYS_WITH_STATUS = _SCHEMA_KEYS
+
+
+def is_function(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in FUNCTION_NAMES
+
+
+def contains_function(value: Any) -> bool:
+    if is_function(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_function(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_function(v) for v in value)
+    return False
+
+
+def known_type(type_name: str, data_types: dict) -> bool:
+    return type_name in SIMPLE_TYPES or type_name in OBJECT_TYPES or type_name in data_types
+
+
+def check_schema(schema: Any, what: str, data_types: dict, where: str) -> dict:
+    """Validate one property/input/parameter schema entry; return it as a plain dict."""
+    if schema is None:
+        return {}
+    if not isinstance(schema, dict):
+        raise DSLError(f"{where}: {what} must be a mapping (type, default, description, ...), got {schema!r}")
+    unknown = sorted(set(schema) - _SCHEMA_KEYS)
+    if unknown:
+        raise DSLError(f"{where}: {what} has unknown key '{unknown[0]}'")
+    type_name = schema.get("type")
+    if type_name is not None and (not isinstance(type_name, str) or not known_type(type_name, data_types)):
+        raise DSLError(f"{where}: {what} has an unknown type '{type_name}'")
+    item_type = schema.get("item_type")
+    if item_type is not None and (not isinstance(item_type, str) or not known_type(item_type, data_types)):
+        raise DSLError(f"{where}: {what} has an unknown item_type '{item_type}'")
+    if "required" in schema and not isinstance(schema["required"], bool):
+        raise DSLError(f"{where}: {what}: 'required' must be a boolean")
+    constraints = schema.get("constraints")
+    if constraints is not None:
+        parse_constraints(constraints, f"{where}: {what}")
+    out = dict(schema)
+    if "default" in out and not contains_function(out["default"]) and type_name:
+        out["default"] = coerce(out["default"], type_name, data_types, f"{what} default", item_type=item_type,
+                                where=where)
+        if constraints:
+            check_constraints(out["default"], constraints, f"{where}: {what} default")
+    return out
+
+
+def type_error(name: str, type_name: str, value: Any, where: str = "") -> DSLError:
+    prefix = f"{where}: " if where else ""
+    return DSLError(f"{prefix}Property type validation failed in '{name}': property '{name}' type is "
+                    f"'{type_name}', got '{value}'")
+
+
+def coerce(value: Any, type_name: str | None, data_types: dict, name: str, *, item_type: str | None = None,
+           where: str = "", strings_convert: bool = False) -> Any:
+    """Check ``value`` against ``type_name``; return the value (data types get their
+    defaults filled in). ``strings_convert``: accept ``"3"`` for integers etc. (values
+    typed on a command line arrive as strings)."""
+    if type_name is None or value is None or contains_function(value):
+        return value
+    if type_name in ("string", "textarea", "regex") + OBJECT_TYPES:
+        if type_name == "regex" and isinstance(value, str):
+            try:
+                re.compile(value)
+            except re.error:
+                raise type_error(name, type_name, value, where) from None
+        if type_name in ("string", "textarea") and not isinstance(value, str):
+            raise type_error(name, type_name, value, where)
+        return value
+    if type_name == "integer":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if strings_convert and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            return int(value)
+        raise type_error(name, type_name, value, where)
+    if type_name == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        if strings_convert and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise type_error(name, type_name, value, where)
+    if type_name == "boolean":
+        if isinstance(value, bool):
+            return value
+        if strings_convert and isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise type_error(name, type_name, value, where)
+    if type_name == "list":
+        if not isinstance(value, list):
+            raise type_error(name, type_name, value, where)
+        if item_type:
+            return [coerce(v, item_type, data_types, f"{name}[{i}]", where=where, strings_convert=strings_convert)
+                    for i, v in enumerate(value)]
+        return value
+    if type_name == "dict":
+        if not isinstance(value, dict):
+            raise type_error(name, type_name, value, where)
+        return value
+    if type_name in data_types:
+        return coerce_data_type(value, type_name, data_types, name, where=where, strings_convert=strings_convert)
+    raise DSLError(f"{where + ': ' if where else ''}'{name}' has an unknown type '{type_name}'")
+
+
+def coerce_data_type(value: Any, type_name: str, data_types: dict, name: str, *, where: str = "",
+                     strings_convert: bool = False) -> dict:
+    if not isinstance(value, dict):
+        raise type_error(name, type_name, value, where)
+    schema = data_types[type_name].get("properties") or {}
+    unknown = sorted(set(value) - set(schema))
+    if unknown:
+        raise DSLError(f"{where + ': ' if where else ''}'{name}' has an undefined property '{unknown[0]}' "
+                       f"(data type '{type_name}')")
+    out = dict(value)
+    for prop, prop_schema in schema.items():
+        if prop in out:
+            out[prop] = coerce(out[prop], prop_schema.get("type"), data_types, f"{name}.{prop}",
+                               item_type=prop_schema.get("item_type"), where=where, strings_convert=strings_convert)
+            if prop_schema.get("constraints"):
+                check_constraints(out[prop], prop_schema["constraints"], f"{where + ': ' if where else ''}{name}.{prop}")
+        elif "default" in prop_schema:
+            out[prop] = prop_schema["default"]
+            nested = prop_schema.get("type")
+            if nested in data_types and isinstance(out[prop], dict):
+                out[prop] = coerce_data_type(out[prop], nested, data_types, f"{name}.{prop}", where=where)
+        elif prop_schema.get("required", True):
+            raise DSLError(f"{where + ': ' if where else ''}'{name}' (data type '{type_name}') does not provide a "
+                           f"value for mandatory '{prop}' property")
+    return out
+
+
+# --- constraints ---------------------------------------------------------------------
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _length(v) -> int:
+    if isinstance(v, (str, list, dict)):
+        return len(v)
+    raise TypeError
+
+
+_CHECKS: dict[str, Callable[[Any, Any], bool]] = {
+    "equal": lambda v, a: v == a,
+    "greater_than": lambda v, a: v > a,
+    "greater_or_equal": lambda v, a: v >= a,
+    "less_than": lambda v, a: v < a,
+    "less_or_equal": lambda v, a: v <= a,
+    "in_range": lambda v, a: a[0] <= v <= a[1],
+    "valid_values": lambda v, a: v in a,
+    "length": lambda v, a: _length(v) == a,
+    "min_length": lambda v, a: _length(v) >= a,
+    "max_length": lambda v, a: _length(v) <= a,
+    "pattern": lambda v, a: isinstance(v, str) and re.fullmatch(a, v) is not None,
+}
+
+
+def parse_constraints(constraints: Any, where: str) -> list[tuple[str, Any]]:
+    if not isinstance(constraints, list):
+        raise DSLError(f"{where}: 'constraints' must be a list")
+    out = []
+    for item in constraints:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise DSLError(f"{where}: each constraint must be a one-key mapping, got {item!r}")
+        name, arg = next(iter(item.items()))
+        if name not in CONSTRAINT_NAMES:
+            raise DSLError(f"{where}: unknown constraint '{name}'")
+        if name == "in_range" and not (isinstance(arg, list) and len(arg) == 2):
+            raise DSLError(f"{where}: 'in_range' takes a list of two values")
+        if name == "valid_values" and not isinstance(arg, list):
+            raise DSLError(f"{where}: 'valid_values' takes a list")
+        if name in ("length", "min_length", "max_length") and not (isinstance(arg, int) and arg >= 0):
+            raise DSLError(f"{where}: '{name}' takes a non-negative integer")
+        if name == "pattern":
+            try:
+                re.compile(str(arg))
+            except re.error as exc:
+                raise DSLError(f"{where}: 'pattern' is not a valid regular expression: {exc}") from None
+        out.append((name, arg))
+    return out
+
+
+def constraint_failures(value: Any, constraints: list) -> list[str]:
+    """The constraints ``value`` violates, as ``name(arg)`` texts."""
+    failures = []
+    for name, arg in parse_constraints(constraints, "constraints"):
+        check = _CHECKS.get(name)
+        if check is None:  # object-type filters (filter_id, labels, ...) need a manager
+            continue
+        try:
+            ok = check(value, arg)
+        except (TypeError, IndexError):
+            ok = False
+        if not ok:
+            failures.append(f"{name}({arg!r})" if not isinstance(arg, str) else f"{name}('{arg}')")
+    return failures
+
+
+def check_constraints(value: Any, constraints: list, what: str) -> None:
+    if value is None or contains_function(value):
+        return
+    failures = constraint_failures(value, constraints)
+    if failures:
+        raise DSLError(f"Value {value!r} of {what} violates constraint {failures[0]} operator.")

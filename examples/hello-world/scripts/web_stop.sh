@@ -1,0 +1,3 @@
+#!/bin/bash
+ctx logger info "stopping web app"
+ctx instance runtime-properties listening ""

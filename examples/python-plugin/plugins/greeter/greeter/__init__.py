@@ -1,0 +1,1 @@
+"""Example cfy-local plugin written against Cloudify's plugin API."""
