@@ -76,10 +76,14 @@ def fire_with_executions_api(home: Home, schedule: dict) -> dict:
     from cfy_local.executions.api import start
 
     arguments = schedule.get("execution_arguments") or {}
+    force = bool(arguments.get("force", False))
+    dry_run = bool(arguments.get("is_dry_run", False))
+    # The executions API refuses queue together with force/dry_run (cfy's CLI rule). With
+    # force, admission starts at once or queues behind a system workflow either way, so
+    # nothing is lost; a dry run of a busy deployment is refused and recorded as a skip.
     return start(home, schedule["workflow_id"], schedule["deployment_id"], schedule.get("parameters") or {},
                  allow_custom_parameters=bool(arguments.get("allow_custom_parameters", False)),
-                 force=bool(arguments.get("force", False)), queue=True,
-                 dry_run=bool(arguments.get("is_dry_run", False)),
+                 force=force, queue=not (force or dry_run), dry_run=dry_run,
                  wait_after_fail=arguments.get("wait_after_fail"), schedule_id=schedule["id"])
 
 
