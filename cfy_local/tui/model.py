@@ -9,7 +9,9 @@ good version until the next tick. No lock is taken: readers never block workers.
 """
 from __future__ import annotations
 
+import functools
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
@@ -55,6 +57,12 @@ def status_class(status: str) -> str:
 def _parse(value: str | None) -> datetime | None:
     if not value:
         return None
+    return _parse_cached(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_cached(value: str) -> datetime | None:
+    # Sorting 10,000 rows by duration parses every start/end time on each tick: memoised.
     try:
         return parse_iso(value)
     except ValueError:
@@ -94,6 +102,17 @@ def short_time(value: str | None, *, with_date: bool = True) -> str:
     return text if with_date else text[5:]
 
 
+# Writers replace record files by renaming into executions/, which updates the folder's
+# mtime: an unchanged folder mtime means no record changed, so an idle tick costs one stat.
+# Trust it only when that mtime is comfortably in the past (timestamps are coarse, and a
+# write in the same clock tick as the last scan would not move it), and rescan fully every
+# FULL_RESCAN_EVERY seconds anyway to catch a file edited in place by hand.
+QUIET_FOLDER_AGE = 2.0
+# Ended executions only change by an atomic rewrite (resume, delete): their inode is enough.
+_SETTLED = frozenset(s.value for s in lifecycle.END_STATES)
+FULL_RESCAN_EVERY = 10.0
+
+
 @dataclass
 class _Entry:
     signature: tuple[int, int, int]
@@ -109,6 +128,8 @@ class ExecutionIndex:
         self._graph_signatures: dict[str, tuple[int, int]] = {}
         self._progress: dict[str, tuple[int, int]] = {}
         self.unreadable: dict[str, str] = {}  # id -> error text of a file that cannot be read
+        self._folder_mtime: int | None = None
+        self._last_full_scan = float("-inf")
 
     @property
     def records(self) -> dict[str, dict[str, Any]]:
@@ -125,9 +146,27 @@ class ExecutionIndex:
         return (entry.record for entry in self._entries.values())
 
     def refresh(self) -> set[str]:
-        """Stat every record file; re-read the changed ones. Returns ids added, changed or gone."""
+        """Re-read the records that changed. Returns ids added, changed or gone.
+
+        Every tick lists the folder (names and inodes, no stat): a writer's atomic replace
+        gives the file a new inode, so a new inode means a new version. Records that can
+        still change (not ended) are also stat-ed for a full (mtime, size, inode) check, and
+        every FULL_RESCAN_EVERY seconds every file is, which also catches hand edits in place.
+        """
         changed: set[str] = set()
+        try:
+            folder_mtime = os.stat(self.home.executions_dir).st_mtime_ns
+        except FileNotFoundError:
+            folder_mtime = None
+        full = time.monotonic() - self._last_full_scan >= FULL_RESCAN_EVERY
+        if (not full and folder_mtime is not None and folder_mtime == self._folder_mtime
+                and time.time() - folder_mtime / 1e9 > QUIET_FOLDER_AGE):
+            return changed
+        self._folder_mtime = folder_mtime
+        if full:
+            self._last_full_scan = time.monotonic()
         seen: set[str] = set()
+        entries = self._entries
         try:
             scan = os.scandir(self.home.executions_dir)
         except FileNotFoundError:
@@ -139,35 +178,45 @@ class ExecutionIndex:
                     if not name.endswith(".json") or name.startswith("."):
                         continue
                     execution_id = name[:-5]
+                    seen.add(execution_id)
+                    entry = entries.get(execution_id)
+                    if (entry is not None and entry.signature[2] == dirent.inode() and not full
+                            and entry.record["status"] in _SETTLED):
+                        continue
                     try:
                         st = dirent.stat(follow_symlinks=False)
                     except FileNotFoundError:
-                        continue
-                    seen.add(execution_id)
-                    signature = (st.st_mtime_ns, st.st_size, st.st_ino)
-                    entry = self._entries.get(execution_id)
-                    if entry is not None and entry.signature == signature:
-                        continue
-                    try:
-                        record = load_record(dirent.path, "execution")
-                    except FileNotFoundError:
                         seen.discard(execution_id)
                         continue
-                    except CfyLocalError as exc:
-                        # Keep the last good version (if any) and say why the file is skipped.
-                        self.unreadable[execution_id] = str(exc)
+                    signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+                    if entry is not None and entry.signature == signature:
                         continue
-                    self.unreadable.pop(execution_id, None)
-                    self._entries[execution_id] = _Entry(signature, record)
-                    changed.add(execution_id)
-        for gone in set(self._entries) - seen:
-            del self._entries[gone]
+                    outcome = self._load(execution_id, dirent.path, signature)
+                    if outcome == "loaded":
+                        changed.add(execution_id)
+                    elif outcome == "gone":
+                        seen.discard(execution_id)
+        for gone in set(entries) - seen:
+            del entries[gone]
             self._progress.pop(gone, None)
             self._graph_signatures.pop(gone, None)
             changed.add(gone)
         for gone in set(self.unreadable) - seen:
             del self.unreadable[gone]
         return changed
+
+    def _load(self, execution_id: str, path: str, signature: tuple[int, int, int]) -> str:
+        """"loaded", "gone" (deleted since the scan) or "unreadable" (last good version kept)."""
+        try:
+            record = load_record(path, "execution")
+        except FileNotFoundError:
+            return "gone"
+        except CfyLocalError as exc:
+            self.unreadable[execution_id] = str(exc)
+            return "unreadable"
+        self.unreadable.pop(execution_id, None)
+        self._entries[execution_id] = _Entry(signature, record)
+        return "loaded"
 
     def progress(self, record: dict[str, Any]) -> tuple[int, int] | None:
         """(total, finished) operations: live from graph.json while a run is active, from the
@@ -258,18 +307,26 @@ class ExecutionsModel:
         self.index = ExecutionIndex(self.home)
         self.row_ids: list[str] = []
         self._dirty = True
+        self._counts: dict[str, int] | None = None
 
-    def invalidate(self) -> None:
-        """Filter or sort settings changed: recompute the order on the next tick."""
-        self._dirty = True
+    def reorder(self, now: datetime | None = None) -> None:
+        """Recompute the order of the rows from the records in memory (nothing is re-read)."""
+        self.row_ids = ordered_ids(self.index.values(), self.view, now or clock.now())
+
+    def settings_changed(self) -> None:
+        """Filter or sort settings changed: new order and counts now."""
+        self._counts = None
+        self.reorder()
 
     def tick(self, now: datetime | None = None) -> set[str]:
         """One refresh: re-read what changed, recompute the row order if needed. Returns the
         ids whose records changed."""
         now = now or clock.now()
         changed = self.index.refresh()
+        if changed:
+            self._counts = None
         if changed or self._dirty or self.view.sort_by == "duration":
-            self.row_ids = ordered_ids(self.index.values(), self.view, now)
+            self.reorder(now)
             self._dirty = False
         return changed
 
@@ -289,7 +346,10 @@ class ExecutionsModel:
         }
 
     def counts(self) -> dict[str, int]:
-        """How many executions each status filter would show (deployment filter applied)."""
+        """How many executions each status filter would show (deployment filter applied);
+        recomputed only after records or settings changed."""
+        if self._counts is not None:
+            return self._counts
         out = {name: 0 for name in STATUS_FILTERS}
         for record in self.index.values():
             if self.view.deployment_id is not None and record.get("deployment_id") != self.view.deployment_id:
@@ -300,6 +360,7 @@ class ExecutionsModel:
             for name, wanted in STATUS_FILTERS.items():
                 if wanted is not None and record["status"] in wanted:
                     out[name] += 1
+        self._counts = out
         return out
 
 

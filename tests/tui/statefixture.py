@@ -113,7 +113,7 @@ def add_schedules(home: Home) -> None:
     from cfy_local.schedules import api, records as schedule_records
 
     api.create_schedule(home, "web", "deploy_app", schedule_id="nightly", since="2026-11-20 02:00",
-                        recurrence="1d", tz="UTC", parameters={"version": "2.1"}, now=NOW)
+                        recurrence="1d", tz="UTC", parameters={"version": "2.1", "target": "prod"}, now=NOW)
     api.create_schedule(home, "db", "install", schedule_id="weekly", since="2026-11-20 09:30",
                         recurrence="1w", tz="Europe/Paris", enabled=False, now=NOW)
     for day, action, reason in ((25, "fired", "execution started"), (26, "skipped",

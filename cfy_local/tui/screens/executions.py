@@ -178,7 +178,7 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
 
     def apply_view(self) -> None:
         """Filter/sort changed: recompute the order now (no file is re-read)."""
-        self.model.row_ids = model.ordered_ids(self.model.index.values(), self.model.view, clock.now())
+        self.model.settings_changed()
         self.refresh_view()
 
     def action_schedules(self) -> None:
