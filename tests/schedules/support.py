@@ -9,6 +9,8 @@ from cfy_local.store.paths import Home
 from cfy_local.store.records import save_record
 
 UTC = timezone.utc
+# Declared workflow parameters the tests pass (undeclared ones are refused, as on a manager).
+PARAMETERS = {"backup": {name: {"default": 0} for name in ("k", "a", "x")}, "install": {"p": {"default": 0}}}
 BUILTIN = ("install", "uninstall", "start", "stop", "restart", "heal", "scale", "execute_operation")
 
 
@@ -27,7 +29,7 @@ def make_deployment(home_path, deployment_id: str = "dep1", workflows=BUILTIN + 
         "updated_at": "2026-01-01T00:00:00.000Z", "description": None, "inputs": {},
         "workflows": {name: {"mapping": f"default_workflows.cloudify.plugins.workflows.{name}",
                              "plugin": "default_workflows", "operation": f"cloudify.plugins.workflows.{name}",
-                             "parameters": {}} for name in workflows},
+                             "parameters": dict(PARAMETERS.get(name, {}))} for name in workflows},
         "outputs": {}, "capabilities": {}, "plugins": {}, "groups": {}, "policies": {}, "scaling_groups": {},
         "default_schedules": default_schedules or {},
         "resources_dir": os.path.join(str(home_path), "blueprints", "bp", "resources"),

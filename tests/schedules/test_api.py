@@ -62,6 +62,12 @@ def test_create_errors_golden_and_nothing_written(store, dep):
         create(store, parameters=["x"])
     assert str(err.value) == "parameters: expected a dict, but got: ['x']"
     with pytest.raises(ValidationError) as err:
+        create(store, parameters={"undeclared": 1})
+    assert str(err.value) == ('Workflow "backup" does not have the following parameters declared: undeclared. '
+                              'Remove these parameters or use the flag for allowing custom parameters')
+    assert create(store, schedule_id="custom", parameters={"undeclared": 1}, allow_custom_parameters=True)
+    api.delete_schedule(store, "dep1", "custom")
+    with pytest.raises(ValidationError) as err:
         create(store, recurrence=None)
     assert str(err.value) == "recurrence must be specified for execution count larger than 1"
     with pytest.raises(ValidationError) as err:

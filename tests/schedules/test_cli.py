@@ -151,3 +151,17 @@ def test_delete_and_history(sched_cli, dep):
                                           "Deployment schedule deleted successfully"]
     assert sched_cli("delete", "dep1", "backup").exit_code == 1
     assert sched_cli("history", "dep1", "backup").exit_code == 1
+
+
+def test_parameters_and_execution_arguments_from_options(sched_cli, dep):
+    result = sched_cli("create", "dep1", "backup", "-s", "+1h", "-r", "1d", "-p", "k=5", "-p", '{"a": [1, 2]}',
+                       "--dry-run", "-f", "--wait-after-fail", "30", "--json")
+    assert result.exit_code == 0, result
+    data = result.json
+    assert data["parameters"] == {"k": "5", "a": [1, 2]}
+    assert data["execution_arguments"] == {"allow_custom_parameters": False, "force": True, "is_dry_run": True,
+                                           "wait_after_fail": 30}
+    refused = sched_cli("create", "dep1", "backup", "-n", "other", "-s", "+1h", "-r", "1d", "-p", "nope=1")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == ('Workflow "backup" does not have the following parameters declared: nope. '
+                                      'Remove these parameters or use the flag for allowing custom parameters')
