@@ -12,3 +12,35 @@ def put_record(home_path, *, workflow_id="install", deployment_id="dep", status=
                                 status=status, **extra)
     records.save(home, record)
     return record
+
+
+BLUEPRINT = __import__("pathlib").Path(__file__).resolve().parent / "blueprint" / "blueprint.yaml"
+
+
+def deploy(home_path, marker_dir, *deployment_ids: str, blueprint_id: str = "bp") -> None:
+    """Upload the tests' blueprint (once) and create deployments of it (H1's API)."""
+    import os
+
+    from cfy_local.deployments import api as deployments
+
+    home = Home.open(str(home_path))
+    if not os.path.exists(home.blueprint_file(blueprint_id)):
+        deployments.upload_blueprint(home, str(BLUEPRINT), blueprint_id)
+    for deployment_id in deployment_ids:
+        deployments.create_deployment(home, deployment_id, blueprint_id, {"marker_dir": str(marker_dir)})
+
+
+def cfy_popen(home_path, *args: str, **kwargs):
+    """``cfy`` as a background process (to signal it or run several at once)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home_path))
+    return subprocess.Popen([sys.executable, "-m", "cfy_local", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+def count(marker_dir, name: str) -> int:
+    path = marker_dir / f"{name}.count"
+    return len(path.read_text().splitlines()) if path.exists() else 0
