@@ -1,0 +1,106 @@
+"""Building the events a workflow run writes (SPEC §7, manager.md §8, workflows.md §7).
+
+One shape for everything: ``{type, timestamp, reported_timestamp, event_type | level+logger,
+message: {text, arguments}, context: {...}}``. The emitter holds the execution's base
+context so each call only adds what is specific (node, operation, retries, causes).
+"""
+from __future__ import annotations
+
+import logging
+import traceback as traceback_module
+from typing import Any
+
+from cfy_local import clock
+from cfy_local.timefmt import iso
+
+
+def error_cause(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
+    """Cloudify's serialised error cause: ``{message, type, traceback}``."""
+    if tb is None:
+        tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
+    return {"message": str(exc), "type": type(exc).__name__, "traceback": tb}
+
+
+class EventEmitter:
+    """Writes the events of one execution to an EventWriter."""
+
+    def __init__(self, writer, *, deployment_id: str | None, execution_id: str, workflow_id: str,
+                 blueprint_id: str | None):
+        self.writer = writer
+        self.base = {
+            "deployment_id": deployment_id,
+            "execution_id": execution_id,
+            "workflow_id": workflow_id,
+            "blueprint_id": blueprint_id,
+        }
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self.writer.write(record)
+
+    def event(self, event_type: str, text: str, context: dict | None = None, arguments: Any = None) -> None:
+        now = iso(clock.now())
+        ctx = dict(self.base)
+        if context:
+            ctx.update(context)
+        self._emit({
+            "type": "cloudify_event",
+            "timestamp": now,
+            "reported_timestamp": now,
+            "event_type": event_type,
+            "message": {"text": text, "arguments": arguments},
+            "message_code": None,
+            "context": ctx,
+        })
+
+    def log(self, level: str, text: str, context: dict | None = None, logger: str | None = None) -> None:
+        now = iso(clock.now())
+        ctx = dict(self.base)
+        if context:
+            ctx.update(context)
+        self._emit({
+            "type": "cloudify_log",
+            "timestamp": now,
+            "reported_timestamp": now,
+            "level": level,
+            "logger": logger or f"ctx.{self.base['execution_id']}",
+            "message": {"text": text, "arguments": None},
+            "message_code": None,
+            "context": ctx,
+        })
+
+
+_LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
+
+
+class EventLogHandler(logging.Handler):
+    """Turns log records of a ctx logger into ``cloudify_log`` events."""
+
+    def __init__(self, emitter: EventEmitter, context: dict, logger_name: str):
+        super().__init__(logging.DEBUG)
+        self.emitter = emitter
+        self.context = context
+        self.logger_name = logger_name
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text = text + "\n" + "".join(traceback_module.format_exception(*record.exc_info))
+            level = _LEVEL_NAMES.get(record.levelno, record.levelname.lower())
+            self.emitter.log(level, text, self.context, self.logger_name)
+        except Exception:  # noqa: BLE001 - a log call must never break an operation
+            self.handleError(record)
+
+
+def make_logger(emitter: EventEmitter, name: str, context: dict) -> logging.Logger:
+    """A logger not registered in logging's global manager (no leak per task)."""
+    logger = logging.Logger(name, logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(EventLogHandler(emitter, context, name))
+    return logger

@@ -1,0 +1,115 @@
+"""``runs/<id>/graph.json``: the operation states of an execution, for progress and resume.
+
+Every operation task has a stable key (instance, operation, relationship side, related
+instance, and a counter for repeats) computed while the workflow builds its tasks, so a
+resumed run rebuilds the same keys and skips those recorded as ``succeeded``.
+
+Format::
+
+    {schema_version, execution_id, workflow_id, updated_at,
+     total_operations, finished_operations,
+     operations: {key: {name, operation, node_instance_id, state, retries}}}
+
+The file is rewritten atomically, at most every ``FLUSH_INTERVAL`` seconds while the run
+is busy and once more (fsynced) when a graph or the run ends. A worker killed between two
+flushes loses at most that window: those operations run again on resume.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from cfy_local import clock
+from cfy_local.store.atomic import atomic_write_bytes, read_json
+from cfy_local.store.paths import Home
+from cfy_local.store.records import SCHEMA_VERSION
+from cfy_local.timefmt import iso
+
+FLUSH_INTERVAL = 0.5
+FINISHED = ("succeeded", "failed")
+
+
+def load_graph(home: Home, execution_id: str) -> dict[str, Any]:
+    try:
+        data = read_json(home.graph_file(execution_id))
+    except FileNotFoundError:
+        return {}
+    except Exception:  # noqa: BLE001 - a corrupt graph only loses the resume shortcut
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def progress(home: Any, execution_id: str) -> tuple[int, int]:
+    """(total, finished) operations of an execution, from its graph.json."""
+    home = home if isinstance(home, Home) else Home(str(home))
+    data = load_graph(home, execution_id)
+    return int(data.get("total_operations") or 0), int(data.get("finished_operations") or 0)
+
+
+class GraphState:
+    """Operation states of one run, merged over the runs of the same execution."""
+
+    def __init__(self, home: Home, execution_id: str, workflow_id: str, *, resume: bool):
+        self.home = home
+        self.execution_id = execution_id
+        self.workflow_id = workflow_id
+        self._mutex = threading.Lock()
+        previous = load_graph(home, execution_id).get("operations") or {}
+        # A fresh (non-resumed) run starts from nothing; a resume keeps what succeeded.
+        self.operations: dict[str, dict] = dict(previous) if resume else {}
+        self.succeeded_before = {key for key, op in self.operations.items() if op.get("state") == "succeeded"} \
+            if resume else set()
+        if resume:
+            for op in self.operations.values():
+                if op.get("state") != "succeeded":
+                    op["state"] = "pending"
+                    op["retries"] = 0
+        self._dirty = True
+        self._last_flush = 0.0
+
+    def register(self, key: str, name: str, operation: str, instance_id: str) -> None:
+        with self._mutex:
+            if key in self.operations:
+                return
+            self.operations[key] = {"name": name, "operation": operation, "node_instance_id": instance_id,
+                                    "state": "pending", "retries": 0}
+            self._dirty = True
+
+    def record(self, key: str, state: str, retries: int) -> None:
+        with self._mutex:
+            op = self.operations.get(key)
+            if op is None:
+                return
+            op["state"] = state
+            op["retries"] = retries
+            self._dirty = True
+        if clock.monotonic() - self._last_flush >= FLUSH_INTERVAL:
+            self.flush()
+
+    def counts(self) -> tuple[int, int]:
+        with self._mutex:
+            ops = list(self.operations.values())
+        return len(ops), sum(1 for op in ops if op.get("state") in FINISHED)
+
+    def flush(self, *, durable: bool = False) -> None:
+        with self._mutex:
+            if not self._dirty and not durable:
+                return
+            ops = self.operations
+            total = len(ops)
+            finished = sum(1 for op in ops.values() if op.get("state") in FINISHED)
+            data = {
+                "schema_version": SCHEMA_VERSION,
+                "execution_id": self.execution_id,
+                "workflow_id": self.workflow_id,
+                "updated_at": iso(clock.now()),
+                "total_operations": total,
+                "finished_operations": finished,
+                "operations": ops,
+            }
+            payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
+            self._dirty = False
+            self._last_flush = clock.monotonic()
+            # Written under the mutex so an older snapshot never replaces a newer one.
+            atomic_write_bytes(self.home.graph_file(self.execution_id), payload, durable=durable)

@@ -1,0 +1,348 @@
+"""Install / uninstall / reinstall of node instances (``cloudify.plugins.lifecycle``).
+
+Per instance one subgraph with Cloudify's step order, events and state changes
+(workflows.md §2.3–2.7); between instances, every relationship orders the subgraphs:
+targets first on install, sources first on uninstall. Instances outside the processed
+set ("related"/intact ones) get ``stub_<id>`` subgraphs carrying the establish/unlink
+relationship operations towards the processed instances.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from cfy_local.engine.proxy import current_workflow_ctx
+from cfy_local.engine.tasks import HandlerResult, _ForkJoin, forkjoin
+from cfy_local.engine.workflow_ctx import operation_defined
+
+LIFECYCLE = "cloudify.interfaces.lifecycle."
+RELATIONSHIP = "cloudify.interfaces.relationship_lifecycle."
+VALIDATION = "cloudify.interfaces.validation."
+MONITORING = "cloudify.interfaces.monitoring."
+MONITORING_AGENT = "cloudify.interfaces.monitoring_agent."
+HOST_GET_STATE = "cloudify.interfaces.host.get_state"
+
+_SKIP_PRECREATE = {"started", "starting", "created", "creating", "configured", "configuring"}
+_SKIP_CREATE = {"started", "starting", "created", "configuring", "configured"}
+_SKIP_CONFIGURE = {"started", "starting", "configured"}
+_SKIP_STOP = {"stopped", "deleting", "deleted", "uninitialized", "configured"}
+
+
+class _Building:
+    """Build tasks in graph mode even when called from a non-graph workflow."""
+
+    def __init__(self, graph):
+        self.ctx = graph.run.workflow_ctx or current_workflow_ctx.get_ctx()
+        self.previous = False
+
+    def __enter__(self):
+        self.previous = self.ctx._graph_mode
+        self.ctx._graph_mode = True
+        return self.ctx
+
+    def __exit__(self, *exc):
+        self.ctx._graph_mode = self.previous
+
+
+def _op(instance, name: str):
+    op = instance.node.operations.get(name)
+    if not operation_defined(op):
+        return None
+    return instance.execute_operation(name)
+
+
+def _step(instance, operation: str, skip: bool, before: str, after: str | None, nothing: str | None):
+    """Items of one step: [event, op, event] or ['...: nothing to do'] (and whether real)."""
+    task = None if skip else _op(instance, operation)
+    if task is None:
+        return ([instance.send_event(nothing)] if nothing else []), False
+    items = [instance.send_event(before), task]
+    if after:
+        items.append(instance.send_event(after))
+    return items, True
+
+
+def _relationship_groups(instance, targets_filter=None):
+    """Relationship instances grouped by target instance, in declaration order."""
+    groups: dict[str, list] = {}
+    for rel in instance.relationships:
+        if targets_filter is not None and rel.target_id not in targets_filter:
+            continue
+        groups.setdefault(rel.target_id, []).append(rel)
+    return list(groups.values())
+
+
+def _relationship_tasks(instance, operation: str, reverse: bool = False, targets_filter=None):
+    items = []
+    for group in _relationship_groups(instance, targets_filter):
+        tasks = []
+        for rel in group:
+            if rel.target_node_instance is None:
+                continue
+            for side in ("source", "target"):
+                ops = rel._operations(side)
+                if operation_defined(ops.get(operation)):
+                    if side == "source":
+                        tasks.append(rel.execute_source_operation(operation))
+                    else:
+                        tasks.append(rel.execute_target_operation(operation))
+        if tasks:
+            items.append(forkjoin(*tasks))
+    if reverse:
+        items.reverse()
+    return items
+
+
+def _relationship_step(parent, instance, operation: str, before: str, after: str, reverse: bool = False):
+    items = _relationship_tasks(instance, operation, reverse)
+    if not items:
+        return []
+    sub = parent.subgraph(f"{operation}_subgraph")
+    sub.sequence().add(*items)
+    return [instance.send_event(before), sub, instance.send_event(after)]
+
+
+def _install_subgraph(graph, instance, after_op: dict):
+    """The install sequence of one instance; fills ``after_op[op]`` for lifecycle-op waits."""
+    state = instance.state
+    sub = graph.subgraph(f"install_{instance.id}")
+    items: list = []
+    real = False
+
+    def add(step):
+        nonlocal real
+        parts, is_real = step
+        items.extend(parts)
+        real = real or is_real
+
+    add(_step(instance, VALIDATION + "create", state in _SKIP_PRECREATE, "Validating node instance before creation",
+              "Node instance validated before creation", "Validating node instance before creation: nothing to do"))
+    add(_step(instance, LIFECYCLE + "precreate", state in _SKIP_PRECREATE, "Precreating node instance",
+              "Node instance precreated", "Precreating node instance: nothing to do"))
+    create = None if state in _SKIP_CREATE else _op(instance, LIFECYCLE + "create")
+    if create is not None:
+        created = forkjoin(instance.set_state("created"), instance.send_event("Node instance created"))
+        items += [forkjoin(instance.set_state("creating"), instance.send_event("Creating node instance")),
+                  create, created]
+        after_op[LIFECYCLE + "create"] = created
+        real = True
+    else:
+        items.append(instance.send_event("Creating node instance: nothing to do"))
+    if state not in _SKIP_CONFIGURE:
+        rel_items = _relationship_step(sub, instance, RELATIONSHIP + "preconfigure", "Pre-configuring relationships",
+                                       "Relationships pre-configured")
+        items += rel_items
+        real = real or bool(rel_items)
+    configure = None if state in _SKIP_CONFIGURE else _op(instance, LIFECYCLE + "configure")
+    if configure is not None:
+        configured = forkjoin(instance.set_state("configured"), instance.send_event("Node instance configured"))
+        items += [forkjoin(instance.set_state("configuring"), instance.send_event("Configuring node instance")),
+                  configure, configured]
+        after_op[LIFECYCLE + "configure"] = configured
+        real = True
+    else:
+        items.append(instance.send_event("Configuring node instance: nothing to do"))
+    if state != "started":
+        rel_items = _relationship_step(sub, instance, RELATIONSHIP + "postconfigure", "Post-configuring relationships",
+                                       "Relationships post-configured")
+        items += rel_items
+        real = real or bool(rel_items)
+    start = None if state == "started" else _op(instance, LIFECYCLE + "start")
+    if start is not None:
+        items += [forkjoin(instance.set_state("starting"), instance.send_event("Starting node instance")), start]
+        real = True
+    else:
+        items.append(instance.send_event("Starting node instance: nothing to do"))
+    if state != "started":
+        if instance.host_id == instance.id:
+            get_state = _op(instance, HOST_GET_STATE)
+            if get_state is not None:
+                get_state.on_success = _retry_until_truthy
+                items.append(get_state)
+                real = True
+        for name in ("install", "start"):
+            task = _op(instance, MONITORING_AGENT + name)
+            if task is not None:
+                items.append(task)
+                real = True
+    poststart_items, poststart_real = _step(instance, LIFECYCLE + "poststart", state == "started",
+                                            "Poststarting node instance", "Node instance poststarted",
+                                            "Poststarting node instance: nothing to do")
+    if poststart_real:
+        after_op[LIFECYCLE + "start"] = poststart_items[0]
+    items += poststart_items
+    real = real or poststart_real
+    if state != "started":
+        task = _op(instance, MONITORING + "start")
+        if task is not None:
+            items.append(task)
+            real = True
+        rel_items = _relationship_step(sub, instance, RELATIONSHIP + "establish", "Establishing relationships",
+                                       "Relationships established")
+        items += rel_items
+        real = real or bool(rel_items)
+    seq = sub.sequence()
+    if not real:
+        seq.add(forkjoin(instance.set_state("started"), instance.send_event("Node instance started (nothing to do)")))
+        return sub
+    started = forkjoin(instance.set_state("started"), instance.send_event("Node instance started"))
+    after_op.setdefault(LIFECYCLE + "start", started)
+    seq.add(instance.set_state("initializing"), *items, started)
+    return sub
+
+
+def _retry_until_truthy(task):
+    """``host.get_state`` is polled until it returns a truthy value."""
+    if task.result:
+        return HandlerResult.cont()
+    return HandlerResult.retry(ignore_total_retries=True)
+
+
+def _uninstall_subgraph(graph, instance, ignore_failure: bool):
+    state = instance.state
+    sub = graph.subgraph(instance.id)
+    items: list = []
+    if state in _SKIP_STOP:
+        items.append(instance.send_event(f"Stop: instance already {state}"))
+    else:
+        items.append(forkjoin(instance.set_state("stopping"), instance.send_event("Stopping node instance")))
+        items += _step(instance, VALIDATION + "delete", False, "Validating node instance before deletion",
+                       "Node instance validated before deletion",
+                       "Validating node instance after deletion: nothing to do")[0]
+        task = _op(instance, MONITORING + "stop")
+        if task is not None:
+            items.append(task)
+        items += _step(instance, LIFECYCLE + "prestop", False, "Prestopping node instance",
+                       "Node instance prestopped", None)[0]
+        for name in ("stop", "uninstall"):
+            task = _op(instance, MONITORING_AGENT + name)
+            if task is not None:
+                items.append(task)
+        stop = _op(instance, LIFECYCLE + "stop")
+        if stop is not None:
+            items += [stop, instance.send_event("Stopped node instance")]
+        else:
+            items.append(instance.send_event("Stopped node instance: nothing to do"))
+    if state not in ("stopped", "deleting", "deleted"):
+        items.append(instance.set_state("stopped"))
+    if state in ("deleted", "uninitialized"):
+        items.append(instance.send_event(f"Delete: instance already {state}"))
+    else:
+        items += _relationship_step(sub, instance, RELATIONSHIP + "unlink", "Unlinking relationships",
+                                    "Relationships unlinked", reverse=True)
+        delete = _op(instance, LIFECYCLE + "delete")
+        if delete is not None:
+            items += [forkjoin(instance.set_state("deleting"), instance.send_event("Deleting node instance")), delete]
+        else:
+            items.append(instance.send_event("Deleting node instance: nothing to do"))
+        items += _step(instance, LIFECYCLE + "postdelete", False, "Postdeleting node instance",
+                       "Node instance postdeleted", None)[0]
+    if state != "deleted":
+        items.append(forkjoin(instance.set_state("deleted"), instance.send_event("Deleted node instance")))
+    sub.sequence().add(*items)
+    if ignore_failure:
+        _ignore_failures(sub)
+    return sub
+
+
+def _ignore_failures(sub) -> None:
+    handler = _IgnoreFailure(sub.run)
+    for task in sub.tasks.values():
+        if task.is_subgraph:
+            task.on_failure = handler
+            _ignore_failures(task)
+        else:
+            task.on_failure = handler
+
+
+class _IgnoreFailure:
+    """``ignore_failure``: report ``Ignoring task <name> failure`` and let the sequence go on."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def __call__(self, task):
+        self.run.emitter.event("workflow_stage", f"Ignoring task {task.name} failure", {})
+        return HandlerResult.ignore()
+
+
+def _relationship_target_dependency(graph, source_sub, rel, target_sub, target_after_op: dict) -> None:
+    node_rel = rel.relationship
+    lifecycle_op = (node_rel.properties or {}).get("operation") if node_rel is not None else None
+    if lifecycle_op:
+        name = lifecycle_op if "." in lifecycle_op else LIFECYCLE + lifecycle_op
+        follower = target_after_op.get(name)
+        if follower is None:
+            return  # the target's operation is a NOP: no ordering at all (Cloudify)
+        for task in (follower.tasks if isinstance(follower, _ForkJoin) else [follower]):
+            graph.add_dependency(source_sub, task)
+        return
+    graph.add_dependency(source_sub, target_sub)
+
+
+def install_node_instances(graph, node_instances: Iterable, related_nodes: Iterable | None = None,
+                           name_prefix: str = "") -> None:
+    """Install ``node_instances`` (targets before sources) and run the graph."""
+    with _Building(graph):
+        instances = {instance.id: instance for instance in node_instances}
+        related = {instance.id: instance for instance in (related_nodes or []) if instance.id not in instances}
+        subs: dict[str, object] = {}
+        after_ops: dict[str, dict] = {}
+        for instance in _ordered(instances.values()):
+            after_ops[instance.id] = {}
+            subs[instance.id] = _install_subgraph(graph, instance, after_ops[instance.id])
+        for instance in _ordered(related.values()):
+            stub = graph.subgraph(f"stub_{instance.id}")
+            items = _relationship_tasks(instance, RELATIONSHIP + "establish", targets_filter=instances)
+            if items:
+                stub.sequence().add(*items)
+            subs[instance.id] = stub
+        for instance in list(instances.values()) + list(related.values()):
+            for rel in instance.relationships:
+                target_sub = subs.get(rel.target_id)
+                if target_sub is None or rel.target_id == instance.id:
+                    continue
+                _relationship_target_dependency(graph, subs[instance.id], rel, target_sub,
+                                                after_ops.get(rel.target_id, {}))
+    graph.execute()
+
+
+def uninstall_node_instances(graph, node_instances: Iterable, ignore_failure: bool = False,
+                             related_nodes: Iterable | None = None, name_prefix: str = "") -> None:
+    """Uninstall ``node_instances`` (sources before targets) and run the graph."""
+    with _Building(graph):
+        instances = {instance.id: instance for instance in node_instances}
+        related = {instance.id: instance for instance in (related_nodes or []) if instance.id not in instances}
+        subs: dict[str, object] = {}
+        for instance in _ordered(instances.values()):
+            subs[instance.id] = _uninstall_subgraph(graph, instance, ignore_failure)
+        for instance in _ordered(related.values()):
+            stub = graph.subgraph(f"stub_{instance.id}")
+            items = _relationship_tasks(instance, RELATIONSHIP + "unlink", reverse=True, targets_filter=instances)
+            if items:
+                stub.sequence().add(*items)
+                _ignore_failures(stub)
+            subs[instance.id] = stub
+        for instance in list(instances.values()) + list(related.values()):
+            for rel in instance.relationships:
+                target_sub = subs.get(rel.target_id)
+                if target_sub is None or rel.target_id == instance.id:
+                    continue
+                graph.add_dependency(target_sub, subs[instance.id])
+    graph.execute()
+
+
+def reinstall_node_instances(graph, node_instances: Iterable, related_nodes: Iterable | None = None,
+                             ignore_failure: bool = False) -> None:
+    """Uninstall, refresh, install — two graph runs (workflows.md §2.7)."""
+    ctx = graph.run.workflow_ctx
+    ids = [instance.id for instance in node_instances]
+    related_ids = [instance.id for instance in (related_nodes or [])]
+    uninstall_node_instances(graph, [ctx.get_node_instance(i) for i in ids], ignore_failure=ignore_failure,
+                             related_nodes=[ctx.get_node_instance(i) for i in related_ids])
+    ctx.refresh_node_instances()
+    install_node_instances(graph, [ctx.get_node_instance(i) for i in ids if ctx.get_node_instance(i)],
+                           related_nodes=[ctx.get_node_instance(i) for i in related_ids if ctx.get_node_instance(i)])
+
+
+def _ordered(instances):
+    return sorted(instances, key=lambda inst: inst.id)

@@ -1,0 +1,274 @@
+"""``run_workflow``: run one execution's workflow in this process, start to end.
+
+The caller (the executions worker) owns the execution's status; this module owns its
+events (``workflow_started`` … ``workflow_succeeded|failed|cancelled``) and its
+``runs/<id>/graph.json``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from cfy_local import clock
+from cfy_local.config import load_config
+from cfy_local.engine import WorkflowCancelled, WorkflowFailed
+from cfy_local.engine.events import EventEmitter, error_cause
+from cfy_local.engine.exceptions import NonRecoverableError
+from cfy_local.engine.graphstate import GraphState
+from cfy_local.engine.storage import DeploymentStorage, as_home
+from cfy_local.engine.tasks import TASK_FAILED, ExecutionCancelled, GraphFailed, graph_failure
+
+SCRIPT_WORKFLOW_MAPPINGS = ("script_runner.tasks.execute_workflow", "script.script_runner.tasks.execute_workflow")
+EXECUTION_CANCELLED_RESULT = "execution_cancelled"
+CANCEL_POLL_INTERVAL = 0.05
+
+
+def _first(*values, default=None):
+    for value in values:
+        if value is not None:
+            return value
+    return default
+
+
+class WorkflowRun:
+    """Everything one run shares: storage, events, pool, retry settings, graph state."""
+
+    def __init__(self, home: Any, execution: dict, *, events, cancel, task_retries=None,
+                 task_retry_interval=None, thread_pool_size=None):
+        self.home = as_home(home)
+        config = load_config(self.home)
+        self.execution = execution
+        self.execution_id = execution["id"]
+        self.workflow_id = execution["workflow_id"]
+        self.deployment_id = execution.get("deployment_id")
+        self.task_retries = int(_first(task_retries, execution.get("task_retries"), default=config.task_retries))
+        self.task_retry_interval = float(_first(task_retry_interval, execution.get("task_retry_interval"),
+                                                default=config.task_retry_interval))
+        pool_size = int(_first(thread_pool_size, execution.get("task_thread_pool_size"),
+                               default=config.task_thread_pool_size))
+        self.wait_after_fail = float(_first(execution.get("wait_after_fail"), default=config.wait_after_fail))
+        self.dry_run = bool(execution.get("is_dry_run"))
+        self.resume = bool(execution.get("resume"))
+        self.parameters = dict(execution.get("parameters") or {})
+        self.subgraph_retries = 0
+        self.emitter = EventEmitter(events, deployment_id=self.deployment_id, execution_id=self.execution_id,
+                                    workflow_id=self.workflow_id, blueprint_id=execution.get("blueprint_id"))
+        self.storage: DeploymentStorage | None = None
+        self.deployment: dict = {}
+        self.node_map: dict = {}
+        self._cancel = cancel
+        self._cancelled = False
+        self._cancel_checked_at = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=max(1, pool_size), thread_name_prefix="cfy-task")
+        self.graph_state = GraphState(self.home, self.execution_id, self.workflow_id, resume=self.resume)
+        self._keys: dict[str, int] = {}
+        self._keys_lock = threading.Lock()
+        self._direct_failures: list = []
+        self.workflow_ctx = None
+
+    def open_deployment(self) -> None:
+        if not self.deployment_id:
+            raise NonRecoverableError(f"Workflow `{self.workflow_id}` needs a deployment")
+        self.storage = DeploymentStorage(self.home, self.deployment_id)
+        self.deployment = self.storage.deployment
+        self.node_map = self.storage.node_map()
+
+    # -- called by tasks -------------------------------------------------------------
+    def cancel_requested(self) -> bool:
+        if self._cancelled:
+            return True
+        now = clock.monotonic()
+        if now - self._cancel_checked_at < CANCEL_POLL_INTERVAL:
+            return False
+        self._cancel_checked_at = now
+        if self._cancel is not None and self._cancel.is_set():
+            self._cancelled = True
+        return self._cancelled
+
+    def kill_requested(self) -> bool:
+        return bool(getattr(self._cancel, "kill", False)) and self.cancel_requested()
+
+    def submit(self, fn: Callable) -> None:
+        self._pool.submit(fn)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def next_key(self, base: str) -> str:
+        with self._keys_lock:
+            count = self._keys.get(base, 0)
+            self._keys[base] = count + 1
+        return f"{base}#{count}"
+
+    def register_operation(self, task) -> None:
+        self.graph_state.register(task.key, task.name, task.operation_name, task.instance["id"])
+
+    def task_ended(self, task, retrying: bool = False) -> None:
+        if task.is_operation():
+            state = "pending" if retrying else task.state
+            self.graph_state.record(task.key, state, task.current_retries)
+
+    def already_succeeded(self, task) -> bool:
+        return task.key in self.graph_state.succeeded_before
+
+    def record_direct_failure(self, task) -> None:
+        self._direct_failures.append(task)
+
+    def flush_graph_state(self) -> None:
+        self.graph_state.flush()
+
+    def import_function(self, op: dict) -> Callable:
+        from cfy_local.engine.plugins import import_function
+
+        return import_function(op.get("operation") or "", plugins=self.deployment.get("plugins") or {},
+                               plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir)
+
+    def evaluate_functions(self, value: Any, task) -> Any:
+        try:
+            from cfy_local.dsl.functions import evaluate_runtime
+        except ImportError as exc:
+            raise NonRecoverableError(f"Intrinsic functions in operation inputs need cfy_local.dsl.functions: {exc}") \
+                from exc
+        if task.relationship is None:
+            ids = {"self_instance_id": task.instance["id"]}
+        elif task.relationship == "source":
+            ids = {"self_instance_id": task.instance["id"], "source_instance_id": task.instance["id"],
+                   "target_instance_id": task.related_instance["id"]}
+        else:
+            ids = {"self_instance_id": task.instance["id"], "source_instance_id": task.related_instance["id"],
+                   "target_instance_id": task.instance["id"]}
+        return evaluate_runtime(value, home=self.home, deployment_id=self.deployment_id, **ids)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _resolve_workflow(run: WorkflowRun) -> tuple[Callable, bool]:
+    """The workflow function and whether it is one of the built-ins."""
+    from cfy_local.engine.builtin import BY_FUNCTION
+
+    workflows = run.deployment.get("workflows") or {}
+    declared = workflows.get(run.workflow_id)
+    if declared is None:
+        raise NonRecoverableError(f"Workflow {run.workflow_id} does not exist in the deployment {run.deployment_id}")
+    mapping = declared.get("mapping") or ""
+    plugin = declared.get("plugin")
+    operation = declared.get("operation")
+    if plugin is None or operation is None:
+        plugin, _, operation = mapping.partition(".")
+    if not operation:
+        raise NonRecoverableError(f"Workflow `{run.workflow_id}` maps to nothing (mapping `{mapping}`)")
+    if plugin == "default_workflows":
+        func = BY_FUNCTION.get(operation.rsplit(".", 1)[-1])
+        if func is None:
+            raise NonRecoverableError(
+                f"Workflow `{run.workflow_id}` maps to `{mapping}`, which is not a built-in workflow of cfy-local")
+        return func, True
+    if operation in SCRIPT_WORKFLOW_MAPPINGS:
+        return _script_workflow(run), True
+    from cfy_local.engine.plugins import import_function
+
+    return import_function(operation, plugins=run.deployment.get("plugins") or {}, plugin_name=plugin,
+                           resources_dir=run.storage.resources_dir), False
+
+
+def _script_workflow(run: WorkflowRun) -> Callable:
+    """A workflow written as a Python script (``execute_workflow``), exec'd in-process."""
+
+    def execute_workflow(ctx, script_path=None, script_source=None, **kwargs):
+        if script_source:
+            code, name = script_source, "<script_source>"
+        elif script_path:
+            path = ctx.download_resource(script_path)
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    code = fh.read()
+            finally:
+                os.unlink(path)
+            name = script_path
+        else:
+            raise NonRecoverableError("Either script_path or script_source must be provided")
+        namespace = {"__name__": "__main__", "__file__": name}
+        exec(compile(code, name, "exec"), namespace)  # noqa: S102 - the blueprint's own workflow script
+        return getattr(ctx, "_returned", None)
+
+    return execute_workflow
+
+
+def _with_defaults(run: WorkflowRun, params: dict) -> dict:
+    declared = ((run.deployment.get("workflows") or {}).get(run.workflow_id) or {}).get("parameters") or {}
+    merged = dict(params)
+    for name, spec in declared.items():
+        if name not in merged and isinstance(spec, dict) and "default" in spec:
+            merged[name] = spec["default"]
+    return merged
+
+
+def run_workflow(home: Any, execution: dict, *, events, cancel, task_retries=None, task_retry_interval=None,
+                 thread_pool_size=None) -> Any:
+    """Run the execution's workflow; return its result or raise WorkflowFailed/WorkflowCancelled."""
+    from cfy_local.engine import compat
+    from cfy_local.engine.proxy import AttrDict, current_workflow_ctx
+    from cfy_local.engine.workflow_ctx import CloudifyWorkflowContext
+
+    compat.install()
+    run = WorkflowRun(home, execution, events=events, cancel=cancel, task_retries=task_retries,
+                      task_retry_interval=task_retry_interval, thread_pool_size=thread_pool_size)
+    dry = " (dry run)" if run.dry_run else ""
+    verb = "Resuming" if run.resume else "Starting"
+    run.emitter.event("workflow_started", f"{verb} '{run.workflow_id}' workflow execution{dry}")
+    pushed = False
+    try:
+        try:
+            run.open_deployment()
+            func, builtin = _resolve_workflow(run)
+            if run.resume and not builtin and not getattr(func, "resumable", False):
+                raise NonRecoverableError(f"Cannot resume - workflow not resumable: {getattr(func, '__name__', func)}")
+            params = _with_defaults(run, run.parameters)
+            ctx = CloudifyWorkflowContext(run)
+            ctx.returns = lambda value: setattr(ctx, "_returned", value)
+            run.workflow_ctx = ctx
+            current_workflow_ctx.push(ctx, AttrDict(params, ctx=ctx))
+            pushed = True
+            result = func(ctx=ctx, **params)
+            ctx._wait_non_graph_tasks()
+            # A non-graph task that finally failed and whose error nobody received with
+            # .get() fails the workflow, as Cloudify's dispatcher does.
+            unconsumed = [task for task in run._direct_failures
+                          if task.state == TASK_FAILED and not task.ignored and not task._error_consumed]
+            if unconsumed:
+                raise graph_failure(unconsumed)
+            if result == EXECUTION_CANCELLED_RESULT:
+                raise ExecutionCancelled()
+        except (ExecutionCancelled, WorkflowCancelled):
+            run.emitter.event("workflow_cancelled", f"'{run.workflow_id}' workflow execution cancelled")
+            raise WorkflowCancelled(f"'{run.workflow_id}' workflow execution cancelled") from None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes workflow_failed
+            text = str(exc) or type(exc).__name__
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            if isinstance(exc, GraphFailed) and exc.traceback_text:
+                tb = exc.traceback_text + "\n" + tb
+            causes = list(getattr(exc, "causes", None) or []) if isinstance(exc, GraphFailed) else []
+            causes.append(error_cause(exc, tb))
+            run.emitter.event("workflow_failed", f"'{run.workflow_id}' workflow execution failed: {text}",
+                              {"task_error_causes": causes})
+            raise WorkflowFailed(f"{text}\n\n{tb}") from exc
+        run.emitter.event("workflow_succeeded", f"'{run.workflow_id}' workflow execution succeeded{dry}")
+        return result
+    finally:
+        if pushed:
+            current_workflow_ctx.pop()
+        run.close()
+        run.graph_state.flush(durable=True)
+        flush = getattr(events, "flush", None)
+        if callable(flush):
+            try:
+                flush(durable=True)
+            except TypeError:
+                flush()

@@ -1,0 +1,841 @@
+"""Tasks and the task dependency graph (Cloudify's ``tasks.py`` / ``tasks_graph.py`` semantics).
+
+A graph holds tasks and "src waits for dst" dependencies. ``execute()`` runs every ready
+task — operations on the run's bounded thread pool, bookkeeping tasks (state changes,
+events, subgraph markers) inline on the workflow thread — and applies Cloudify's retry
+rules (workflows.md §1.3): OperationRetry retries and bypasses ``on_failure``;
+NonRecoverableError fails at once; RecoverableError and any other exception retry, after
+``retry_after`` or the task's ``retry_interval``, within ``total_retries`` (-1 = forever).
+A final failure blocks only the failed task's dependents; independent branches finish
+(bounded by ``wait_after_fail``), then the graph raises. The cancel flag is checked
+between tasks. Subgraphs start before their children and end when all children ended;
+a child's final failure fails its subgraph and drops the subgraph's remaining tasks.
+"""
+from __future__ import annotations
+
+import abc
+import heapq
+import itertools
+import queue
+import sys
+import threading
+import traceback
+from collections import deque
+from typing import Any, Callable
+
+from cfy_local import clock
+from cfy_local.engine.events import error_cause
+from cfy_local.engine.exceptions import NonRecoverableError, OperationRetry, RecoverableError
+
+TASK_PENDING = "pending"
+TASK_SENDING = "sending"
+TASK_SENT = "sent"
+TASK_STARTED = "started"
+TASK_RESCHEDULED = "rescheduled"
+TASK_SUCCEEDED = "succeeded"
+TASK_FAILED = "failed"
+TERMINATED_STATES = (TASK_RESCHEDULED, TASK_SUCCEEDED, TASK_FAILED)
+
+_ids = itertools.count(1)
+
+
+class ExecutionCancelled(Exception):
+    """The workflow was cancelled (``cloudify.workflows.api.ExecutionCancelled``)."""
+
+
+class GraphFailed(RuntimeError):
+    """A task graph ended with failed tasks (``cloudify.exceptions.WorkflowFailed`` shape)."""
+
+    def __init__(self, message: str, causes: list | None = None, traceback_text: str = ""):
+        super().__init__(message)
+        self.causes = causes or []
+        self.traceback_text = traceback_text
+
+
+class HandlerResult:
+    """What a task handler decides (``cloudify.workflows.tasks.HandlerResult``)."""
+
+    HANDLER_RETRY = "handler_retry"
+    HANDLER_FAIL = "handler_fail"
+    HANDLER_IGNORE = "handler_ignore"
+    HANDLER_CONTINUE = "handler_continue"
+
+    def __init__(self, action: str, ignore_total_retries: bool = False, retry_after: float | None = None):
+        self.action = action
+        self.ignore_total_retries = ignore_total_retries
+        self.retry_after = retry_after
+        self.retried_task = None
+
+    @classmethod
+    def retry(cls, ignore_total_retries: bool = False, retry_after: float | None = None) -> "HandlerResult":
+        return cls(cls.HANDLER_RETRY, ignore_total_retries=ignore_total_retries, retry_after=retry_after)
+
+    @classmethod
+    def fail(cls) -> "HandlerResult":
+        return cls(cls.HANDLER_FAIL)
+
+    @classmethod
+    def cont(cls) -> "HandlerResult":
+        return cls(cls.HANDLER_CONTINUE)
+
+    @classmethod
+    def ignore(cls) -> "HandlerResult":
+        return cls(cls.HANDLER_IGNORE)
+
+
+class TaskAsyncResult:
+    """``task.async_result``: ``get()`` blocks until the task ended and returns or raises."""
+
+    def __init__(self, task: "WorkflowTask"):
+        self.task = task
+        self._done = threading.Event()
+        self.result = None
+        self._callbacks: list[Callable] = []
+
+    def _resolve(self) -> None:
+        self.result = self.task.result
+        self._done.set()
+        for callback in self._callbacks:
+            callback(self)
+
+    def on_result(self, callback: Callable) -> None:
+        self._callbacks.append(callback)
+        if self._done.is_set():
+            callback(self)
+
+    def get(self, retry_on_failure: bool = True) -> Any:
+        task = self.task
+        if not task._started_direct and task.state not in TERMINATED_STATES:
+            task.apply_async()
+        while not self._done.wait(0.2):
+            if task.run.cancel_requested():
+                raise ExecutionCancelled()
+        if task.state == TASK_FAILED and not task.ignored:
+            task._error_consumed = True
+            raise task.error
+        return task.result
+
+
+class WorkflowTask(abc.ABC):
+    """Base task. Subclasses implement ``_execute`` (the body of one attempt)."""
+
+    is_subgraph = False
+    runs_inline = False          # bookkeeping tasks run on the workflow thread
+    task_type = "local"
+
+    def __init__(self, run, name: str, *, info: Any = None, total_retries: int = 0,
+                 retry_interval: float = 0, send_task_events: bool = True,
+                 event_context: dict | None = None, task_id: str | None = None):
+        self.run = run
+        self.id = task_id or str(next(_ids))
+        self.name = name
+        self.info = info
+        self.total_retries = total_retries
+        self.retry_interval = retry_interval
+        self.current_retries = 0
+        self.send_task_events = send_task_events
+        self.event_context = event_context or {}
+        self.state = TASK_PENDING
+        self.on_success: Callable | None = None
+        self.on_failure: Callable | None = None
+        self.containing_subgraph: SubgraphTask | None = None
+        self.graph: TaskDependencyGraph | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.error_causes: list | None = None
+        self.execute_after = 0.0
+        self.ignored = False
+        self.retried_task = None
+        self.async_result = TaskAsyncResult(self)
+        self.cloudify_context: dict = {}
+        # graph bookkeeping
+        self._deps: set[WorkflowTask] = set()
+        self._dependents: set[WorkflowTask] = set()
+        self._blockers = 0
+        self._done_ok = False
+        self._dropped = False
+        self._started_direct = False
+        self._error_consumed = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.name!r} {self.state}>"
+
+    # -- Cloudify's task surface ------------------------------------------------------
+    def get_state(self) -> str:
+        return self.state
+
+    def is_nop(self) -> bool:
+        return False
+
+    def is_local(self) -> bool:
+        return True
+
+    def is_remote(self) -> bool:
+        return False
+
+    def is_operation(self) -> bool:
+        return False
+
+    @property
+    def short_description(self) -> str:
+        return self.name
+
+    def dump(self) -> dict:
+        return {"id": self.id, "name": self.name, "state": self.state, "type": type(self).__name__}
+
+    def set_state(self, state: str) -> None:
+        if self.state in (TASK_SUCCEEDED, TASK_FAILED):
+            return
+        self.state = state
+
+    # -- one attempt ---------------------------------------------------------------
+    @abc.abstractmethod
+    def _execute(self) -> Any:
+        """The body of one attempt; its return value is the task result."""
+
+    def _attempt(self) -> tuple[bool, Any, str | None]:
+        """Run one attempt; (ok, result-or-exception, traceback text)."""
+        self.state = TASK_STARTED
+        self._emit_started()
+        try:
+            return True, self._execute(), None
+        except BaseException as exc:  # noqa: BLE001 - every failure is classified below
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return False, exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+    # -- events --------------------------------------------------------------------
+    def _suffix(self) -> str:
+        text = " (dry run)" if self.run.dry_run and self.dry_run_marked else ""
+        if self.current_retries > 0:
+            if self.total_retries == -1:
+                text += f" [retry {self.current_retries}]"
+            else:
+                text += f" [retry {self.current_retries}/{self.total_retries}]"
+        return text
+
+    dry_run_marked = False
+
+    def _task_context(self) -> dict:
+        ctx = dict(self.event_context)
+        ctx["task_id"] = self.id
+        ctx["task_name"] = self.name
+        ctx["task_current_retries"] = self.current_retries
+        ctx["task_total_retries"] = self.total_retries
+        return ctx
+
+    def _emit_started(self) -> None:
+        if self.send_task_events:
+            self.run.emitter.event("task_started", f"Task started '{self.name}'{self._suffix()}", self._task_context())
+
+    def _emit_succeeded(self) -> None:
+        if self.send_task_events:
+            text = f"Task succeeded '{self.name}'"
+            if self.result is not None:
+                text += f" - {self.result}"
+            self.run.emitter.event("task_succeeded", text + self._suffix(), self._task_context())
+
+    def _emit_failure(self, exc: BaseException, causes: list) -> None:
+        event_type = "task_rescheduled" if isinstance(exc, OperationRetry) else "task_failed"
+        if event_type == "task_rescheduled" and not self.send_task_events:
+            return
+        word = "rescheduled" if event_type == "task_rescheduled" else "failed"
+        context = self._task_context()
+        context["task_error_causes"] = causes
+        self.run.emitter.event(event_type, f"Task {word} '{self.name}' -> {exc}{self._suffix()}", context)
+
+    # -- decisions -----------------------------------------------------------------
+    def _decide_failure(self, exc: BaseException) -> HandlerResult:
+        if isinstance(exc, OperationRetry):
+            decision = HandlerResult.retry(retry_after=exc.retry_after)
+        elif self.on_failure is not None:
+            decision = self.on_failure(self)
+            if not isinstance(decision, HandlerResult):
+                decision = HandlerResult.fail()
+        elif isinstance(exc, NonRecoverableError):
+            decision = HandlerResult.fail()
+        elif isinstance(exc, RecoverableError):
+            decision = HandlerResult.retry(retry_after=exc.retry_after)
+        else:
+            decision = HandlerResult.retry()
+        if decision.action == HandlerResult.HANDLER_RETRY and not (
+            self.total_retries == -1 or self.current_retries < self.total_retries or decision.ignore_total_retries
+        ):
+            decision = HandlerResult.fail()
+        return decision
+
+    def _finish_attempt(self, ok: bool, payload: Any, tb: str | None) -> HandlerResult:
+        """Record an attempt's outcome, emit its event, return what happens next."""
+        if ok:
+            self.result = payload
+            decision = HandlerResult.cont()
+            if self.on_success is not None:
+                decision = self.on_success(self)
+                if not isinstance(decision, HandlerResult):
+                    decision = HandlerResult.cont()
+            if decision.action == HandlerResult.HANDLER_RETRY:
+                if not (self.total_retries == -1 or self.current_retries < self.total_retries
+                        or decision.ignore_total_retries):
+                    decision = HandlerResult.cont()
+            if decision.action != HandlerResult.HANDLER_RETRY:
+                self.state = TASK_SUCCEEDED
+            self._emit_succeeded()
+            return decision
+        exc = payload
+        causes = list(getattr(exc, "causes", None) or [])
+        causes.append(error_cause(exc, tb))
+        self.error = exc
+        self.error_causes = causes
+        self.state = TASK_RESCHEDULED if isinstance(exc, OperationRetry) else TASK_FAILED
+        self._emit_failure(exc, causes)
+        decision = self._decide_failure(exc)
+        if decision.action == HandlerResult.HANDLER_IGNORE:
+            self.ignored = True
+            self.state = TASK_FAILED
+        elif decision.action == HandlerResult.HANDLER_FAIL:
+            self.state = TASK_FAILED
+        return decision
+
+    def _prepare_retry(self, decision: HandlerResult) -> None:
+        delay = decision.retry_after if decision.retry_after is not None else self.retry_interval
+        self.current_retries += 1
+        self.state = TASK_PENDING
+        self.error = None
+        self.execute_after = clock.monotonic() + max(0.0, float(delay or 0))
+
+    # -- non-graph mode --------------------------------------------------------------
+    def apply_async(self) -> TaskAsyncResult:
+        """Start the task now (non-graph mode); retries are handled until it ends."""
+        if self._started_direct:
+            return self.async_result
+        self._started_direct = True
+        if self.runs_inline:
+            self._run_to_end()
+        else:
+            self.run.submit(self._run_to_end)
+        return self.async_result
+
+    def _run_to_end(self) -> None:
+        try:
+            while True:
+                if self.run.cancel_requested() and self.current_retries > 0:
+                    self.error = ExecutionCancelled()
+                    self.state = TASK_FAILED
+                    break
+                ok, payload, tb = self._attempt()
+                decision = self._finish_attempt(ok, payload, tb)
+                self.run.task_ended(self, retrying=decision.action == HandlerResult.HANDLER_RETRY)
+                if decision.action != HandlerResult.HANDLER_RETRY:
+                    if not ok and decision.action == HandlerResult.HANDLER_FAIL:
+                        self.run.record_direct_failure(self)
+                    break
+                self._prepare_retry(decision)
+                while clock.monotonic() < self.execute_after:
+                    if self.run.cancel_requested():
+                        break
+                    self.run.sleep(min(0.2, self.execute_after - clock.monotonic()))
+        finally:
+            self.async_result._resolve()
+
+
+class NOPLocalWorkflowTask(WorkflowTask):
+    """An operation that does not exist or is empty: succeeds at once, emits nothing."""
+
+    runs_inline = True
+
+    def __init__(self, run, name: str = "NOP", **kwargs):
+        kwargs.setdefault("send_task_events", False)
+        super().__init__(run, name, **kwargs)
+
+    def is_nop(self) -> bool:
+        return True
+
+    def _execute(self) -> Any:
+        return None
+
+    def _emit_started(self) -> None:
+        return None
+
+    def _emit_succeeded(self) -> None:
+        return None
+
+
+class BuiltinTask(WorkflowTask):
+    """State changes and events: inline, no retries, only ``task_failed`` is reported."""
+
+    runs_inline = True
+
+    def __init__(self, run, name: str, fn: Callable[[], Any], **kwargs):
+        kwargs.setdefault("send_task_events", False)
+        super().__init__(run, name, total_retries=0, **kwargs)
+        self._fn = fn
+
+    def _execute(self) -> Any:
+        return self._fn()
+
+    def _emit_started(self) -> None:
+        return None
+
+    def _emit_succeeded(self) -> None:
+        return None
+
+
+class LocalCallableTask(WorkflowTask):
+    """``ctx.local_task(fn)``: a Python callable on the workflow's thread pool."""
+
+    def __init__(self, run, fn: Callable, name: str, kwargs: dict | None = None, **options):
+        super().__init__(run, name, **options)
+        self._fn = fn
+        self._kwargs = kwargs or {}
+
+    def _execute(self) -> Any:
+        return self._fn(**self._kwargs)
+
+
+class SubgraphTask(WorkflowTask):
+    """A named group of tasks: its children start after it and it ends after them."""
+
+    is_subgraph = True
+    runs_inline = True
+
+    def __init__(self, graph: "TaskDependencyGraph", name: str, **kwargs):
+        kwargs.setdefault("total_retries", graph.run.subgraph_retries)
+        super().__init__(graph.run, name, info={"name": name}, **kwargs)
+        self.graph = graph
+        self.tasks: dict[str, WorkflowTask] = {}
+        self.failed_task: WorkflowTask | None = None
+        self._open_children = 0
+
+    @property
+    def children(self) -> list[WorkflowTask]:
+        return list(self.tasks.values())
+
+    def add_task(self, task: WorkflowTask) -> WorkflowTask:
+        if task.containing_subgraph is not None and task.containing_subgraph is not self:
+            raise RuntimeError(
+                f"task {task.id}[{task.name}] cannot be contained in more than one subgraph. "
+                f"It is currently contained in {task.containing_subgraph.name} and it is now being added to {self.name}"
+            )
+        task.containing_subgraph = self
+        self.tasks[task.id] = task
+        self.graph.add_task(task)
+        return task
+
+    def remove_task(self, task: WorkflowTask) -> None:
+        self.tasks.pop(task.id, None)
+        task.containing_subgraph = None
+        self.graph.remove_task(task)
+
+    def sequence(self) -> "TaskSequence":
+        return TaskSequence(self)
+
+    def subgraph(self, name: str) -> "SubgraphTask":
+        sub = SubgraphTask(self.graph, name)
+        self.add_task(sub)
+        return sub
+
+    def _emit_started(self) -> None:
+        self.run.emitter.event("task_started", f"Subgraph started '{self.name}'{self._suffix()}", {})
+
+    def _emit_succeeded(self) -> None:
+        self.run.emitter.event("task_succeeded", f"Subgraph succeeded '{self.name}'{self._suffix()}", {})
+
+    def _emit_failure(self, exc: BaseException, causes: list) -> None:
+        self.run.emitter.event("task_failed", f"Subgraph failed '{self.name}' -> {exc}{self._suffix()}",
+                               {"task_error_causes": causes})
+
+    def _execute(self) -> Any:
+        return None
+
+
+def forkjoin(*tasks: WorkflowTask) -> "_ForkJoin":
+    """A parallel group inside a sequence."""
+    return _ForkJoin(tasks)
+
+
+class _ForkJoin:
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+
+
+class TaskSequence:
+    """``graph.sequence()``: each added item depends on every task of the previous item."""
+
+    def __init__(self, owner):
+        self.owner = owner  # a TaskDependencyGraph or a SubgraphTask
+        self._last: list[WorkflowTask] = []
+
+    def add(self, *items) -> None:
+        graph = self.owner.graph if isinstance(self.owner, SubgraphTask) else self.owner
+        for item in items:
+            group = item.tasks if isinstance(item, _ForkJoin) else [item]
+            group = [task for task in group if task is not None]
+            if not group:
+                continue
+            for task in group:
+                if task.graph is not graph or (isinstance(self.owner, SubgraphTask) and task.containing_subgraph is not self.owner):
+                    self.owner.add_task(task)
+                for previous in self._last:
+                    graph.add_dependency(task, previous)
+            self._last = group
+
+
+class TaskDependencyGraph:
+    """Tasks and their dependencies; ``execute()`` runs them to the end."""
+
+    def __init__(self, run, name: str | None = None):
+        self.run = run
+        self.name = name
+        self._tasks: dict[str, WorkflowTask] = {}
+
+    # -- building ------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[WorkflowTask]:
+        return list(self._tasks.values())
+
+    def add_task(self, task: WorkflowTask) -> WorkflowTask:
+        task.graph = self
+        self._tasks[task.id] = task
+        return task
+
+    def get_task(self, task_id: str) -> WorkflowTask | None:
+        return self._tasks.get(task_id)
+
+    def remove_task(self, task: WorkflowTask) -> None:
+        self._tasks.pop(task.id, None)
+        for dep in task._deps:
+            dep._dependents.discard(task)
+        for dependent in task._dependents:
+            dependent._deps.discard(task)
+        task._deps.clear()
+        task._dependents.clear()
+        if task.containing_subgraph is not None:
+            task.containing_subgraph.tasks.pop(task.id, None)
+        if task.is_subgraph:
+            for child in list(task.tasks.values()):
+                self.remove_task(child)
+
+    def contains(self, task: WorkflowTask) -> bool:
+        return task.id in self._tasks
+
+    def add_dependency(self, src: WorkflowTask, dst: WorkflowTask) -> None:
+        """``src`` waits for ``dst``."""
+        if src.id not in self._tasks:
+            raise RuntimeError(f"src not in graph: {src!r}")
+        if dst.id not in self._tasks:
+            raise RuntimeError(f"dst not in graph: {dst!r}")
+        if src is dst:
+            return
+        src._deps.add(dst)
+        dst._dependents.add(src)
+
+    def remove_dependency(self, src: WorkflowTask, dst: WorkflowTask) -> None:
+        src._deps.discard(dst)
+        dst._dependents.discard(src)
+
+    def sequence(self) -> TaskSequence:
+        return TaskSequence(self)
+
+    def subgraph(self, name: str) -> SubgraphTask:
+        sub = SubgraphTask(self, name)
+        self.add_task(sub)
+        return sub
+
+    def clear(self) -> None:
+        self._tasks.clear()
+
+    def optimize(self) -> None:
+        """Drop NOP tasks and empty subgraphs, linking their dependents to their
+        dependencies so the ordering through them is kept (Cloudify's ``optimize``)."""
+        changed = True
+        while changed:
+            changed = False
+            for task in list(self._tasks.values()):
+                if not (task.is_nop() or (task.is_subgraph and not task.tasks)):
+                    continue
+                if not task.is_subgraph and (task.on_success is not None or task.on_failure is not None):
+                    continue
+                deps = set(task._deps)
+                if task.containing_subgraph is not None:
+                    deps.add(task.containing_subgraph)
+                for dependent in list(task._dependents):
+                    for dep in deps:
+                        if dep is not dependent and dep.id in self._tasks and dep is not dependent.containing_subgraph:
+                            self.add_dependency(dependent, dep)
+                self.remove_task(task)
+                changed = True
+
+    def linearize(self) -> list[WorkflowTask]:
+        """Tasks in an order that respects dependencies; RuntimeError on a cycle."""
+        order = _topological_order(self._tasks.values())
+        if order is None:
+            raise RuntimeError(f"The task graph has a dependency cycle: {_cycle_text(self._tasks.values())}")
+        return order
+
+    # -- running -------------------------------------------------------------------
+    def execute(self) -> None:
+        _GraphRun(self).execute()
+
+
+def _all_deps(task: WorkflowTask):
+    yield from task._deps
+    if task.containing_subgraph is not None:
+        yield task.containing_subgraph
+
+
+def _topological_order(tasks) -> list[WorkflowTask] | None:
+    tasks = list(tasks)
+    members = set(tasks)
+    incoming = {task: sum(1 for dep in _all_deps(task) if dep in members) for task in tasks}
+    children: dict[WorkflowTask, list[WorkflowTask]] = {task: [] for task in tasks}
+    for task in tasks:
+        for dep in _all_deps(task):
+            if dep in members:
+                children[dep].append(task)
+    ready = deque(task for task in tasks if incoming[task] == 0)
+    order = []
+    while ready:
+        task = ready.popleft()
+        order.append(task)
+        for child in children[task]:
+            incoming[child] -= 1
+            if incoming[child] == 0:
+                ready.append(child)
+    return order if len(order) == len(tasks) else None
+
+
+def _cycle_text(tasks) -> str:
+    """Name the tasks of one cycle (for the error message)."""
+    members = set(tasks)
+    colour: dict[WorkflowTask, int] = {}
+    stack_path: list[WorkflowTask] = []
+
+    def visit(task) -> list[WorkflowTask] | None:
+        colour[task] = 1
+        stack_path.append(task)
+        for dep in _all_deps(task):
+            if dep not in members:
+                continue
+            if colour.get(dep) == 1:
+                return stack_path[stack_path.index(dep):] + [dep]
+            if dep not in colour:
+                found = visit(dep)
+                if found:
+                    return found
+        stack_path.pop()
+        colour[task] = 2
+        return None
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    for task in members:
+        if task not in colour:
+            found = visit(task)
+            if found:
+                return " -> ".join(f"'{t.name}'" for t in found)
+    return "(unknown)"
+
+
+class _GraphRun:
+    """One ``execute()`` of a graph."""
+
+    def __init__(self, graph: TaskDependencyGraph):
+        self.graph = graph
+        self.run = graph.run
+        self.completions: queue.SimpleQueue = queue.SimpleQueue()
+        self.ready: deque[WorkflowTask] = deque()
+        self.delayed: list[tuple[float, int, WorkflowTask]] = []
+        self.inflight = 0
+        self.errors: list[WorkflowTask] = []
+        self.first_error_at: float | None = None
+        self._seq = itertools.count()
+
+    def execute(self) -> None:
+        if not self.run.dry_run:
+            self.graph.optimize()
+        tasks = [task for task in self.graph._tasks.values() if not task._done_ok and task.state != TASK_FAILED]
+        if _topological_order(tasks) is None:
+            raise RuntimeError(f"The task graph has a dependency cycle: {_cycle_text(tasks)}")
+        members = set(tasks)
+        for task in tasks:
+            task._blockers = sum(1 for dep in task._deps if dep in members and not dep._done_ok)
+            sub = task.containing_subgraph
+            if sub is not None and sub in members and sub.state != TASK_STARTED:
+                task._blockers += 1
+            if task.is_subgraph:
+                task._open_children = sum(1 for child in task.tasks.values() if child in members)
+        for task in tasks:
+            if task._blockers == 0:
+                self.ready.append(task)
+        run = self.run
+        wait_after_fail = run.wait_after_fail
+        while True:
+            if run.cancel_requested():
+                self._drain_inflight()
+                break
+            now = clock.monotonic()
+            while self.delayed and self.delayed[0][0] <= now:
+                self.ready.append(heapq.heappop(self.delayed)[2])
+            while self.ready:
+                if run.cancel_requested():
+                    break
+                self._start(self.ready.popleft())
+                self._collect(block=False)
+            if self.inflight == 0 and not self.ready and not self.delayed:
+                break
+            if self.first_error_at is not None and clock.monotonic() - self.first_error_at > wait_after_fail:
+                break
+            timeout = 1.0
+            if self.delayed:
+                timeout = max(0.0, min(timeout, self.delayed[0][0] - clock.monotonic()))
+            if self.inflight:
+                self._collect(block=True, timeout=timeout)
+            elif not self.ready and timeout > 0:
+                run.sleep(min(timeout, 0.2))
+        run.flush_graph_state()
+        if self.errors:
+            raise graph_failure(self.errors)
+        if run.cancel_requested():
+            raise ExecutionCancelled()
+        # Everything ran: the graph can be filled and executed again (reinstall does).
+        self.graph.clear()
+
+    def _drain_inflight(self) -> None:
+        while self.inflight:
+            self._collect(block=True, timeout=1.0)
+
+    # -- starting ---------------------------------------------------------------------
+    def _start(self, task: WorkflowTask) -> None:
+        if task._dropped:
+            return
+        if task.is_operation() and self.run.already_succeeded(task):
+            task.state = TASK_SUCCEEDED
+            self._succeeded(task)
+            return
+        if task.is_subgraph:
+            if task._open_children == 0:
+                task.state = TASK_SUCCEEDED
+                task._emit_started()
+                task._emit_succeeded()
+                self._succeeded(task)
+                return
+            task.state = TASK_STARTED
+            task._emit_started()
+            for child in list(task.tasks.values()):
+                if child._done_ok or child.state == TASK_FAILED:
+                    continue
+                child._blockers -= 1
+                if child._blockers == 0:
+                    self.ready.append(child)
+            return
+        if task.runs_inline:
+            ok, payload, tb = task._attempt()
+            self._handle(task, ok, payload, tb)
+            return
+        self.inflight += 1
+        completions = self.completions
+
+        def body(task=task):
+            try:
+                ok, payload, tb = task._attempt()
+            except BaseException as exc:  # noqa: BLE001 - never lose a completion
+                ok, payload, tb = False, exc, traceback.format_exc()
+            completions.put((task, ok, payload, tb))
+
+        self.run.submit(body)
+
+    def _collect(self, block: bool, timeout: float = 0.0) -> None:
+        try:
+            item = self.completions.get(block=block, timeout=timeout if block else None)
+        except queue.Empty:
+            return
+        while True:
+            self.inflight -= 1
+            self._handle(*item)
+            try:
+                item = self.completions.get_nowait()
+            except queue.Empty:
+                return
+
+    # -- outcomes -------------------------------------------------------------------
+    def _handle(self, task: WorkflowTask, ok: bool, payload: Any, tb: str | None) -> None:
+        decision = task._finish_attempt(ok, payload, tb)
+        self.run.task_ended(task, retrying=decision.action == HandlerResult.HANDLER_RETRY)
+        sub = task.containing_subgraph
+        if sub is not None and sub.state in (TASK_FAILED, TASK_SUCCEEDED):
+            return  # its subgraph already failed and dropped the rest
+        action = decision.action
+        if action == HandlerResult.HANDLER_RETRY:
+            if self.run.cancel_requested():
+                return
+            task._prepare_retry(decision)
+            heapq.heappush(self.delayed, (task.execute_after, next(self._seq), task))
+        elif action in (HandlerResult.HANDLER_CONTINUE, HandlerResult.HANDLER_IGNORE):
+            self._succeeded(task)
+        else:
+            self._failed(task, task)
+
+    def _succeeded(self, task: WorkflowTask) -> None:
+        task._done_ok = True
+        for dependent in task._dependents:
+            dependent._blockers -= 1
+            if dependent._blockers == 0 and not dependent._dropped:
+                self.ready.append(dependent)
+        sub = task.containing_subgraph
+        if sub is not None and sub.state == TASK_STARTED:
+            sub._open_children -= 1
+            if sub._open_children == 0:
+                sub.state = TASK_SUCCEEDED
+                sub._emit_succeeded()
+                self._succeeded(sub)
+
+    def _failed(self, task: WorkflowTask, origin: WorkflowTask) -> None:
+        sub = task.containing_subgraph
+        if sub is not None and sub.state == TASK_STARTED:
+            sub.failed_task = origin
+            self._drop_children(sub)
+            exc = origin.error if origin.error is not None else RuntimeError(f"task {origin.name} failed")
+            causes = origin.error_causes or [error_cause(exc)]
+            sub.error = exc
+            sub.error_causes = causes
+            sub.state = TASK_FAILED
+            sub._emit_failure(exc, causes)
+            decision = sub._decide_failure(exc) if sub.on_failure is not None else HandlerResult.fail()
+            if decision.action == HandlerResult.HANDLER_IGNORE:
+                sub.ignored = True
+                self._succeeded(sub)
+            else:
+                self._failed(sub, origin)
+            return
+        if origin not in self.errors:
+            self.errors.append(origin)
+        if self.first_error_at is None:
+            self.first_error_at = clock.monotonic()
+
+    def _drop_children(self, sub: SubgraphTask) -> None:
+        for child in sub.tasks.values():
+            if child.state in (TASK_PENDING,) or child.is_subgraph:
+                child._dropped = True
+                if child.is_subgraph and child.state == TASK_STARTED:
+                    child.state = TASK_FAILED
+                    self._drop_children(child)
+        self.delayed = [entry for entry in self.delayed if not entry[2]._dropped]
+        heapq.heapify(self.delayed)
+
+
+def graph_failure(errors: list[WorkflowTask]) -> GraphFailed:
+    lines = []
+    causes: list = []
+    tracebacks = []
+    for task in errors:
+        exc = task.error
+        cause_text = f"{type(exc).__name__} `{exc}`" if exc is not None else ""
+        lines.append(f"{task.short_description}: {cause_text}")
+        for cause in task.error_causes or []:
+            causes.append(cause)
+            if cause.get("traceback"):
+                tracebacks.append(f"Traceback of {task.name} (most recent call last):\n{cause['traceback']}")
+    if len(lines) == 1:
+        message = f"Task failed: {lines[0]}"
+    else:
+        message = f"{len(lines)} operation errors:\n" + "\n".join(lines)
+    return GraphFailed(message, causes, "\n".join(tracebacks))
