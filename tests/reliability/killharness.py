@@ -140,10 +140,129 @@ def run_cli(home: str, kills: int, seed: int, commands: list[list[str]]) -> dict
     return outcome
 
 
+# --- storm ----------------------------------------------------------------------------------
+
+def _known_ids(home: str, folder: str, suffix: str) -> list[str]:
+    try:
+        names = os.listdir(os.path.join(home, folder))
+    except FileNotFoundError:
+        return []
+    return [n[: -len(suffix)] for n in names if n.endswith(suffix) and not n.startswith(".")]
+
+
+def _known_schedules(home: str, deployments: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for dep in deployments:
+        for sched in _known_ids(home, os.path.join("schedules", dep), ".json"):
+            out.append((dep, sched))
+    return out
+
+
+def _storm_command(home: str, rng: random.Random, driver: int, step: int, deployments: list[str]) -> tuple[str, list[str]]:
+    """One random command of the mix (issue 9 point 2)."""
+    from datetime import datetime, timedelta, timezone
+
+    kind = rng.choices(
+        ["start", "start_queue", "start_force", "cancel", "resume", "schedule_create", "schedule_update",
+         "schedule_delete", "maintenance_on", "maintenance_off", "scheduler_pass", "list"],
+        weights=[14, 14, 4, 8, 5, 6, 5, 3, 2, 3, 5, 4])[0]
+    dep = rng.choice(deployments)
+    seconds = f"seconds={rng.choice(['0.02', '0.1', '0.3'])}"
+    if kind.startswith("start"):
+        args = ["executions", "start", "pause", "-d", dep, "--no-wait", "-p", seconds]
+        if kind == "start_queue":
+            args.append("--queue")
+        elif kind == "start_force":
+            args.append("--force")
+        return kind, args
+    if kind in ("cancel", "resume"):
+        ids = _known_ids(home, "executions", ".json")
+        if not ids:
+            return "list", ["executions", "list"]
+        target = rng.choice(ids)
+        if kind == "cancel":
+            return kind, ["executions", "cancel", target] + rng.choice([[], [], ["-f"], ["-k"]])
+        return kind, ["executions", "resume", target]
+    if kind == "schedule_create":
+        return kind, ["deployments", "schedule", "create", dep, "pause", "-n", f"s{driver}x{step}",
+                      "-s", "+1min", "-r", rng.choice(["1min", "2min", "1h"]), "-p", "seconds=0.02"]
+    if kind in ("schedule_update", "schedule_delete"):
+        known = _known_schedules(home, deployments)
+        if not known:
+            return "list", ["deployments", "schedule", "list"]
+        sdep, sched = rng.choice(known)
+        if kind == "schedule_delete":
+            return kind, ["deployments", "schedule", "delete", sdep, sched]
+        return kind, ["deployments", "schedule", "update", sdep, sched, "-r", rng.choice(["1min", "3min", "1d"])]
+    if kind == "maintenance_on":
+        return kind, ["maintenance-mode", "activate"]
+    if kind == "maintenance_off":
+        return kind, ["maintenance-mode", "deactivate"]
+    if kind == "scheduler_pass":
+        at = datetime.now(timezone.utc) + timedelta(minutes=rng.randint(1, 4), seconds=rng.randint(0, 59))
+        return kind, ["scheduler", "run", "--once", "--at", at.strftime("%Y-%m-%d %H:%M:%S")]
+    return "list", ["executions", "list"]
+
+
+def _storm_driver(home: str, driver: int, commands: int, seed: int, deployments: list[str], log_dir: str) -> None:
+    rng = random.Random(seed * 1_000_003 + driver)
+    log = []
+    for step in range(commands):
+        kind, args = _storm_command(home, rng, driver, step, deployments)
+        err_path = os.path.join(log_dir, f"d{driver}-{step}.err")
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 0)
+                os.dup2(devnull, 1)
+                os.dup2(fd, 2)
+                _run_cfy(home, args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:  # noqa: BLE001
+                import traceback
+
+                traceback.print_exc()
+                code = 70
+            sys.stderr.flush()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        log.append({"kind": kind, "args": args, "exit": os.waitstatus_to_exitcode(status), "stderr": err_path})
+    with open(os.path.join(log_dir, f"driver-{driver}.json"), "w") as fh:
+        json.dump(log, fh)
+
+
+def run_storm(home: str, procs: int, commands: int, seed: int, deployments: list[str], log_dir: str) -> dict:
+    import cfy_local.cli  # noqa: F401
+
+    for module in ("cfy_local.cli.executions", "cfy_local.cli.schedules", "cfy_local.cli.maintenance",
+                   "cfy_local.cli.scheduler", "cfy_local.cli.deployments"):
+        __import__(module)
+    os.makedirs(log_dir, exist_ok=True)
+    started = time.monotonic()
+    pids = []
+    for driver in range(procs):
+        pid = os.fork()
+        if pid == 0:
+            _child_exit(lambda d=driver: _storm_driver(home, d, commands, seed, deployments, log_dir))
+        pids.append(pid)
+    failures = 0
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        failures += os.waitstatus_to_exitcode(status) != 0
+    return {"procs": procs, "commands": commands, "driver_failures": failures,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
 def main(argv: list[str]) -> None:
     mode = argv[0]
     if mode == "atomic":
         summary = run_atomic(argv[1], int(argv[2]), int(argv[3]))
+    elif mode == "storm":
+        summary = run_storm(argv[1], int(argv[2]), int(argv[3]), int(argv[4]), json.loads(argv[5]), argv[6])
     elif mode == "cli":
         summary = run_cli(argv[1], int(argv[2]), int(argv[3]), json.loads(argv[4]))
     else:

@@ -198,3 +198,109 @@ def cfy_json(home: str | os.PathLike, *args: str, timeout: float = 60.0):
                           text=True, timeout=timeout, env=full_env)
     assert proc.returncode == 0, f"cfy {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
     return json.loads(proc.stdout)
+
+
+@dataclass
+class Ran:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self):
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"<exit={self.exit_code} stdout={self.stdout[-1500:]!r} stderr={self.stderr[-1500:]!r}>"
+
+
+def cfy_run(home: str | os.PathLike, *args: str, timeout: float = 120.0, env: dict | None = None) -> Ran:
+    """``cfy ARGS`` as a real process against ``home``."""
+    full_env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    full_env.pop("CFY_LOCAL_FAKE_NOW", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable, "-m", "cfy_local", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+    return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+
+def must(result: Ran) -> Ran:
+    assert result.exit_code == 0, result
+    return result
+
+
+def upload_base(home, blueprint_id: str = "base", main_file: str = "blueprint.yaml") -> None:
+    must(cfy_run(home, "blueprints", "upload", str(CORPUS / "base" / main_file), "-b", blueprint_id))
+
+
+def execution_records(home) -> list[dict]:
+    folder = os.path.join(str(home), "executions")
+    out = []
+    if not os.path.isdir(folder):
+        return out
+    for name in os.listdir(folder):
+        if name.endswith(".json") and not name.startswith("."):
+            with open(os.path.join(folder, name)) as fh:
+                out.append(json.load(fh))
+    return out
+
+
+def read_events(home, execution_id: str) -> list[dict]:
+    path = os.path.join(str(home), "runs", execution_id, "events.ndjson")
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines() if line.strip()]
+
+
+ACTIVE = {"pending", "started", "cancelling", "force_cancelling", "kill_cancelling"}
+END = {"terminated", "failed", "cancelled"}
+
+
+def wait_quiet(home, timeout: float = 120.0) -> list[dict]:
+    """Poll (reconciling through the real CLI) until no execution is active or queued."""
+    deadline = time.monotonic() + timeout
+    while True:
+        must(cfy_run(home, "executions", "list", "--include-system-workflows"))
+        records = execution_records(home)
+        busy = [r for r in records if r["status"] in ACTIVE or r["status"] == "queued"]
+        if not busy:
+            return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still busy after {timeout}s: "
+                                 + ", ".join(f"{r['id']}={r['status']}" for r in busy[:10]))
+        time.sleep(0.2)
+
+
+def held_locks(home) -> list[str]:
+    """Lock files some process still holds (none should, once every command ended)."""
+    from cfy_local.store import locks
+
+    folder = os.path.join(str(home), "locks")
+    if not os.path.isdir(folder):
+        return []
+    held = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".lock") and locks.is_held(str(home), name[:-5]):
+            held.append(name)
+    return held
+
+
+def live_worker(record: dict) -> bool:
+    from cfy_local.executions.reconcile import worker_alive
+
+    return bool(worker_alive(record.get("worker_pid"), record.get("worker_create_time")))
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until truthy or ``timeout`` elapses (the suite never sleeps to sync)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
