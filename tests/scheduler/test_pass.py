@@ -219,3 +219,19 @@ def test_two_concurrent_passes_fire_each_occurrence_once(store):
         entries = history(store, f"s{i:02d}")
         occurrences = [e["occurrence"] for e in entries if e["action"] == "fired"]
         assert len(occurrences) == 20 == len(set(occurrences))
+
+
+def test_schedule_edited_mid_pass_is_re_read(store, daily):
+    api.create_schedule(store, "dep1", "install", schedule_id="zz-edited", since="2026-03-02 09:00", tz="UTC",
+                        recurrence="1d", now=START - timedelta(days=1))
+
+    def fire_then_edit_other(home, schedule):
+        if schedule["id"] == "backup":
+            # Another command moves the second schedule to the future while the pass runs.
+            api.update_schedule(home, "dep1", "zz-edited", since="2026-04-01 09:00", now=START)
+        return record_fire(home, schedule)
+
+    report, _ = run(store, START + timedelta(seconds=1), fire=fire_then_edit_other)
+    assert report.due == 2 and [d.schedule_id for d in report.decisions] == ["backup"]
+    assert history(store, "zz-edited") == []
+    assert api.get_schedule(store, "dep1", "zz-edited")["next_occurrence"] == "2026-04-01T09:00:00.000Z"
