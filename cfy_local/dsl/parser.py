@@ -397,7 +397,7 @@ def _operations(type_interfaces: dict, template_interfaces: Any, owner: str, res
 
 def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> dict:
     data_types = _check_data_types(combined["data_types"])
-    plugins = _plugins(combined["plugins"])
+    plugins = _plugins(combined["plugins"], base_dir)
     resolver = _Resolver(plugins, base_dir)
     node_types = combined["node_types"]
     rel_types = combined["relationships"]
@@ -460,13 +460,20 @@ def _plain(obj):
     return obj
 
 
-def _plugins(section: dict) -> dict:
+def _plugins(section: dict, base_dir: str) -> dict:
     out = {}
     for name, definition in section.items():
         definition = _mapping(definition, f"plugin {name}", section, name)
         executor = definition.get("executor", "central_deployment_agent")
         if executor not in ("central_deployment_agent", "host_agent"):
             raise DSLError(f"{_at(definition, 'executor')}: plugin '{name}' has an unknown executor '{executor}'")
+        source = definition.get("source")
+        if source and not _URL.match(str(source)):
+            folder = os.path.realpath(os.path.join(base_dir, str(source)))
+            base = os.path.realpath(base_dir)
+            if not (folder == base or folder.startswith(base + os.sep)) or not os.path.isdir(folder):
+                raise DSLError(f"{_at(definition, 'source')}: plugin '{name}': source folder '{source}' does not "
+                               f"exist inside the blueprint folder")
         out[name] = dict(definition)
         out[name]["executor"] = executor
     return out
