@@ -169,6 +169,7 @@ class CfyTui(App):
         own_line = getattr(self.screen, "show_command_line", None)
         if own_line is not None:  # a form shows the outcome inside itself
             own_line(command, outcome, error=error)
-        for line in self.screen.query(CommandLine):
-            line.show(command, outcome, error=error)
+        for screen in self.screen_stack:  # the screens below a form show it when it closes
+            for line in screen.query(CommandLine):
+                line.show(command, outcome, error=error)
 
