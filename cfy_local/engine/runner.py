@@ -24,7 +24,6 @@ from cfy_local.engine.tasks import TASK_FAILED, ExecutionCancelled, GraphFailed,
 
 SCRIPT_WORKFLOW_MAPPINGS = ("script_runner.tasks.execute_workflow", "script.script_runner.tasks.execute_workflow")
 EXECUTION_CANCELLED_RESULT = "execution_cancelled"
-CANCEL_POLL_INTERVAL = 0.05
 
 
 def _first(*values, default=None):
@@ -62,7 +61,6 @@ class WorkflowRun:
         self.node_map: dict = {}
         self._cancel = cancel
         self._cancelled = False
-        self._cancel_checked_at = 0.0
         self._pool = ThreadPoolExecutor(max_workers=max(1, pool_size), thread_name_prefix="cfy-task")
         self.graph_state = GraphState(self.home, self.execution_id, self.workflow_id, resume=self.resume)
         self._keys: dict[str, int] = {}
@@ -81,10 +79,6 @@ class WorkflowRun:
     def cancel_requested(self) -> bool:
         if self._cancelled:
             return True
-        now = clock.monotonic()
-        if now - self._cancel_checked_at < CANCEL_POLL_INTERVAL:
-            return False
-        self._cancel_checked_at = now
         if self._cancel is not None and self._cancel.is_set():
             self._cancelled = True
         return self._cancelled

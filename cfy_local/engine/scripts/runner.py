@@ -81,7 +81,7 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
         if proxy_type != "none":
             socket_dir = workdir if len(workdir) < UNIX_SOCKET_PATH_MAX - 10 else tempfile.mkdtemp(prefix="cfy-ctx-")
             proxy = CtxProxy(ctx, socket_dir, parameters=parameters).start()
-            bin_dir = _write_ctx_commands(workdir)
+            bin_dir = _ctx_command_dir(workdir)
             env["PATH"] = bin_dir + os.pathsep + env.get("PATH", os.defpath)
             env["CTX_SOCKET_URL"] = proxy.url
             env["CFY_LOCAL_CTX_TOKEN"] = proxy.token
@@ -240,44 +240,18 @@ def _environment(inputs: dict, process: dict, workdir: str) -> dict[str, str]:
     return env
 
 
-def _write_ctx_commands(workdir: str) -> str:
-    """Put ``ctx`` (and Cloudify's ``ctx-sh`` helper) in a per-operation bin folder."""
-    from cfy_local.engine.scripts.native import native_ctx_client
+def _ctx_command_dir(workdir: str) -> str:
+    """The folder with ``ctx`` to prepend to the script's PATH: the lasting shared one, or a
+    per-operation copy when the cache folder cannot be written."""
+    from cfy_local.engine.scripts import native
 
+    shared = native.command_dir()
+    if shared is not None:
+        return shared
     bin_dir = os.path.join(workdir, "bin")
     os.mkdir(bin_dir, 0o700)
-    ctx_command = os.path.join(bin_dir, "ctx")
-    native = native_ctx_client()
-    if native is not None:
-        os.symlink(native, ctx_command)
-    else:
-        _write_python_ctx_command(ctx_command)
-    ctx_sh = os.path.join(bin_dir, "ctx-sh")
-    with open(ctx_sh, "w", encoding="utf-8") as handle:
-        handle.write(f"# source me: a ctx function that ends the calling script when ctx fails\n"
-                     f"ctx() {{ {shlex.quote(ctx_command)} \"$@\" || exit $?; }}\n")
-    os.chmod(ctx_sh, 0o700)
+    native.write_commands(bin_dir)
     return bin_dir
-
-
-def _write_python_ctx_command(ctx_command: str) -> None:
-    python = sys.executable
-    loader = ("import sys\n"
-              f"sys.path.insert(0, {SHIM_DIR!r})\n"
-              "from _cfy_local_ctx_cli import main\n"
-              "sys.exit(main())\n")
-    if len(python) < 120 and not any(char.isspace() for char in python):
-        # -I -S: no site-packages, no user paths -- the client needs built-in modules only, and
-        # starts several milliseconds faster.
-        content = f"#!{python} -IS\n{loader}"
-    else:
-        loader_file = ctx_command + "_client.py"
-        with open(loader_file, "w", encoding="utf-8") as handle:
-            handle.write(loader)
-        content = f"#!/bin/sh\nexec {shlex.quote(python)} -IS {shlex.quote(loader_file)} \"$@\"\n"
-    with open(ctx_command, "w", encoding="utf-8") as handle:
-        handle.write(content)
-    os.chmod(ctx_command, 0o700)
 
 
 # ----------------------------------------------------------------------------- running
