@@ -71,7 +71,11 @@ def run(interval, once, at):
 
         def one_pass():
             try:
-                run_pass(home, log=log)
+                report = run_pass(home, log=log)
+                if as_json:  # a stream: one JSON object per decision
+                    for decision in report.decisions:
+                        render.print_ndjson(dict(decision.history_entry(), deployment_id=decision.deployment_id,
+                                                 schedule_id=decision.schedule_id))
             except Exception as exc:  # the daemon outlives one bad pass; the next pass retries
                 from cfy_local.scheduler.passes import write_log
 
@@ -86,8 +90,9 @@ def run(interval, once, at):
             loop.request_stop()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        render.echo(f"Scheduler running on {home.root} (pid {os.getpid()}), a pass every {seconds} s")
-        sys.stdout.flush()
+        if not as_json:
+            render.echo(f"Scheduler running on {home.root} (pid {os.getpid()}), a pass every {seconds} s")
+            sys.stdout.flush()
         try:
             loop.run()
         finally:
@@ -96,6 +101,7 @@ def run(interval, once, at):
             status = read_status(home)
             status.pop("schema_version", None)
             write_status(home, dict(status, next_pass=None, stopped_at=iso(clock.now())))
-        render.echo(f"Scheduler stopped after {loop.passes} passes")
+        if not as_json:
+            render.echo(f"Scheduler stopped after {loop.passes} passes")
     finally:
         held.release()

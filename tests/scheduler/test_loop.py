@@ -101,3 +101,29 @@ def test_once_with_at_reports_the_pass(cfy):
     assert bad.exit_code == 1 and "is not a legal time for --at" in bad.stderr
     data = cfy("scheduler", "run", "--once", "--at", "2026-01-01T10:00:00Z", "--json").json
     assert data["now"] == "2026-01-01T10:00:00.000Z" and data["decisions"] == []
+
+
+def test_loop_streams_decisions_as_ndjson_with_json(home, store):
+    from cfy_local import maintenance
+    from cfy_local.schedules import api, records
+    from support import make_deployment
+
+    make_deployment(home, "dep1")
+    api.create_schedule(store, "dep1", "backup", since="+1h", recurrence="1d", tz="UTC")
+    record = records.load(store, "dep1", "backup")
+    records.save(store, dict(record, next_occurrence="2020-01-01T00:00:00.000Z"))  # long overdue
+    maintenance.activate(store)
+    proc = _spawn(home, "--interval", "1", "--json")
+    try:
+        wait_for(lambda: api.history(store, "dep1", "backup"), timeout=20, message="the maintenance skip")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines and lines[0]["action"] == "skipped" and lines[0]["schedule_id"] == "backup"
+    assert lines[0]["reason"].startswith("maintenance mode is activated")
+    assert len(api.history(store, "dep1", "backup")) == 1  # recorded once, not once per pass
