@@ -359,10 +359,10 @@ class CloudifyWorkflowContext:
     def _process(self, task):
         if self._graph_mode:
             return task
+        # Non-graph mode starts the task now and hands back its result (``.get()``).
         self._graph.add_task(task)
         self._non_graph_tasks.append(task)
-        task.apply_async()
-        return task
+        return task.apply_async()
 
     def _wait_non_graph_tasks(self) -> None:
         for task in list(self._non_graph_tasks):
