@@ -245,3 +245,47 @@ def test_timeout_exit_4_keeps_running_and_sigint_exit_130(home, markers, cfy_pro
     assert "'install' workflow execution succeeded" in out
     assert "Finished executing workflow install on deployment dep" in out
     assert wait_status(home, forced_id)["status"] == "terminated"
+
+
+def test_install_and_uninstall_shortcuts(home, markers, cfy_proc, tmp_path):
+    import shutil
+
+    from exec_helpers import BLUEPRINT
+
+    folder = tmp_path / "webapp"
+    shutil.copytree(BLUEPRINT.parent, folder)
+    result = cfy_proc("install", str(folder / "blueprint.yaml"), "-d", "web", "-i", f"marker_dir={markers}")
+    assert result.exit_code == 0, result
+    assert "Blueprint uploaded. The blueprint's id is webapp" in result.stdout
+    assert "Finished executing workflow install on deployment web" in result.stdout
+    assert count(markers, "first") == 1
+    result = cfy_proc("uninstall", "web")
+    assert result.exit_code == 0, result
+    assert "Finished executing workflow uninstall on deployment web" in result.stdout
+    assert not (home / "deployments" / "web").exists()
+    assert not (home / "blueprints" / "webapp").exists()
+
+
+def test_schedule_option_creates_a_one_shot_schedule(home, markers, cfy_proc):
+    deploy(home, markers, "dep")
+    result = cfy_proc("executions", "start", "install", "-d", "dep", "--schedule", "209901012230+0000")
+    assert result.exit_code == 0, result
+    assert "Execution is scheduled for" in result.stdout
+    assert "cfy deployments schedule list" in result.stdout
+    from cfy_local.schedules.api import list_schedules
+
+    (schedule,) = list_schedules(Home(str(home)), "dep")
+    assert schedule["workflow_id"] == "install" and schedule["id"].startswith("install_")
+    assert runs_of(home) == []
+
+
+def test_get_shows_live_progress_while_running(home, markers, cfy_proc):
+    deploy(home, markers, "dep")
+    (markers / "hold").touch()
+    run_id = cfy_proc("executions", "start", "install", "-d", "dep", "--no-wait").stdout.strip()
+    wait_for(lambda: holding(markers), message="run to hold")
+    live = cfy_proc("executions", "get", run_id, "--json").json
+    assert live["status"] == "started" and live["worker_pid"]
+    assert live["total_operations"] and 0 < live["finished_operations"] < live["total_operations"]
+    (markers / "release").touch()
+    assert wait_status(home, run_id)["status"] == "terminated"
