@@ -11,11 +11,11 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.errors import AlreadyExistsError, CfyLocalError, ValidationError, not_found
+from cfy_local.errors import AlreadyExistsError, CfyLocalError, ValidationError
 from cfy_local.ids import validate_id
 from cfy_local.schedules import records
 from cfy_local.schedules.rules import MAX_PREVIEW, Occurrences, build_rule
@@ -34,29 +34,19 @@ SUMMARY_FIELDS = ("deployment_id", "workflow_id")
 # --- collaborators (other engineers' modules, imported when used) ----------------------
 
 def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
-    validate_id(deployment_id, "deployment_id")
-    try:
-        from cfy_local.deployments.api import load_deployment
-    except ImportError:
-        load_deployment = None
-    if load_deployment is not None:
-        return load_deployment(home, deployment_id)
-    try:
-        return load_record(home.deployment_file(deployment_id), "deployment")
-    except FileNotFoundError:
-        raise not_found("Deployment", deployment_id) from None
+    from cfy_local.deployments.api import load_deployment
+
+    return load_deployment(home, deployment_id)
 
 
 def _check_workflow_and_parameters(deployment: dict, workflow_id: str, parameters: dict,
                                    allow_custom: bool) -> None:
-    """The workflow must exist on the deployment; parameters are checked as
-    ``executions start`` checks them (the DSL engineer's merge function)."""
+    """The workflow must exist on the deployment (the schedules endpoint's own text);
+    parameters are checked exactly as ``executions start`` checks them."""
+    from cfy_local.dsl.parameters import merge_workflow_parameters
+
     if workflow_id not in (deployment.get("workflows") or {}):
         raise ValidationError(f"Workflow {workflow_id} does not exist in deployment {deployment['id']}")
-    try:
-        from cfy_local.dsl.parameters import merge_workflow_parameters
-    except ImportError:
-        return
     merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
 
 
@@ -126,7 +116,7 @@ def _check_slip(slip) -> int:
 
 def _resolve_time(value, tz_name: str, now: datetime) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(get_zone("UTC")) if value.tzinfo else value.replace(tzinfo=get_zone(tz_name))
+        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=get_zone(tz_name))
     return parse_time_expression(value, tz_name, now)
 
 
@@ -355,11 +345,10 @@ def _record_from_default(home: Home, deployment: dict, schedule_id: str, entry: 
     arguments = dict(entry.get("execution_arguments") or {})
     dry_run = arguments.get("is_dry_run", arguments.get("dry_run", False))
     parameters = entry.get("workflow_parameters", entry.get("parameters")) or {}
-    try:
+    if parameters:
         from cfy_local.dsl.functions import evaluate_runtime
-    except ImportError:
-        evaluate_runtime = None
-    if evaluate_runtime is not None and parameters:
+
+        # get_input / get_secret / concat ... resolve now; get_attribute is refused by the parser.
         parameters = evaluate_runtime(parameters, home=home, deployment_id=deployment["id"])
     enabled = entry.get("default_enabled", entry.get("enabled", True))
     stop_on_fail = entry.get("stop_after_fail", entry.get("stop_on_fail", False))
@@ -385,7 +374,7 @@ def _default_time(value):
         return text
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=get_zone("UTC"))
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
         except ValueError:
             continue
     return text
