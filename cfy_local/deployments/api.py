@@ -47,6 +47,9 @@ def default_blueprint_id(path: str, filename: str | None = None) -> str:
 
 
 def _resolve_blueprint_path(path: str, filename: str | None) -> str:
+    if filename is not None and (not filename or os.path.isabs(filename) or os.sep in os.path.normpath(filename)
+                                 or filename in (".", "..")):
+        raise ValidationError(f"-n/--blueprint-filename must name a file in the blueprint folder, got {filename!r}")
     if not path or not os.path.exists(path):
         raise ValidationError(f"Blueprint path {path} does not exist. You must provide either a path to a local "
                               f"file, a remote URL or a GitHub `organization/repository[:tag/branch]`")
@@ -56,6 +59,10 @@ def _resolve_blueprint_path(path: str, filename: str | None) -> str:
             raise ValidationError(f"Could not find `{filename or DEFAULT_MAIN_FILE}`. Please provide the name of the "
                                   f"main blueprint file by using the `-n/--blueprint-filename` flag")
         return os.path.abspath(main)
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValidationError(f"Blueprint path {path} is not a regular file")
     return os.path.abspath(path)
 
 

@@ -16,6 +16,7 @@ from cfy_local.errors import DSLError
 
 MAX_EXPANDED_NODES = 2_000_000
 MAX_DEPTH = 200
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 class Mapping(dict):
@@ -106,8 +107,9 @@ def _check_size(root, source: str) -> None:
 
 def load_yaml_text(text: str, source: str, *, plain: bool = False) -> Any:
     """Parse one YAML document; errors become one-line :class:`DSLError` naming file and line."""
-    loader = _make_loader(source, plain)(text)
+    loader = None
     try:
+        loader = _make_loader(source, plain)(text)
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -119,14 +121,25 @@ def load_yaml_text(text: str, source: str, *, plain: bool = False) -> Any:
     except RecursionError:
         raise DSLError(f"{source}: nesting too deep; refusing the file") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml_file(path: str, display: str | None = None, *, plain: bool = False) -> Any:
     display = display or path
+    import os
+    import stat
+
     try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise DSLError(f"{display}: not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise DSLError(f"{display}: file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; refusing it")
         with open(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise DSLError(f"{display}: file not found") from None
     except IsADirectoryError:

@@ -18,7 +18,8 @@ import re
 from typing import Any
 
 from cfy_local.dsl import values
-from cfy_local.dsl.loader import Mapping, load_yaml_file, where
+from cfy_local.dsl.loader import load_yaml_file, where
+from cfy_local.dsl.values import shorten
 from cfy_local.errors import DSLError
 
 BUNDLED_TYPES = os.path.join(os.path.dirname(__file__), "resources", "types.yaml")
@@ -54,6 +55,13 @@ EXECUTION_ARGUMENT_KEYS = {"force", "is_dry_run", "wait_after_fail", "allow_cust
 WEEKDAYS = ("su", "mo", "tu", "we", "th", "fr", "sa")
 
 
+def inside(base_dir: str, path: str) -> bool:
+    """True if ``path`` (symlinks resolved) is ``base_dir`` or below it."""
+    base = os.path.realpath(base_dir)
+    real = os.path.realpath(path)
+    return real == base or real.startswith(base + os.sep)
+
+
 def _at(obj, key=None) -> str:
     place = where(obj, key)
     return place or "blueprint"
@@ -84,7 +92,7 @@ def parse_blueprint(path: str, *, display_name: str | None = None) -> dict[str, 
     if version is None:
         raise DSLError(f"{_at(main)}: 'tosca_definitions_version' key is required but it is currently missing")
     if version not in SUPPORTED_MAIN_VERSIONS:
-        raise DSLError(f"{_at(main, 'tosca_definitions_version')}: tosca_definitions_version '{version}' is not "
+        raise DSLError(f"{_at(main, 'tosca_definitions_version')}: tosca_definitions_version '{shorten(version)}' is not "
                        f"supported (supported: {', '.join(SUPPORTED_MAIN_VERSIONS)})")
     combined: dict[str, dict] = {name: {} for name in MERGED_SECTIONS}
     origin: dict[tuple[str, str], Any] = {}
@@ -107,7 +115,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
     if not isinstance(imports, list):
         raise DSLError(f"{_at(doc, 'imports')}: 'imports' must be a list")
     for entry in imports:
-        target = _resolve_import(entry, file_path, doc)
+        target = _resolve_import(entry, file_path, doc, base_dir)
         if os.path.realpath(target) in seen:
             continue
         display = "types.yaml (bundled)" if target == BUNDLED_TYPES else os.path.relpath(target, base_dir)
@@ -137,7 +145,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
         combined["deployment_settings"] = doc["deployment_settings"]
 
 
-def _resolve_import(entry: Any, file_path: str, doc: dict) -> str:
+def _resolve_import(entry: Any, file_path: str, doc: dict, base_dir: str) -> str:
     if not isinstance(entry, str) or not entry.strip():
         raise DSLError(f"{_at(doc, 'imports')}: an import must be a non-empty string, got {entry!r}")
     entry = entry.strip()
@@ -155,6 +163,9 @@ def _resolve_import(entry: Any, file_path: str, doc: dict) -> str:
     if os.path.isabs(entry):
         raise DSLError(f"{_at(doc, 'imports')}: import '{entry}' must be a path relative to the importing file")
     target = os.path.normpath(os.path.join(os.path.dirname(file_path), entry))
+    if not inside(base_dir, target):
+        raise DSLError(f"{_at(doc, 'imports')}: import '{shorten(entry)}' is outside the blueprint folder; every "
+                       f"imported file must be inside it (it is the folder that gets uploaded)")
     if not os.path.isfile(target):
         raise DSLError(f"{_at(doc, 'imports')}: import '{entry}' not found (looked for {target})")
     return target
@@ -318,6 +329,14 @@ class _Resolver:
         candidate = os.path.normpath(os.path.join(self.base_dir, implementation))
         return os.path.isfile(candidate)
 
+    def check_script_path(self, path: Any, op_name: str, place: str) -> None:
+        """A script must be a file inside the blueprint folder (or a URL)."""
+        if not isinstance(path, str) or _URL.match(path) or "\n" in path.strip():
+            return
+        if os.path.isabs(path) or not inside(self.base_dir, os.path.join(self.base_dir, path)):
+            raise DSLError(f"{place}: operation '{op_name}': script '{shorten(path)}' is outside the blueprint "
+                           f"folder; scripts must be files inside it")
+
     def plugin_of(self, implementation: str, op_name: str, place: str) -> tuple[str, str]:
         first, _, rest = implementation.partition(".")
         if first in self.plugins and rest:
@@ -334,6 +353,9 @@ class _Resolver:
                "timeout": merged.get("timeout")}
         if not implementation:
             return out
+        if not _URL.match(implementation) and (implementation.startswith(("/", "..")) or "/../" in implementation
+                                               or os.sep in implementation and self.is_script(implementation)):
+            self.check_script_path(implementation, op_name, place)
         if self.is_script(implementation):
             if self.script_plugin is None:
                 raise DSLError(f"{place}: Script plugin is not defined but it is required for mapping "
@@ -352,6 +374,8 @@ class _Resolver:
             out.update(plugin=self.script_plugin, operation="script_runner.tasks.run", executor=executor)
             return out
         plugin, operation = self.plugin_of(implementation, op_name, place)
+        if plugin == self.script_plugin and operation in ("script_runner.tasks.run", "tasks.run"):
+            self.check_script_path(inputs.get("script_path"), op_name, place)
         if plugin in NOOP_PLUGINS:
             # No agents locally: the operation is kept visible but runs as a no-op.
             out.update(implementation="", declared_implementation=implementation, plugin=None, operation="")

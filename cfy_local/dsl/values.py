@@ -29,6 +29,12 @@ _SCHEMA_KEYS = {"type", "item_type", "default", "description", "required", "cons
 _SCHEMA_KEYS_WITH_STATUS = _SCHEMA_KEYS
 
 
+def shorten(value: Any, limit: int = 120) -> str:
+    """A value as text for an error message, cut so hostile input cannot flood stderr."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def is_function(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in FUNCTION_NAMES
 
@@ -79,7 +85,7 @@ def check_schema(schema: Any, what: str, data_types: dict, where: str) -> dict:
 def type_error(name: str, type_name: str, value: Any, where: str = "") -> DSLError:
     prefix = f"{where}: " if where else ""
     return DSLError(f"{prefix}Property type validation failed in '{name}': property '{name}' type is "
-                    f"'{type_name}', got '{value}'")
+                    f"'{type_name}', got '{shorten(value)}'")
 
 
 def coerce(value: Any, type_name: str | None, data_types: dict, name: str, *, item_type: str | None = None,
@@ -235,4 +241,4 @@ def check_constraints(value: Any, constraints: list, what: str) -> None:
         return
     failures = constraint_failures(value, constraints)
     if failures:
-        raise DSLError(f"Value {value!r} of {what} violates constraint {failures[0]} operator.")
+        raise DSLError(f"Value {shorten(value)} of {what} violates constraint {failures[0]} operator.")
