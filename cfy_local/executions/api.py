@@ -218,8 +218,9 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
         record = records.load(home, execution_id)
         target = lifecycle.cancel_target(record, action)
         if target == Status.CANCELLED:  # queued/scheduled: nothing runs, cancelled at once
-            record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
+            # The event goes first: a follower that sees the end status must find it.
             events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+            record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
             waiting = True
         else:
             waiting = False
