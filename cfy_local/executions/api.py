@@ -177,36 +177,44 @@ def _request_cancel_file(home: Home, execution_id: str, action: str) -> None:
                       {"schema_version": 1, "action": action, "requested_at": iso(clock.now())})
 
 
-def _group_members(pgid: int) -> list:
+def _group_members(pgid: int, not_before: float | None) -> list:
+    """Live processes of process group ``pgid`` started no earlier than the worker (so a
+    group id reused long after the worker is gone is never touched)."""
     import psutil
 
+    from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE
+
     members = []
-    for proc in psutil.process_iter(["pid", "status"]):
+    for proc in psutil.process_iter(["pid", "status", "create_time"]):
         try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc)
+            if os.getpgid(proc.pid) != pgid or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
+        if not_before is not None and (proc.info["create_time"] or 0) < not_before - CREATE_TIME_TOLERANCE:
+            continue
+        members.append(proc)
     return members
 
 
-def _kill_group(pgid: int) -> None:
+def _kill_group(pgid: int, not_before: float | None) -> None:
     """SIGTERM the worker's process group (the worker and the operation processes it
     started), then SIGKILL whatever is left after the grace period."""
     import psutil
 
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    members = _group_members(pgid)
-    _, alive = psutil.wait_procs(members, timeout=KILL_GRACE_SECONDS)
-    if alive or _group_members(pgid):
+    members = _group_members(pgid, not_before)
+    for proc in members:
         try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        psutil.wait_procs(_group_members(pgid), timeout=KILL_GRACE_SECONDS)
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(members, timeout=KILL_GRACE_SECONDS)
+    for proc in alive + [p for p in _group_members(pgid, not_before) if p not in alive]:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(_group_members(pgid, not_before), timeout=KILL_GRACE_SECONDS)
 
 
 def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = False) -> dict[str, Any]:
@@ -234,22 +242,24 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
         return record
     pid, create_time = record.get("worker_pid"), record.get("worker_create_time")
     alive = worker_alive(pid, create_time)
-    if action == CancelAction.CANCEL or not alive:
-        if action != CancelAction.CANCEL and alive is False:
-            reconcile(home)
-            return records.load(home, execution_id)
+    if action == CancelAction.CANCEL:
         return record
     if action == CancelAction.FORCE:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        if alive:
+            try:
+                os.kill(pid, signal.SIGTERM)  # the worker records `cancelled` in its finally path
+            except ProcessLookupError:
+                pass
+        elif alive is False:
+            reconcile(home)
         return records.load(home, execution_id)
-    _kill_group(pid)
-    # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, record it here.
+    # Kill: also stops operation processes left in the worker's group, even after it ended.
+    if pid and (alive or _group_members(pid, create_time)):
+        _kill_group(pid, create_time)
     with records.state_lock(home):
         record = records.load(home, execution_id)
         if not lifecycle.is_end(record["status"]):
+            # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, do it here.
             events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
             record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
     from cfy_local.executions.queue import drain

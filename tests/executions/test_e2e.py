@@ -289,3 +289,18 @@ def test_get_shows_live_progress_while_running(home, markers, cfy_proc):
     assert live["total_operations"] and 0 < live["finished_operations"] < live["total_operations"]
     (markers / "release").touch()
     assert wait_status(home, run_id)["status"] == "terminated"
+
+
+def test_force_cancel_leaves_operations_and_kill_stops_them_afterwards(home, markers, cfy_proc):
+    deploy(home, markers, "dep")
+    (markers / "sleeper").touch()
+    run_id = cfy_proc("executions", "start", "install", "-d", "dep", "--no-wait").stdout.strip()
+    pid_file = markers / "sleeper.pid"
+    sleeper = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), message="sleeper pid"))
+    assert cfy_proc("executions", "cancel", "-f", run_id).exit_code == 0
+    assert wait_status(home, run_id)["status"] == "cancelled"
+    assert psutil.pid_exists(sleeper)  # force-cancel stops the worker, not its operations
+    assert cfy_proc("executions", "cancel", "-k", run_id).exit_code == 0  # kill is allowed from any status
+    wait_for(lambda: not psutil.pid_exists(sleeper) or psutil.Process(sleeper).status() == psutil.STATUS_ZOMBIE,
+             timeout=15, message="leftover operation process to be killed")
+    assert status(home, run_id) == "cancelled"
