@@ -259,7 +259,7 @@ ACTIVE = {"pending", "started", "cancelling", "force_cancelling", "kill_cancelli
 END = {"terminated", "failed", "cancelled"}
 
 
-def wait_quiet(home, timeout: float = 120.0) -> list[dict]:
+def wait_quiet(home, timeout: float = 60.0) -> list[dict]:
     """Poll (reconciling through the real CLI) until no execution is active or queued."""
     deadline = time.monotonic() + timeout
     while True:
@@ -269,8 +269,8 @@ def wait_quiet(home, timeout: float = 120.0) -> list[dict]:
         if not busy:
             return records
         if time.monotonic() > deadline:
-            raise AssertionError(f"still busy after {timeout}s: "
-                                 + ", ".join(f"{r['id']}={r['status']}" for r in busy[:10]))
+            raise AssertionError(f"still busy after {timeout}s: " + ", ".join(
+                f"{r['id']}={r['status']} (worker_pid={r.get('worker_pid')})" for r in busy[:10]))
         time.sleep(0.2)
 
 

@@ -63,25 +63,35 @@ def test_worker_killed_mid_operation(tmp_path, home):
     assert (markers / "first.count").read_text().count("run") == 1, "resume re-ran a succeeded operation"
     assert (markers / "second.count").read_text().count("run") == 2
     instances = must(cfy_run(home, "node-instances", "list", "-d", "c1", "--json")).json
-    assert {i["node_id"]: i["state"] for i in instances} == {"first": "created", "second": "created"}
+    assert {i["node_id"]: i["state"] for i in instances} == {"first": "started", "second": "started"}
     assert scan_state(home).problems == []
 
 
 def _check_whole(home) -> dict:
     """The invariants after crashes; returns figures for the report."""
-    records = wait_quiet(home, timeout=120)
+    records = wait_quiet(home, timeout=90)
     scan = scan_state(home)
     assert scan.problems == [], scan.problems[:10]
     assert held_locks(home) == []
     stuck = [r for r in records if r["status"] in ACTIVE and not live_worker(r)]
     assert stuck == []
+    # A create killed before deployment.json (its commit point) leaves a folder that is
+    # not a deployment: invisible to listings, and the same id can be created again.
+    listed = {d["id"] for d in must(cfy_run(home, "deployments", "list", "--json")).json}
+    uncommitted = []
     deployments = home / "deployments"
     if deployments.is_dir():
-        for folder in deployments.iterdir():
-            assert (folder / "deployment.json").exists() == (folder / "nodes.json").exists(), \
-                f"half-created deployment {folder.name}: {sorted(p.name for p in folder.iterdir())}"
+        for folder in sorted(deployments.iterdir()):
+            committed = (folder / "deployment.json").exists()
+            assert committed == (folder.name in listed), folder.name
+            if not committed:
+                uncommitted.append(folder.name)
+    for name in uncommitted[:3]:
+        must(cfy_run(home, "deployments", "create", name, "-b", "base"))
+        instances = must(cfy_run(home, "node-instances", "list", "-d", name, "--json")).json
+        assert sorted(i["node_id"] for i in instances) == ["app", "host"], instances
     return {"records": scan.records, "event_lines": scan.event_lines, "temp_files": len(scan.temp_files),
-            "executions": len(records)}
+            "executions": len(records), "uncommitted_deployment_folders": len(uncommitted)}
 
 
 def test_cfy_killed_at_random_moments(home):
@@ -117,7 +127,7 @@ def test_scheduler_killed_mid_pass_never_fires_twice(home):
     start = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(second=0, microsecond=0)
     since = start.strftime("%Y-%m-%d %H:%M")
     for n in range(4):
-        for k in range(3):
+        for k in range(2):
             must(cfy_run(home, "deployments", "schedule", "create", f"w{n}", "pause", "-n", f"every{k}",
                          "-s", since, "--tz", "UTC", "-r", "1min", "-p", "seconds=0.01"))
     # Passes that each treat a later minute as now: every schedule has one occurrence due.
