@@ -136,7 +136,7 @@ class NodeInstanceContext:
         if self._record is None:
             self._record = self._run.storage.load_instance(self.id)
             props = self._record.get("runtime_properties") or {}
-            self._runtime = DirtyTrackingDict(props) if self._modifiable else ReadOnlyRuntimeDict(props)
+            self._runtime = DirtyTrackingDict(copy.deepcopy(props)) if self._modifiable else ReadOnlyRuntimeDict(props)
         return self._record
 
     @property
@@ -171,6 +171,7 @@ class NodeInstanceContext:
         self._run.storage.update_instance(
             self.id, expected_version=int(self._record.get("version", 1)),
             runtime_properties=dict(self._runtime), on_conflict=on_conflict,
+            read_runtime_properties=self._record.get("runtime_properties") or {},
         )
         self._record = None
         self._runtime = None
@@ -321,33 +322,51 @@ class CloudifyContext:
                 self._source, self._target = there, here
         self.operation = OperationContext(task.operation_name, task.current_retries, task.total_retries,
                                           self._relationship)
-        self.blueprint = BlueprintContext(run.deployment.get("blueprint_id"))
-        self.deployment = DeploymentContext(run.deployment)
+        self.blueprint = run.blueprint_context
+        self.deployment = run.deployment_context
         self.execution_id = run.execution_id
         self.workflow_id = run.workflow_id
         self.task_id = task.id
         self.task_name = task.name
         self.task_target = None
         self.task_queue = None
-        self.tenant_name = "default_tenant"
-        self.tenant = {"name": "default_tenant"}
-        self.resume = bool(run.resume)
+        self.resume = run.resume
         self.timeout = task.op.get("timeout")
         self.timeout_recoverable = task.op.get("timeout_recoverable")
-        self.execution_env = {}
-        self.workflow_parameters = dict(run.parameters)
-        self.bootstrap_context = {}
-        self.provider_context = {}
-        self.execution_creator_username = "admin"
-        self.rest_host = None
-        self.rest_port = None
-        self.rest_token = None
-        self.execution_token = None
-        self.bypass_maintenance = False
-        plugin_name = task.op.get("plugin")
-        self.plugin = PluginContext(plugin_name, (run.deployment.get("plugins") or {}).get(plugin_name),
-                                    run.storage.home.deployment_dir(run.deployment_id))
         self._logger = None
+
+    tenant_name = "default_tenant"
+
+    @property
+    def tenant(self) -> dict:
+        return {"name": "default_tenant"}
+
+    @property
+    def execution_env(self) -> dict:
+        return {}
+
+    execution_creator_username = "admin"
+    rest_host = rest_port = rest_token = execution_token = None
+    bypass_maintenance = False
+
+    @property
+    def workflow_parameters(self) -> dict:
+        return dict(self._run.parameters)
+
+    @property
+    def bootstrap_context(self) -> dict:
+        return {}
+
+    @property
+    def provider_context(self) -> dict:
+        return {}
+
+    @property
+    def plugin(self) -> PluginContext:
+        run = self._run
+        name = self._task.op.get("plugin")
+        return PluginContext(name, (run.deployment.get("plugins") or {}).get(name),
+                             run.storage.home.deployment_dir(run.deployment_id))
 
     # -- node / instance / relationship -------------------------------------------------
     def _need_node_context(self):
@@ -489,11 +508,15 @@ class OperationTask(WorkflowTask):
         self.related_instance = related_instance
         self.key = key
         self.runs_inline = bool(run.dry_run)
-        self.cloudify_context = {
-            "type": "operation", "task_name": self.name, "node_id": instance["id"], "node_name": node["id"],
-            "operation": {"name": operation_name, "retry_number": 0, "max_retries": total_retries,
-                          "relationship": relationship},
-            "plugin": {"name": op.get("plugin")}, "executor": op.get("executor"),
+
+    @property
+    def cloudify_context(self) -> dict:
+        return {
+            "type": "operation", "task_name": self.name, "node_id": self.instance["id"],
+            "node_name": self.node["id"],
+            "operation": {"name": self.operation_name, "retry_number": self.current_retries,
+                          "max_retries": self.total_retries, "relationship": self.relationship},
+            "plugin": {"name": self.op.get("plugin")}, "executor": self.op.get("executor"),
         }
 
     def is_operation(self) -> bool:
@@ -529,7 +552,7 @@ def invoke_operation(task: OperationTask) -> Any:
     """Run one attempt of an operation in this thread, with its ctx pushed."""
     run = task.run
     ctx = CloudifyContext(task)
-    kwargs = copy.deepcopy(task.kwargs)
+    kwargs = copy.deepcopy(task.kwargs) if task.kwargs else {}
     if has_functions(kwargs):
         kwargs = run.evaluate_functions(kwargs, task)
     op = task.op

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+import queue
 from typing import Any, Callable
 
 from cfy_local import clock
@@ -61,7 +61,7 @@ class WorkflowRun:
         self.node_map: dict = {}
         self._cancel = cancel
         self._cancelled = False
-        self._pool = ThreadPoolExecutor(max_workers=max(1, pool_size), thread_name_prefix="cfy-task")
+        self._pool = _WorkerPool(max(1, pool_size))
         self.graph_state = GraphState(self.home, self.execution_id, self.workflow_id, resume=self.resume)
         self._keys: dict[str, int] = {}
         self._keys_lock = threading.Lock()
@@ -71,9 +71,13 @@ class WorkflowRun:
     def open_deployment(self) -> None:
         if not self.deployment_id:
             raise NonRecoverableError(f"Workflow `{self.workflow_id}` needs a deployment")
+        from cfy_local.engine.context import BlueprintContext, DeploymentContext
+
         self.storage = DeploymentStorage(self.home, self.deployment_id)
         self.deployment = self.storage.deployment
         self.node_map = self.storage.node_map()
+        self.blueprint_context = BlueprintContext(self.deployment.get("blueprint_id"))
+        self.deployment_context = DeploymentContext(self.deployment)
 
     # -- called by tasks -------------------------------------------------------------
     def cancel_requested(self) -> bool:
@@ -87,7 +91,7 @@ class WorkflowRun:
         return bool(getattr(self._cancel, "kill", False)) and self.cancel_requested()
 
     def submit(self, fn: Callable) -> None:
-        self._pool.submit(fn)
+        self._pool.put(fn)
 
     @staticmethod
     def sleep(seconds: float) -> None:
@@ -115,6 +119,8 @@ class WorkflowRun:
         self._direct_failures.append(task)
 
     def flush_graph_state(self) -> None:
+        if self.storage is not None:
+            self.storage.flush_states()
         self.graph_state.flush()
 
     def import_function(self, op: dict) -> Callable:
@@ -140,7 +146,51 @@ class WorkflowRun:
         return evaluate_runtime(value, home=self.home, deployment_id=self.deployment_id, **ids)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
+        if self.storage is not None:
+            self.storage.close()
+
+
+class _WorkerPool:
+    """``task_thread_pool_size`` threads taking callables from one queue.
+
+    Lighter than ThreadPoolExecutor (no Future per task): the graph loop gets results
+    through its own completion queue. Threads start on demand and are daemons, so a
+    workflow abandoned after ``wait_after_fail`` does not keep the process alive.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.idle = 0
+        self.mutex = threading.Lock()
+
+    def put(self, fn: Callable) -> None:
+        with self.mutex:
+            if self.idle == 0 and len(self.threads) < self.size:
+                thread = threading.Thread(target=self._work, name=f"cfy-task-{len(self.threads)}", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+            else:
+                self.idle -= 1
+        self.jobs.put(fn)
+
+    def _work(self) -> None:
+        while True:
+            fn = self.jobs.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except BaseException:  # noqa: BLE001 - task bodies report their own errors
+                traceback.print_exc()
+            with self.mutex:
+                self.idle += 1
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
 
 
 def _resolve_workflow(run: WorkflowRun) -> tuple[Callable, bool]:
@@ -232,6 +282,7 @@ def run_workflow(home: Any, execution: dict, *, events, cancel, task_retries=Non
             pushed = True
             result = func(ctx=ctx, **params)
             ctx._wait_non_graph_tasks()
+            run.storage.flush_states()
             # A non-graph task that finally failed and whose error nobody received with
             # .get() fails the workflow, as Cloudify's dispatcher does.
             unconsumed = [task for task in run._direct_failures

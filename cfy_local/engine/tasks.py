@@ -146,8 +146,7 @@ class WorkflowTask(abc.ABC):
         self.execute_after = 0.0
         self.ignored = False
         self.retried_task = None
-        self.async_result = TaskAsyncResult(self)
-        self.cloudify_context: dict = {}
+        self._async_result: TaskAsyncResult | None = None
         # graph bookkeeping
         self._deps: set[WorkflowTask] = set()
         self._dependents: set[WorkflowTask] = set()
@@ -159,6 +158,17 @@ class WorkflowTask(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.name!r} {self.state}>"
+
+    cloudify_context: dict = {}
+
+    @property
+    def async_result(self) -> TaskAsyncResult:
+        """Created on first use: graph-mode tasks rarely need one (and it costs an Event)."""
+        if self._async_result is None:
+            self._async_result = TaskAsyncResult(self)
+            if not self._started_direct and (self._done_ok or self.state == TASK_FAILED):
+                self._async_result._resolve()
+        return self._async_result
 
     # -- Cloudify's task surface ------------------------------------------------------
     def get_state(self) -> str:
@@ -653,8 +663,6 @@ class _GraphRun:
         if not self.run.dry_run:
             self.graph.optimize()
         tasks = [task for task in self.graph._tasks.values() if not task._done_ok and task.state != TASK_FAILED]
-        if _topological_order(tasks) is None:
-            raise RuntimeError(f"The task graph has a dependency cycle: {_cycle_text(tasks)}")
         members = set(tasks)
         for task in tasks:
             task._blockers = sum(1 for dep in task._deps if dep in members and not dep._done_ok)
@@ -696,6 +704,11 @@ class _GraphRun:
             raise graph_failure(self.errors)
         if run.cancel_requested():
             raise ExecutionCancelled()
+        stuck = [task for task in tasks if not task._done_ok and not task._dropped and task.state != TASK_FAILED]
+        if stuck:
+            # Nothing failed, nothing is running, yet tasks never became ready: only a
+            # dependency cycle does that.
+            raise RuntimeError(f"The task graph has a dependency cycle: {_cycle_text(stuck)}")
         # Everything ran: the graph can be filled and executed again (reinstall does).
         self.graph.clear()
 
@@ -728,6 +741,16 @@ class _GraphRun:
                     self.ready.append(child)
             return
         if task.runs_inline:
+            if type(task) is BuiltinTask and task.on_success is None:
+                # Fast path for the many state/event tasks: no handler, no events on success.
+                try:
+                    task.result = task._fn()
+                except Exception as exc:  # noqa: BLE001 - classified by the normal path
+                    self._handle(task, False, exc, traceback.format_exc())
+                    return
+                task.state = TASK_SUCCEEDED
+                self._succeeded(task)
+                return
             ok, payload, tb = task._attempt()
             self._handle(task, ok, payload, tb)
             return

@@ -184,10 +184,14 @@ class WorkflowNodeInstance:
         if run.dry_run:
             return self._ctx._process(NOPLocalWorkflowTask(run, f"set_state({state})"))
 
+        buffered = self._ctx._graph_mode
+
         def apply():
-            record = run.storage.set_state(self.id, state)
+            if buffered:
+                run.storage.set_state_soon(self.id, state)
+            else:
+                run.storage.set_state(self.id, state)
             self.state = state
-            self.version = record.get("version", self.version)
             return None
 
         return self._ctx._process(BuiltinTask(run, f"set_state {self.id} {state}", apply,
@@ -195,8 +199,11 @@ class WorkflowNodeInstance:
 
     def get_state(self):
         run = self._ctx._run
-        return self._ctx._process(BuiltinTask(run, f"get_state {self.id}",
-                                              lambda: run.storage.load_instance(self.id).get("state")))
+        def read():
+            run.storage.flush_states()
+            return run.storage.load_instance(self.id).get("state")
+
+        return self._ctx._process(BuiltinTask(run, f"get_state {self.id}", read))
 
     def send_event(self, event: str, additional_context: dict | None = None):
         run = self._ctx._run
@@ -312,6 +319,7 @@ class CloudifyWorkflowContext:
         return list(self._children.get(instance_id, []))
 
     def refresh_node_instances(self) -> None:
+        self._run.storage.flush_states()
         self._run.storage.reload_nodes()
         self._run.node_map = self._run.storage.node_map()
         self._load()
@@ -422,6 +430,7 @@ class CloudifyWorkflowContext:
                              runtime_properties: dict | None = None, system_properties: dict | None = None,
                              relationships=None, force: bool = False) -> dict:
         expected = None if (force or not version) else version
+        self._run.storage.flush_states()
         record = self._run.storage.update_instance(node_instance_id, expected_version=expected, state=state,
                                                    runtime_properties=runtime_properties,
                                                    system_properties=system_properties)
