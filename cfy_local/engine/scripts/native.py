@@ -26,7 +26,7 @@ SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
 SOURCE = os.path.join(SHIM_DIR, "ctx_client.c")
 COMPILE_TIMEOUT = 60.0
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _resolved: dict[str, str | None] = {}
 
 
@@ -110,10 +110,10 @@ def _ctx_sh(ctx_command: str) -> str:
             f"ctx() {{ {shlex.quote(ctx_command)} \"$@\" || exit $?; }}\n")
 
 
-def write_commands(directory: str) -> None:
-    """Write ``ctx`` and ``ctx-sh`` into ``directory`` (which must exist)."""
+def write_commands(directory: str, native: str | None) -> None:
+    """Write ``ctx`` (a link to the ``native`` client, or the Python client) and ``ctx-sh``
+    into ``directory`` (which must exist)."""
     ctx_command = os.path.join(directory, "ctx")
-    native = native_ctx_client()
     if native is not None:
         os.symlink(native, ctx_command)
     else:
@@ -136,11 +136,11 @@ def command_dir() -> str | None:
     with _lock:
         if key in _command_dirs:
             return _command_dirs[key]
-        _command_dirs[key] = path = _make_command_dir(key)
+        _command_dirs[key] = path = _make_command_dir(key, native)
         return path
 
 
-def _make_command_dir(key: tuple) -> str | None:
+def _make_command_dir(key: tuple, native: str | None) -> str | None:
     digest = hashlib.sha256(repr(key).encode() + _python_ctx_command().encode()).hexdigest()[:16]
     directory = os.path.join(cache_dir(), f"bin-{digest}")
     if _trusted(directory) and os.path.exists(os.path.join(directory, "ctx-sh")):
@@ -153,7 +153,7 @@ def _make_command_dir(key: tuple) -> str | None:
         shutil.rmtree(staging, ignore_errors=True)
         os.mkdir(staging, 0o700)
         # ctx-sh names the final path of ctx, so write it for the final folder
-        write_commands(staging)
+        write_commands(staging, native)
         with open(os.path.join(staging, "ctx-sh"), "w", encoding="utf-8") as handle:
             handle.write(_ctx_sh(os.path.join(directory, "ctx")))
         try:

@@ -250,7 +250,7 @@ def _ctx_command_dir(workdir: str) -> str:
         return shared
     bin_dir = os.path.join(workdir, "bin")
     os.mkdir(bin_dir, 0o700)
-    native.write_commands(bin_dir)
+    native.write_commands(bin_dir, native.native_ctx_client())
     return bin_dir
 
 
