@@ -9,5 +9,6 @@ def greet_all(salutation="Hello", repeat=1, shout=False, **kwargs):
         for node in ctx.nodes:
             for instance in node.instances:
                 instance.execute_operation("cloudify.interfaces.lifecycle.start",
-                                           kwargs={"salutation": word}).get()
+                                           kwargs={"salutation": word},
+                                           allow_kwargs_override=True).get()
     ctx.logger.info("greeted everyone {0} time(s)".format(repeat))
