@@ -51,9 +51,17 @@ def start_waiting_install(state: Home) -> str:
 
     def waiting() -> bool:
         events, _ = read_from(state.events_file(record["id"]))
-        return any("gate waiting" in (e.get("message") or {}).get("text", "") for e in events)
+        if any("gate waiting" in (e.get("message") or {}).get("text", "") for e in events):
+            return True
+        current = executions.get(state, record["id"])
+        assert current["status"] not in ENDED, f"the install ended before the gate: {current}"
+        return False
 
-    wait_for(waiting, timeout=60, message="the install to reach the gate")
+    try:
+        wait_for(waiting, timeout=60, message="the install to reach the gate")
+    except AssertionError:
+        with open(state.worker_log_file(record["id"]), errors="replace") as log:
+            raise AssertionError(f"{executions.get(state, record['id'])}\nworker.log:\n{log.read()[-3000:]}")
     return record["id"]
 
 
@@ -91,15 +99,16 @@ def test_cancel_a_running_execution_then_resume_it(gate, drive):
         assert f"$ cfy executions cancel {execution_id}" in screen_text(app)
         release.unlink(missing_ok=True)
         release.touch()  # the running operation ends; the workflow sees the cancel request
-        await until(pilot, app, lambda: executions.get(state, execution_id)["status"] == "cancelled"
+        await until(pilot, app, lambda: "status     cancelled" in screen_text(app)
                     and "workflow execution cancelled" in screen_text(app), message="cancelled")
-        assert "status     cancelled" in screen_text(app)
+        assert executions.get(state, execution_id)["status"] == "cancelled"
         # resume runs the rest in the same execution
         await pilot.press("r")
         await app.workers.wait_for_complete()
         assert f"$ cfy executions resume {execution_id}" in screen_text(app)
-        await until(pilot, app, lambda: executions.get(state, execution_id)["status"] == "terminated"
-                    and "completed" in screen_text(app), message="the resumed run to complete")
+        await until(pilot, app, lambda: "status     completed" in screen_text(app),
+                    message="the resumed run to complete")
+        assert executions.get(state, execution_id)["status"] == "terminated"
         await pilot.press("escape")
         assert isinstance(app.screen, ExecutionsScreen)
         assert "completed" in screen_text(app)

@@ -267,3 +267,54 @@ def test_usable_at_80x24_with_a_long_list(state, drive):
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
 
     drive(app, scenario)
+
+
+def test_kill_key_reaches_the_screen_from_the_table(state, drive):
+    app = app_for(state)
+
+    async def scenario(pilot):
+        await pilot.press("2", "k")
+        text = screen_text(app)
+        assert "Kill execution 00000004-0000-4000-8000-000000000004?" in text
+        assert "cfy executions cancel 00000004-0000-4000-8000-000000000004 --kill" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, ExecutionsScreen)
+
+    drive(app, scenario)
+
+
+def test_start_form_prefills_defaults_and_refuses_missing_parameters(state, drive):
+    from textual.widgets import Input, Select
+
+    from cfy_local.tui.screens.start import StartScreen
+
+    app = app_for(state)
+    before = set(app.executions.index.records) if app.executions.index.records else None
+
+    async def scenario(pilot):
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, StartScreen)
+        app.screen.query_one("#deployment", Select).value = "web"
+        await pilot.pause()
+        app.screen.query_one("#workflow", Select).value = "deploy_app"
+        await pilot.pause()
+        assert app.screen.query_one("#param-version", Input).value == "1.0"
+        assert app.screen.query_one("#param-replicas", Input).value == "2"
+        assert app.screen.query_one("#param-target", Input).value == ""
+        assert "cfy executions start deploy_app -d web" in screen_text(app)
+        app.screen.query_one("#param-replicas", Input).value = "3"
+        await pilot.pause()
+        assert """-p '{"replicas": 3}'""" in screen_text(app)
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, StartScreen)
+        assert "must be provided with the following parameters" in screen_text(app)
+        app.refresh_state()
+        assert len(app.executions.index) == 7  # nothing was created
+        await pilot.press("escape")
+        assert isinstance(app.screen, ExecutionsScreen)
+
+    assert before is None
+    drive(app, scenario)
