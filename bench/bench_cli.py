@@ -28,6 +28,15 @@ def measure(args: list[str], env: dict, runs: int) -> float:
     return statistics.median(times)
 
 
+def baseline(code: str, env: dict, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 def heavy_imports(args: list[str], env: dict) -> list[str]:
     probe = ("import sys, runpy; sys.argv=['cfy'] + %r\n"
              "try:\n    runpy.run_module('cfy_local', run_name='__main__')\n"
@@ -45,11 +54,15 @@ def main() -> int:
         example = os.path.join(os.path.dirname(__file__), "..", "examples", "hello-world", "blueprint.yaml")
         subprocess.run(CFY + ["blueprints", "upload", example], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([sys.executable, "-c", "pass"], env=env, check=True)  # warm the OS caches
+        bare = baseline("pass", env, runs)
+        click_only = baseline("import click", env, runs)
+        print(f"baseline: python -c pass {bare:.1f} ms, python -c 'import click' {click_only:.1f} ms "
+              f"(load average {os.getloadavg()[0]:.1f}: figures scale with machine load)")
         for args in (["--help"], ["blueprints", "list"]):
             median = measure(args, env, runs)
             loaded = heavy_imports(args, env)
             print(f"cfy {' '.join(args):<16} median {median:7.1f} ms over {runs} runs; target {TARGET_MS:.0f} ms; "
-                  f"ratio {median / TARGET_MS:.2f}; heavy modules imported: {', '.join(loaded) or 'none'}")
+                  f"ratio {median / TARGET_MS:.2f}; over bare python +{median - bare:.0f} ms; heavy modules imported: {', '.join(loaded) or 'none'}")
     return 0
 
 

@@ -290,7 +290,8 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
         super().__init__(deployment.get("inputs") or {}, nodes)
         self.home = home
         self.deployment = deployment
-        self._instances: list | None = None
+        self._by_node: dict[str, list] = {}
+        self._by_id: dict[str, dict] = {}
         self.self_instance, self.source_instance, self.target_instance = self_instance, source_instance, target_instance
         self.self_node = self._node_of(self_instance)
         self.source = self._node_of(source_instance)
@@ -304,18 +305,22 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
             return None
         return self.instance(instance_id)["node_id"]
 
-    def instances(self) -> list:
-        if self._instances is None:
+    def instances_of(self, node_id: str) -> list:
+        """The node's instances, read fresh once per evaluation (only that node's files)."""
+        if node_id not in self._by_node:
             from cfy_local.deployments.api import list_node_instances
 
-            self._instances = list_node_instances(self.home, self.deployment["id"])
-        return self._instances
+            self._by_node[node_id] = list_node_instances(self.home, self.deployment["id"], node_id)
+            for inst in self._by_node[node_id]:
+                self._by_id.setdefault(inst["id"], inst)
+        return self._by_node[node_id]
 
     def instance(self, instance_id: str) -> dict:
-        for inst in self.instances():
-            if inst["id"] == instance_id:
-                return inst
-        raise ValidationError(f"Node instance {instance_id} not found")
+        if instance_id not in self._by_id:
+            from cfy_local.deployments.api import load_node_instance
+
+            self._by_id[instance_id] = load_node_instance(self.home, self.deployment["id"], instance_id)
+        return self._by_id[instance_id]
 
     def _resolve_instance(self, ref: str) -> dict:
         by_keyword = {"SELF": self.self_instance, "SOURCE": self.source_instance, "TARGET": self.target_instance}
@@ -325,7 +330,7 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
             return self.instance(by_keyword[ref])
         if ref not in self.nodes:
             raise ValidationError(f"get_attribute: node '{ref}' does not exist")
-        candidates = [i for i in self.instances() if i["node_id"] == ref]
+        candidates = self.instances_of(ref)
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
@@ -369,12 +374,12 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
     def fn_get_attributes_list(self, args):
         ref = self.evaluate(args[0])
         path = [self.evaluate(a) for a in args[1:]]
-        return [self._attribute(i, path) for i in self.instances() if i["node_id"] == ref]
+        return [self._attribute(i, path) for i in self.instances_of(ref)]
 
     def fn_get_attributes_dict(self, args):
         ref = self.evaluate(args[0])
         path = [self.evaluate(a) for a in args[1:]]
-        return {i["id"]: self._attribute(i, path) for i in self.instances() if i["node_id"] == ref}
+        return {i["id"]: self._attribute(i, path) for i in self.instances_of(ref)}
 
     def fn_get_secret(self, args):
         from cfy_local.secrets import get_secret_value
