@@ -10,7 +10,7 @@ import tempfile
 import threading
 from typing import Any
 
-from cfy_local.engine.exceptions import NonRecoverableError
+from cfy_local.engine.exceptions import HttpException, NonRecoverableError
 
 
 class RecordingHandler(logging.Handler):
@@ -139,7 +139,7 @@ class FakeCtx:
     def _resource(self, path: str) -> str:
         full = os.path.join(self.resources, path)
         if not os.path.isfile(full):
-            raise NonRecoverableError(f"Resource not found: {path}")
+            raise HttpException(path, 404, f"Resource not found: {path}")
         return full
 
     def get_resource(self, path: str) -> bytes:

@@ -162,10 +162,15 @@ def _download_script(ctx: Any, workdir: str, script_path: str) -> str:
         shutil.copyfile(source, target)
         return target
     _check_inside_blueprint(script_path)
+    exceptions = _exceptions()
     try:
         downloaded = ctx.download_resource(script_path, target)
-    except Exception as err:  # the ctx's own error says what went wrong; name the script too
-        raise _non_recoverable(f"Script {script_path} was not found in the blueprint folder: {err}") from None
+    except exceptions.HttpException as err:
+        if err.code == 404:
+            raise _non_recoverable(f"Script {script_path} was not found in the blueprint folder") from None
+        raise
+    except (FileNotFoundError, IsADirectoryError):
+        raise _non_recoverable(f"Script {script_path} was not found in the blueprint folder") from None
     if not downloaded or not os.path.isfile(downloaded):
         raise _non_recoverable(f"Script {script_path} was not found in the blueprint folder")
     return downloaded
