@@ -8,7 +8,7 @@ import uuid
 
 import click
 
-from cfy_local.cli import AliasedGroup, render
+from cfy_local.cli import AliasedGroup, render, resolve_prefix
 from cfy_local.cli.common import get_home, json_option, wants_json
 from cfy_local.errors import ValidationError
 
@@ -39,6 +39,8 @@ class DeploymentsGroup(AliasedGroup):
         return sorted(set(super().list_commands(ctx)) | set(LAZY_SUBGROUPS))
 
     def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name not in LAZY_SUBGROUPS:
+            cmd_name = resolve_prefix(self, ctx, cmd_name)
         if cmd_name in LAZY_SUBGROUPS:
             module_name, attr = LAZY_SUBGROUPS[cmd_name].split(":")
             return getattr(importlib.import_module(module_name), attr)

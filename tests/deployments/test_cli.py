@@ -232,3 +232,9 @@ def test_maintenance_mode_refuses_changes(cfy, home, uploaded):
 def test_schedule_subgroup_is_listed(cfy):
     result = cfy("deployments", "--help")
     assert "schedule" in result.stdout
+
+
+def test_schedule_subgroup_accepts_prefixes(cfy):
+    result = cfy("dep", "sch", "li")
+    assert result.exit_code == 0, result
+    assert "Showing 0 of 0 deployment schedules" in result.stdout
