@@ -148,7 +148,7 @@ def child_ours(n: int, workdir: str) -> dict:
     for workflow in ("install", "uninstall"):
         execution = {"id": str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": "bench",
                      "blueprint_id": "bench", "parameters": {}}
-        writer = EventWriter(home.events_file(execution["id"]))
+        writer = EventWriter(home.events_file(execution["id"]), batch=True)  # as the worker
         began = time.perf_counter()
         run_workflow(home, execution, events=writer, cancel=threading.Event(), task_retries=0,
                      task_retry_interval=0, thread_pool_size=8)

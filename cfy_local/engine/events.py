@@ -51,9 +51,15 @@ class _Timestamps:
 class EventEmitter:
     """Writes the events of one execution to an EventWriter."""
 
+    # A batching EventWriter is flushed at least this often, so `events list --tail`
+    # and the TUI see a running workflow with at most this delay.
+    FLUSH_INTERVAL = 0.1
+
     def __init__(self, writer, *, deployment_id: str | None, execution_id: str, workflow_id: str,
                  blueprint_id: str | None):
         self.writer = writer
+        self._flush = getattr(writer, "flush", None)
+        self._last_flush = time.monotonic()
         self._clock = _Timestamps()
         self.base = {
             "deployment_id": deployment_id,
@@ -64,6 +70,20 @@ class EventEmitter:
 
     def _emit(self, record: dict[str, Any]) -> None:
         self.writer.write(record)
+        if self._flush is not None:
+            now = time.monotonic()
+            if now - self._last_flush >= self.FLUSH_INTERVAL:
+                self._last_flush = now
+                self._flush()
+
+    def maybe_flush(self) -> None:
+        if self._flush is not None and time.monotonic() - self._last_flush >= self.FLUSH_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._flush is not None:
+            self._last_flush = time.monotonic()
+            self._flush()
 
     def event(self, event_type: str, text: str, context: dict | None = None, arguments: Any = None) -> None:
         now = self._clock.now()

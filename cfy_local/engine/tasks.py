@@ -695,8 +695,9 @@ class _GraphRun:
             timeout = 1.0
             if self.delayed:
                 timeout = max(0.0, min(timeout, self.delayed[0][0] - clock.monotonic()))
+            run.emitter.maybe_flush()  # readers see a long-running task within ~0.2 s
             if self.inflight:
-                self._collect(block=True, timeout=timeout)
+                self._collect(block=True, timeout=min(timeout, 0.2))
             elif not self.ready and timeout > 0:
                 run.sleep(min(timeout, 0.2))
         run.flush_graph_state()
