@@ -391,18 +391,40 @@ def installation_status(instances: list[dict]) -> str:
     return "active" if instances and all(i.get("state") == "started" for i in instances) else "inactive"
 
 
-def _deployment_status(home: Home, deployment_id: str) -> str:
+def _busy_deployments(home: Home) -> set[str]:
+    """Deployments with an active or queued execution (one scan for a whole listing)."""
     try:
-        active = _active_executions(home, deployment_id)
+        from cfy_local.executions.api import active_or_queued
+    except ImportError:
+        active_or_queued = None
+    try:
+        if active_or_queued is not None:
+            rows = active_or_queued(home)
+        else:
+            from cfy_local.executions import lifecycle, records
+
+            rows = [r for r in records.load_all(home) if not lifecycle.is_end(r["status"])]
     except CorruptRecordError:
-        active = []
-    if active:
-        return "in_progress"
-    return "good"
+        rows = []
+    return {r.get("deployment_id") for r in rows}
+
+
+def _latest_ended_status(home: Home) -> dict[str, str]:
+    """deployment id -> status of its latest execution (system ones included)."""
+    from cfy_local.executions import records
+
+    latest: dict[str, dict] = {}
+    for row in records.load_all(home):
+        dep = row.get("deployment_id")
+        if dep and (dep not in latest or (row.get("created_at") or "") > (latest[dep].get("created_at") or "")):
+            latest[dep] = row
+    return {dep: row["status"] for dep, row in latest.items()}
 
 
 def list_deployments(home: Home, blueprint_id: str | None = None, *, with_status: bool = False) -> list[dict]:
     out = []
+    busy = _busy_deployments(home) if with_status else set()
+    latest = _latest_ended_status(home) if with_status else {}
     for deployment_id in _scan_ids(home.deployments_dir, "deployment.json"):
         try:
             record = load_record(home.deployment_file(deployment_id), "deployment")
@@ -413,7 +435,12 @@ def list_deployments(home: Home, blueprint_id: str | None = None, *, with_status
         if with_status:
             record = dict(record)
             record["installation_status"] = installation_status(list_node_instances(home, deployment_id))
-            record["deployment_status"] = _deployment_status(home, deployment_id)
+            if deployment_id in busy:
+                record["deployment_status"] = "in_progress"
+            elif latest.get(deployment_id) in ("failed", "cancelled"):
+                record["deployment_status"] = "requires_attention"
+            else:
+                record["deployment_status"] = "good"
         out.append(record)
     out.sort(key=lambda r: r.get("created_at") or "")
     return out
