@@ -229,6 +229,90 @@ def _reinstall(ctx, graph, ids: set, ignore_failure) -> None:
     lifecycle.reinstall_node_instances(graph, instances, related_nodes=related, ignore_failure=bool(ignore_failure))
 
 
+def pull(ctx, operation_parms=None, run_by_dependency_order=True, type_names=None, node_ids=None,
+         node_instance_ids=None, **kwargs):
+    execute_operation(ctx, "cloudify.interfaces.lifecycle.pull", operation_kwargs=operation_parms or {},
+                      allow_kwargs_override=True, run_by_dependency_order=run_by_dependency_order,
+                      type_names=type_names, node_ids=node_ids, node_instance_ids=node_instance_ids)
+
+
+def check_drift(ctx, run_by_dependency_order=True, type_names=None, node_ids=None, node_instance_ids=None,
+                **kwargs):
+    """Run ``check_drift`` where defined and record its result as ``configuration_drift``."""
+    graph = ctx.graph_mode()
+    operation = "cloudify.interfaces.lifecycle.check_drift"
+    for instance in sorted(_filter_node_instances(ctx, type_names, node_ids, node_instance_ids),
+                           key=lambda i: i.id):
+        if not instance.node.has_operation(operation):
+            continue
+        task = instance.execute_operation(operation)
+
+        def on_success(t, instance=instance):
+            fresh = ctx._run.storage.load_instance(instance.id)
+            system = dict(fresh.get("system_properties") or {})
+            system["configuration_drift"] = {"ok": True, "timestamp": iso(clock.now()), "task": t.id,
+                                             "result": t.result}
+            ctx.update_node_instance(instance.id, system_properties=system, force=True)
+            return HandlerResult.cont()
+
+        task.on_success = on_success
+        graph.add_task(task)
+    graph.execute()
+
+
+ROLLBACK_STATES = ("creating", "configuring", "starting")
+
+
+def rollback(ctx, type_names=None, node_ids=None, node_instance_ids=None, full_rollback=False, **kwargs):
+    """Bring instances stuck in creating/configuring/starting back to a resolved state
+    (workflows.md §2.11); failures are ignored. ``full_rollback`` then uninstalls all."""
+    graph = ctx.graph_mode()
+    selected = _filter_node_instances(ctx, type_names, node_ids, node_instance_ids)
+    unresolved = sorted((i for i in selected if i.state in ROLLBACK_STATES), key=lambda i: i.id)
+    subs = {}
+    with lifecycle._Building(graph):
+        for instance in unresolved:
+            sub = graph.subgraph(f"rollback_{instance.id}")
+            items = []
+            if instance.state == "starting":
+                stop = lifecycle._op(instance, "cloudify.interfaces.lifecycle.stop")
+                items += [instance.send_event("Stopping node instance")] + ([stop] if stop else [])
+                items += [instance.set_state("configured")]
+                items.append(instance.send_event(
+                    f"Rollback Delete: nothing to do, instance state is {instance.state}"))
+            else:
+                items.append(instance.send_event(f"Rollback Stop: nothing to do, instance state is {instance.state}"))
+                items += lifecycle._relationship_step(sub, instance, lifecycle.RELATIONSHIP + "unlink",
+                                                      "Unlinking relationships", "Relationships unlinked",
+                                                      reverse=True)
+                for name in ("delete", "postdelete"):
+                    task = lifecycle._op(instance, lifecycle.LIFECYCLE + name)
+                    if task is not None:
+                        items.append(task)
+                items.append(instance.set_state("uninitialized"))
+            items.append(instance.send_event("Rollbacked node instance"))
+            sub.sequence().add(*items)
+            lifecycle._ignore_failures(sub)
+            subs[instance.id] = sub
+        for instance in unresolved:
+            for rel in instance.relationships:
+                target = subs.get(rel.target_id)
+                if target is not None and rel.target_id != instance.id:
+                    graph.add_dependency(target, subs[instance.id])
+    graph.execute()
+    if full_rollback:
+        ctx.refresh_node_instances()
+        lifecycle.uninstall_node_instances(graph, set(ctx.node_instances), ignore_failure=True)
+
+
+def install_new_agents(ctx, **kwargs):
+    ctx.logger.info("cfy-local runs every operation on this machine: there are no agents to install")
+
+
+def validate_agents(ctx, **kwargs):
+    ctx.logger.info("cfy-local runs every operation on this machine: there are no agents to validate")
+
+
 def scale(ctx, scalable_entity_name=None, delta=1, scale_compute=False, include_instances=None,
           exclude_instances=None, ignore_failure=False, rollback_if_failed=True, abort_started=False, **kwargs):
     from cfy_local.engine.scaling import scale_entity
@@ -250,6 +334,11 @@ BUILTIN_WORKFLOWS = {
     "heal": heal,
     "scale": scale,
     "check_status": check_status,
+    "check_drift": check_drift,
+    "pull": pull,
+    "rollback": rollback,
+    "install_new_agents": install_new_agents,
+    "validate_agents": validate_agents,
 }
 BY_FUNCTION = dict(BUILTIN_WORKFLOWS)
 BY_FUNCTION.update({

@@ -117,3 +117,24 @@ def test_scale_out_and_in(env):
     assert "No scalable entity named nothing was found" in missing.error
     zero = env.run("scale", {"scalable_entity_name": "app", "delta": 0})
     assert "delta parameter is 0, so no scaling will take place." in zero.texts()
+
+
+def test_rollback_resolves_instances_stuck_mid_install(env):
+    body = BODY.replace("        start: p.PKG.ops.count\n", "        start: p.PKG.ops.missing\n", 1)
+    env.deploy(body, OPS)
+    failed = env.run("install")
+    assert failed.error is not None
+    assert env.by_node("vm")[0]["state"] == "starting"
+    outcome = env.run("rollback")
+    assert outcome.error is None, outcome.error
+    vm = env.by_node("vm")[0]
+    assert vm["state"] == "configured"
+    assert vm["runtime_properties"]["stop"] == 1
+    assert "Rollbacked node instance" in outcome.texts()
+
+
+def test_agent_workflows_have_nothing_to_do(env):
+    env.deploy(BODY, OPS)
+    outcome = env.run("validate_agents")
+    assert outcome.error is None
+    assert "there are no agents to validate" in outcome.texts()[1]
