@@ -88,7 +88,19 @@ class WorkflowRun:
         return self._cancelled
 
     def kill_requested(self) -> bool:
-        return bool(getattr(self._cancel, "kill", False)) and self.cancel_requested()
+        """A cancel request whose action is ``kill`` (runs/<id>/cancel.json)."""
+        if not self.cancel_requested():
+            return False
+        path = getattr(self._cancel, "path", None)
+        if not path:
+            return bool(getattr(self._cancel, "kill", False))
+        try:
+            import json
+
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh).get("action") == "kill"
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def submit(self, fn: Callable) -> None:
         self._pool.put(fn)

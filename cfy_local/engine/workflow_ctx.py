@@ -373,8 +373,13 @@ class CloudifyWorkflowContext:
         return task.apply_async()
 
     def _wait_non_graph_tasks(self) -> None:
+        """Wait for tasks started in non-graph mode; their errors are judged by the caller
+        (an error the workflow already received through ``.get()`` does not count again)."""
         for task in list(self._non_graph_tasks):
-            task.async_result.get()
+            done = task.async_result._done
+            while not done.wait(0.2):
+                if self._run.cancel_requested():
+                    break
 
     def _operation_task(self, instance: WorkflowNodeInstance, operation: str, op: dict | None,
                         kwargs: dict | None, allow_kwargs_override: bool, send_task_events: bool,

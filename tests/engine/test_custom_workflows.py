@@ -237,3 +237,25 @@ def test_no_cloudify_package_outside_the_engine():
     code = "import cfy_local.engine, cfy_local.cli\nimport cloudify\n"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode != 0 and "No module named 'cloudify'" in proc.stderr
+
+
+def test_error_caught_by_the_workflow_does_not_fail_it(env):
+    code = OPS + '''
+
+def tolerant(ctx, **kwargs):
+    app = next(ctx.get_node('app').instances)
+    try:
+        app.execute_operation('cloudify.interfaces.lifecycle.stop').get()
+    except NonRecoverableError as exc:
+        return 'caught ' + str(exc)
+
+
+def careless(ctx, **kwargs):
+    app = next(ctx.get_node('app').instances)
+    app.execute_operation('cloudify.interfaces.lifecycle.stop')
+'''
+    env.deploy(BODY + "  tolerant: p.PKG.ops.tolerant\n  careless: p.PKG.ops.careless\n", code)
+    tolerant = env.run("tolerant")
+    assert tolerant.error is None and tolerant.result == "caught boom"
+    careless = env.run("careless")
+    assert careless.error is not None and "NonRecoverableError `boom`" in careless.error
