@@ -1,0 +1,194 @@
+"""The operation ctx: inputs with runtime functions, resources, properties, persistence rules."""
+from __future__ import annotations
+
+OPS = """
+import os
+
+from cloudify import ctx
+from cloudify.exceptions import NonRecoverableError
+from cloudify.state import ctx_parameters
+
+
+def produce(**kwargs):
+    ctx.instance.runtime_properties['address'] = '10.0.0.' + str(ctx.instance.index)
+    ctx.instance.runtime_properties['nested'] = {'a': 1}
+
+
+def consume(own=None, joined=None, **kwargs):
+    props = ctx.instance.runtime_properties
+    props['own'] = own
+    props['joined'] = joined
+    props['param_keys'] = sorted(k for k in ctx_parameters if k != 'ctx')
+
+
+def link(target_address=None, **kwargs):
+    ctx.source.instance.runtime_properties['linked_to'] = target_address
+    try:
+        ctx.instance
+    except NonRecoverableError as exc:
+        ctx.source.instance.runtime_properties['instance_error'] = str(exc)
+    try:
+        ctx.target.node.properties['x'] = 1
+    except NonRecoverableError as exc:
+        ctx.source.instance.runtime_properties['property_error'] = str(exc)
+
+
+def resources(**kwargs):
+    props = ctx.instance.runtime_properties
+    props['content'] = ctx.get_resource('files/data.txt').decode()
+    path = ctx.download_resource('files/data.txt')
+    props['downloaded'] = open(path).read()
+    os.unlink(path)
+    try:
+        ctx.get_resource('../../../../etc/passwd')
+    except NonRecoverableError as exc:
+        props['escape'] = str(exc)
+    try:
+        ctx.get_resource('files/missing.txt')
+    except Exception as exc:
+        props['missing'] = str(exc)
+    ctx.logger.warning('resources checked')
+    ctx.send_event('plugin says hi')
+
+
+def nested_only(**kwargs):
+    ctx.instance.runtime_properties['nested']['a'] = 2   # nested change: not saved (Cloudify)
+
+
+def refresh_dirty(**kwargs):
+    ctx.instance.runtime_properties['x'] = 1
+    try:
+        ctx.instance.refresh()
+    except NonRecoverableError as exc:
+        ctx.instance.runtime_properties['refresh_error'] = str(exc)
+    ctx.instance.update()
+    ctx.instance.runtime_properties['after_update'] = ctx.instance.runtime_properties['x']
+
+
+def fail_after_write(**kwargs):
+    ctx.instance.runtime_properties['written_before_failure'] = True
+    raise NonRecoverableError('failed after writing')
+
+
+def slow(**kwargs):
+    import time
+    time.sleep(1.0)
+    ctx.instance.runtime_properties['slow_done'] = True
+
+
+def quick_fail(**kwargs):
+    raise NonRecoverableError('quick failure')
+"""
+
+BODY = """
+node_templates:
+  source:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.produce
+        configure:
+          implementation: p.PKG.ops.consume
+          inputs:
+            own: { get_attribute: [SELF, address] }
+            joined: { concat: ['at ', { get_attribute: [target, address] }] }
+    relationships:
+      - type: cloudify.relationships.connected_to
+        target: target
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            establish:
+              implementation: p.PKG.ops.link
+              inputs:
+                target_address: { get_attribute: [TARGET, address] }
+  target:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.produce
+"""
+
+
+def test_runtime_functions_in_inputs_see_live_values(env):
+    env.deploy(BODY, OPS)
+    outcome = env.run("install")
+    assert outcome.error is None, outcome.error
+    source, target = env.by_node("source")[0], env.by_node("target")[0]
+    props = source["runtime_properties"]
+    assert props["own"] == source["runtime_properties"]["address"]
+    assert props["joined"] == "at " + target["runtime_properties"]["address"]
+    assert props["linked_to"] == target["runtime_properties"]["address"]
+    assert props["param_keys"] == ["joined", "own"]
+    assert props["instance_error"].startswith("ctx.node/ctx.instance can only be used in a node-instance context")
+    assert props["property_error"] == "Cannot override read only properties"
+
+
+def _single(env, op, files=None):
+    body = f"""
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.produce
+        configure: p.PKG.ops.{op}
+"""
+    env.deploy(body, OPS, files=files)
+    return env.run("install")
+
+
+def test_resources_and_escapes(env):
+    outcome = _single(env, "resources", files={"files/data.txt": "hello resource"})
+    assert outcome.error is None, outcome.error
+    props = env.by_node("a")[0]["runtime_properties"]
+    assert props["content"] == "hello resource" and props["downloaded"] == "hello resource"
+    assert "outside the blueprint folder" in props["escape"]
+    assert "Resource not found: files/missing.txt" in props["missing"]
+    log = next(e for e in outcome.events if e["message"]["text"] == "resources checked")
+    assert log["level"] == "warning"
+    event = next(e for e in outcome.events if e["message"]["text"] == "plugin says hi")
+    assert event["event_type"] == "plugin_event"
+
+
+def test_nested_changes_alone_are_not_saved(env):
+    _single(env, "nested_only")
+    assert env.by_node("a")[0]["runtime_properties"]["nested"] == {"a": 1}
+
+
+def test_refresh_of_dirty_properties_refused_and_update_flushes(env):
+    outcome = _single(env, "refresh_dirty")
+    assert outcome.error is None, outcome.error
+    props = env.by_node("a")[0]["runtime_properties"]
+    assert props["refresh_error"].startswith("runtime_properties are dirty")
+    assert props["after_update"] == 1
+
+
+def test_properties_saved_even_when_the_operation_fails(env):
+    outcome = _single(env, "fail_after_write")
+    assert outcome.error is not None
+    assert env.by_node("a")[0]["runtime_properties"]["written_before_failure"] is True
+
+
+def test_wait_after_fail_bounds_the_wait_for_running_tasks(env):
+    body = """
+node_templates:
+  slow:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.slow
+  fast:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.quick_fail
+"""
+    env.deploy(body, OPS)
+    outcome = env.run("install", wait_after_fail=0)
+    assert "quick failure" in outcome.error
+    # the run ended without waiting for the slow operation
+    assert "slow_done" not in env.by_node("slow")[0]["runtime_properties"]
+    env.deploy(body, OPS, dep="dep2")
+    waited = env.run("install", dep="dep2", wait_after_fail=600)
+    assert "quick failure" in waited.error
+    assert env.by_node("slow", dep="dep2")[0]["runtime_properties"].get("slow_done") is True
