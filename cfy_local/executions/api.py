@@ -130,23 +130,29 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             records.save(home, record)
             events.append(home, record, "workflow_queued", f"'{workflow_id}' workflow execution queued")
             return record
-        records.save(home, record)
         return launch_locked(home, record, env=env)
 
 
 def launch_locked(home: Home, record: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Spawn the worker of a ``pending`` execution and record its pid and start time.
-    Caller holds the state lock (the worker's first step waits for it, so it always finds
-    its pid recorded)."""
+    """Spawn the worker of a ``pending`` execution, then save the record with the worker's
+    pid and start time — in that order, under the state lock the caller holds.
+
+    The record on disk therefore never says ``pending`` without naming a live-or-dead
+    worker that reconcile can judge: if this process dies after the spawn but before the
+    save, the worker finds a record that does not name it and exits without touching it.
+    """
     from cfy_local.executions.worker import spawn
 
     try:
         pid, create_time = spawn(home, record["id"], env)
     except OSError as exc:
-        return records.set_status(home, record["id"], Status.FAILED.value, locked=True,
-                                  error=f"Error preparing execution: cannot start the worker process: {exc}")
-    return records.set_status(home, record["id"], record["status"], locked=True,
-                              updates={"worker_pid": pid, "worker_create_time": create_time})
+        failed = lifecycle.apply_transition(record, Status.FAILED.value, clock.now(),
+                                            error=f"Error preparing execution: cannot start the worker process: {exc}")
+        records.save(home, failed)
+        return failed
+    launched = dict(record, worker_pid=pid, worker_create_time=create_time)
+    records.save(home, launched)
+    return launched
 
 
 def record_system_execution(home: Home, workflow_id: str, deployment_id: str | None, blueprint_id: str | None,
@@ -285,7 +291,6 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
             os.unlink(home.cancel_request_file(execution_id))
         except FileNotFoundError:
             pass
-        records.save(home, record)
         return launch_locked(home, record, env=env)
 
 

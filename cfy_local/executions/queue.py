@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cfy_local import clock
 from cfy_local.executions import admission, index, lifecycle, records
 from cfy_local.executions.lifecycle import Status
 from cfy_local.store.paths import Home
@@ -58,13 +59,10 @@ def drain(home: Home) -> list[dict[str, Any]]:
             from cfy_local.executions.api import launch_locked
 
             try:
-                record = records.set_status(home, pick["id"], Status.PENDING.value, locked=True)
-            except Exception as exc:  # a record that cannot move is reported, not fatal to the pass
-                _fail_dequeue(home, pick["id"], exc)
-                continue
-            try:
+                # queued → pending is only written together with the spawned worker's pid.
+                record = lifecycle.apply_transition(records.load(home, pick["id"]), Status.PENDING.value, clock.now())
                 started.append(launch_locked(home, record))
-            except Exception as exc:
+            except Exception as exc:  # a record that cannot move is reported, not fatal to the pass
                 _fail_dequeue(home, pick["id"], exc)
     return started
 

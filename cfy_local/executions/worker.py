@@ -90,18 +90,44 @@ class CancelFlag:
 
 
 class TrackingWriter:
-    """Wraps the run's EventWriter to remember whether the workflow's final event was
-    written (if not — the engine crashed or the process was terminated — the worker
-    writes it, so a waiting ``cfy`` always sees one)."""
+    """Wraps the run's EventWriter and holds back the workflow's final event
+    (``workflow_succeeded``/``failed``/``cancelled``) until the end status is decided under
+    the state lock, so the log's last word and the recorded status always agree — even when
+    a cancel request lands after the last task. If the engine wrote no final event (it
+    crashed, or the process was terminated), the worker supplies one."""
 
     def __init__(self, writer):
         self._writer = writer
-        self.final_written = False
+        self.held_final: dict[str, Any] | None = None
+
+    @property
+    def final_written(self) -> bool:
+        return self.held_final is not None
 
     def write(self, event: dict[str, Any]) -> None:
         if event.get("event_type") in FINAL_EVENT_TYPES:
-            self.final_written = True
+            self.held_final = event
+            return
         self._writer.write(event)
+
+    def release_final(self, record: dict[str, Any], status: str, error: str) -> None:
+        """Write the held final event — or, if it disagrees with ``status``, the one that
+        matches (a missing final event is supplied the same way)."""
+        from cfy_local.executions.events import make_event
+
+        wanted = {"terminated": "workflow_succeeded", "failed": "workflow_failed",
+                  "cancelled": "workflow_cancelled"}[status]
+        event = self.held_final
+        if event is None or event.get("event_type") != wanted:
+            wf = record["workflow_id"]
+            lines = (error or "").strip().splitlines()
+            text = {"workflow_succeeded": f"'{wf}' workflow execution succeeded",
+                    "workflow_failed": f"'{wf}' workflow execution failed: {lines[-1] if lines else ''}",
+                    "workflow_cancelled": f"'{wf}' workflow execution cancelled"}[wanted]
+            event = make_event(record, wanted, text)
+        self._writer.write(event)
+        self._writer.flush(durable=True)
+        self.held_final = None
 
     def __getattr__(self, name: str):
         return getattr(self._writer, name)
@@ -121,10 +147,11 @@ def _final_event(writer: TrackingWriter, record: dict[str, Any], event_type: str
     writer.write(make_event(record, event_type, text))
 
 
-def _record_end(home: Home, execution_id: str, status: str, *, error: str, result: Any) -> dict[str, Any]:
-    """Write the end status. A workflow that finished while being cancelled is recorded
-    ``cancelled`` (the table forbids cancelling → terminated)."""
-    from cfy_local.errors import InvalidTransitionError
+def _record_end(home: Home, execution_id: str, status: str, *, error: str, result: Any,
+                writer: TrackingWriter) -> dict[str, Any]:
+    """Write the final event and the end status together under the state lock. A workflow
+    that finished while being cancelled is recorded ``cancelled`` (the table forbids
+    cancelling → terminated) and its final event says so."""
     from cfy_local.executions import records
 
     updates: dict[str, Any] = {"result": result}
@@ -138,25 +165,39 @@ def _record_end(home: Home, execution_id: str, status: str, *, error: str, resul
     with records.state_lock(home):
         current = records.load(home, execution_id)
         if lifecycle.is_end(current["status"]):
-            return current  # already ended (e.g. by a kill that recorded it first)
+            return current  # already ended (a kill recorded it, with its own final event)
         target = status
         if not lifecycle.can_transition(current["status"], target):
             target = Status.CANCELLED.value
-        try:
-            return records.set_status(home, execution_id, target, error=error, updates=updates, locked=True)
-        except InvalidTransitionError:
-            return records.set_status(home, execution_id, Status.FAILED.value, error=error or "worker ended",
-                                      updates=updates, locked=True)
+        if not lifecycle.can_transition(current["status"], target):
+            target = Status.FAILED.value
+            error = error or "worker ended"
+        writer.release_final(current, target, error)
+        return records.set_status(home, execution_id, target, error=error, updates=updates, locked=True)
 
 
 def run(home: Home, execution_id: str) -> int:
     from cfy_local.executions import records
     from cfy_local.store.events import EventWriter
 
-    writer = TrackingWriter(EventWriter(home.events_file(execution_id)))
-    record = records.load(home, execution_id)
-    outcome, error, result = Status.FAILED.value, "", None
+    from cfy_local.errors import NotFoundError
+
     signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with records.state_lock(home):
+            # The starter saves the record naming this process only after the spawn, under
+            # this lock. A record that is missing or names another worker means the starter
+            # died in between (or this is a stray start): leave everything untouched.
+            try:
+                record = records.load(home, execution_id)
+            except NotFoundError:
+                record = None
+            if record is None or record.get("worker_pid") != os.getpid() or lifecycle.is_end(record["status"]):
+                return 1
+    except Terminated:
+        return 1
+    writer = TrackingWriter(EventWriter(home.events_file(execution_id)))
+    outcome, error, result = Status.FAILED.value, "", None
     try:
         with records.state_lock(home):
             current = records.load(home, execution_id)
@@ -203,7 +244,7 @@ def run(home: Home, execution_id: str) -> int:
         try:
             writer.flush(durable=True)
         finally:
-            _record_end(home, execution_id, outcome, error=error, result=_jsonable(result))
+            _record_end(home, execution_id, outcome, error=error, result=_jsonable(result), writer=writer)
             writer.close()
     return 0
 
