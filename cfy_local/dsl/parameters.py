@@ -70,6 +70,22 @@ def _object_type_failure(value: Any, type_name: str, deployment: dict, nodes: li
     return None
 
 
+def _home_of(deployment: dict):
+    """The state directory a loaded deployment record lives in (its ``resources_dir`` is
+    ``<home>/blueprints/<bp>/resources``), when that really is where the record is."""
+    import os
+
+    resources = deployment.get("resources_dir")
+    if not resources or not deployment.get("id"):
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.dirname(resources)))
+    if not os.path.isfile(os.path.join(root, "deployments", deployment["id"], "deployment.json")):
+        return None
+    from cfy_local.store.paths import Home
+
+    return Home(root)
+
+
 def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: dict | None,
                               allow_custom: bool, *, home=None, nodes: list | None = None,
                               instance_ids: set | None = None) -> dict:
@@ -77,7 +93,12 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
     ``instance_ids``) intrinsic functions in list/dict values are evaluated and
     object-based types (``node_id``, ``node_instance`` …) are checked against the
     deployment."""
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValidationError(f"request body's 'parameters' field must be a dict but is of type "
+                              f"{type(parameters).__name__}")
     parameters = dict(parameters or {})
+    if home is None:
+        home = _home_of(deployment)
     if not isinstance(parameters, dict):
         raise ValidationError(f"request body's 'parameters' field must be a dict but is of type "
                               f"{type(parameters).__name__}")

@@ -238,3 +238,18 @@ def test_schedule_subgroup_accepts_prefixes(cfy):
     result = cfy("dep", "sch", "li")
     assert result.exit_code == 0, result
     assert "Showing 0 of 0 deployment schedules" in result.stdout
+
+
+def test_parameters_are_checked_against_the_deployment(cfy, home, deployed):
+    from cfy_local.deployments import api
+    from cfy_local.dsl.parameters import merge_workflow_parameters
+    from cfy_local.errors import ValidationError
+    from cfy_local.store.paths import Home
+
+    deployment = api.load_deployment(Home.open(str(home)), deployed)
+    merged = merge_workflow_parameters(deployment, "install", {"node_ids": ["web"]}, False)
+    assert merged["node_ids"] == ["web"] and merged["type_names"] == []
+    with pytest.raises(ValidationError, match='Parameter "node_ids" does not meet its constraints: Node ghost'):
+        merge_workflow_parameters(deployment, "install", {"node_ids": ["ghost"]}, False)
+    with pytest.raises(ValidationError, match='Parameter "node_instance_ids" does not meet its constraints'):
+        merge_workflow_parameters(deployment, "install", {"node_instance_ids": ["web_zzzzzz"]}, False)
