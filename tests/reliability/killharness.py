@@ -17,6 +17,11 @@ Modes (the last line printed is a JSON summary):
     replaced by the attempt number. Each attempt forks a child running ``cfy`` in-process
     (``cfy_local.cli.main``), and SIGKILLs it after a random delay drawn between 0 and the
     duration of an unkilled run of the same command.
+
+``storm HOME PROCS COMMANDS SEED DEPLOYMENTS_JSON LOG_DIR``
+    PROCS driver processes each run COMMANDS random ``cfy`` commands (each in a forked
+    child) against one home; every command's exit code and stderr file are logged in
+    ``LOG_DIR/driver-<n>.json`` for the concurrency test to check.
 """
 from __future__ import annotations
 

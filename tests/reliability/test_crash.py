@@ -158,24 +158,3 @@ def test_scheduler_killed_mid_pass_never_fires_twice(home):
         assert count >= fired_by_schedule[key]
     print(f"scheduler kills: {summary}; executions per schedule: {dict(by_schedule)}")
 
-
-def test_start_killed_between_record_and_worker_is_reconciled(home):
-    """The state a SIGKILL leaves when it lands inside ``executions start`` after the
-    ``pending`` record was saved and before the worker's pid was recorded (the random kills
-    above hit this window only now and then, so it is pinned here). No worker will ever
-    run it: reconcile must end it, or the deployment stays blocked for good."""
-    upload_base(home)
-    must(cfy_run(home, "deployments", "create", "web", "-b", "base"))
-    from cfy_local.executions import records as execution_store
-    from cfy_local.store.paths import Home
-
-    state = Home.open(str(home))
-    orphan = execution_store.new_record(workflow_id="pause", deployment_id="web", blueprint_id="base",
-                                        parameters={"seconds": 0.01})
-    with execution_store.state_lock(state):
-        execution_store.save(state, orphan)   # exactly what start() has written at that moment
-    records = wait_quiet(home, timeout=20)
-    ended = next(r for r in records if r["id"] == orphan["id"])
-    assert ended["status"] == "failed", ended
-    assert ended["error"]
-    must(cfy_run(home, "executions", "start", "pause", "-d", "web", "-p", "seconds=0.01", "--timeout", "60"))

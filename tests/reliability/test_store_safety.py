@@ -20,8 +20,10 @@ from cfy_local.errors import CorruptRecordError, StorageError
 from cfy_local.executions import records as execution_records
 from cfy_local.store import atomic, events, locks, records
 from cfy_local.store.paths import Home
-from reliability_support import env_int, run_harness, scan_state, tree_fingerprint
+from reliability_support import (CORPUS, cfy_run, env_int, must, run_harness, scan_state,
+                                 tree_fingerprint)
 
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 ATOMIC_KILLS = env_int("CFY_RELIABILITY_ATOMIC_KILLS", 200)
 
 
@@ -53,7 +55,7 @@ def small_disk(tmp_path, monkeypatch):
     ENOSPC once ``fill()`` is called. Yields (path, fill)."""
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount_point)],
                              capture_output=True).returncode == 0
     if mounted:
         def fill() -> None:
@@ -102,23 +104,36 @@ def test_full_disk_gives_clear_error_and_keeps_previous_state(small_disk):
                 writer.write({"message": {"text": "y" * 10_000}})
 
 
-def test_full_disk_through_the_cli(small_disk):
-    """A real ``cfy`` process on a full disk: exit 1, one line on stderr, state unchanged."""
+@pytest.mark.parametrize("command", [
+    ["maintenance-mode", "activate"],
+    ["deployments", "create", "web2", "-b", "base"],
+    ["executions", "start", "install", "-d", "web", "--no-wait"],
+    ["deployments", "schedule", "create", "web", "install", "-s", "+1h", "-r", "1d"],
+    ["secrets", "create", "k", "-s", "v"],
+], ids=lambda c: "-".join(c[:2]))
+def test_full_disk_through_the_cli(small_disk, command):
+    """A real ``cfy`` process on a full disk: exit 1, a clear message, state unchanged."""
     folder, fill, mounted = small_disk
     if not mounted:
         pytest.skip("needs a real small filesystem (mount -t tmpfs as root); the in-process "
                     "ENOSPC injection above covers the write path")
     home = folder / "home"
-    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
-    subprocess.run([os.sys.executable, "-m", "cfy_local", "init"], env=env, capture_output=True, timeout=60)
+    must(cfy_run(home, "blueprints", "upload", str(CORPUS / "base" / "blueprint.yaml"), "-b", "base"))
+    must(cfy_run(home, "deployments", "create", "web", "-b", "base"))
     fill()
     before = tree_fingerprint(home)
-    proc = subprocess.run([os.sys.executable, "-m", "cfy_local", "maintenance-mode", "activate"],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1, proc
-    assert "No space left on device" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert tree_fingerprint(home) == before
+    result = cfy_run(home, *command)
+    assert result.exit_code == 1, result
+    assert "No space left on device" in result.stderr, result
+    assert "Traceback" not in result.stderr
+    after = tree_fingerprint(home)
+    # Previous state intact: every earlier file and folder as it was. A failed command may
+    # leave only empty folders or empty files behind (a worker log opened before the record
+    # write failed) — nothing that holds data or reads as a record.
+    assert {path: after.get(path) for path in before} == before
+    added = {path: entry for path, entry in after.items() if path not in before}
+    assert [p for p, e in added.items() if e[0] == "file" and e[2] != EMPTY_SHA256] == [], added
+    assert scan_state(home).problems == []
 
 
 # --- corrupt records ------------------------------------------------------------------------
