@@ -30,7 +30,7 @@ TOP_LEVEL_KEYS = ("tosca_definitions_version", "description", "imports", "inputs
                   "metadata", "node_types", "relationships", "node_templates", "plugins", "workflows",
                   "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
                   "policy_triggers", "deployment_settings", "blueprint_labels", "labels",
-                  "upload_resources", "description_long")
+                  "upload_resources")
 MERGED_SECTIONS = ("inputs", "node_types", "relationships", "node_templates", "plugins", "workflows",
                    "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
                    "policy_triggers", "blueprint_labels", "labels")
@@ -43,6 +43,7 @@ COMPUTE = "cloudify.nodes.Compute"
 DEPENDS_ON = "cloudify.relationships.depends_on"
 CONTAINED_IN = "cloudify.relationships.contained_in"
 CONNECTED_TO = "cloudify.relationships.connected_to"
+LIFECYCLE_OPERATION_DEPENDENCY = "cloudify.relationships.depends_on_lifecycle_operation"
 SCALING_POLICY = "cloudify.policies.scaling"
 # The agent plugin installs/starts Cloudify agents on hosts; there are none locally.
 NOOP_PLUGINS = frozenset({"agent"})
@@ -602,6 +603,12 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
             elif prop_schema.get("required", True):
                 raise DSLError(f"{rel_place}: relationship '{rel_type}' of node '{node_id}' does not provide a value "
                                f"for mandatory '{prop}' property")
+        if LIFECYCLE_OPERATION_DEPENDENCY in hierarchy:
+            wanted = props.get("operation")
+            target_ops = ((templates[target] or {}).get("interfaces") or {}).get("cloudify.interfaces.lifecycle") or {}
+            if wanted not in target_ops:
+                raise DSLError(f'{rel_place}: Please define "{wanted}" operation in the target node {target} '
+                               f'(its template must list it under cloudify.interfaces.lifecycle)')
         if props.get("connection_type", "all_to_all") not in ("all_to_all", "all_to_one"):
             raise DSLError(f"{rel_place}: connection_type must be all_to_all or all_to_one, got "
                            f"'{props['connection_type']}'")

@@ -243,6 +243,11 @@ BAD = {
     "schedule_runtime_parameter": ("node_templates: {}\ndeployment_settings:\n  default_schedules:\n    s:\n"
                                    "      workflow: install\n      since: '+1h'\n      workflow_parameters:\n"
                                    "        a: {get_attribute: [x, y]}\n", "Please remove the `get_attribute` function"),
+    "lifecycle_operation_not_on_target": ("node_templates:\n  t: {type: cloudify.nodes.Root}\n  s:\n"
+                                          "    type: cloudify.nodes.Root\n    relationships:\n"
+                                          "      - {type: cloudify.relationships.depends_on_lifecycle_operation, "
+                                          "target: t, properties: {operation: configure}}\n",
+                                          'Please define "configure" operation in the target node t'),
     "script_outside_folder": ("node_templates:\n  a:\n    type: cloudify.nodes.Root\n    interfaces:\n"
                               "      cloudify.interfaces.lifecycle:\n        create: ../outside.sh\n", "../outside.sh"),
 }
