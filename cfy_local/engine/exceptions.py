@@ -54,7 +54,7 @@ class HttpException(NonRecoverableError):
         super().__init__(str(self) if (url or code or message) else "", causes)
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.message} ({self.url})" if self.url else f"{self.code}: {self.message}"
+        return f"{self.code} ({self.url}) : {self.message}"
 
 
 class ProcessExecutionError(RuntimeError):

@@ -8,8 +8,9 @@ the operation's real dict -- so top-level writes are tracked and saved as in Clo
 """
 import json
 import os
-import socket
 from collections.abc import MutableMapping
+
+import _socket  # not `socket`: its enum/selectors imports cost milliseconds per script start
 
 from cloudify import exceptions as _exceptions
 
@@ -32,7 +33,9 @@ def send_request(body):
     request = dict(body)
     request["token"] = os.environ.get("CFY_LOCAL_CTX_TOKEN", "")
     data = json.dumps(request).encode("utf-8")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    chunks = []
+    try:
         sock.settimeout(REQUEST_TIMEOUT)
         try:
             sock.connect(path)
@@ -40,13 +43,14 @@ def send_request(body):
             raise ProxyClosed("the context proxy of this operation is closed: the operation has ended, "
                               "and ctx can only be used while its operation runs")
         sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
+        sock.shutdown(_socket.SHUT_WR)
         while True:
             chunk = sock.recv(65536)
             if not chunk:
                 break
             chunks.append(chunk)
+    finally:
+        sock.close()
     if not chunks:
         raise ProxyClosed("the context proxy closed the connection without an answer: the operation has ended")
     return json.loads(b"".join(chunks).decode("utf-8"))
