@@ -42,7 +42,7 @@ def test_node_properties_paths_and_formatting(make_ctx, ctx_client):
         echo "nested=$(ctx node properties a.b[1])"
         echo "dict=$(ctx node properties a)"
         echo "flag=$(ctx node properties flag) json=$(ctx node properties flag -j)"
-        ctx node properties missing.key 2> err.txt; echo "rc=$? $(cat err.txt)"
+        out=$(ctx node properties missing.key 2>&1); echo "rc=$? $out"
     """, properties={"port": 8080, "a": {"b": [1, "two"]}, "flag": True})
     assert json.loads(lines[0].split("=", 1)[1]) == {"port": 8080, "a": {"b": [1, "two"]}, "flag": True}
     assert lines[1:5] == ["port=8080", "nested=two", "dict={'b': [1, 'two']}", "flag=True json=true"]
