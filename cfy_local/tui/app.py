@@ -75,8 +75,9 @@ class CfyTui(App):
     def refresh_state(self) -> None:
         """Re-read what changed. Measured by bench/bench_tui_refresh.py."""
         started = time.perf_counter()
-        self.reconcile_dead_workers()
         self.executions.tick()
+        if self.reconcile_dead_workers():
+            self.executions.tick()
         self.maintenance = model.maintenance_status(self.home)
         self.scheduler = model.scheduler_status(self.home)
         self.last_refresh = clock.now()
@@ -93,24 +94,25 @@ class CfyTui(App):
             return 0
         return max(0, int((clock.now() - self.last_refresh).total_seconds()))
 
-    def reconcile_dead_workers(self) -> None:
-        """SPEC §6: a refresh reconciles. Only when an active execution's worker looks gone
-        is the executions API asked to reconcile (it decides, under the state lock)."""
+    def reconcile_dead_workers(self) -> bool:
+        """SPEC §6: a refresh reconciles. Only when an active execution's worker is provably
+        gone is the executions API asked to reconcile (it decides again, under the state
+        lock). True if it failed any execution."""
         now = time.monotonic()
         if now - self._last_reconcile < RECONCILE_EVERY:
-            return
+            return False
         self._last_reconcile = now
+        from cfy_local.executions import api
+        from cfy_local.executions.reconcile import worker_alive
+
+        if not any(worker_alive(r.get("worker_pid"), r.get("worker_create_time")) is False
+                   for r in self.executions.index.values() if lifecycle.is_active(r["status"])):
+            return False
         try:
-            from cfy_local.executions import api
-            from cfy_local.executions.reconcile import worker_alive
-        except ImportError:
-            return
-        if any(worker_alive(r.get("worker_pid"), r.get("worker_create_time")) is False
-               for r in self.executions.index.values() if lifecycle.is_active(r["status"])):
-            try:
-                api.reconcile(self.home)
-            except CfyLocalError:
-                return
+            return bool(api.reconcile(self.home))
+        except CfyLocalError as exc:
+            self.show_command("", f"reconcile: {exc}", error=True)
+            return False
 
     # --- actions -----------------------------------------------------------------------
 

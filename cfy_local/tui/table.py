@@ -113,8 +113,9 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
     def set_rows(self, keys: list[str]) -> None:
         """New rows (in order). The cursor follows its key; if that row is gone it stays at
         the same position (clamped)."""
-        self.keys = keys
-        self._positions = {key: index for index, key in enumerate(keys)}
+        if keys is not self.keys:  # the model hands over a new list only when the order changed
+            self.keys = keys
+            self._positions = {key: index for index, key in enumerate(keys)}
         if self._cursor_key is not None and self._cursor_key in self._positions:
             self.cursor = self._positions[self._cursor_key]
         else:

@@ -93,3 +93,19 @@ def test_durations_filters_and_sorting():
     assert model.status_class("queued") == "waiting" and model.status_class("pending") == "active"
     assert json.dumps(model.short_time("2026-11-27T15:00:00.123Z")) == '"2026-11-27 15:00:00"'
     assert model.short_time("2026-11-27T15:00:00.123Z", with_date=False) == "11-27 15:00:00"
+
+
+def test_event_tail_starts_near_the_end_of_a_huge_log(tmp_path):
+    path = str(tmp_path / "events.ndjson")
+    record = {"id": "x", "deployment_id": "web", "workflow_id": "install"}
+    append_events(path, [statefixture.event(record, statefixture.NOW, f"line {i}", "task_started")
+                         for i in range(2000)])
+    size = os.path.getsize(path)
+    tail = model.EventTail(path, window=size // 4)
+    events = tail.poll()
+    assert 400 < len(events) < 600
+    assert events[-1]["message"]["text"] == "line 1999"
+    assert tail.skipped_bytes > 0 and tail.offset == size
+    # every line taken is whole: the first one is the line right after the cut
+    first = int(events[0]["message"]["text"].split()[1])
+    assert [e["message"]["text"] for e in events] == [f"line {i}" for i in range(first, 2000)]

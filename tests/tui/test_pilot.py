@@ -318,3 +318,23 @@ def test_start_form_prefills_defaults_and_refuses_missing_parameters(state, driv
 
     assert before is None
     drive(app, scenario)
+
+
+def test_a_refresh_reconciles_an_execution_whose_worker_is_gone(state, drive):
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    statefixture.add_execution(state, 11, deployment="web", workflow="install", status="started",
+                               created=statefixture.NOW - timedelta(minutes=1),
+                               started=statefixture.NOW - timedelta(minutes=1), worker_pid=gone.pid)
+    app = app_for(state)
+
+    async def scenario(pilot):
+        record = app.executions.index.get("0000000b-0000-4000-8000-00000000000b")
+        assert record["status"] == "failed"
+        assert f"Worker process {gone.pid}" in record["error"]
+        assert "3:failed 3" in screen_text(app)
+
+    drive(app, scenario)

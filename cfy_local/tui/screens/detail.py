@@ -18,13 +18,17 @@ from cfy_local.tui.screens import BaseScreen
 from cfy_local.tui.widgets import CLASS_STYLES
 
 
+# The pane keeps the newest lines only; `cfy events list` prints a whole history.
+MAX_LINES = 5000
+
+
 class EventLog(RichLog):
     """Follows new events while at the bottom; scrolling up stops following, End resumes."""
 
     BINDINGS = [Binding("end,G", "follow", "Follow", key_display="End")]
 
     def __init__(self, **kwargs):
-        super().__init__(wrap=True, markup=False, highlight=False, **kwargs)
+        super().__init__(wrap=True, markup=False, highlight=False, max_lines=MAX_LINES, **kwargs)
         self.following = True
 
     def _stop_following(self) -> None:
@@ -104,6 +108,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         self.execution_id = execution_id
         self.show_logs = True
         self.tail: model.EventTail | None = None
+        self.visible_count = 0
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -139,15 +144,17 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
 
     def write_events(self, events: list[dict]) -> None:
         log = self.query_one(EventLog)
-        for event in events:
-            if self._visible(event):
-                log.write(Text(render_line(event), style=CLASS_STYLES[model.event_class(event)]),
-                          scroll_end=log.following)
+        visible = [e for e in events if self._visible(e)]
+        self.visible_count += len(visible)
+        for event in visible[-MAX_LINES:]:
+            log.write(Text(render_line(event), style=CLASS_STYLES[model.event_class(event)]),
+                      scroll_end=log.following)
 
     def update_badge(self) -> None:
         log = self.query_one(EventLog)
-        shown = sum(1 for e in self.tail.events if self._visible(e))
-        text = Text(f" events {shown}", style="bold")
+        text = Text(f" events {self.visible_count}", style="bold")
+        if self.tail.skipped_bytes:
+            text.append(f" (+{self.tail.skipped_bytes // 1024} KiB earlier: cfy events list)", style="dim")
         text.append(f"  logs {'on' if self.show_logs else 'off'} (l)")
         if log.following:
             text.append("  FOLLOWING", style="bold reverse green")
@@ -159,6 +166,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         self.show_logs = not self.show_logs
         log = self.query_one(EventLog)
         log.clear()
+        self.visible_count = 0
         self.write_events(self.tail.events)
         self.update_badge()
 
