@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import string
-from typing import Any, Iterable
+from typing import Iterable
 
 from cfy_local.errors import ValidationError, not_found
 from cfy_local.store.locks import lock

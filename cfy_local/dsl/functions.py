@@ -24,8 +24,6 @@ from cfy_local.errors import DSLError, ValidationError
 RUNTIME_FUNCTIONS = frozenset({"get_attribute", "get_attributes_list", "get_attributes_dict", "get_secret",
                                "get_sys", "get_capability", "get_label", "get_environment_capability",
                                "get_group_capability", "get_consumers"})
-MANAGER_ONLY = frozenset({"get_capability", "get_label", "get_environment_capability", "get_group_capability",
-                          "get_consumers"})
 _KEYWORDS = ("SELF", "SOURCE", "TARGET")
 
 
@@ -145,7 +143,6 @@ class _Evaluator:
 
     def __init__(self, inputs: dict):
         self.inputs = inputs
-        self._stack: list[str] = []
 
     def evaluate(self, value: Any) -> Any:
         if is_function(value):

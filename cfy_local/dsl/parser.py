@@ -38,11 +38,8 @@ _CLOUDIFY_TYPES_URL = re.compile(
     r"^(https?://(www\.)?(cloudify\.co|getcloudify\.org)/spec/cloudify/[^/]+/types\.yaml"
     r"|cloudify/types/types(_1_[345])?\.yaml)$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-ROOT_NODE = "cloudify.nodes.Root"
 COMPUTE = "cloudify.nodes.Compute"
-DEPENDS_ON = "cloudify.relationships.depends_on"
 CONTAINED_IN = "cloudify.relationships.contained_in"
-CONNECTED_TO = "cloudify.relationships.connected_to"
 LIFECYCLE_OPERATION_DEPENDENCY = "cloudify.relationships.depends_on_lifecycle_operation"
 SCALING_POLICY = "cloudify.policies.scaling"
 # The agent plugin installs/starts Cloudify agents on hosts; there are none locally.

@@ -26,7 +26,6 @@ CONSTRAINT_NAMES = ("equal", "greater_than", "greater_or_equal", "less_than", "l
                     "filter_id", "labels", "tenants", "name_pattern", "deployment_id")
 _SCHEMA_KEYS = {"type", "item_type", "default", "description", "required", "constraints",
                 "display_label", "hidden", "display", "allow_update"}
-_SCHEMA_KEYS_WITH_STATUS = _SCHEMA_KEYS
 
 
 def shorten(value: Any, limit: int = 120) -> str:
