@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from cfy_local.engine.proxy import current_workflow_ctx
-from cfy_local.engine.tasks import HandlerResult, _ForkJoin, forkjoin
+from cfy_local.engine.tasks import BuiltinTask, HandlerResult, NOPLocalWorkflowTask, _ForkJoin, forkjoin
 from cfy_local.engine.workflow_ctx import operation_defined
 
 LIFECYCLE = "cloudify.interfaces.lifecycle."
@@ -41,6 +41,55 @@ class _Building:
 
     def __exit__(self, *exc):
         self.ctx._graph_mode = self.previous
+
+
+def _is_bookkeeping(item) -> bool:
+    if isinstance(item, _ForkJoin):
+        return all(_is_bookkeeping(task) for task in item.tasks)
+    return type(item) in (BuiltinTask, NOPLocalWorkflowTask) and item.on_success is None \
+        and item.on_failure is None and item.graph is None
+
+
+def _compact(items: list) -> tuple[list, dict]:
+    """Merge runs of consecutive state/event tasks into one task each.
+
+    They run inline on the workflow thread one after the other anyway (a forkjoin of a
+    state change and its event has no order in Cloudify either); one task instead of a
+    dozen per instance keeps install/uninstall of thousands of instances cheap. Returns
+    the new items and a map from id(original item) to the item that now stands for it.
+    """
+    out: list = []
+    mapping: dict[int, object] = {}
+    run: list = []
+
+    def close_run():
+        if not run:
+            return
+        fns = []
+        for item in run:
+            for task in (item.tasks if isinstance(item, _ForkJoin) else [item]):
+                if isinstance(task, BuiltinTask):
+                    fns.append(task._fn)
+        first = run[0].tasks[0] if isinstance(run[0], _ForkJoin) else run[0]
+
+        def apply(fns=tuple(fns)):
+            for fn in fns:
+                fn()
+
+        merged = BuiltinTask(first.run, first.name, apply, event_context=first.event_context)
+        for item in run:
+            mapping[id(item)] = merged
+        out.append(merged)
+        run.clear()
+
+    for item in items:
+        if _is_bookkeeping(item):
+            run.append(item)
+            continue
+        close_run()
+        out.append(item)
+    close_run()
+    return out, mapping
 
 
 def _op(instance, name: str):
@@ -182,11 +231,15 @@ def _install_subgraph(graph, instance, after_op: dict):
         real = real or bool(rel_items)
     seq = sub.sequence()
     if not real:
-        seq.add(forkjoin(instance.set_state("started"), instance.send_event("Node instance started (nothing to do)")))
+        seq.add(*_compact([forkjoin(instance.set_state("started"),
+                                    instance.send_event("Node instance started (nothing to do)"))])[0])
         return sub
     started = forkjoin(instance.set_state("started"), instance.send_event("Node instance started"))
     after_op.setdefault(LIFECYCLE + "start", started)
-    seq.add(instance.set_state("initializing"), *items, started)
+    compacted, mapping = _compact([instance.set_state("initializing"), *items, started])
+    for name, follower in list(after_op.items()):
+        after_op[name] = mapping.get(id(follower), follower)
+    seq.add(*compacted)
     return sub
 
 
@@ -238,7 +291,7 @@ def _uninstall_subgraph(graph, instance, ignore_failure: bool):
                        "Node instance postdeleted", None)[0]
     if state != "deleted":
         items.append(forkjoin(instance.set_state("deleted"), instance.send_event("Deleted node instance")))
-    sub.sequence().add(*items)
+    sub.sequence().add(*_compact(items)[0])
     if ignore_failure:
         _ignore_failures(sub)
     return sub

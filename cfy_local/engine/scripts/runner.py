@@ -213,6 +213,11 @@ def _command(script_file: str, process: dict) -> list[str]:
     return [interpreter, script_file] + args
 
 
+def display_command(argv: list[str]) -> str:
+    """The command as a user would type it (the Python boot helper is an implementation detail)."""
+    return shlex.join([arg for arg in argv if arg != BOOT_SCRIPT])
+
+
 def _process_args(args: Any) -> list[str]:
     if args is None:
         return []
@@ -306,8 +311,9 @@ def _execute(ctx: Any, argv: list[str], env: dict, process: dict) -> tuple[int, 
         # the worker reaches it too.
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                  cwd=str(cwd) if cwd is not None else None, env=env, close_fds=True)
-    except OSError as err:
-        raise _non_recoverable(f"Cannot start the script: {shlex.join(argv)}: {err.strerror or err}") from None
+    except (OSError, ValueError) as err:   # ValueError: a NUL or '=' in an environment name or value
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise _non_recoverable(f"Cannot start the script: {display_command(argv)}: {reason}") from None
     logger.info(f"Process created, PID: {child.pid}")
     out_stream = _LineStream(logger, "<out>")
     err_stream = _LineStream(logger, "<err>")
@@ -322,7 +328,7 @@ def _execute(ctx: Any, argv: list[str], env: dict, process: dict) -> tuple[int, 
         for pipe in (child.stdout, child.stderr):
             if pipe is not None:
                 pipe.close()
-    logger.info(f"Execution done (PID={child.pid}, return_code={return_code}): {shlex.join(argv)}")
+    logger.info(f"Execution done (PID={child.pid}, return_code={return_code}): {display_command(argv)}")
     return return_code, list(out_stream.tail), list(err_stream.tail)
 
 
@@ -389,7 +395,7 @@ def _outcome_result(outcome: ScriptOutcome, argv: list[str], return_code: int,
             raise exceptions.RecoverableError(message, retry_after=_retry_after(raised.get("retry_after")))
         raise exceptions.NonRecoverableError(message)
     if return_code != 0:
-        parts = [f"command: {shlex.join(argv)}", f"exit_code: {return_code}"]
+        parts = [f"command: {display_command(argv)}", f"exit_code: {return_code}"]
         if stdout_tail:
             parts.append("stdout: " + "\n".join(stdout_tail))
         if stderr_tail:
