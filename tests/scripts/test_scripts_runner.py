@@ -323,3 +323,15 @@ def test_no_temporary_files_are_left(make_ctx, tmp_path, monkeypatch):
     with pytest.raises(ProcessExecutionError):
         run(make_ctx(), script_source="exit 1\n")
     assert list(exec_temp.iterdir()) == []
+
+
+def test_unusable_environment_values_are_a_clear_error(make_ctx):
+    with pytest.raises(NonRecoverableError, match="Cannot start the script: .*embedded null byte"):
+        run(make_ctx(), script_source="true\n", bad="a\0b")
+
+
+def test_python_commands_are_shown_without_the_boot_helper(make_ctx):
+    ctx = make_ctx()
+    run(ctx, script_source="print('hi')\n")
+    done = [m for m in ctx.messages if m.startswith("Execution done")][0]
+    assert "_cfy_local_script_boot" not in done and done.endswith("/script.py")
