@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from reliability_support import (ACTIVE, END, cfy_run, env_int, execution_records, held_locks, live_worker, must,
+from reliability_support import (ACTIVE, END, cfy_run, env_int, held_locks, live_worker, must,
                                  read_events, run_harness, scan_state, upload_base, wait_quiet)
 
 PROCS = env_int("CFY_RELIABILITY_PROCS", 8)

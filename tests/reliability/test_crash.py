@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from reliability_support import (ACTIVE, CORPUS, END, cfy_run, env_int, execution_records, held_locks, live_worker,
+from reliability_support import (ACTIVE, END, cfy_run, env_int, execution_records, held_locks, live_worker,
                                  must, read_events, run_harness, scan_state, upload_base, wait_for, wait_quiet)
 
 CLI_KILLS = env_int("CFY_RELIABILITY_CLI_KILLS", 200)

@@ -7,7 +7,6 @@ and otherwise make ``os.write`` fail with ENOSPC for the record write path only.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import stat
@@ -18,7 +17,7 @@ import pytest
 
 from cfy_local.errors import CorruptRecordError, StorageError
 from cfy_local.executions import records as execution_records
-from cfy_local.store import atomic, events, locks, records
+from cfy_local.store import events, locks, records
 from cfy_local.store.paths import Home
 from reliability_support import (CORPUS, cfy_run, env_int, must, run_harness, scan_state,
                                  tree_fingerprint)
