@@ -82,11 +82,15 @@ class _Builder:
             self._group_ids[key] = [new_instance_id(group, self.taken) for _ in range(count)]
         return self._group_ids[key]
 
-    def expand(self, node_id: str, parent: dict | None, count: int | None = None) -> list[dict]:
+    def expand(self, node_id: str, parent: dict | None, count: int | None = None,
+               context: list[dict] | None = None) -> list[dict]:
+        """Instances of ``node_id`` under ``parent`` (and what they contain). ``count``
+        overrides the node's own count and skips group multiplication; ``context`` places
+        them in given scaling-group instances."""
         node = self.nodes[node_id]
         per_context = node["number_of_instances"] if count is None else count
-        contexts: list[list[dict]] = [[]]
-        for group in self._top_groups(node_id) if count is None else []:
+        contexts: list[list[dict]] = [list(context or [])]
+        for group in self._top_groups(node_id) if count is None and context is None else []:
             size = self.scaling_groups[group]["properties"]["current_instances"]
             ids = self._group_instance_ids(group, parent["id"] if parent else None, size)
             contexts = [c + [{"name": group, "id": gid}] for c in contexts for gid in ids]
@@ -192,26 +196,67 @@ def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> l
                 parent = dict(parent, _parent=None)
             builder.expand(node_id, parent, count)
         new = builder.instances
-        everything = existing + new
-        _connect(node_map, new, everything)
-        new_ids = {i["id"] for i in new}
-        changed = []
-        by_id = {i["id"]: i for i in existing}
-        for inst in existing:  # sources that connect to the scaled node gain the new targets
-            parent = _parent_instance(inst, by_id, node_map)
-            probe = dict(inst, relationships=[], _parent=parent["id"] if parent else None)
-            _connect(node_map, [probe], everything)
-            added = [r for r in probe["relationships"] if r["target_id"] in new_ids]
-            if added:
-                changed.append(dict(inst, relationships=list(inst.get("relationships") or []) + added,
-                                    version=(inst.get("version") or 1) + 1))
-        for inst in new:
-            inst.pop("_parent", None)
-            save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
-        for inst in changed:
-            save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
-        _update_counts(home, deployment_id, nodes, everything)
+        _store_added(home, deployment_id, node_map, nodes, existing, new)
     return new
+
+
+def add_group_instances(home: Home, deployment_id: str, group: str, count: int) -> list[dict]:
+    """Scale a scaling group up by ``count`` group instances: each new group instance gets
+    its own id and a full set of the group's members (their own counts, per container
+    outside the group), wired to each other within the group instance."""
+    from cfy_local.deployments.api import load_deployment, load_nodes
+
+    if not isinstance(count, int) or count < 1:
+        raise ValidationError(f"count must be a positive integer, got {count!r}")
+    deployment = load_deployment(home, deployment_id)
+    if group not in (deployment.get("scaling_groups") or {}):
+        raise ValidationError(f"No scaling group named {group} in deployment {deployment_id}")
+    nodes = load_nodes(home, deployment_id)
+    node_map = {n["id"]: n for n in nodes}
+    with lock(home.root, f"deployment-{deployment_id}"):
+        existing = _load_all(home, deployment_id)
+        builder = _Builder(nodes, deployment_id, deployment.get("scaling_groups") or {},
+                           deployment.get("groups") or {}, taken={i["id"] for i in existing})
+        for inst in existing:
+            builder.index[inst["node_id"]] = max(builder.index.get(inst["node_id"], 0), inst.get("index") or 0)
+        members = builder.members[group]
+        tops = [n for n in builder.order if n in members and (_container(node_map[n]) not in members)]
+        for _ in range(count):
+            group_ids: dict = {}
+            for node_id in tops:
+                container = _container(node_map[node_id])
+                parents = [i for i in existing if i["node_id"] == container] if container else [None]
+                for parent in parents:
+                    key = parent["id"] if parent else None
+                    if key not in group_ids:
+                        group_ids[key] = new_instance_id(group, builder.taken)
+                    context = [{"name": group, "id": group_ids[key]}]
+                    builder.expand(node_id, dict(parent, _parent=None) if parent else None, context=context)
+        new = builder.instances
+        _store_added(home, deployment_id, node_map, nodes, existing, new)
+    return new
+
+
+def _store_added(home: Home, deployment_id: str, node_map: dict, nodes: list, existing: list, new: list) -> None:
+    everything = existing + new
+    _connect(node_map, new, everything)
+    new_ids = {i["id"] for i in new}
+    by_id = {i["id"]: i for i in existing}
+    changed = []
+    for inst in existing:  # sources that connect to the grown nodes gain the new targets
+        parent = _parent_instance(inst, by_id, node_map)
+        probe = dict(inst, relationships=[], _parent=parent["id"] if parent else None)
+        _connect(node_map, [probe], everything)
+        added = [r for r in probe["relationships"] if r["target_id"] in new_ids]
+        if added:
+            changed.append(dict(inst, relationships=list(inst.get("relationships") or []) + added,
+                                version=(inst.get("version") or 1) + 1))
+    for inst in new:
+        inst.pop("_parent", None)
+        save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
+    for inst in changed:
+        save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
+    _update_counts(home, deployment_id, nodes, everything)
 
 
 def remove_instances(home: Home, deployment_id: str, instance_ids: list[str]) -> list[str]:

@@ -147,3 +147,16 @@ def test_circular_get_property_is_refused(home, tmp_path):
     with pytest.raises(DSLError, match="Circular get_property function call detected"):
         api.create_deployment(state, "loop", "loop", {})
     assert not (home / "deployments" / "loop").exists()
+
+
+def test_add_group_instances_keeps_members_together(deployment):
+    added = instances.add_group_instances(deployment, "topo", "pair", 1)
+    by = by_node(added)
+    assert len(by["grouped"]) == 1 and len(by["ip"]) == 1
+    group_id = by["ip"][0]["scaling_groups"][0]["id"]
+    assert by["grouped"][0]["scaling_groups"] == [{"name": "pair", "id": group_id}]
+    assert [r["target_id"] for r in by["ip"][0]["relationships"]] == [by["grouped"][0]["id"]]
+    rows = by_node(api.list_node_instances(deployment, "topo"))
+    assert len(rows["grouped"]) == 3 and len(rows["ip"]) == 3
+    with pytest.raises(ValidationError, match="No scaling group named nope"):
+        instances.add_group_instances(deployment, "topo", "nope", 1)
