@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from scripthelpers import write
+from scripthelpers import wait_for, write
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +84,52 @@ def test_failing_script_fails_the_operation_and_keeps_its_writes(home, cfy_proc,
     failures = [text for text in messages if text.startswith("Task failed")]
     assert failures and "exit_code: 4" in failures[-1] and "stderr: going down" in failures[-1]
     assert instances(cfy_proc, "f1")["app"]["runtime_properties"] == {"before_failure": "yes"}
+
+
+def test_kill_cancel_reaches_a_running_script(home, cfy_proc, tmp_path):
+    folder = tmp_path / "sleepy"
+    pid_file = tmp_path / "script.pid"
+    write(folder, "blueprint.yaml", """
+        tosca_definitions_version: cloudify_dsl_1_4
+        imports:
+          - cloudify/types/types.yaml
+        node_templates:
+          app:
+            type: cloudify.nodes.Root
+            interfaces:
+              cloudify.interfaces.lifecycle:
+                create: scripts/sleep.sh
+    """)
+    write(folder, "scripts/sleep.sh", f"""
+        #!/bin/bash
+        echo $$ > {pid_file}.tmp && mv {pid_file}.tmp {pid_file}
+        sleep 300
+    """)
+    assert cfy_proc("blueprints", "upload", str(folder / "blueprint.yaml"), "-b", "sleepy").exit_code == 0
+    assert cfy_proc("deployments", "create", "s1", "-b", "sleepy").exit_code == 0
+    assert cfy_proc("executions", "start", "install", "-d", "s1", "--no-wait").exit_code == 0
+    wait_for(pid_file.exists, timeout=30, message="the script to start")
+    pid = int(pid_file.read_text())
+    execution = cfy_proc("executions", "list", "-d", "s1", "--json").json[-1]
+    try:
+        assert cfy_proc("executions", "cancel", execution["id"], "--kill").exit_code == 0
+
+        def script_gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            try:   # a zombie (killed, not yet reaped by its parent) counts as gone
+                with open(f"/proc/{pid}/stat") as handle:
+                    return handle.read().split(") ", 1)[1].startswith("Z")
+            except FileNotFoundError:
+                return True
+
+        wait_for(script_gone, timeout=30, message="the script process to be killed")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_for(lambda: cfy_proc("executions", "list", "-d", "s1", "--json").json[-1]["status"] == "cancelled",
+             timeout=30, message="the execution to be cancelled")
