@@ -205,8 +205,8 @@ def main() -> int:
                 print("Cloudify 7.0.5: not measured (no /tmp/cfy-bench-venv; run bench_engine.py to create it)")
                 break
             if "failed" in theirs:
-                print(f"Cloudify 7.0.5 local, pool {pool}: FAILED ({theirs['failed']}); concurrent scripts "
-                      "share one ctx proxy route in 7.0.5 (workflows.md §6.8)")
+                print(f"Cloudify 7.0.5 local, pool {pool}: FAILED ({theirs['failed']}); likely its shared "
+                      "ctx proxy route under concurrent scripts (workflows.md §6.8)")
                 continue
             ours = measure(n, True, pool, "native")["seconds"]
             print(f"Cloudify 7.0.5 local, pool {pool}: {theirs['seconds']:.2f} s "

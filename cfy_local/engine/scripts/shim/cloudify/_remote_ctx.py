@@ -137,7 +137,8 @@ class RemoteObject(object):
 
     def __call__(self, *args, **kwargs):
         description = _request({"action": "call", "steps": self._steps, "args": list(args), "kwargs": kwargs})
-        return _materialize(description, [])
+        # A call's result has no path to reach it again, so only plain values come back.
+        return description.get("value") if description.get("kind") == "value" else None
 
     def __repr__(self):
         path = ".".join(str(key) if kind == "attr" else "[%r]" % (key,) for kind, key in self._steps)
