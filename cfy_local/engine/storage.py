@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from typing import Any
 
 from cfy_local.errors import CfyLocalError, CorruptRecordError, not_found
@@ -20,7 +21,8 @@ from cfy_local.store.paths import Home
 from cfy_local.store.records import SCHEMA_VERSION, load_record
 
 
-STATE_FLUSH_INTERVAL = 0.5
+STATE_FLUSH_INTERVAL = 2.0
+SETTLED_STATES = frozenset({"started", "deleted"})
 
 
 class StorageConflictError(Exception):
@@ -146,8 +148,8 @@ class DeploymentStorage:
 
         An instance file rename costs ~1 ms on a journaling filesystem, and install sets
         seven states per instance: the writer coalesces the changes made while it was
-        busy, at most every STATE_FLUSH_INTERVAL seconds, so each instance is written
-        about once per interval however many states it went through. ``flush_states`` waits until
+        busy: ``started``/``deleted`` at once, intermediate states at most every
+        STATE_FLUSH_INTERVAL seconds, so an instance is written about once per workflow. ``flush_states`` waits until
         everything recorded so far is on disk (graph end, refresh, run end).
         """
         flusher = self._flusher
@@ -191,14 +193,21 @@ class DeploymentStorage:
 
 
 class _StateFlusher:
-    """Background writer of buffered instance states (one thread per run)."""
+    """Background writer of buffered instance states (one thread per run).
+
+    A state that ends a lifecycle (``started``, ``deleted``) is written at once — it will
+    not change again in this workflow; intermediate ones (``creating``, ``stopping``, …)
+    are written at most every STATE_FLUSH_INTERVAL seconds, and are usually superseded
+    before that, which saves most writes of a large install.
+    """
 
     def __init__(self, storage: DeploymentStorage):
         self.storage = storage
         self.pending: dict[str, str] = {}
+        self.urgent: set[str] = set()
         self.cond = threading.Condition()
         self.busy = False
-        self.sleeping = False
+        self.waiting = False
         self.stopping = False
         self.flush_requested = False
         self.error: BaseException | None = None
@@ -208,23 +217,63 @@ class _StateFlusher:
     def put(self, instance_id: str, state: str) -> None:
         with self.cond:
             self.pending[instance_id] = state
-            if self.sleeping:
+            if state in SETTLED_STATES:
+                self.urgent.add(instance_id)
+                if self.waiting:
+                    self.cond.notify_all()
+            elif self.waiting and self.deadline is None:
                 self.cond.notify_all()
+
+    deadline: float | None = None
+
+    def _next_batch(self) -> dict[str, str] | None:
+        """Wait for work; None when stopping with nothing left (called under cond)."""
+        while True:
+            if self.flush_requested or self.stopping:
+                if not self.pending:
+                    self.flush_requested = False
+                    if self.stopping:
+                        return None
+                    self.cond.notify_all()
+                    self._wait(None)
+                    continue
+                batch, self.pending = self.pending, {}
+                self.urgent.clear()
+                self.deadline = None
+                self.flush_requested = False
+                return batch
+            if self.urgent:
+                batch = {i: self.pending.pop(i) for i in self.urgent if i in self.pending}
+                self.urgent.clear()
+                if batch:
+                    return batch
+                continue
+            if self.pending:
+                now = time.monotonic()
+                if self.deadline is None:
+                    self.deadline = now + STATE_FLUSH_INTERVAL
+                if now >= self.deadline:
+                    batch, self.pending = self.pending, {}
+                    self.deadline = None
+                    return batch
+                self._wait(self.deadline - now)
+            else:
+                self.deadline = None
+                self._wait(None)
+
+    def _wait(self, timeout: float | None) -> None:
+        self.waiting = True
+        try:
+            self.cond.wait(timeout)
+        finally:
+            self.waiting = False
 
     def _loop(self) -> None:
         while True:
             with self.cond:
-                while not self.pending and not self.stopping:
-                    self.sleeping = True
-                    self.cond.wait()
-                    self.sleeping = False
-                if not self.pending and self.stopping:
+                batch = self._next_batch()
+                if batch is None:
                     return
-                if not self.stopping and not self.flush_requested:
-                    # Let changes accumulate: one write per instance per interval.
-                    self.cond.wait(STATE_FLUSH_INTERVAL)
-                batch, self.pending = self.pending, {}
-                self.flush_requested = False
                 self.busy = True
             try:
                 self.storage._write_states(batch)

@@ -73,13 +73,16 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
         parameters["process"] = process
 
     workdir = tempfile.mkdtemp(prefix="cfy-script-", dir=_exec_temp_root())
+    socket_dir = workdir
     proxy: CtxProxy | None = None
     try:
         script_file = _fetch_script(ctx, workdir, script_path, script_source, process)
         argv = _command(script_file, process)
         env = _environment(inputs, process, workdir)
         if proxy_type != "none":
-            socket_dir = workdir if len(workdir) < UNIX_SOCKET_PATH_MAX - 10 else tempfile.mkdtemp(prefix="cfy-ctx-")
+            if len(workdir) > UNIX_SOCKET_PATH_MAX - len("/ctx.sock"):
+                # a long CFY_EXEC_TEMP would not fit a socket address: put the socket in /tmp
+                socket_dir = tempfile.mkdtemp(prefix="cfy-ctx-", dir="/tmp" if os.path.isdir("/tmp") else None)
             proxy = CtxProxy(ctx, socket_dir, parameters=parameters).start()
             bin_dir = _ctx_command_dir(workdir)
             env["PATH"] = bin_dir + os.pathsep + env.get("PATH", os.defpath)
@@ -93,8 +96,8 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
         if proxy is not None:
             proxy.close()
             ctx.logger.debug("Context proxy closed")
-            if os.path.dirname(proxy.socket_path) != workdir:
-                shutil.rmtree(os.path.dirname(proxy.socket_path), ignore_errors=True)
+        if socket_dir != workdir:
+            shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
     return _outcome_result(outcome, argv, return_code, stdout_tail, stderr_tail)
 
