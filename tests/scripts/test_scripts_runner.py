@@ -335,3 +335,12 @@ def test_python_commands_are_shown_without_the_boot_helper(make_ctx):
     run(ctx, script_source="print('hi')\n")
     done = [m for m in ctx.messages if m.startswith("Execution done")][0]
     assert "_cfy_local_script_boot" not in done and done.endswith("/script.py")
+
+
+def test_long_exec_temp_keeps_the_socket_short(make_ctx, tmp_path, monkeypatch):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("CFY_EXEC_TEMP", str(deep))
+    ctx = make_ctx()
+    assert run(ctx, script_source='ctx returns "$(ctx instance id)"\n') == "web_abc123"
+    assert list(deep.iterdir()) == []
