@@ -294,3 +294,14 @@ def test_version_conflict_is_detected(env):
                                      runtime_properties={"y": 2}, on_conflict=lambda mine, fresh: {**fresh, **mine})
     assert merged["runtime_properties"] == {"x": 1, "y": 2}
     assert os.path.exists(env.home.node_instance_file("dep", instance["id"]))
+
+
+def test_missing_plugin_code_fails_clearly(env):
+    import shutil
+
+    env.deploy("node_templates:" + _node("a", "count"), OPS)
+    shutil.rmtree(env.home.blueprint_resources("bp-dep") + "/plugin")
+    outcome = env.run("install", retries=3)
+    assert "Plugin `p`: source folder `plugin` does not exist in the blueprint folder" in outcome.error
+    assert len(task_failures(outcome)) == 1
+    assert env.by_node("a")[0]["runtime_properties"] == {}

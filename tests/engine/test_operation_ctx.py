@@ -192,3 +192,23 @@ node_templates:
     waited = env.run("install", dep="dep2", wait_after_fail=600)
     assert "quick failure" in waited.error
     assert env.by_node("slow", dep="dep2")[0]["runtime_properties"].get("slow_done") is True
+
+
+def test_script_operations_go_to_the_script_runner(env):
+    body = """
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/set.sh
+          inputs:
+            greeting: hello
+"""
+    script = "#!/bin/sh\nctx instance runtime-properties greeting \"$greeting from script\"\n"
+    env.deploy(body, OPS, files={"scripts/set.sh": script})
+    outcome = env.run("install")
+    assert outcome.error is None, outcome.error
+    assert env.by_node("a")[0]["runtime_properties"]["greeting"] == "hello from script"
+    assert "Task succeeded 'script_runner.tasks.run'" in outcome.texts()
