@@ -344,3 +344,22 @@ def test_long_exec_temp_keeps_the_socket_short(make_ctx, tmp_path, monkeypatch):
     ctx = make_ctx()
     assert run(ctx, script_source='ctx returns "$(ctx instance id)"\n') == "web_abc123"
     assert list(deep.iterdir()) == []
+
+
+def test_waiting_message_while_a_script_runs_long(make_ctx, tmp_path, monkeypatch):
+    from cfy_local.engine.scripts import runner
+    monkeypatch.setattr(runner, "WAITING_LOG_INTERVAL", 0.1)
+    go = tmp_path / "go"
+    ctx = make_ctx()
+    worker = threading.Thread(target=run, args=(ctx,),
+                              kwargs={"script_source": f"while [ ! -e {go} ]; do sleep 0.02; done\n"})
+    worker.start()
+    try:
+        pid = wait_for(lambda: next((m.split(": ")[1] for m in ctx.messages if m.startswith("Process created")), None),
+                       timeout=10, message="the script to start")
+        wait_for(lambda: f"Waiting for process {pid} to end..." in ctx.messages, timeout=10,
+                 message="the waiting message")
+    finally:
+        go.touch()
+        worker.join(10)
+    assert not worker.is_alive()
