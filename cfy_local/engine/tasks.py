@@ -327,6 +327,9 @@ class WorkflowTask(abc.ABC):
 
     def _run_to_end(self) -> None:
         try:
+            if self.is_operation() and self.run.already_succeeded(self):
+                self.state = TASK_SUCCEEDED  # resumed run: this operation already succeeded
+                return
             while True:
                 if self.run.cancel_requested() and self.current_retries > 0:
                     self.error = ExecutionCancelled()
