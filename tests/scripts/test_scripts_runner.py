@@ -363,3 +363,19 @@ def test_waiting_message_while_a_script_runs_long(make_ctx, tmp_path, monkeypatc
         go.touch()
         worker.join(10)
     assert not worker.is_alive()
+
+
+def test_ctx_commands_are_rebuilt_in_a_fresh_cache(make_ctx, tmp_path, monkeypatch):
+    from cfy_local.engine.scripts import native
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(native, "_resolved", {})
+    monkeypatch.setattr(native, "_command_dirs", {})
+    folder = native.command_dir()
+    assert folder is not None and folder.startswith(str(tmp_path / "cache"))
+    assert oct(os.stat(tmp_path / "cache" / "cfy-local").st_mode & 0o777) == "0o700"
+    assert run(make_ctx(), script_source='ctx returns "$(ctx node id)"\n') == "web"
+    if os.path.islink(os.path.join(folder, "ctx")):   # native client: delete it, a new process rebuilds it
+        os.unlink(os.path.realpath(os.path.join(folder, "ctx")))
+        monkeypatch.setattr(native, "_resolved", {})
+        monkeypatch.setattr(native, "_command_dirs", {})
+        assert run(make_ctx(), script_source='ctx returns "$(ctx node id)"\n') == "web"

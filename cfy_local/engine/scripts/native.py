@@ -144,7 +144,9 @@ def _make_command_dir(key: tuple, native: str | None) -> str | None:
     digest = hashlib.sha256(repr(key).encode() + _python_ctx_command().encode()).hexdigest()[:16]
     directory = os.path.join(cache_dir(), f"bin-{digest}")
     if _trusted(directory) and os.path.exists(os.path.join(directory, "ctx-sh")):
-        return directory
+        if os.path.exists(os.path.join(directory, "ctx")):   # follows the link to the native client
+            return directory
+        shutil.rmtree(directory, ignore_errors=True)          # its client was deleted: build afresh
     try:
         os.makedirs(cache_dir(), mode=0o700, exist_ok=True)
         if not _trusted(cache_dir()):
