@@ -19,8 +19,8 @@ from cfy_local.errors import CorruptRecordError, StorageError
 from cfy_local.executions import records as execution_records
 from cfy_local.store import events, locks, records
 from cfy_local.store.paths import Home
-from reliability_support import (CORPUS, cfy_run, env_int, must, run_harness, scan_state,
-                                 tree_fingerprint)
+from reliability_support import (CORPUS, cfy_run, env_int, must, run_harness, scan_state, tree_fingerprint,
+                                 upload_base, wait_quiet)
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 ATOMIC_KILLS = env_int("CFY_RELIABILITY_ATOMIC_KILLS", 200)
@@ -294,3 +294,45 @@ def test_cli_commands_leave_a_private_tree(home, cfy_proc):
         os.umask(old)
     assert assert_private_tree(home) == []
     assert scan_state(home).problems == []
+
+
+def _corrupt(path) -> None:
+    with open(path, "r+b") as fh:
+        data = fh.read()
+        fh.seek(0)
+        fh.truncate()
+        fh.write(data[: len(data) // 2])  # what a hand edit gone wrong or a bad disk leaves
+
+
+def test_corrupt_records_through_the_cli(home):
+    """A corrupt record: every command that needs it names the file in one line; every other
+    record stays usable; listings keep working."""
+    upload_base(home)
+    for dep in ("good", "bad"):
+        must(cfy_run(home, "deployments", "create", dep, "-b", "base"))
+        must(cfy_run(home, "deployments", "schedule", "create", dep, "install", "-s", "+1h", "-r", "1d"))
+    runs = {dep: must(cfy_run(home, "executions", "start", "pause", "-d", dep, "-p", "seconds=0.01",
+                                "--json", "--no-wait")).json["id"] for dep in ("good", "bad")}
+    wait_quiet(home)
+    bad_files = [home / "executions" / f"{runs['bad']}.json", home / "deployments" / "bad" / "deployment.json",
+                 home / "schedules" / "bad" / "install.json"]
+    for path in bad_files:
+        _corrupt(path)
+
+    def refused(*args, path):
+        result = cfy_run(home, *args)
+        assert result.exit_code == 1, (args, result)
+        assert str(path) in result.stderr and "Traceback" not in result.stderr, (args, result)
+
+    refused("executions", "get", runs["bad"], path=bad_files[0])
+    refused("deployments", "outputs", "bad", path=bad_files[1])
+    refused("deployments", "schedule", "get", "bad", "install", path=bad_files[2])
+    must(cfy_run(home, "executions", "get", runs["good"]))
+    must(cfy_run(home, "deployments", "outputs", "good"))
+    must(cfy_run(home, "deployments", "schedule", "get", "good", "install"))
+    must(cfy_run(home, "executions", "start", "pause", "-d", "good", "-p", "seconds=0.01", "--timeout", "60"))
+    for listing in (["executions", "list"], ["deployments", "list"], ["deployments", "schedule", "list"],
+                    ["scheduler", "run", "--once"], ["status"]):
+        result = cfy_run(home, *listing)
+        assert "Traceback" not in result.stderr, (listing, result)
+        assert result.exit_code == 0 or any(str(p) in result.stderr for p in bad_files), (listing, result)
