@@ -165,14 +165,15 @@ def test_cfy_tui_in_tmux_shows_a_running_execution(gate, tmp_path):
         wait_for(lambda: "gate waiting for" in pane(), timeout=30, message="the events pane")
         assert execution_id in pane()
         release.touch()
-        wait_for(lambda: "'install' workflow execution succeeded" in pane(), timeout=60,
-                 message="the live events to show the end of the run")
-        assert "completed" in pane()
+        wait_for(lambda: "'install' workflow execution succeeded" in pane() and "completed" in pane(),
+                 timeout=60, message="the live events and status to show the end of the run")
         run_tmux("-S", socket, "send-keys", "-t", session, "Escape")
         # wait for the table before `q`: ESC followed at once by q would read as Alt+q
         wait_for(lambda: "4:all" in pane(), timeout=30, message="the executions table again")
         run_tmux("-S", socket, "send-keys", "-t", session, "q")
         wait_for(lambda: subprocess.run(["tmux", "-S", socket, "has-session", "-t", session],
                                         capture_output=True).returncode != 0, timeout=30, message="cfy tui to quit")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- pane ---\n{pane()}") from None
     finally:
         subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
