@@ -164,8 +164,10 @@ def _record_end(home: Home, execution_id: str, status: str, *, error: str, resul
         pass
     with records.state_lock(home):
         current = records.load(home, execution_id)
-        if lifecycle.is_end(current["status"]):
-            return current  # already ended (a kill recorded it, with its own final event)
+        if lifecycle.is_end(current["status"]) or current.get("worker_pid") != os.getpid():
+            # Already ended (a kill recorded it, with its own final event), or resumed
+            # meanwhile under a new worker: this worker has nothing left to record.
+            return current
         target = status
         if not lifecycle.can_transition(current["status"], target):
             target = Status.CANCELLED.value
