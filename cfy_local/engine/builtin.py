@@ -291,7 +291,7 @@ def rollback(ctx, type_names=None, node_ids=None, node_instance_ids=None, full_r
                         items.append(task)
                 items.append(instance.set_state("uninitialized"))
             items.append(instance.send_event("Rollbacked node instance"))
-            sub.sequence().add(*items)
+            sub.sequence().add(*lifecycle._compact(items)[0])
             lifecycle._ignore_failures(sub)
             subs[instance.id] = sub
         for instance in unresolved:

@@ -43,9 +43,45 @@ class _Building:
         self.ctx._graph_mode = self.previous
 
 
+class _Act:
+    """A node event or state change of a lifecycle sequence, before ``_compact`` turns
+    runs of them into tasks (cheaper than one task object each)."""
+
+    __slots__ = ("fn", "run", "name", "context")
+
+    def __init__(self, run, name: str, fn, context: dict):
+        self.run, self.name, self.fn, self.context = run, name, fn, context
+
+
+def _event(instance, text: str) -> _Act:
+    run = instance._ctx._run
+    context = {"node_name": instance.node_id, "node_id": instance.id}
+    return _Act(run, f"send_event {instance.id}",
+                lambda: run.emitter.event("workflow_node_event", text, context), context)
+
+
+def _state(instance, state: str) -> _Act:
+    run = instance._ctx._run
+    context = {"node_name": instance.node_id, "node_id": instance.id}
+    if run.dry_run:
+        return _Act(run, f"set_state({state})", _nothing, context)
+
+    def apply():
+        run.storage.set_state_soon(instance.id, state)
+        instance.state = state
+
+    return _Act(run, f"set_state {instance.id} {state}", apply, context)
+
+
+def _nothing() -> None:
+    return None
+
+
 def _is_bookkeeping(item) -> bool:
     if isinstance(item, _ForkJoin):
         return all(_is_bookkeeping(task) for task in item.tasks)
+    if isinstance(item, _Act):
+        return True
     return type(item) in (BuiltinTask, NOPLocalWorkflowTask) and item.on_success is None \
         and item.on_failure is None and item.graph is None
 
@@ -68,15 +104,18 @@ def _compact(items: list) -> tuple[list, dict]:
         fns = []
         for item in run:
             for task in (item.tasks if isinstance(item, _ForkJoin) else [item]):
-                if isinstance(task, BuiltinTask):
+                if isinstance(task, _Act):
+                    fns.append(task.fn)
+                elif isinstance(task, BuiltinTask):
                     fns.append(task._fn)
         first = run[0].tasks[0] if isinstance(run[0], _ForkJoin) else run[0]
+        context = first.context if isinstance(first, _Act) else first.event_context
 
         def apply(fns=tuple(fns)):
             for fn in fns:
                 fn()
 
-        merged = BuiltinTask(first.run, first.name, apply, event_context=first.event_context)
+        merged = BuiltinTask(first.run, first.name, apply, event_context=context)
         for item in run:
             mapping[id(item)] = merged
         out.append(merged)
@@ -103,10 +142,10 @@ def _step(instance, operation: str, skip: bool, before: str, after: str | None, 
     """Items of one step: [event, op, event] or ['...: nothing to do'] (and whether real)."""
     task = None if skip else _op(instance, operation)
     if task is None:
-        return ([instance.send_event(nothing)] if nothing else []), False
-    items = [instance.send_event(before), task]
+        return ([_event(instance, nothing)] if nothing else []), False
+    items = [_event(instance, before), task]
     if after:
-        items.append(instance.send_event(after))
+        items.append(_event(instance, after))
     return items, True
 
 
@@ -147,7 +186,7 @@ def _relationship_step(parent, instance, operation: str, before: str, after: str
         return []
     sub = parent.subgraph(f"{operation}_subgraph")
     sub.sequence().add(*items)
-    return [instance.send_event(before), sub, instance.send_event(after)]
+    return [_event(instance, before), sub, _event(instance, after)]
 
 
 def _install_subgraph(graph, instance, after_op: dict):
@@ -169,13 +208,13 @@ def _install_subgraph(graph, instance, after_op: dict):
               "Node instance precreated", "Precreating node instance: nothing to do"))
     create = None if state in _SKIP_CREATE else _op(instance, LIFECYCLE + "create")
     if create is not None:
-        created = forkjoin(instance.set_state("created"), instance.send_event("Node instance created"))
-        items += [forkjoin(instance.set_state("creating"), instance.send_event("Creating node instance")),
+        created = forkjoin(_state(instance, "created"), _event(instance, "Node instance created"))
+        items += [forkjoin(_state(instance, "creating"), _event(instance, "Creating node instance")),
                   create, created]
         after_op[LIFECYCLE + "create"] = created
         real = True
     else:
-        items.append(instance.send_event("Creating node instance: nothing to do"))
+        items.append(_event(instance, "Creating node instance: nothing to do"))
     if state not in _SKIP_CONFIGURE:
         rel_items = _relationship_step(sub, instance, RELATIONSHIP + "preconfigure", "Pre-configuring relationships",
                                        "Relationships pre-configured")
@@ -183,13 +222,13 @@ def _install_subgraph(graph, instance, after_op: dict):
         real = real or bool(rel_items)
     configure = None if state in _SKIP_CONFIGURE else _op(instance, LIFECYCLE + "configure")
     if configure is not None:
-        configured = forkjoin(instance.set_state("configured"), instance.send_event("Node instance configured"))
-        items += [forkjoin(instance.set_state("configuring"), instance.send_event("Configuring node instance")),
+        configured = forkjoin(_state(instance, "configured"), _event(instance, "Node instance configured"))
+        items += [forkjoin(_state(instance, "configuring"), _event(instance, "Configuring node instance")),
                   configure, configured]
         after_op[LIFECYCLE + "configure"] = configured
         real = True
     else:
-        items.append(instance.send_event("Configuring node instance: nothing to do"))
+        items.append(_event(instance, "Configuring node instance: nothing to do"))
     if state != "started":
         rel_items = _relationship_step(sub, instance, RELATIONSHIP + "postconfigure", "Post-configuring relationships",
                                        "Relationships post-configured")
@@ -197,10 +236,10 @@ def _install_subgraph(graph, instance, after_op: dict):
         real = real or bool(rel_items)
     start = None if state == "started" else _op(instance, LIFECYCLE + "start")
     if start is not None:
-        items += [forkjoin(instance.set_state("starting"), instance.send_event("Starting node instance")), start]
+        items += [forkjoin(_state(instance, "starting"), _event(instance, "Starting node instance")), start]
         real = True
     else:
-        items.append(instance.send_event("Starting node instance: nothing to do"))
+        items.append(_event(instance, "Starting node instance: nothing to do"))
     if state != "started":
         if instance.host_id == instance.id:
             get_state = _op(instance, HOST_GET_STATE)
@@ -231,12 +270,12 @@ def _install_subgraph(graph, instance, after_op: dict):
         real = real or bool(rel_items)
     seq = sub.sequence()
     if not real:
-        seq.add(*_compact([forkjoin(instance.set_state("started"),
-                                    instance.send_event("Node instance started (nothing to do)"))])[0])
+        seq.add(*_compact([forkjoin(_state(instance, "started"),
+                                    _event(instance, "Node instance started (nothing to do)"))])[0])
         return sub
-    started = forkjoin(instance.set_state("started"), instance.send_event("Node instance started"))
+    started = forkjoin(_state(instance, "started"), _event(instance, "Node instance started"))
     after_op.setdefault(LIFECYCLE + "start", started)
-    compacted, mapping = _compact([instance.set_state("initializing"), *items, started])
+    compacted, mapping = _compact([_state(instance, "initializing"), *items, started])
     for name, follower in list(after_op.items()):
         after_op[name] = mapping.get(id(follower), follower)
     seq.add(*compacted)
@@ -255,9 +294,9 @@ def _uninstall_subgraph(graph, instance, ignore_failure: bool):
     sub = graph.subgraph(instance.id)
     items: list = []
     if state in _SKIP_STOP:
-        items.append(instance.send_event(f"Stop: instance already {state}"))
+        items.append(_event(instance, f"Stop: instance already {state}"))
     else:
-        items.append(forkjoin(instance.set_state("stopping"), instance.send_event("Stopping node instance")))
+        items.append(forkjoin(_state(instance, "stopping"), _event(instance, "Stopping node instance")))
         items += _step(instance, VALIDATION + "delete", False, "Validating node instance before deletion",
                        "Node instance validated before deletion",
                        "Validating node instance after deletion: nothing to do")[0]
@@ -272,25 +311,25 @@ def _uninstall_subgraph(graph, instance, ignore_failure: bool):
                 items.append(task)
         stop = _op(instance, LIFECYCLE + "stop")
         if stop is not None:
-            items += [stop, instance.send_event("Stopped node instance")]
+            items += [stop, _event(instance, "Stopped node instance")]
         else:
-            items.append(instance.send_event("Stopped node instance: nothing to do"))
+            items.append(_event(instance, "Stopped node instance: nothing to do"))
     if state not in ("stopped", "deleting", "deleted"):
-        items.append(instance.set_state("stopped"))
+        items.append(_state(instance, "stopped"))
     if state in ("deleted", "uninitialized"):
-        items.append(instance.send_event(f"Delete: instance already {state}"))
+        items.append(_event(instance, f"Delete: instance already {state}"))
     else:
         items += _relationship_step(sub, instance, RELATIONSHIP + "unlink", "Unlinking relationships",
                                     "Relationships unlinked", reverse=True)
         delete = _op(instance, LIFECYCLE + "delete")
         if delete is not None:
-            items += [forkjoin(instance.set_state("deleting"), instance.send_event("Deleting node instance")), delete]
+            items += [forkjoin(_state(instance, "deleting"), _event(instance, "Deleting node instance")), delete]
         else:
-            items.append(instance.send_event("Deleting node instance: nothing to do"))
+            items.append(_event(instance, "Deleting node instance: nothing to do"))
         items += _step(instance, LIFECYCLE + "postdelete", False, "Postdeleting node instance",
                        "Node instance postdeleted", None)[0]
     if state != "deleted":
-        items.append(forkjoin(instance.set_state("deleted"), instance.send_event("Deleted node instance")))
+        items.append(forkjoin(_state(instance, "deleted"), _event(instance, "Deleted node instance")))
     sub.sequence().add(*_compact(items)[0])
     if ignore_failure:
         _ignore_failures(sub)

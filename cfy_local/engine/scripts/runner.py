@@ -19,7 +19,6 @@ import tempfile
 import textwrap
 import time
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from cfy_local.engine.scripts.proxy import CtxProxy, ScriptOutcome
@@ -76,7 +75,8 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
     socket_dir = workdir
     proxy: CtxProxy | None = None
     try:
-        script_file = _fetch_script(ctx, workdir, script_path, script_source, process)
+        script_file = _fetch_script(ctx, workdir, script_path, script_source, process,
+                                    kwargs.get("ssl_cert_content"))
         argv = _command(script_file, process)
         env = _environment(inputs, process, workdir)
         if proxy_type != "none":
@@ -118,7 +118,7 @@ def _exec_temp_root() -> str | None:
 # ----------------------------------------------------------------------------- fetching the script
 
 def _fetch_script(ctx: Any, workdir: str, script_path: str | None, script_source: str | None,
-                  process: dict) -> str:
+                  process: dict, ssl_cert_content: str | None = None) -> str:
     if script_source:
         source = textwrap.dedent(str(script_source))
         eval_python = process.get("eval_python")
@@ -127,7 +127,7 @@ def _fetch_script(ctx: Any, workdir: str, script_path: str | None, script_source
         with open(target, "w", encoding="utf-8") as handle:
             handle.write(source)
     else:
-        target = _download_script(ctx, workdir, str(script_path))
+        target = _download_script(ctx, workdir, str(script_path), ssl_cert_content)
     os.chmod(target, 0o755)
     return target
 
@@ -140,18 +140,25 @@ def _parses_as_python(source: str) -> bool:
     return True
 
 
-def _download_script(ctx: Any, workdir: str, script_path: str) -> str:
+def _download_script(ctx: Any, workdir: str, script_path: str, ssl_cert_content: str | None = None) -> str:
+    import urllib.error     # only here: urllib.request pulls in http.client, email and ssl
+    import urllib.request
+
     parsed = urllib.parse.urlparse(script_path)
     basename = os.path.basename(parsed.path.rstrip("/")) or "script"
     target = os.path.join(workdir, basename)
     if parsed.scheme in ("http", "https"):
         try:
-            with urllib.request.urlopen(script_path, timeout=DOWNLOAD_TIMEOUT) as response:
+            context = None
+            if ssl_cert_content and parsed.scheme == "https":   # a private CA, as Cloudify's input allows
+                import ssl
+                context = ssl.create_default_context(cadata=str(ssl_cert_content))
+            with urllib.request.urlopen(script_path, timeout=DOWNLOAD_TIMEOUT, context=context) as response:
                 status = response.status
                 data = response.read()
         except urllib.error.HTTPError as err:
             status, data = err.code, b""
-        except (urllib.error.URLError, OSError) as err:
+        except (urllib.error.URLError, OSError, ValueError) as err:
             raise _non_recoverable(f"Failed downloading script: {script_path} ({err})") from None
         if status != 200:
             raise _non_recoverable(f"Failed downloading script: {script_path} (status code: {status})")
