@@ -379,3 +379,29 @@ def test_ctx_commands_are_rebuilt_in_a_fresh_cache(make_ctx, tmp_path, monkeypat
         monkeypatch.setattr(native, "_resolved", {})
         monkeypatch.setattr(native, "_command_dirs", {})
         assert run(make_ctx(), script_source='ctx returns "$(ctx node id)"\n') == "web"
+
+
+def test_script_from_http_and_file_urls(make_ctx, tmp_path):
+    import functools
+    import http.server
+
+    served = tmp_path / "served"
+    served.mkdir()
+    write(served, "remote.sh", "#!/bin/bash\nctx returns \"remote $(ctx instance id)\"\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert run(make_ctx(), script_path=f"{base}/remote.sh") == "remote web_abc123"
+        with pytest.raises(NonRecoverableError, match=f"Failed downloading script: {base}/nope.sh \\(status code: 404\\)"):
+            run(make_ctx(), script_path=f"{base}/nope.sh")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert run(make_ctx(), script_path=f"file://{served}/remote.sh") == "remote web_abc123"
+    with pytest.raises(NonRecoverableError, match="Script not found: file://"):
+        run(make_ctx(), script_path=f"file://{served}/missing.sh")
