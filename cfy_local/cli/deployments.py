@@ -75,9 +75,9 @@ def create(deployment_id, blueprint_id, inputs, generate_id, display_name):
     try:
         record = _api().create_deployment(get_home(), deployment_id, blueprint_id, parsed, display_name=display_name)
     except ValidationError as exc:
-        if type(exc) is ValidationError and "argument" not in str(exc):
-            raise ValidationError(f"Unable to create deployment: {exc}") from None
-        raise
+        if str(exc).startswith("ERROR: The `"):  # an id refused before anything was looked at
+            raise
+        raise ValidationError(f"Unable to create deployment: {exc}") from None
     if wants_json():
         render.print_json(record)
         return
