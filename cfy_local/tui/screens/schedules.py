@@ -2,6 +2,7 @@
 occurrences and the scheduler's recent decisions for the highlighted one."""
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cfy_local import clock
 from cfy_local.errors import CfyLocalError
 from cfy_local.timefmt import parse_iso
 from cfy_local.tui import model
@@ -59,6 +61,7 @@ class SchedulesScreen(BaseScreen):
         super().__init__()
         self.schedules: dict[str, dict[str, Any]] = {}
         self.load_error = ""
+        self._detail_signature: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -123,11 +126,22 @@ class SchedulesScreen(BaseScreen):
         detail = self.query_one("#schedule-detail", Static)
         schedule = self.schedules.get(key or "")
         if schedule is None:
+            self._detail_signature = None
             detail.update("")
             return
         from cfy_local.schedules import api
 
         home, dep, sched = self.app.home, schedule["deployment_id"], schedule["id"]
+        # Redraw only when the schedule, its history or the minute changed: histories grow
+        # without bound and are read whole by the schedules API.
+        try:
+            history_size = os.stat(home.schedule_history_file(dep, sched)).st_size
+        except FileNotFoundError:
+            history_size = 0
+        signature = (key, repr(sorted(schedule.items())), history_size, clock.now().replace(second=0, microsecond=0))
+        if signature == self._detail_signature:
+            return
+        self._detail_signature = signature
         rule = schedule.get("rule") or {}
         text = Text()
         text.append(f"{dep}/{sched}", style="bold")
