@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +40,15 @@ def cfy(home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cfy_local", *args], capture_output=True, text=True, env=env)
 
 
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
 def deploy(home: Path, markers: Path, count: int) -> list[str]:
     from cfy_local.deployments import api as deployments
 
@@ -64,12 +74,14 @@ def bench_start(root: Path, runs: int) -> tuple[float, float]:
     home, markers = root / "start-home", root / "start-markers"
     markers.mkdir()
     deps = deploy(home, markers, runs)
-    returned, to_started, ids = [], [], []
+    returned, to_started, ids, cpu = [], [], [], []
     h = Home(str(home))
     for dep in deps:
+        c0 = cpu_of_children()
         t0 = time.time()
         proc = cfy(home, "executions", "start", "install", "-d", dep, "--no-wait")
         t1 = time.time()
+        cpu.append(cpu_of_children() - c0)
         if proc.returncode != 0:
             raise SystemExit(f"start failed: {proc.stderr}")
         execution_id = proc.stdout.strip()
@@ -83,7 +95,7 @@ def bench_start(root: Path, runs: int) -> tuple[float, float]:
                 break
             time.sleep(0.005)
         wait_all_ended(home, [execution_id])
-    return statistics.median(returned), statistics.median(to_started)
+    return statistics.median(returned), statistics.median(to_started), statistics.median(cpu)
 
 
 def bench_concurrent(root: Path, deployments: int, shells: int) -> tuple[int, int, int, float]:
@@ -130,13 +142,15 @@ def bench_list(root: Path, count: int, repeats: int) -> tuple[float, float]:
     cold = time.perf_counter() - t0
     time.sleep(2.1)  # let the folder's mtime settle so the warm path is the one measured
     cfy(home, "executions", "list")
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
+        c0 = cpu_of_children()
         t0 = time.perf_counter()
         proc = cfy(home, "executions", "list")
         times.append(time.perf_counter() - t0)
+        cpu.append(cpu_of_children() - c0)
         assert f"Showing {count} of {count} executions" in proc.stdout, proc.stdout[-300:]
-    return cold, statistics.median(times)
+    return cold, statistics.median(times), statistics.median(cpu)
 
 
 def main() -> None:
@@ -146,9 +160,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-exec-"))
     try:
         start_runs = 7 if args.quick else 15
-        returned, started = bench_start(root, start_runs)
+        print(load_average())
+        returned, started, start_cpu = bench_start(root, start_runs)
         print(f"start --no-wait returns (median of {start_runs}): {returned * 1000:.0f} ms "
-              f"(target 150 ms, ratio {returned / 0.150:.2f})")
+              f"(target 150 ms, ratio {returned / 0.150:.2f}); CPU time {start_cpu * 1000:.0f} ms")
         print(f"worker started after return (median):   {started * 1000:.0f} ms "
               f"(target 300 ms, ratio {started / 0.300:.2f})")
         deployments = 30 if args.quick else 100
@@ -157,9 +172,10 @@ def main() -> None:
               f"{terminated} terminated, {found - terminated} not, in {elapsed:.1f} s "
               f"({'OK' if found == terminated == started_n else 'FAIL'})")
         count = 10_000
-        cold, warm = bench_list(root, count, 5)
+        cold, warm, list_cpu = bench_list(root, count, 5)
         print(f"executions list with {count} executions: warm median {warm:.3f} s "
-              f"(target 0.5 s, ratio {warm / 0.5:.2f}); first (cache build) {cold:.3f} s")
+              f"(target 0.5 s, ratio {warm / 0.5:.2f}); CPU time {list_cpu:.3f} s; first (cache build) {cold:.3f} s")
+        print(load_average())
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
