@@ -130,6 +130,7 @@ class BoundedResult:
     stdout: str
     stderr: str
     seconds: float
+    cpu_seconds: float
     max_rss_mb: float
     timed_out: bool
 
@@ -180,7 +181,7 @@ def run_cfy_bounded(args: list[str], home: str | os.PathLike, *, timeout: float 
         err_fh.seek(0)
         out, err = out_fh.read(), err_fh.read()
     return BoundedResult(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                         seconds, usage.ru_maxrss / 1024.0, timed_out)
+                         seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, timed_out)
 
 
 def run_harness(*args: str, timeout: float = 120.0) -> dict:
