@@ -82,11 +82,11 @@ def wait_and_report_filtered(home, record, keep, as_json) -> int:
     """``--tail``: follow until the execution ends, then print everything not yet shown —
     also for one that has already ended (cfy prints nothing then; we print it all)."""
     from cfy_local.executions import events as execution_events
-    from cfy_local.executions import records
+    from cfy_local.executions import api, records
 
     execution_id = record["id"]
     try:
-        for event in execution_events.follow(home, execution_id, lambda: records.load(home, execution_id)):
+        for event in execution_events.follow(home, execution_id, api.record_watcher(home, execution_id)):
             if event is None or not keep(event):
                 continue
             if as_json:

@@ -473,3 +473,23 @@ def require_execution(home: Home, execution_id: str) -> dict[str, Any]:
         return records.load(home, execution_id)
     except NotFoundError:
         raise NotFoundError(f"Execution {execution_id} not found") from None
+
+
+def record_watcher(home: Home, execution_id: str, *, check_every: float = 1.0):
+    """A loader for ``events.follow``: returns the execution's record, and at most every
+    ``check_every`` seconds, while it is active, checks that its worker is still alive —
+    so a waiting ``cfy`` sees a crashed worker's run end (reconciled) instead of waiting
+    for its timeout."""
+    last_check = [clock.monotonic()]
+
+    def load() -> dict[str, Any]:
+        record = records.load(home, execution_id)
+        now = clock.monotonic()
+        if lifecycle.is_active(record["status"]) and now - last_check[0] >= check_every:
+            last_check[0] = now
+            if worker_alive(record.get("worker_pid"), record.get("worker_create_time")) is False:
+                reconcile(home)
+                record = records.load(home, execution_id)
+        return record
+
+    return load

@@ -303,3 +303,16 @@ def test_force_cancel_leaves_operations_and_kill_stops_them_afterwards(home, mar
     wait_for(lambda: not psutil.pid_exists(sleeper) or psutil.Process(sleeper).status() == psutil.STATUS_ZOMBIE,
              timeout=15, message="leftover operation process to be killed")
     assert status(home, run_id) == "cancelled"
+
+
+def test_a_waiting_start_sees_its_worker_die(home, markers):
+    deploy(home, markers, "dep")
+    (markers / "hold").touch()
+    waiter = cfy_popen(home, "executions", "start", "install", "-d", "dep")
+    wait_for(lambda: holding(markers), message="run to hold")
+    run = runs_of(home)[0]
+    os.killpg(run["worker_pid"], signal.SIGKILL)
+    assert waiter.wait(60) == 1
+    out, err = waiter.communicate()
+    assert f"Worker process {run['worker_pid']} died unexpectedly" in out + err
+    assert status(home, run["id"]) == "failed"
