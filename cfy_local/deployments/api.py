@@ -378,6 +378,16 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
                                                                          "-f/--force"])
     with lock(home.root, STATE_LOCK):
         _maintenance_check(home, locked=True)
+        if not force:
+            # Admission takes this lock too: re-check so a start that slipped in between wins.
+            from cfy_local.executions import lifecycle, records
+
+            late = [r["id"] for r in records.load_all(home)
+                    if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
+                    and r.get("workflow_id") != "delete_deployment_environment"]
+            if late:
+                raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
+                                    f"executions for this deployment. Running executions ids: {','.join(late)}")
         _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
     try:
         from cfy_local.schedules.api import delete_deployment_schedules
