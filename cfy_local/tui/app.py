@@ -53,8 +53,7 @@ class CfyTui(App):
         self.maintenance = "deactivated"
         self.scheduler: dict[str, Any] = {}
         self.last_refresh: datetime | None = None
-        self.last_tick_ms = 0.0
-        self._last_reconcile = 0.0
+        self._last_reconcile = float("-inf")
         self.last_command: tuple[str, str, bool] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -74,14 +73,12 @@ class CfyTui(App):
 
     def refresh_state(self) -> None:
         """Re-read what changed. Measured by bench/bench_tui_refresh.py."""
-        started = time.perf_counter()
         self.executions.tick()
         if self.reconcile_dead_workers():
             self.executions.tick()
         self.maintenance = model.maintenance_status(self.home)
         self.scheduler = model.scheduler_status(self.home)
         self.last_refresh = clock.now()
-        self.last_tick_ms = (time.perf_counter() - started) * 1000
 
     def redraw(self) -> None:
         screen = self.screen

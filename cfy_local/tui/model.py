@@ -134,10 +134,6 @@ class ExecutionIndex:
         self._settled_inodes: dict[str, int] = {}  # file name -> inode of an ended record
         self._last_full_scan = float("-inf")
 
-    @property
-    def records(self) -> dict[str, dict[str, Any]]:
-        return {key: entry.record for key, entry in self._entries.items()}
-
     def get(self, execution_id: str) -> dict[str, Any] | None:
         entry = self._entries.get(execution_id)
         return entry.record if entry else None

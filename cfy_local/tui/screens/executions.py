@@ -92,7 +92,7 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
     def refresh_view(self) -> None:
         table = self.table
         table.columns = WIDE_COLUMNS if table.size.width >= WIDE_AT else COLUMNS
-        table.empty_text = "no executions match" if self.model.index.records else "no executions yet"
+        table.empty_text = "no executions match" if len(self.model.index) else "no executions yet"
         table.set_rows(self.model.row_ids)
         self.query_one("#info", Static).update(self.info_text())
 
