@@ -12,8 +12,11 @@ pause nor double up when the clocks change.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
+import signal
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
@@ -27,6 +30,8 @@ UTC = timezone.utc
 MAX_PREVIEW = 1000
 # Cloudify scans at most this many generated dates when listing upcoming occurrences.
 MAX_SCAN = 100_000
+# How long validation may search for a raw RRULE's first date before refusing it.
+RRULE_SEARCH_SECONDS = 2.0
 
 _RECURRENCE = re.compile(r"(?<![\d.])(\d+) ?(sec|second|min|minute|h|hour|d|day|w|week|mo|month|y|year)s?$")
 _WEEKDAY = re.compile(r"^([1-4]|L-)?(SU|MO|TU|WE|TH|FR|SA)")
@@ -128,11 +133,51 @@ def build_rule(*, recurrence: str | None = None, count=None, weekdays=None, rrul
     return {"recurrence": recurrence, "count": count, "weekdays": weekdays or None}
 
 
-def validate_rrule(text: str) -> None:
+class _SearchTooLong(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_budget(seconds: float):
+    """Interrupt a dateutil search after ``seconds`` (main thread only; elsewhere unbounded).
+    dateutil checks UNTIL only on dates that match, so a rule whose filters never match
+    (BYMONTHDAY=30 with BYMONTH=2) walks every candidate up to year 9999."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _SearchTooLong()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        du.rrulestr(text, dtstart=datetime(2000, 1, 1), forceset=True, ignoretz=True)
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def validate_rrule(text: str) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(f"invalid RRULE string provided: {text!r}")
+    # dateutil accepts INTERVAL=0 and then never yields a date: refuse it before iterating.
+    for part in re.split(r"[;:\n]", text.upper()):
+        part = part.strip()
+        if part.startswith("INTERVAL=") and (not part[9:].isdigit() or int(part[9:]) < 1):
+            raise ValidationError(f"invalid RRULE string provided: INTERVAL must be a positive integer ({part})")
+    start = datetime(2000, 1, 1)
+    try:
+        with _time_budget(RRULE_SEARCH_SECONDS):
+            parsed = du.rrulestr(text, dtstart=start, forceset=True, ignoretz=True)
+            first = next(iter(parsed), None)
+    except _SearchTooLong:
+        raise ValidationError(f"invalid RRULE string provided: no date matching the rule was found after "
+                              f"{RRULE_SEARCH_SECONDS:g} s of searching (do its BY* parts ever match?)") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise ValidationError(f"invalid RRULE string provided: {exc}") from None
+    if first is None:
+        raise ValidationError("invalid RRULE string provided: the rule never produces a date")
 
 
 _UTC_UNTIL = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
@@ -151,6 +196,14 @@ def _weekday(day: str):
     if position is None:
         return base, None
     return base, (-1 if position == "L-" else int(position))
+
+
+def _until_calendar_ends(values: Iterator[datetime]) -> Iterator[datetime]:
+    """A rule running into year 9999 simply has no more occurrences."""
+    try:
+        yield from values
+    except (OverflowError, ValueError):
+        return
 
 
 def _day_steps(dtstart: datetime, step: timedelta, until: datetime | None) -> Iterator[datetime]:
@@ -181,9 +234,8 @@ class Occurrences:
     def iter_from(self, after: datetime | None = None) -> Iterator[datetime]:
         """Occurrences in order (UTC), only those strictly after ``after`` if given."""
         step = self._elapsed_step()
-        if step is not None:
-            return self._iter_elapsed(step, after)
-        return self._iter_wall_clock(after)
+        inner = self._iter_elapsed(step, after) if step is not None else self._iter_wall_clock(after)
+        return _until_calendar_ends(inner)
 
     def _iter_elapsed(self, step: timedelta, after: datetime | None) -> Iterator[datetime]:
         count = self.rule.get("count")

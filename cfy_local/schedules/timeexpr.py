@@ -100,6 +100,21 @@ def _add_years(base: datetime, years: int) -> datetime:
     return first + timedelta(days=base.day - 1)
 
 
+FIRST_YEAR, LAST_YEAR = 1000, 9998
+
+
+def _out_of_range(expression) -> str:
+    return f"{expression} is beyond the range of supported dates (years {FIRST_YEAR} to {LAST_YEAR})"
+
+
+def _in_range(value: datetime, expression) -> datetime:
+    """Keep times inside years whose ISO text is four digits and whose arithmetic cannot
+    overflow when a rule steps forward from them."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValidationError(_out_of_range(expression))
+    return value
+
+
 def parse_relative(expression: str, now: datetime) -> datetime:
     """``+<n>[ ]<unit>[s]...`` applied in order to ``now`` (UTC, seconds zeroed)."""
     tokens = _RELATIVE_TOKEN.findall(expression)
@@ -110,19 +125,26 @@ def parse_relative(expression: str, now: datetime) -> datetime:
         match = _DELTA.match(token)
         if not match:
             raise ValidationError(f"{token} is not a legal time delta")
-        amount, unit = int(match.group(1)), match.group(2)
-        if unit in ("min", "minute"):
-            result += timedelta(minutes=amount)
-        elif unit in ("h", "hour"):
-            result += timedelta(hours=amount)
-        elif unit in ("d", "day"):
-            result += timedelta(days=amount)
-        elif unit in ("w", "week"):
-            result += timedelta(weeks=amount)
-        elif unit in ("mo", "month"):
-            result = _add_months(result, amount)
-        else:
-            result = _add_years(result, amount)
+        try:
+            result = _shift(result, int(match.group(1)), match.group(2))
+        except (OverflowError, ValueError):
+            raise ValidationError(_out_of_range(expression)) from None
+    return _in_range(result, expression)
+
+
+def _shift(result: datetime, amount: int, unit: str) -> datetime:
+    if unit in ("min", "minute"):
+        result += timedelta(minutes=amount)
+    elif unit in ("h", "hour"):
+        result += timedelta(hours=amount)
+    elif unit in ("d", "day"):
+        result += timedelta(days=amount)
+    elif unit in ("w", "week"):
+        result += timedelta(weeks=amount)
+    elif unit in ("mo", "month"):
+        result = _add_months(result, amount)
+    else:
+        result = _add_years(result, amount)
     return result
 
 
@@ -149,7 +171,10 @@ def parse_time_expression(expression: str, tz_name: str, now: datetime) -> datet
         # HH:MM is today (in the schedule's zone), even if already past — as cfy does.
         today = now.astimezone(zone).date()
         local = datetime.combine(today, clock_time.time())
-    return _local_to_utc_lenient(local, zone)
+    try:
+        return _in_range(_local_to_utc_lenient(local, zone), expression)
+    except (OverflowError, ValueError):
+        raise ValidationError(_out_of_range(expression)) from None
 
 
 def parse_at(text: str) -> datetime:
@@ -180,7 +205,10 @@ def parse_one_shot_time(text: str, now: datetime) -> datetime:
         raise ValidationError(f"Date `{text}` is not a valid date, please provide valid date. {_SCHEDULE_HINT}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValidationError(f"Date `{text}` missing timezone information, please provide valid date. {_SCHEDULE_HINT}")
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = _in_range(parsed.astimezone(UTC), text)
+    except (OverflowError, ValueError):
+        raise ValidationError(_out_of_range(text)) from None
     if parsed < now:
         raise ValidationError(f"Date `{text}` has already passed, please provide valid date. {_SCHEDULE_HINT}")
     return parsed

@@ -11,6 +11,11 @@ from support import deployments_cli_available, make_deployment  # noqa: E402
 
 from cfy_local.store.paths import Home  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scheduler"))
+# Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
+# imported last answers, so every conftest re-exports it.
+from conftest_helpers import wait_for  # noqa: E402,F401
+
 
 @pytest.fixture
 def store(home) -> Home:

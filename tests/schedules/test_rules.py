@@ -204,3 +204,18 @@ def test_wall_clock_time_is_kept_across_dst(zone_name, day_offset, hour, minute,
         wall = value.astimezone(zone)
         assert (wall.hour, wall.minute) == (hour, minute)
     assert len({v.astimezone(zone).date() for v in preview}) == len(preview)  # once per local day
+
+
+def test_rules_that_cannot_produce_dates_are_refused():
+    for text in ("RRULE:FREQ=DAILY;INTERVAL=-1", "RRULE:FREQ=DAILY;INTERVAL=0", "", "RRULE:FREQ=DAILY;BYDAY=XX"):
+        with pytest.raises(ValidationError) as err:
+            build_rule(rrule=text)
+        assert str(err.value).startswith("invalid RRULE string provided: ")
+
+
+def test_a_rule_running_into_the_end_of_the_calendar_just_ends():
+    since = datetime(9998, 12, 30, 9, 0, tzinfo=UTC)
+    for rule in (build_rule(recurrence="1d"), build_rule(recurrence="1y"), build_rule(recurrence="1h"),
+                 {"rrule": "RRULE:FREQ=DAILY"}):
+        values = occ(rule, since, tz="Europe/London").upcoming(since, 1000)
+        assert values and values == sorted(values) and values[-1].year == 9999

@@ -95,3 +95,12 @@ def test_one_shot_times_golden():
     with pytest.raises(ValidationError) as err:
         parse_one_shot_time("201801012230-0500", NOW)
     assert str(err.value) == f"Date `201801012230-0500` has already passed, please provide valid date. {HINT}"
+
+
+@pytest.mark.parametrize("expr, zone", [("+99999999999y", "UTC"), ("+999999999999mo", "UTC"), ("+8000y", "UTC"),
+                                        ("0001-01-01 00:00", "Pacific/Kiritimati"), ("0999-12-31 23:59", "UTC"),
+                                        ("9999-12-31 23:59", "Asia/Tokyo")])
+def test_dates_out_of_range_are_refused_cleanly(expr, zone):
+    with pytest.raises(ValidationError) as err:
+        parse_time_expression(expr, zone, NOW)
+    assert str(err.value) == f"{expr} is beyond the range of supported dates (years 1000 to 9998)"
