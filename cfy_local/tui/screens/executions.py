@@ -76,14 +76,14 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         return self.query_one(VirtualTable)
 
     @property
-    def model(self) -> model.ExecutionsModel:
+    def data(self) -> model.ExecutionsModel:
         return self.app.executions
 
     def row_cells(self, execution_id: str):
         wide = self.table.size.width >= WIDE_AT
         now = clock.now()
-        values = self.model.cells(execution_id, now, wide=wide)
-        record = self.model.index.get(execution_id)
+        values = self.data.cells(execution_id, now, wide=wide)
+        record = self.data.index.get(execution_id)
         styles = {}
         if record is not None:
             styles["status"] = CLASS_STYLES[model.status_class(record["status"])]
@@ -92,13 +92,13 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
     def refresh_view(self) -> None:
         table = self.table
         table.columns = WIDE_COLUMNS if table.size.width >= WIDE_AT else COLUMNS
-        table.empty_text = "no executions match" if len(self.model.index) else "no executions yet"
-        table.set_rows(self.model.row_ids)
+        table.empty_text = "no executions match" if len(self.data.index) else "no executions yet"
+        table.set_rows(self.data.row_ids)
         self.query_one("#info", Static).update(self.info_text())
 
     def info_text(self) -> Text:
-        view = self.model.view
-        counts = self.model.counts()
+        view = self.data.view
+        counts = self.data.counts()
         text = Text()
         for number, name in enumerate(("active", "queued", "failed", "all"), start=1):
             style = Style(reverse=True, bold=True) if view.status_filter == name else Style(dim=False)
@@ -136,13 +136,13 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.value = self.model.view.text
+        box.value = self.data.view.text
         box.focus()
 
     def on_input_changed(self, message: Input.Changed) -> None:
         if message.input.id != "filter":
             return
-        self.model.view.text = message.value.strip()
+        self.data.view.text = message.value.strip()
         self.apply_view()
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
@@ -154,31 +154,31 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.display = False
-        self.model.view.text = ""
+        self.data.view.text = ""
         self.table.focus()
         self.apply_view()
 
     def action_status_filter(self, name: str) -> None:
-        self.model.view.status_filter = name
+        self.data.view.status_filter = name
         self.apply_view()
 
     def action_sort(self) -> None:
         columns = model.SORT_COLUMNS
-        view = self.model.view
+        view = self.data.view
         view.sort_by = columns[(columns.index(view.sort_by) + 1) % len(columns)]
         self.apply_view()
 
     def action_order(self) -> None:
-        self.model.view.descending = not self.model.view.descending
+        self.data.view.descending = not self.data.view.descending
         self.apply_view()
 
     def action_system(self) -> None:
-        self.model.view.include_system = not self.model.view.include_system
+        self.data.view.include_system = not self.data.view.include_system
         self.apply_view()
 
     def apply_view(self) -> None:
         """Filter/sort changed: recompute the order now (no file is re-read)."""
-        self.model.settings_changed()
+        self.data.settings_changed()
         self.refresh_view()
 
     def action_schedules(self) -> None:
@@ -189,8 +189,8 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
     def action_start(self) -> None:
         from cfy_local.tui.screens.start import StartScreen
 
-        record = self.model.index.get(self.table.cursor_key) if self.table.cursor_key else None
-        deployment = self.model.view.deployment_id or (record or {}).get("deployment_id")
+        record = self.data.index.get(self.table.cursor_key) if self.table.cursor_key else None
+        deployment = self.data.view.deployment_id or (record or {}).get("deployment_id")
         self.app.push_screen(StartScreen(deployment), self.started)
 
     def started(self, record) -> None:
