@@ -106,7 +106,7 @@ def test_cfy_killed_at_random_moments(home):
     ]
     summary = run_harness("cli", str(home), str(CLI_KILLS), "11", json.dumps(commands), timeout=240)
     assert summary["killed"] + summary["finished"] == CLI_KILLS
-    assert summary["killed"] >= CLI_KILLS // 2, summary
+    assert summary["killed"] >= CLI_KILLS // 4, summary  # kill moments follow measured durations
     figures = _check_whole(home)
 
     # Nothing blocks later commands: each kind works again on the same home.
