@@ -121,7 +121,7 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             forced=force, wait_after_fail=wait_after_fail, task_retries=task_retries,
             task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size,
             schedule_id=schedule_id)
-        summaries = index.scan(home)
+        summaries = index.scan(home, write_back="lazy")
         if deployment_id and workflow_id not in ("create_deployment_environment", "delete_deployment_environment"):
             _check_environment_created(home, summaries, deployment_id)
         decision = admission.decide(record, summaries, queue=queue, force=force)

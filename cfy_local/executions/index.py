@@ -60,13 +60,19 @@ def _rows(entries: dict[str, list]) -> list[dict[str, Any]]:
     return [dict(zip(fields, value[1])) for value in entries.values()]
 
 
-def scan(home: Home, *, write_back: bool = True) -> list[dict[str, Any]]:
+# Paths that run under the state lock (admission, the queue) rewrite the cache only once
+# this many records had to be re-read, so a start never pays for a full cache write.
+LAZY_REWRITE_THRESHOLD = 64
+
+
+def scan(home: Home, *, write_back: bool | str = True) -> list[dict[str, Any]]:
     """Summaries of every readable execution record (unordered).
 
     Unreadable records are left out here (``cfy status`` reports them); a record deleted
     between the scan and the read is simply absent. Every record write is a rename into
     ``executions/``, which changes the folder's mtime: when the folder is unchanged since
     the cache was written (and not too recently), the per-file checks are skipped.
+    ``write_back="lazy"`` rewrites the cache only when many records were re-read.
     """
     path = _cache_path(home)
     cache = _read_cache(path)
@@ -80,6 +86,7 @@ def scan(home: Home, *, write_back: bool = True) -> list[dict[str, Any]]:
         return _rows(cached)
     fresh: dict[str, list] = {}
     changed = cache.get("dir") != dir_signature
+    reread = 0
     with os.scandir(home.executions_dir) as entries:
         for entry in entries:
             name = entry.name
@@ -102,8 +109,11 @@ def scan(home: Home, *, write_back: bool = True) -> list[dict[str, Any]]:
                 continue
             fresh[name] = [signature, [record.get(key) for key in SUMMARY_FIELDS]]
             changed = True
+            reread += 1
     if len(fresh) != len(cached):
         changed = True
+    if write_back == "lazy":
+        write_back = reread >= LAZY_REWRITE_THRESHOLD
     if changed and write_back:
         try:
             payload = json.dumps({"format": CACHE_FORMAT, "fields": list(SUMMARY_FIELDS), "dir": dir_signature,
