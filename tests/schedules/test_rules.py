@@ -219,3 +219,21 @@ def test_a_rule_running_into_the_end_of_the_calendar_just_ends():
                  {"rrule": "RRULE:FREQ=DAILY"}):
         values = occ(rule, since, tz="Europe/London").upcoming(since, 1000)
         assert values and values == sorted(values) and values[-1].year == 9999
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(["1d", "3 days", "1w", "2 weeks", "1h", "30min", "90 seconds"]),
+       st.integers(0, 10 * 365 * 24 * 60), st.one_of(st.none(), st.integers(1, 50)),
+       st.integers(0, 400 * 24 * 60))
+def test_fast_paths_match_dateutil_in_utc(recurrence, start_minutes, count, now_minutes):
+    from dateutil import rrule as du
+
+    from cfy_local.schedules.rules import parse_recurrence
+
+    since = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=start_minutes)
+    now = since + timedelta(minutes=now_minutes) - timedelta(days=1)
+    freq, interval = parse_recurrence(recurrence)
+    reference = du.rrule(freq, interval=interval, dtstart=since, count=count)
+    expected = [d for d in reference.xafter(now, count=30) if d > now] if count is None else \
+        [d for d in reference if d > now][:30]
+    assert occ(build_rule(recurrence=recurrence, count=count), since).upcoming(now, 30) == expected
