@@ -405,3 +405,25 @@ def test_script_from_http_and_file_urls(make_ctx, tmp_path):
     assert run(make_ctx(), script_path=f"file://{served}/remote.sh") == "remote web_abc123"
     with pytest.raises(NonRecoverableError, match="Script not found: file://"):
         run(make_ctx(), script_path=f"file://{served}/missing.sh")
+
+
+def test_work_folders_of_dead_workers_are_swept(make_ctx, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from cfy_local.engine.scripts import runner
+    exec_temp = tmp_path / "exec"
+    exec_temp.mkdir()
+    monkeypatch.setenv("CFY_EXEC_TEMP", str(exec_temp))
+    monkeypatch.setattr(runner, "_swept", threading.Event())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    abandoned = exec_temp / f"cfy-script-{dead_pid}-abcd1234"
+    abandoned.mkdir()
+    (abandoned / "script.sh").write_text("echo left behind\n")
+    alive = exec_temp / f"cfy-script-{os.getppid()}-efgh5678"
+    alive.mkdir()
+    unrelated = exec_temp / "other-folder"
+    unrelated.mkdir()
+    run(make_ctx(), script_source="echo sweeping\n")
+    assert sorted(path.name for path in exec_temp.iterdir()) == sorted([alive.name, unrelated.name])

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.parse
 from typing import Any
@@ -38,6 +39,7 @@ OUTPUT_GRACE_AFTER_EXIT = 2.0      # a background child may keep the pipes open;
 ERROR_TAIL_LINES = 20              # lines of stdout/stderr quoted in a failure
 DOWNLOAD_TIMEOUT = 60.0
 UNIX_SOCKET_PATH_MAX = 100         # sun_path is 108 bytes on Linux; keep a margin
+WORKDIR_PREFIX = "cfy-script-"     # + "<worker pid>-<random>"
 
 
 def _exceptions():
@@ -71,7 +73,8 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
     if process:
         parameters["process"] = process
 
-    workdir = tempfile.mkdtemp(prefix="cfy-script-", dir=_exec_temp_root())
+    _sweep_abandoned_workdirs()
+    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=_exec_temp_root())
     socket_dir = workdir
     proxy: CtxProxy | None = None
     try:
@@ -100,6 +103,37 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
             shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
     return _outcome_result(outcome, argv, return_code, stdout_tail, stderr_tail)
+
+
+_swept = threading.Event()
+
+
+def _sweep_abandoned_workdirs() -> None:
+    """Once per process: remove work folders of workers that died without cleaning up (a
+    kill-cancel SIGKILLs the worker mid-operation). The folder name carries its worker's pid."""
+    if _swept.is_set():
+        return
+    _swept.set()
+    root = _exec_temp_root() or tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(WORKDIR_PREFIX):
+            continue
+        pid_text = name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        path = os.path.join(root, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _process_options(process: Any) -> dict:
