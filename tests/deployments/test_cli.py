@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fingerprint  # noqa: E402 (tests/deployments/conftest.py)
+from state_fingerprint import fingerprint
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HELLO = str(EXAMPLES / "hello-world" / "blueprint.yaml")

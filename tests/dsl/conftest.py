@@ -1,7 +1,6 @@
-"""Helpers for DSL tests: write a blueprint folder; fingerprint a state directory."""
+"""Fixture for DSL tests: write a blueprint folder."""
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -27,18 +26,3 @@ def write_blueprint(tmp_path):
         return root / name
 
     return write
-
-
-def fingerprint(home: Path) -> dict[str, bytes]:
-    """Every state file and its content (lock files and cache/ are not state)."""
-    out = {}
-    if not home.exists():
-        return out
-    for folder, _dirs, names in os.walk(home):
-        rel_folder = os.path.relpath(folder, home)
-        if rel_folder.split(os.sep)[0] in ("locks", "cache"):
-            continue
-        for name in names:
-            path = os.path.join(folder, name)
-            out[os.path.relpath(path, home)] = Path(path).read_bytes()
-    return out
