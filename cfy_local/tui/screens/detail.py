@@ -75,21 +75,32 @@ def _details(record: dict, progress: tuple[int, int] | None, now) -> Text:
     if flags:
         text.append("  (" + ", ".join(flags) + ")", style="dim")
     text.append("\n")
+    created = model.short_time(record.get("created_at"))
+
+    def later(value: str | None) -> str:
+        # started/ended on the creation day show the time only, so the line fits 80 columns
+        stamp = model.short_time(value)
+        return stamp[11:] if stamp[:10] == created[:10] else stamp
+
     duration = model.format_duration(model.duration_seconds(record, now))
-    row("created", model.short_time(record.get("created_at")))
-    row("started", f"{model.short_time(record.get('started_at'))}"
-                   + (f"   ended {model.short_time(record.get('ended_at'))}" if record.get("ended_at") else "")
-                   + (f"   ({duration})" if duration else ""))
+    times = created
+    if record.get("started_at"):
+        times += f"  started {later(record['started_at'])}"
+    if record.get("ended_at"):
+        times += f"  ended {later(record['ended_at'])}"
+    if duration:
+        times += f"  ({duration})"
+    row("created", times)
     if record.get("scheduled_for"):
         row("scheduled", model.short_time(record.get("scheduled_for")))
     worker = record.get("worker_pid")
-    row("worker pid", worker if worker else "-")
-    row("progress", model.progress_text(progress) or "-")
+    row("worker pid", f"{worker if worker else '-'}   progress {model.progress_text(progress) or '-'}")
     parameters = record.get("parameters") or {}
     row("parameters", json.dumps(parameters, sort_keys=True, default=str) if parameters else "{}")
     if record.get("error"):
         text.append(f"{'error':<11}", style="bold")
         text.append(str(record["error"]).rstrip() + "\n", style="red")
+    text.rstrip()
     return text
 
 
