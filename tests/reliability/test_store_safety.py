@@ -336,3 +336,28 @@ def test_corrupt_records_through_the_cli(home):
         result = cfy_run(home, *listing)
         assert "Traceback" not in result.stderr, (listing, result)
         assert result.exit_code == 0 or any(str(p) in result.stderr for p in bad_files), (listing, result)
+
+
+def test_symlinks_at_execution_and_events_paths_through_the_cli(home, tmp_path):
+    upload_base(home)
+    must(cfy_run(home, "deployments", "create", "web", "-b", "base"))
+    run = must(cfy_run(home, "executions", "start", "pause", "-d", "web", "-p", "seconds=0.01", "--no-wait",
+                       "--json")).json["id"]
+    wait_quiet(home)
+    target = _precious(tmp_path)
+    events_file = home / "runs" / run / "events.ndjson"
+    events_file.unlink()
+    events_file.symlink_to(target)
+    result = cfy_run(home, "events", "list", run)
+    assert result.exit_code == 1 and "symlink" in result.stderr and "Traceback" not in result.stderr, result
+    record = home / "executions" / f"{run}.json"
+    record.unlink()
+    record.symlink_to(target)
+    result = cfy_run(home, "executions", "get", run)
+    assert result.exit_code == 1 and "symlink" in result.stderr and "Traceback" not in result.stderr, result
+    listing = cfy_run(home, "executions", "list")
+    assert "Traceback" not in listing.stderr, listing
+    assert target.read_text() == "do not touch\n"
+    # A new run on the same deployment is not disturbed by the planted links.
+    must(cfy_run(home, "executions", "start", "pause", "-d", "web", "-p", "seconds=0.01", "--timeout", "60"))
+    assert target.read_text() == "do not touch\n"
