@@ -96,6 +96,11 @@ def test_failed_run_exit_1_then_resume_skips_succeeded_operations(home, markers,
     assert count(markers, "first") == 1, "resume re-ran an operation that had succeeded"
     assert count(markers, "configure") == 2
     assert len(runs_of(home)) == 1  # same execution id
+    from cfy_local.executions.events import read_all
+
+    texts = [e["message"]["text"] for e in read_all(Home(str(home)), run["id"])]
+    assert "Resuming 'install' workflow execution" in texts
+    assert texts[-1] == "'install' workflow execution succeeded"
 
 
 def test_bad_parameters_and_usage_errors_change_nothing(home, markers, cfy_proc):
