@@ -1,9 +1,7 @@
 """The state directory: paths, atomic writes, locks, versioned records, event logs.
 
-Core module: no click, no textual. See docs/state.md for the layout and the lock order.
+Core package: no click, no textual. See docs/state.md for the layout and the lock order.
+Import the submodules directly (``store.paths``, ``store.atomic``, ``store.locks``,
+``store.records``, ``store.events``): this package imports nothing itself, so commands that
+only read state never pay for ``filelock``'s import.
 """
-from cfy_local.store.paths import Home, resolve_home
-from cfy_local.store.atomic import atomic_write_bytes, atomic_write_json, read_json
-from cfy_local.store.locks import lock
-
-__all__ = ["Home", "resolve_home", "atomic_write_bytes", "atomic_write_json", "read_json", "lock"]
