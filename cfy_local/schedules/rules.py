@@ -318,11 +318,22 @@ class Occurrences:
                               local_until)
         if not weekdays:
             return iter(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until))
-        combined = du.rruleset()
-        for day in weekdays:
-            byweekday, bysetpos = _weekday(day)
-            combined.rrule(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until,
+        # One rule per positional weekday (BYSETPOS applies per rule), and one rule for all
+        # plain weekdays together: the same dates as Cloudify's one-rule-per-day set, faster.
+        plain = [_weekday(day)[0] for day in weekdays if _weekday(day)[1] is None]
+        positional = [_weekday(day) for day in weekdays if _weekday(day)[1] is not None]
+        members = []
+        if plain:
+            members.append(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until,
+                                    byweekday=tuple(dict.fromkeys(plain))))
+        for byweekday, bysetpos in positional:
+            members.append(du.rrule(freq, interval=max(interval, 1), dtstart=dtstart, until=local_until,
                                     byweekday=byweekday, bysetpos=bysetpos))
+        if len(members) == 1:
+            return iter(members[0])
+        combined = du.rruleset()
+        for member in members:
+            combined.rrule(member)
         return iter(combined)
 
     def next_after(self, now: datetime) -> datetime | None:

@@ -237,3 +237,34 @@ def test_fast_paths_match_dateutil_in_utc(recurrence, start_minutes, count, now_
     expected = [d for d in reference.xafter(now, count=30) if d > now] if count is None else \
         [d for d in reference if d > now][:30]
     assert occ(build_rule(recurrence=recurrence, count=count), since).upcoming(now, 30) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["1d", "2 days", "1w", "3 weeks", "1mo", "2mo", "1y"]),
+       st.lists(st.sampled_from(DAYS + ["1mo", "2tu", "l-fr", "4su", "L-MO"]), min_size=1, max_size=4, unique=True),
+       st.integers(0, 5 * 365 * 24 * 60), st.sampled_from(ZONES))
+def test_weekday_rules_equal_one_rule_per_weekday(recurrence, weekdays, start_minutes, zone):
+    """Cloudify builds one rule per weekday and merges them; the shortcut gives the same dates."""
+    from dateutil import rrule as du
+
+    from cfy_local.schedules.rules import _weekday, parse_recurrence
+
+    freq, interval = parse_recurrence(recurrence)
+    if freq not in (du.MONTHLY, du.YEARLY):
+        weekdays = [d for d in weekdays if d.lower() in DAYS] or ["mo"]
+    since = datetime(2021, 1, 1, tzinfo=UTC) + timedelta(minutes=start_minutes)
+    rule = build_rule(recurrence=recurrence, weekdays=weekdays)
+    local_start = since.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    reference = du.rruleset()
+    for day in rule["weekdays"]:
+        byweekday, bysetpos = _weekday(day)
+        reference.rrule(du.rrule(freq, interval=interval, dtstart=local_start, byweekday=byweekday,
+                                 bysetpos=bysetpos))
+    expected = []
+    for local in reference:
+        value = local.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+        if value.astimezone(ZoneInfo(zone)).replace(tzinfo=None) == local:
+            expected.append(value)
+        if len(expected) == 25:
+            break
+    assert occ(rule, since, tz=zone).upcoming(since - timedelta(seconds=1), 25) == expected
