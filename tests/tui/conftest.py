@@ -7,14 +7,18 @@ import asyncio
 import pytest
 
 from cfy_local import clock
-from tests.tui import statefixture
+
+import tui_state
+# Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
+# imported last answers, so every conftest re-exports it.
+from tui_helpers import wait_for  # noqa: F401
 
 
 @pytest.fixture
 def state(home):
     """The fixture state dir (two deployments, seven executions, events, two schedules)."""
-    built = statefixture.build(home)
-    statefixture.add_schedules(built)
+    built = tui_state.build(home)
+    tui_state.add_schedules(built)
     yield built
     clock.freeze(None)
 

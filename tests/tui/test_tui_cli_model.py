@@ -8,7 +8,7 @@ import sys
 
 from cfy_local.store.events import append_events
 from cfy_local.tui import model
-from tests.tui import statefixture
+import tui_state
 
 
 def test_tui_help_and_unknown_deployment(cfy, home):
@@ -34,7 +34,7 @@ def test_index_rereads_only_changed_records_and_survives_bad_files(state):
     assert index.refresh() == set()
     first = "00000001-0000-4000-8000-000000000001"
     record = dict(index.get(first), error="edited")
-    statefixture.records.save(state, record)
+    tui_state.records.save(state, record)
     assert index.refresh() == {first}
     assert index.get(first)["error"] == "edited"
     # a corrupt file keeps the last good version and is reported
@@ -63,14 +63,14 @@ def test_event_tail_reads_only_new_lines_and_restarts_on_a_replaced_log(state):
     assert [e["message"]["text"] for e in tail.poll()] == ["half"]
     record = {"id": first, "deployment_id": "web", "workflow_id": "install"}
     replacement = path + ".new"
-    append_events(replacement, [statefixture.event(record, statefixture.NOW, "fresh", "workflow_started")])
+    append_events(replacement, [tui_state.event(record, tui_state.NOW, "fresh", "workflow_started")])
     os.replace(replacement, path)
     assert [e["message"]["text"] for e in tail.poll()] == ["fresh"]
     assert len(tail.events) == 1
 
 
 def test_durations_filters_and_sorting():
-    now = statefixture.NOW
+    now = tui_state.NOW
     assert model.format_duration(None) == "" and model.format_duration(59.9) == "59s"
     assert model.format_duration(61) == "1m01s" and model.format_duration(3 * 3600 + 60) == "3h01m"
     assert model.format_duration(2 * 86400 + 3600) == "2d01h"
@@ -98,7 +98,7 @@ def test_durations_filters_and_sorting():
 def test_event_tail_starts_near_the_end_of_a_huge_log(tmp_path):
     path = str(tmp_path / "events.ndjson")
     record = {"id": "x", "deployment_id": "web", "workflow_id": "install"}
-    append_events(path, [statefixture.event(record, statefixture.NOW, f"line {i}", "task_started")
+    append_events(path, [tui_state.event(record, tui_state.NOW, f"line {i}", "task_started")
                          for i in range(2000)])
     size = os.path.getsize(path)
     tail = model.EventTail(path, window=size // 4)

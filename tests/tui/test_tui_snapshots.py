@@ -1,7 +1,7 @@
 """SVG snapshots of the screens on the fixture state dir at a frozen clock.
 
 Review changes with the HTML report pytest-textual-snapshot writes on failure; accept them
-with ``pytest tests/tui/test_snapshots.py --snapshot-update``.
+with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update``.
 """
 from __future__ import annotations
 

@@ -18,8 +18,7 @@ from cfy_local.tui.app import CfyTui
 from cfy_local.tui.screens.detail import ExecutionScreen
 from cfy_local.tui.screens.executions import ExecutionsScreen
 from cfy_local.tui.table import VirtualTable
-from conftest import wait_for
-from tests.tui.screentext import screen_text
+from tui_helpers import screen_text, wait_for
 
 BLUEPRINT = Path(__file__).parent / "blueprint" / "blueprint.yaml"
 ENDED = ("terminated", "failed", "cancelled")

@@ -11,8 +11,8 @@ from cfy_local.tui.screens.executions import ExecutionsScreen
 from cfy_local.tui.screens.help import HelpScreen
 from cfy_local.tui.screens.schedules import SchedulesScreen
 from cfy_local.tui.table import VirtualTable
-from tests.tui import statefixture
-from tests.tui.screentext import screen_text
+import tui_state
+from tui_helpers import screen_text
 
 FIRST = "00000001-0000-4000-8000-000000000001"
 SEVENTH = "00000007-0000-4000-8000-000000000007"
@@ -103,9 +103,9 @@ def test_refresh_keeps_cursor_on_its_execution_and_picks_up_changes(state, drive
         table = app.screen.query_one(VirtualTable)
         chosen = table.cursor_key
         # a new execution appears at the top and another one changes status
-        statefixture.add_execution(state, 9, deployment="web", workflow="install", status="started",
-                                   created=statefixture.NOW - timedelta(seconds=5),
-                                   started=statefixture.NOW - timedelta(seconds=4))
+        tui_state.add_execution(state, 9, deployment="web", workflow="install", status="started",
+                                   created=tui_state.NOW - timedelta(seconds=5),
+                                   started=tui_state.NOW - timedelta(seconds=4))
         app.tick()
         await pilot.pause()
         assert shown_ids(app)[0].startswith("00000009")
@@ -122,8 +122,8 @@ def test_pause_stops_reading_until_resumed(state, drive):
     async def scenario(pilot):
         await pilot.press("p")
         assert "PAUSED" in screen_text(app)
-        statefixture.add_execution(state, 10, deployment="db", workflow="install", status="pending",
-                                   created=statefixture.NOW)
+        tui_state.add_execution(state, 10, deployment="db", workflow="install", status="pending",
+                                   created=tui_state.NOW)
         app.tick()
         await pilot.pause()
         assert len(shown_ids(app)) == 6
@@ -153,9 +153,9 @@ def test_detail_shows_record_and_follows_events(state, drive):
         await pilot.press("l")
         # many more events arrive: the pane stays at the bottom while following
         full = app.executions.index.get(FIRST)
-        base = statefixture.NOW
+        base = tui_state.NOW
         append_events(state.events_file(FIRST), [
-            statefixture.event(full, base + timedelta(seconds=i), f"line {i}", level="info") for i in range(60)])
+            tui_state.event(full, base + timedelta(seconds=i), f"line {i}", level="info") for i in range(60)])
         app.tick()
         await pilot.pause()
         log = app.screen.query_one(EventLog)
@@ -166,7 +166,7 @@ def test_detail_shows_record_and_follows_events(state, drive):
         assert "FOLLOWING" not in screen_text(app)
         position = log.scroll_y
         append_events(state.events_file(FIRST), [
-            statefixture.event(full, base + timedelta(minutes=5), "late line", level="info")])
+            tui_state.event(full, base + timedelta(minutes=5), "late line", level="info")])
         app.tick()
         await pilot.pause()
         assert log.scroll_y == position
@@ -253,8 +253,8 @@ def test_cancel_asks_first_and_no_means_nothing_sent(state, drive):
 
 def test_usable_at_80x24_with_a_long_list(state, drive):
     for number in range(20, 80):
-        statefixture.add_execution(state, number, deployment="web", workflow="install", status="terminated",
-                                   created=statefixture.NOW - timedelta(days=2, minutes=number))
+        tui_state.add_execution(state, number, deployment="web", workflow="install", status="terminated",
+                                   created=tui_state.NOW - timedelta(days=2, minutes=number))
     app = app_for(state)
 
     async def scenario(pilot):
@@ -326,9 +326,9 @@ def test_a_refresh_reconciles_an_execution_whose_worker_is_gone(state, drive):
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    statefixture.add_execution(state, 11, deployment="web", workflow="install", status="started",
-                               created=statefixture.NOW - timedelta(minutes=1),
-                               started=statefixture.NOW - timedelta(minutes=1), worker_pid=gone.pid)
+    tui_state.add_execution(state, 11, deployment="web", workflow="install", status="started",
+                               created=tui_state.NOW - timedelta(minutes=1),
+                               started=tui_state.NOW - timedelta(minutes=1), worker_pid=gone.pid)
     app = app_for(state)
 
     async def scenario(pilot):
