@@ -111,9 +111,13 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         return self._cursor_key
 
     def set_rows(self, keys: list[str]) -> None:
-        """New rows (in order). The cursor follows its key; if that row is gone it stays at
-        the same position (clamped)."""
-        if keys is not self.keys:  # the model hands over a new list only when the order changed
+        """New rows (in order). The cursor follows its key (if that row is gone it stays at
+        the same position, clamped) and stays in view; a view the user scrolled away from
+        the cursor is left where it is."""
+        # The model hands over a new list only when the order changed.
+        reordered = keys is not self.keys
+        on_screen = self.cursor - int(self.scroll_y)
+        if reordered:
             self.keys = keys
             self._positions = {key: index for index, key in enumerate(keys)}
         if self._cursor_key is not None and self._cursor_key in self._positions:
@@ -123,7 +127,8 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         previous = self._cursor_key
         self._cursor_key = keys[self.cursor] if keys else None
         self.virtual_size = Size(self.size.width, len(keys) + 1)
-        self._keep_cursor_visible()
+        if reordered and 0 <= on_screen < self._body_height():
+            self._keep_cursor_visible()
         self.refresh()
         if self._cursor_key != previous:
             self.post_message(self.Highlighted(self, self._cursor_key))

@@ -338,3 +338,30 @@ def test_a_refresh_reconciles_an_execution_whose_worker_is_gone(state, drive):
         assert "3:failed 3" in screen_text(app)
 
     drive(app, scenario)
+
+
+def test_new_rows_show_at_the_top_and_a_scrolled_view_is_left_alone(state, drive):
+    for number in range(20, 60):
+        tui_state.add_execution(state, number, deployment="web", workflow="install", status="terminated",
+                                created=tui_state.NOW - timedelta(days=2, minutes=number))
+    app = app_for(state)
+
+    async def scenario(pilot):
+        table = app.screen.query_one(VirtualTable)
+        first = table.cursor_key
+        tui_state.add_execution(state, 90, deployment="web", workflow="install", status="pending",
+                                created=tui_state.NOW)
+        app.tick()
+        await pilot.pause()
+        assert table.cursor_key == first and table.scroll_y == 0
+        assert screen_text(app).splitlines()[3].startswith("0000005a")  # the new row, on top
+        # scroll the view away from the cursor: refreshes do not pull it back
+        table.scroll_to(y=20, animate=False)
+        await pilot.pause()
+        tui_state.add_execution(state, 91, deployment="web", workflow="install", status="pending",
+                                created=tui_state.NOW)
+        app.tick()
+        await pilot.pause()
+        assert table.scroll_y == 20 and table.cursor_key == first
+
+    drive(app, scenario)
