@@ -14,6 +14,14 @@ import pytest
 from cfy_local.store.events import EventWriter, read_from
 from cfy_local.store.paths import Home
 
+# Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
+# imported last answers, so this one re-exports the root one's helper too.
+_ROOT_SPEC = __import__("importlib.util").util.spec_from_file_location(
+    "_cfy_root_conftest_for_engine", Path(__file__).resolve().parent.parent / "conftest.py")
+_ROOT = __import__("importlib.util").util.module_from_spec(_ROOT_SPEC)
+_ROOT_SPEC.loader.exec_module(_ROOT)
+wait_for = _ROOT.wait_for
+
 HEADER = """\
 tosca_definitions_version: cloudify_dsl_1_4
 imports:
@@ -47,16 +55,6 @@ class Outcome:
                 if operation_suffix is None or ctx["operation"].endswith(operation_suffix):
                     out.append((who, ctx["operation"]))
         return out
-
-
-class FileCancel:
-    """A cancel flag an operation can raise by creating a file (the worker's is similar)."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def is_set(self) -> bool:
-        return os.path.exists(self.path)
 
 
 class EngineEnv:

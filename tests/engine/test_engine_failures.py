@@ -4,7 +4,16 @@ from __future__ import annotations
 import json
 import os
 
-from tests.engine.conftest import FileCancel
+
+
+class FileCancel:
+    """A cancel flag an operation raises by creating a file (as the worker's CancelFlag)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def is_set(self) -> bool:
+        return os.path.exists(self.path)
 
 OPS = """
 import os
