@@ -365,3 +365,26 @@ def test_new_rows_show_at_the_top_and_a_scrolled_view_is_left_alone(state, drive
         assert table.scroll_y == 20 and table.cursor_key == first
 
     drive(app, scenario)
+
+
+def test_status_bar_shows_maintenance_and_a_running_scheduler(state, drive):
+    from cfy_local import maintenance
+    from cfy_local.store.locks import try_hold
+
+    app = app_for(state)
+
+    async def scenario(pilot):
+        assert "maintenance: deactivated  scheduler: stopped" in screen_text(app)
+        maintenance.activate(state)  # a queued execution remains: activating
+        held = try_hold(state.root, "scheduler")  # what a running `cfy scheduler run` holds
+        try:
+            app.tick()
+            await pilot.pause()
+            assert "maintenance: activating  scheduler: running" in screen_text(app)
+        finally:
+            held.release()
+        app.tick()
+        await pilot.pause()
+        assert "scheduler: stopped" in screen_text(app)
+
+    drive(app, scenario)
