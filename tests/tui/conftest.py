@@ -9,9 +9,6 @@ import pytest
 from cfy_local import clock
 
 import tui_state
-# Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
-# imported last answers, so every conftest re-exports it.
-from tui_helpers import wait_for  # noqa: F401
 
 
 @pytest.fixture
