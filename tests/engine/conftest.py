@@ -15,12 +15,8 @@ from cfy_local.store.events import EventWriter, read_from
 from cfy_local.store.paths import Home
 
 # Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
-# imported last answers, so this one re-exports the root one's helper too.
-_ROOT_SPEC = __import__("importlib.util").util.spec_from_file_location(
-    "_cfy_root_conftest_for_engine", Path(__file__).resolve().parent.parent / "conftest.py")
-_ROOT = __import__("importlib.util").util.module_from_spec(_ROOT_SPEC)
-_ROOT_SPEC.loader.exec_module(_ROOT)
-wait_for = _ROOT.wait_for
+# imported last answers, so every conftest re-exports it.
+from support import wait_for  # noqa: E402,F401
 
 HEADER = """\
 tosca_definitions_version: cloudify_dsl_1_4
