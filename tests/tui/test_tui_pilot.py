@@ -170,7 +170,13 @@ def test_detail_shows_record_and_follows_events(state, drive):
         app.tick()
         await pilot.pause()
         assert log.scroll_y == position
-        # End resumes following
+        # scrolling back down to the bottom follows again, as End does
+        await pilot.press("pagedown", "pagedown")
+        app.tick()
+        await pilot.pause()
+        assert "FOLLOWING" in screen_text(app)
+        await pilot.press("pageup")
+        assert "FOLLOWING" not in screen_text(app)
         await pilot.press("end")
         await pilot.pause()
         assert "FOLLOWING" in screen_text(app) and "late line" in screen_text(app)

@@ -23,7 +23,8 @@ MAX_LINES = 5000
 
 
 class EventLog(RichLog):
-    """Follows new events while at the bottom; scrolling up stops following, End resumes."""
+    """Follows new events while at the bottom; scrolling up stops following; End (or
+    scrolling back down to the bottom) resumes."""
 
     BINDINGS = [Binding("end,G", "follow", "Follow", key_display="End")]
 
@@ -144,6 +145,9 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             details.update(Text(f"Execution {self.execution_id} is gone from the state directory", style="red"))
         else:
             details.update(_details(record, self.app.executions.index.progress(record), clock.now()))
+        log = self.query_one(EventLog)
+        if not log.following and log.scroll_y >= log.max_scroll_y:
+            log.following = True  # the user scrolled back down to the bottom: follow again
         if not self.app.paused:
             self.write_events(self.tail.poll())
         self.update_badge()
