@@ -109,3 +109,21 @@ def test_event_tail_starts_near_the_end_of_a_huge_log(tmp_path):
     # every line taken is whole: the first one is the line right after the cut
     first = int(events[0]["message"]["text"].split()[1])
     assert [e["message"]["text"] for e in events] == [f"line {i}" for i in range(first, 2000)]
+
+
+def test_start_form_values_are_typed_as_declared():
+    from cfy_local.tui.screens.start import changed_parameters, default_text
+
+    declared = {"name": {"type": "string", "default": "1.0"}, "count": {"type": "integer", "default": 2},
+                "tags": {"default": ["a"]}, "label": {"default": "x"}, "needed": {}}
+    assert default_text(declared["count"]) == "2" and default_text(declared["tags"]) == '["a"]'
+    texts = {"name": "2.0", "count": "2", "tags": "[a, b]", "label": "3", "needed": ""}
+    assert changed_parameters(declared, texts) == {"name": "2.0", "tags": ["a", "b"], "label": "3"}
+    assert changed_parameters(declared, dict(texts, needed="7")) == {
+        "name": "2.0", "tags": ["a", "b"], "label": "3", "needed": 7}
+    import pytest
+
+    from cfy_local.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="Parameter `count`: cannot read"):
+        changed_parameters({"count": {"type": "integer"}}, {"count": "[1, 2"})

@@ -26,9 +26,10 @@ def default_text(spec: dict[str, Any]) -> str:
 
 
 def parse_value(name: str, spec: dict[str, Any], text: str) -> Any:
-    """The typed value of a field: strings stay strings; other types are read as YAML
-    (so ``3`` is an integer, ``[a, b]`` a list); the core then checks types and constraints."""
-    if spec.get("type") == "string":
+    """The typed value of a field: strings (declared, or untyped with a string default)
+    stay strings; anything else is read as YAML (``3`` an integer, ``[a, b]`` a list). The
+    core then checks types and constraints with Cloudify's messages."""
+    if spec.get("type") == "string" or (spec.get("type") is None and isinstance(spec.get("default"), str)):
         return text
     try:
         return yaml.safe_load(text)
