@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from cfy_local.errors import ValidationError
 from cfy_local.store.events import append_events
 from cfy_local.tui import model
 import tui_state
@@ -121,9 +124,5 @@ def test_start_form_values_are_typed_as_declared():
     assert changed_parameters(declared, texts) == {"name": "2.0", "tags": ["a", "b"], "label": "3"}
     assert changed_parameters(declared, dict(texts, needed="7")) == {
         "name": "2.0", "tags": ["a", "b"], "label": "3", "needed": 7}
-    import pytest
-
-    from cfy_local.errors import ValidationError
-
     with pytest.raises(ValidationError, match="Parameter `count`: cannot read"):
         changed_parameters({"count": {"type": "integer"}}, {"count": "[1, 2"})
