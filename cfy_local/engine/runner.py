@@ -13,7 +13,6 @@ import traceback
 import queue
 from typing import Any, Callable
 
-from cfy_local import clock
 from cfy_local.config import load_config
 from cfy_local.engine import WorkflowCancelled, WorkflowFailed
 from cfy_local.engine.events import EventEmitter, error_cause

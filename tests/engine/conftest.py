@@ -2,7 +2,6 @@
 deployments API, ``run_workflow`` in-process with a real EventWriter."""
 from __future__ import annotations
 
-import os
 import textwrap
 import threading
 import uuid
