@@ -11,6 +11,7 @@ import pytest
 from cfy_local.errors import ValidationError
 from cfy_local.store.events import append_events
 from cfy_local.tui import model
+
 import tui_state
 
 

@@ -11,6 +11,7 @@ from cfy_local.tui.screens.executions import ExecutionsScreen
 from cfy_local.tui.screens.help import HelpScreen
 from cfy_local.tui.screens.schedules import SchedulesScreen
 from cfy_local.tui.table import VirtualTable
+
 import tui_state
 from tui_helpers import screen_text
 
