@@ -6,8 +6,10 @@ context so each call only adds what is specific (node, operation, retries, cause
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import threading
 import time
 import traceback as traceback_module
 from typing import Any
@@ -54,12 +56,18 @@ class EventEmitter:
     # A batching EventWriter is flushed at least this often, so `events list --tail`
     # and the TUI see a running workflow with at most this delay.
     FLUSH_INTERVAL = 0.1
+    DRAIN_BATCH = 128
 
     def __init__(self, writer, *, deployment_id: str | None, execution_id: str, workflow_id: str,
                  blueprint_id: str | None):
         self.writer = writer
         self._flush = getattr(writer, "flush", None)
         self._last_flush = time.monotonic()
+        # Events from every thread go through one queue (appending to a deque is atomic)
+        # and are handed to the writer in order by whichever thread drains it, so the
+        # operation threads do not queue up on the writer's lock one event at a time.
+        self._queue: collections.deque = collections.deque()
+        self._drain_lock = threading.Lock()
         self._clock = _Timestamps()
         self.base = {
             "deployment_id": deployment_id,
@@ -69,21 +77,36 @@ class EventEmitter:
         }
 
     def _emit(self, record: dict[str, Any]) -> None:
-        self.writer.write(record)
-        if self._flush is not None:
-            now = time.monotonic()
-            if now - self._last_flush >= self.FLUSH_INTERVAL:
-                self._last_flush = now
+        queue = self._queue
+        queue.append(record)
+        if len(queue) >= self.DRAIN_BATCH or time.monotonic() - self._last_flush >= self.FLUSH_INTERVAL:
+            self._drain(wait=False)
+
+    def _drain(self, *, wait: bool) -> None:
+        """Hand queued events to the writer, oldest first, then let it flush.
+
+        ``wait=False`` skips when another thread is draining: it takes these too.
+        """
+        if not self._drain_lock.acquire(blocking=wait):
+            return
+        try:
+            queue, write = self._queue, self.writer.write
+            while queue:
+                write(queue.popleft())
+            self._last_flush = time.monotonic()
+            if self._flush is not None:
                 self._flush()
+        finally:
+            self._drain_lock.release()
 
     def maybe_flush(self) -> None:
-        if self._flush is not None and time.monotonic() - self._last_flush >= self.FLUSH_INTERVAL:
-            self.flush()
+        """Called by the graph loop before it waits: readers see events within ~0.1 s."""
+        if time.monotonic() - self._last_flush >= self.FLUSH_INTERVAL:
+            self._drain(wait=True)
 
     def flush(self) -> None:
-        if self._flush is not None:
-            self._last_flush = time.monotonic()
-            self._flush()
+        """Everything emitted so far reaches the writer (and is flushed) before returning."""
+        self._drain(wait=True)
 
     def event(self, event_type: str, text: str, context: dict | None = None, arguments: Any = None) -> None:
         now = self._clock.now()

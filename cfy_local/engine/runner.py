@@ -322,6 +322,7 @@ def run_workflow(home: Any, execution: dict, *, events, cancel, task_retries=Non
             current_workflow_ctx.pop()
         run.close()
         run.graph_state.flush(durable=True)
+        run.emitter.flush()
         flush = getattr(events, "flush", None)
         if callable(flush):
             try:

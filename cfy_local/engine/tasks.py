@@ -108,6 +108,7 @@ class TaskAsyncResult:
         if not task._started_direct and task.state not in TERMINATED_STATES:
             task.apply_async()
         while not self._done.wait(0.2):
+            task.run.emitter.maybe_flush()
             if task.run.cancel_requested():
                 raise ExecutionCancelled()
         if task.state == TASK_FAILED and not task.ignored:

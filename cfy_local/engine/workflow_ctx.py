@@ -378,6 +378,7 @@ class CloudifyWorkflowContext:
         for task in list(self._non_graph_tasks):
             done = task.async_result._done
             while not done.wait(0.2):
+                self._run.emitter.maybe_flush()
                 if self._run.cancel_requested():
                     break
 

@@ -212,3 +212,44 @@ node_templates:
     assert outcome.error is None, outcome.error
     assert env.by_node("a")[0]["runtime_properties"]["greeting"] == "hello from script"
     assert "Task succeeded 'script_runner.tasks.run'" in outcome.texts()
+
+
+def test_events_of_a_running_operation_are_readable_while_it_runs(env, tmp_path):
+    import json
+    import threading
+
+    from cfy_local.store.events import read_from
+    from support import wait_for
+
+    gate = tmp_path / "gate"
+    body = f"""
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: p.PKG.ops.wait_for_gate
+          inputs: {{gate: {json.dumps(str(gate))}}}
+"""
+    code = OPS + '''
+
+def wait_for_gate(gate=None, **kwargs):
+    import os, time
+    ctx.logger.info('waiting at the gate')
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.02)
+'''
+    env.deploy(body, code)
+    execution_id = "live-events-run"
+    runner = threading.Thread(target=lambda: env.run("install", execution_id=execution_id))
+    runner.start()
+    try:
+        path = env.home.events_file(execution_id)
+        wait_for(lambda: any(e["message"]["text"] == "waiting at the gate" for e in read_from(path)[0]),
+                 timeout=20, message="the operation's log line while it still runs")
+    finally:
+        gate.write_text("open")
+        runner.join(30)
+    assert not runner.is_alive()
