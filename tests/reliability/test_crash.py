@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -22,6 +26,7 @@ from reliability_support import (ACTIVE, END, cfy_run, env_int, execution_record
 
 CLI_KILLS = env_int("CFY_RELIABILITY_CLI_KILLS", 200)
 SCHEDULER_KILLS = env_int("CFY_RELIABILITY_SCHEDULER_KILLS", 60)
+RESTORE_KILLS = env_int("CFY_RELIABILITY_RESTORE_KILLS", 8)
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +163,59 @@ def test_scheduler_killed_mid_pass_never_fires_twice(home):
         assert count >= fired_by_schedule[key]
     print(f"scheduler kills: {summary}; executions per schedule: {dict(by_schedule)}")
 
+
+
+def _restore_worker_pids(home) -> list[int]:
+    return [r["worker_pid"] for r in execution_records(home)
+            if r["workflow_id"] == "restore_snapshot" and r["status"] in ACTIVE and r.get("worker_pid")]
+
+
+def _visible_state(home) -> dict:
+    def ids(*args):
+        return sorted(row["id"] for row in must(cfy_run(home, *args, "--json")).json)
+    return {"blueprints": ids("blueprints", "list"), "deployments": ids("deployments", "list"),
+            "schedules": ids("deployments", "schedule", "list"), "secrets": sorted(
+                row.get("key") or row.get("id") for row in must(cfy_run(home, "secrets", "list", "--json")).json)}
+
+
+def test_restore_killed_mid_way_converges_when_run_again(home):
+    """A restore whose worker is SIGKILLed while it swaps the state in leaves records that
+    parse, no lock held, and a state that a second restore brings back to the snapshot."""
+    upload_base(home)
+    for dep in ("a", "b", "c"):
+        must(cfy_run(home, "deployments", "create", dep, "-b", "base"))
+    must(cfy_run(home, "deployments", "schedule", "create", "a", "install", "-s", "+1h", "-r", "1d"))
+    must(cfy_run(home, "secrets", "create", "kept", "-s", "v"))
+    must(cfy_run(home, "snapshots", "create", "snap1"))
+    wait_quiet(home)
+    expected = _visible_state(home)
+    must(cfy_run(home, "deployments", "delete", "b"))
+    must(cfy_run(home, "deployments", "create", "late", "-b", "base"))
+    must(cfy_run(home, "secrets", "create", "later", "-s", "v"))
+
+    rng = random.Random(17)
+    landed = 0
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    for _ in range(RESTORE_KILLS):
+        proc = subprocess.Popen([sys.executable, "-m", "cfy_local", "snapshots", "restore", "snap1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The restore has begun once its staging folder exists; kill within the swap.
+        wait_for(lambda: any(n.startswith(".restore-") for n in os.listdir(home)) or proc.poll() is not None,
+                 timeout=30, interval=0.001, message="the restore to begin")
+        deadline = time.monotonic() + rng.uniform(0.0, 0.02)
+        while time.monotonic() < deadline:  # the random kill moment under test
+            pass
+        for pid in _restore_worker_pids(home):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                landed += 1
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=60)
+        wait_quiet(home)
+        assert scan_state(home).problems == []
+        assert held_locks(home) == []
+    must(cfy_run(home, "snapshots", "restore", "snap1"))
+    wait_quiet(home)
+    assert _visible_state(home) == expected
+    print(f"restore kills landed: {landed} of {RESTORE_KILLS}")
