@@ -11,9 +11,10 @@ def tuned(ctx=None, level=1, mode="fast", flag=False, target=None, **kwargs):
     return {"level": level, "mode": mode}
 
 
-@workflow
+@workflow(resumable=True)
 def pause(ctx=None, seconds=0.2, **kwargs):
-    """Sleep in short steps so a cancel request is seen quickly."""
+    """Sleep in short steps so a cancel request is seen quickly. Resumable: it holds no
+    state, so running it again from the start is a correct resume."""
     ctx = ctx or workflow_ctx
     deadline = time.monotonic() + float(seconds)
     while time.monotonic() < deadline:
