@@ -87,6 +87,8 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
     source_dir = os.path.dirname(main)
     ensure_dir(home.blueprints_dir)
     staging = os.path.join(home.blueprints_dir, f".upload-{blueprint_id}-{uuid.uuid4().hex[:8]}")
+    # Created here so it is 0700 whatever the umask (copytree would make it with the umask's mode).
+    ensure_dir(staging)
     try:
         try:
             shutil.copytree(source_dir, os.path.join(staging, "resources"), symlinks=True,
