@@ -12,6 +12,7 @@ import resource
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,8 +153,6 @@ def run_cfy_bounded(args: list[str], home: str | os.PathLike, *, timeout: float 
     full_env.pop("CFY_LOCAL_FAKE_NOW", None)
     if env:
         full_env.update(env)
-    import tempfile
-
     with tempfile.TemporaryFile() as out_fh, tempfile.TemporaryFile() as err_fh:
         start = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "cfy_local", *args], stdout=out_fh, stderr=err_fh,
@@ -190,15 +189,6 @@ def run_harness(*args: str, timeout: float = 120.0) -> dict:
                           timeout=timeout, cwd=str(REPO))
     assert proc.returncode == 0, f"kill harness failed: {proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def cfy_json(home: str | os.PathLike, *args: str, timeout: float = 60.0):
-    """Run a read command with --json as a real process; return the parsed output."""
-    full_env = dict(os.environ, CFY_LOCAL_HOME=str(home))
-    proc = subprocess.run([sys.executable, "-m", "cfy_local", "--json", *args], capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
-    assert proc.returncode == 0, f"cfy {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    return json.loads(proc.stdout)
 
 
 @dataclass
