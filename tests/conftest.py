@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from support import wait_for  # noqa: F401  (re-exported: conftests elsewhere import it from here)
+from polling import wait_for  # noqa: F401  (re-exported: conftests elsewhere import it from here)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

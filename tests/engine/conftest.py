@@ -15,7 +15,7 @@ from cfy_local.store.paths import Home
 
 # Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
 # imported last answers, so every conftest re-exports it.
-from support import wait_for  # noqa: E402,F401
+from polling import wait_for  # noqa: E402,F401
 
 HEADER = """\
 tosca_definitions_version: cloudify_dsl_1_4

@@ -219,7 +219,7 @@ def test_events_of_a_running_operation_are_readable_while_it_runs(env, tmp_path)
     import threading
 
     from cfy_local.store.events import read_from
-    from support import wait_for
+    from polling import wait_for
 
     gate = tmp_path / "gate"
     body = f"""

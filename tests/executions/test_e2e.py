@@ -11,7 +11,7 @@ import pytest
 
 from cfy_local.executions import records
 from cfy_local.store.paths import Home
-from support import wait_for
+from polling import wait_for
 from exec_helpers import cfy_popen, count, deploy
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pytest
 from cfy_local.executions import api, queue, records
 from cfy_local.executions.events import read_all
 from cfy_local.store.paths import Home
-from support import wait_for
+from polling import wait_for
 from exec_helpers import put_record
 
 ENDED = ("terminated", "failed", "cancelled")

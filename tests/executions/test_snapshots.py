@@ -9,7 +9,7 @@ import psutil
 
 from cfy_local.executions import records
 from cfy_local.store.paths import Home
-from support import wait_for
+from polling import wait_for
 from exec_helpers import put_record
 
 

@@ -18,7 +18,7 @@ from cfy_local.tui.app import CfyTui
 from cfy_local.tui.screens.detail import ExecutionScreen
 from cfy_local.tui.screens.executions import ExecutionsScreen
 from cfy_local.tui.table import VirtualTable
-from support import wait_for
+from polling import wait_for
 from tui_helpers import screen_text
 
 BLUEPRINT = Path(__file__).parent / "blueprint" / "blueprint.yaml"

@@ -1,4 +1,4 @@
-"""Helpers shared by test modules (import as ``from support import wait_for``;
+"""Helpers shared by test modules (import as ``from polling import wait_for``;
 ``tests/`` is on pytest's pythonpath). Conftest files are not importable by name reliably:
 pytest loads each as a module called ``conftest``."""
 from __future__ import annotations
