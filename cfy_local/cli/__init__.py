@@ -7,7 +7,6 @@ never imports textual.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 
@@ -46,6 +45,8 @@ def resolve_prefix(group: click.Group, ctx: click.Context, name: str) -> str:
         return matches[0]
     if len(matches) > 1:
         ctx.fail(f"Too many matches: {', '.join(sorted(matches))}")
+    import difflib
+
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     message = f"No such command '{name}'."
     if close:

@@ -19,14 +19,23 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from typing import Iterator
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Iterator
 
 from cfy_local.errors import ConflictError, StorageError
 from cfy_local.store.atomic import ensure_dir
 
+if TYPE_CHECKING:
+    from filelock import FileLock
+
 DEFAULT_TIMEOUT = 60.0
+
+
+def _new_lock(path: str) -> "FileLock":
+    # filelock is imported on first use, not at module import: read-only commands import
+    # this module (through the core) but never lock, and filelock's import costs ~30 ms.
+    from filelock import FileLock
+
+    return FileLock(path, mode=0o600, thread_local=False, is_singleton=False)
 
 
 def lock_path(home_root: str, name: str) -> str:
@@ -38,7 +47,9 @@ def lock(home_root: str, name: str, timeout: float = DEFAULT_TIMEOUT) -> Iterato
     """Hold the named lock. ``timeout`` < 0 waits forever; 0 tries once."""
     path = lock_path(home_root, name)
     ensure_dir(os.path.dirname(path))
-    file_lock = FileLock(path, mode=0o600, thread_local=False, is_singleton=False)
+    file_lock = _new_lock(path)
+    from filelock import Timeout
+
     try:
         file_lock.acquire(timeout=timeout)
     except Timeout as exc:
@@ -51,11 +62,13 @@ def lock(home_root: str, name: str, timeout: float = DEFAULT_TIMEOUT) -> Iterato
         file_lock.release()
 
 
-def try_hold(home_root: str, name: str) -> FileLock | None:
+def try_hold(home_root: str, name: str) -> "FileLock | None":
     """Acquire a lock without waiting and return it (the caller releases), or None if held."""
     path = lock_path(home_root, name)
     ensure_dir(os.path.dirname(path))
-    file_lock = FileLock(path, mode=0o600, thread_local=False, is_singleton=False)
+    file_lock = _new_lock(path)
+    from filelock import Timeout
+
     try:
         file_lock.acquire(timeout=0)
     except Timeout:
