@@ -7,6 +7,8 @@ Each reconciled execution gets an event, and the queue drains afterwards.
 """
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 from cfy_local.executions import events, index, lifecycle, records
@@ -35,6 +37,31 @@ def worker_alive(pid: int | None, create_time: float | None) -> bool | None:
     if create_time is not None and abs(actual - float(create_time)) > CREATE_TIME_TOLERANCE:
         return False
     return True
+
+
+def stop_orphaned_operations(pid: int) -> None:
+    """SIGTERM what is left of a dead worker's process group (its script operations).
+
+    A worker leads its own session and process group (pgid == its pid), and its script
+    operations run in that group. Once the worker's pid is gone (or a zombie), Linux will
+    not hand that number out again while any process still carries it as a group id — so
+    signalling the group reaches only the dead worker's leftovers, which would otherwise
+    keep running beside a resumed run. If the pid exists again as a live process it was
+    reused and its group is someone else's: leave it alone.
+    """
+    import psutil
+
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error:
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def dead_worker_message(pid: int) -> str:
@@ -74,6 +101,7 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
                           f"'{record['workflow_id']}' workflow execution cancelled")
             failed.append(records.set_status(home, record["id"], target, locked=True,
                                              error=message if target == Status.FAILED.value else ""))
+            stop_orphaned_operations(pid)
     from cfy_local.executions.queue import drain
 
     drain(home)

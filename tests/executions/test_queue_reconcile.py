@@ -99,6 +99,31 @@ def test_reconcile_fails_a_dead_worker_writes_an_event_and_moves_the_queue(home,
     wait_for(lambda: load(home, waiting["id"])["status"] != "queued", timeout=30, message="queue to move")
 
 
+def test_reconcile_stops_the_operations_a_dead_worker_left_behind(home, tmp_path):
+    # A stand-in worker: its own session (like a real one), with an "operation" child in its
+    # process group that outlives it when the worker is SIGKILLed.
+    child_pid_file = tmp_path / "child.pid"
+    worker = subprocess.Popen(
+        ["sh", "-c", f"sleep 120 & echo $! > {child_pid_file}; wait"], start_new_session=True)
+    child_pid = int(wait_for(lambda: child_pid_file.exists() and child_pid_file.read_text().strip(),
+                             timeout=20, message="operation child to start"))
+    running = put_record(home, status="started", worker_pid=worker.pid,
+                         worker_create_time=psutil.Process(worker.pid).create_time())
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert psutil.pid_exists(child_pid)  # orphaned, still running
+    api.reconcile(Home(str(home)))
+    assert load(home, running["id"])["status"] == "failed"
+
+    def child_gone():
+        try:
+            return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(child_gone, timeout=20, message="orphaned operation to be stopped")
+
+
 def test_reconcile_detects_a_reused_pid_by_start_time(home):
     me = os.getpid()
     reused = put_record(home, status="started", worker_pid=me, worker_create_time=1.0)
