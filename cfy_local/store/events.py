@@ -26,6 +26,11 @@ def _events_error(path: str, exc: OSError) -> StorageError:
     return StorageError(f"Cannot write {path}: {exc.strerror or exc}")
 
 
+# One encoder for every event line: ``json.dumps(..., default=str, separators=...)`` would
+# build a new encoder per call, a measurable share of a large workflow's event writing.
+_encode_event = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
 class EventWriter:
     """Appends events to one execution's log. Thread-safe; ``flush`` may batch."""
 
@@ -41,7 +46,7 @@ class EventWriter:
             raise _events_error(path, exc) from exc
 
     def write(self, event: dict[str, Any]) -> None:
-        line = (json.dumps(event, default=str, separators=(",", ":")) + "\n").encode("utf-8")
+        line = (_encode_event(event) + "\n").encode("utf-8")
         with self._mutex:
             if self._batch:
                 self._pending.append(line)
