@@ -8,6 +8,7 @@ its own process (so peak RSS is that run's). Cloudify's own local engine
 ``env.execute('install', task_thread_pool_size=8)``.
 
     .venv/bin/python bench/bench_engine.py [--sizes 10,100,1000] [--no-cloudify]
+    .venv/bin/python bench/bench_engine.py --profile 1000   # where cfy-local's CPU goes, per thread
 
 Prints a table with both timings, the ratio and peak RSS. Not a test.
 """
@@ -220,6 +221,68 @@ def run_cloudify(python: str, n: int, workdir: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def profile_ours(n: int, top: int = 25) -> None:
+    """Run cfy-local's side in this process with cProfile in every engine thread.
+
+    Each thread gets its own profiler timed by ``time.thread_time`` (CPU of that thread
+    only), so time a thread spends waiting for the GIL, a queue or the disk does not show
+    as cost. Prints the graph thread (workflow + graph loop), the operation pool threads
+    and the instance-state writer separately, then the wall time spent in the final
+    state flush of each workflow (instance files written after the graph ends).
+    """
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, REPO)
+    from cfy_local.engine import runner, storage
+
+    profiles: dict[str, list] = {"workflow thread": [], "operation pool threads": [], "state writer thread": []}
+
+    def profiled(group: str, func):
+        def wrapper(*args, **kwargs):
+            profiler = cProfile.Profile(time.thread_time)
+            profiles[group].append(profiler)
+            profiler.enable()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                profiler.disable()
+        return wrapper
+
+    flush_seconds: list[float] = []
+    original_flush = runner.WorkflowRun.flush_graph_state
+
+    def timed_flush(self):
+        began = time.perf_counter()
+        try:
+            original_flush(self)
+        finally:
+            flush_seconds.append(time.perf_counter() - began)
+
+    runner.run_workflow = profiled("workflow thread", runner.run_workflow)
+    runner._WorkerPool._work = profiled("operation pool threads", runner._WorkerPool._work)
+    storage._StateFlusher._loop = profiled("state writer thread", storage._StateFlusher._loop)
+    runner.WorkflowRun.flush_graph_state = timed_flush
+    import cfy_local.engine as engine
+
+    engine.run_workflow = runner.run_workflow
+    workdir = tempfile.mkdtemp(prefix=f"bench-engine-profile-{n}-")
+    try:
+        result = child_ours(n, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"N={n}: install {result['install']:.3f}s, uninstall {result['uninstall']:.3f}s (under the profiler)")
+    print("final state flush per graph (wall): " + ", ".join(f"{s:.3f}s" for s in flush_seconds))
+    for group, profilers in profiles.items():
+        if not profilers:
+            continue
+        stats = pstats.Stats(profilers[0])
+        for profiler in profilers[1:]:
+            stats.add(profiler)
+        print(f"\n=== {group} ({len(profilers)} profiled calls), CPU seconds of those threads")
+        stats.sort_stats("tottime").print_stats(top)
+
+
 def run_ours(n: int, workdir: str) -> dict:
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(n), workdir],
                           capture_output=True, text=True, timeout=3600)
@@ -234,9 +297,14 @@ def main() -> None:
     parser.add_argument("--no-cloudify", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest counts")
     parser.add_argument("--child", nargs=2, metavar=("N", "WORKDIR"))
+    parser.add_argument("--profile", type=int, metavar="N",
+                        help="profile cfy-local's run of N instances per engine thread (CPU time) and exit")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_ours(int(args.child[0]), args.child[1])))
+        return
+    if args.profile:
+        profile_ours(args.profile)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     python = None if args.no_cloudify else _ensure_cloudify_venv()
