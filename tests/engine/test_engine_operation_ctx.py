@@ -70,9 +70,12 @@ def fail_after_write(**kwargs):
     raise NonRecoverableError('failed after writing')
 
 
-def slow(**kwargs):
+def slow(gate=None, **kwargs):
+    # Runs until the test opens the gate (bounded), so "still running" is a fact, not a race.
     import time
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.01)
     ctx.instance.runtime_properties['slow_done'] = True
 
 
@@ -169,28 +172,58 @@ def test_properties_saved_even_when_the_operation_fails(env):
     assert env.by_node("a")[0]["runtime_properties"]["written_before_failure"] is True
 
 
-def test_wait_after_fail_bounds_the_wait_for_running_tasks(env):
-    body = """
+def test_wait_after_fail_bounds_the_wait_for_running_tasks(env, tmp_path):
+    import json
+    import threading
+
+    from cfy_local.store.events import read_from
+    from polling import wait_for
+
+    def body(gate):
+        return f"""
 node_templates:
   slow:
     type: cloudify.nodes.Root
     interfaces:
       cloudify.interfaces.lifecycle:
-        create: p.PKG.ops.slow
+        create:
+          implementation: p.PKG.ops.slow
+          inputs: {{gate: {json.dumps(str(gate))}}}
   fast:
     type: cloudify.nodes.Root
     interfaces:
       cloudify.interfaces.lifecycle:
         create: p.PKG.ops.quick_fail
 """
-    env.deploy(body, OPS)
-    outcome = env.run("install", wait_after_fail=0)
-    assert "quick failure" in outcome.error
-    # the run ended without waiting for the slow operation
-    assert "slow_done" not in env.by_node("slow")[0]["runtime_properties"]
-    env.deploy(body, OPS, dep="dep2")
-    waited = env.run("install", dep="dep2", wait_after_fail=600)
-    assert "quick failure" in waited.error
+
+    # wait_after_fail=0: the run fails at once while `slow` is still held at its gate.
+    first_gate = tmp_path / "gate1"
+    env.deploy(body(first_gate), OPS)
+    try:
+        outcome = env.run("install", wait_after_fail=0)
+        assert "quick failure" in outcome.error
+        assert "slow_done" not in env.by_node("slow")[0]["runtime_properties"]
+    finally:
+        first_gate.write_text("open")  # let the abandoned operation end
+
+    # wait_after_fail=600: after the failure the run waits for `slow`; open its gate only
+    # once the failure is in the events, then the run ends with slow's work saved.
+    second_gate = tmp_path / "gate2"
+    env.deploy(body(second_gate), OPS, dep="dep2")
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(
+        outcome=env.run("install", dep="dep2", wait_after_fail=600, execution_id="waits")))
+    runner.start()
+    try:
+        path = env.home.events_file("waits")
+        wait_for(lambda: any(e.get("event_type") == "task_failed" for e in read_from(path)[0]),
+                 timeout=30, message="the fast operation's failure")
+        assert runner.is_alive()  # still waiting for the running operation
+    finally:
+        second_gate.write_text("open")
+        runner.join(60)
+    assert not runner.is_alive()
+    assert "quick failure" in result["outcome"].error
     assert env.by_node("slow", dep="dep2")[0]["runtime_properties"].get("slow_done") is True
 
 
