@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from polling import wait_for  # noqa: F401  (re-exported: conftests elsewhere import it from here)
-
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 

@@ -13,9 +13,6 @@ import pytest
 from cfy_local.store.events import EventWriter, read_from
 from cfy_local.store.paths import Home
 
-# Test modules elsewhere do `from conftest import wait_for`; whichever conftest pytest
-# imported last answers, so every conftest re-exports it.
-from polling import wait_for  # noqa: E402,F401
 
 HEADER = """\
 tosca_definitions_version: cloudify_dsl_1_4

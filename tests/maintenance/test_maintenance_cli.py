@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,7 @@ from cfy_local.errors import MaintenanceModeError
 from cfy_local.executions import records
 from cfy_local.store.paths import Home
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scheduler"))
-from conftest_helpers import wait_for  # noqa: E402
+from polling import wait_for
 
 WAITING_ONE = ("Cloudify Manager currently has one running or pending execution. "
                "Waiting for it to finish before entering maintenance mode.")

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polling import wait_for  # noqa: F401  (re-exported for the reliability tests)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CORPUS = HERE / "corpus"
@@ -285,13 +287,3 @@ def live_worker(record: dict) -> bool:
     return bool(worker_alive(record.get("worker_pid"), record.get("worker_create_time")))
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
-    """Poll ``predicate`` until truthy or ``timeout`` elapses (the suite never sleeps to sync)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)

@@ -9,7 +9,7 @@ import sys
 
 from cfy_local.scheduler import status as scheduler_status
 from cfy_local.scheduler.loop import SchedulerLoop, next_pass_offset
-from conftest_helpers import wait_for
+from polling import wait_for
 
 
 class FakeClock:
@@ -106,7 +106,7 @@ def test_once_with_at_reports_the_pass(cfy):
 def test_loop_streams_decisions_as_ndjson_with_json(home, store):
     from cfy_local import maintenance
     from cfy_local.schedules import api, records
-    from support import make_deployment
+    from schedule_support import make_deployment
 
     make_deployment(home, "dep1")
     api.create_schedule(store, "dep1", "backup", since="+1h", recurrence="1d", tz="UTC")

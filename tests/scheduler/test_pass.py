@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from cfy_local import clock, maintenance
+from cfy_local import maintenance
 from cfy_local.executions import records as execution_records
 from cfy_local.scheduler.passes import run_pass
 from cfy_local.schedules import api
-from support import at, make_deployment, record_fire
+from schedule_support import at, make_deployment, record_fire
 
 START = at("2026-03-02 09:00")
 

@@ -9,7 +9,7 @@ import pytest
 from cfy_local.executions import lifecycle, records as execution_records
 from cfy_local.schedules import api
 from cfy_local.store.paths import Home
-from conftest_helpers import wait_for
+from polling import wait_for
 
 BLUEPRINT = textwrap.dedent("""\
     tosca_definitions_version: cloudify_dsl_1_4

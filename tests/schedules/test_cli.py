@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cfy_local import clock
-from support import at
+from schedule_support import at
 
 NOW = at("2026-03-01 12:00")
 

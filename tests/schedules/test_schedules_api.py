@@ -10,7 +10,7 @@ import pytest
 from cfy_local import clock
 from cfy_local.errors import AlreadyExistsError, NotFoundError, ValidationError
 from cfy_local.schedules import api
-from support import at, make_deployment
+from schedule_support import at, make_deployment
 
 NOW = at("2026-03-01 12:00")
 

@@ -1,17 +1,11 @@
-"""Helpers for the script-operation tests: writing blueprint files, and the root conftest's
-bounded polling (loaded by path: several test folders have a ``conftest`` module)."""
+"""Helpers for the script-operation tests: writing blueprint files, and bounded polling."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import textwrap
 from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("_scripts_root_conftest",
-                                               Path(__file__).resolve().parent.parent / "conftest.py")
-_root = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_root)
-wait_for = _root.wait_for
+from polling import wait_for  # noqa: F401  (re-exported for the tests in this folder)
 
 
 def write(folder: Path, relative: str, text: str, mode: int = 0o644) -> Path:

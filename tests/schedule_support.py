@@ -1,7 +1,6 @@
 """Helpers shared by the schedules, scheduler and maintenance tests (real files only)."""
 from __future__ import annotations
 
-import importlib.util
 import os
 from datetime import datetime, timezone
 
@@ -49,11 +48,3 @@ def record_fire(home: Home, schedule: dict) -> dict:
                                 schedule_id=schedule["id"])
     records.save(home, record)
     return record
-
-
-def executions_api_available() -> bool:
-    return importlib.util.find_spec("cfy_local.executions.api") is not None
-
-
-def deployments_cli_available() -> bool:
-    return importlib.util.find_spec("cfy_local.cli.deployments") is not None
