@@ -86,27 +86,7 @@ def main(argv):
                         raise RuntimeError(f"schedule list exited {exc.code}") from None
             return buffer.getvalue()
 
-        try:
-            import importlib
-
-            importlib.import_module("cfy_local.cli.deployments")
-            list_label = "`cfy deployments schedule list` (1,000)"
-        except ImportError:
-            from cfy_local import cli as cli_root
-
-            cli_root.COMMANDS["deployments"] = ("cfy_local.cli.schedules:schedule", "bench mount")
-            list_label = "`schedule list` (1,000; group mounted)"
-
-            def cli_list(*extra):  # noqa: F811 - the group mounted where `deployments` will be
-                buffer = io.StringIO()
-                with redirect_stdout(buffer):
-                    try:
-                        cli_main(["deployments", "list", *extra])
-                    except SystemExit as exc:
-                        if exc.code not in (0, None):
-                            raise RuntimeError(f"schedule list exited {exc.code}") from None
-                return buffer.getvalue()
-
+        list_label = "`cfy deployments schedule list` (1,000)"
         assert "Showing 1000 of 1000" in cli_list()
         best, _ = best_of(cli_list, repeat=3)
         ok &= report(list_label, best, 0.5)

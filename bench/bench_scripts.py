@@ -69,7 +69,7 @@ def write_blueprint(folder: str, header: str, instances: int, with_scripts: bool
     with open(script, "w") as handle:
         handle.write(SCRIPT)
     os.chmod(script, 0o755)
-    lines = [f"      cloudify.interfaces.lifecycle:"]
+    lines = ["      cloudify.interfaces.lifecycle:"]
     for operation in OPERATIONS:
         if not with_scripts:
             lines.append(f"        {operation}: {{}}")

@@ -113,12 +113,9 @@ def deactivate(home: Home) -> dict[str, Any]:
         if _read(home) is None:
             raise NothingToModify("Nothing to modify")
         os.unlink(home.maintenance_file)
-    try:
-        from cfy_local.executions.queue import drain
-    except ImportError:  # no executions queue module installed: nothing can be queued
-        drain = None
-    if drain is not None:
-        drain(home)
+    from cfy_local.executions.queue import drain
+
+    drain(home)
     return state(home)
 
 

@@ -49,12 +49,9 @@ def collect(home: Home) -> dict[str, Any]:
     from cfy_local.executions import lifecycle, records as execution_records
     from cfy_local.schedules import records as schedule_records
 
-    try:
-        from cfy_local.executions.api import reconcile
-    except ImportError:
-        reconcile = None
-    if reconcile is not None:
-        reconcile(home)
+    from cfy_local.executions.api import reconcile
+
+    reconcile(home)
 
     executions = execution_records.load_all(home)
     active = sum(1 for r in executions if lifecycle.is_active(r["status"]))

@@ -316,41 +316,21 @@ def _write_instances(home: Home, deployment_id: str, instances: list[dict]) -> N
 def _create_default_schedules(home: Home, deployment: dict) -> None:
     if not deployment.get("default_schedules"):
         return
-    try:
-        from cfy_local.schedules.api import create_default_schedules
-    except ImportError:
-        return
+    from cfy_local.schedules.api import create_default_schedules
+
     create_default_schedules(home, deployment)
 
 
 def _record_system_execution(home: Home, workflow_id: str, deployment_id: str, blueprint_id: str | None) -> dict:
-    try:
-        from cfy_local.executions.api import record_system_execution
-    except ImportError:
-        record_system_execution = None
-    if record_system_execution is not None:
-        return record_system_execution(home, workflow_id, deployment_id, blueprint_id, "terminated")
-    from cfy_local.executions import records
+    from cfy_local.executions.api import record_system_execution
 
-    record = records.new_record(workflow_id=workflow_id, deployment_id=deployment_id, blueprint_id=blueprint_id,
-                                status="terminated")
-    record["started_at"] = record["ended_at"] = record["created_at"]
-    with lock(home.root, STATE_LOCK):
-        records.save(home, record)
-    return record
+    return record_system_execution(home, workflow_id, deployment_id, blueprint_id, "terminated")
 
 
 def _active_executions(home: Home, deployment_id: str) -> list[dict]:
-    try:
-        from cfy_local.executions.api import active_or_queued
-    except ImportError:
-        active_or_queued = None
-    if active_or_queued is not None:
-        return active_or_queued(home, deployment_id)
-    from cfy_local.executions import lifecycle, records
+    from cfy_local.executions.api import active_or_queued
 
-    return [r for r in records.load_all(home)
-            if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])]
+    return active_or_queued(home, deployment_id)
 
 
 def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
@@ -380,12 +360,9 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
                 raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
                                     f"executions for this deployment. Running executions ids: {','.join(late)}")
         _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
-    try:
-        from cfy_local.schedules.api import delete_deployment_schedules
-    except ImportError:
-        delete_deployment_schedules = None
-    if delete_deployment_schedules is not None:
-        delete_deployment_schedules(home, deployment_id)
+    from cfy_local.schedules.api import delete_deployment_schedules
+
+    delete_deployment_schedules(home, deployment_id)
     _record_system_execution(home, "delete_deployment_environment", deployment_id, deployment.get("blueprint_id"))
 
 
@@ -405,40 +382,27 @@ def installation_status(instances: list[dict]) -> str:
     return "active" if instances and all(i.get("state") == "started" for i in instances) else "inactive"
 
 
-def _busy_deployments(home: Home) -> set[str]:
-    """Deployments with an active or queued execution (one scan for a whole listing)."""
-    try:
-        from cfy_local.executions.api import active_or_queued
-    except ImportError:
-        active_or_queued = None
-    try:
-        if active_or_queued is not None:
-            rows = active_or_queued(home)
-        else:
-            from cfy_local.executions import lifecycle, records
+def _execution_states(home: Home) -> tuple[set[str], dict[str, str]]:
+    """From one reconciled scan of execution summaries: the deployments with an active or
+    queued execution, and each deployment's latest execution status (system ones included)."""
+    from cfy_local.executions import api as executions, index, lifecycle
 
-            rows = [r for r in records.load_all(home) if not lifecycle.is_end(r["status"])]
-    except CorruptRecordError:
-        rows = []
-    return {r.get("deployment_id") for r in rows}
-
-
-def _latest_ended_status(home: Home) -> dict[str, str]:
-    """deployment id -> status of its latest execution (system ones included)."""
-    from cfy_local.executions import records
-
+    busy: set[str] = set()
     latest: dict[str, dict] = {}
-    for row in records.load_all(home):
+    for row in executions.list_executions(home, include_system=True):
         dep = row.get("deployment_id")
-        if dep and (dep not in latest or (row.get("created_at") or "") > (latest[dep].get("created_at") or "")):
+        if not dep:
+            continue
+        if lifecycle.is_active(row["status"]) or row["status"] == lifecycle.Status.QUEUED.value:
+            busy.add(dep)
+        if dep not in latest or index.order_key(row) > index.order_key(latest[dep]):
             latest[dep] = row
-    return {dep: row["status"] for dep, row in latest.items()}
+    return busy, {dep: row["status"] for dep, row in latest.items()}
 
 
 def list_deployments(home: Home, blueprint_id: str | None = None, *, with_status: bool = False) -> list[dict]:
     out = []
-    busy = _busy_deployments(home) if with_status else set()
-    latest = _latest_ended_status(home) if with_status else {}
+    busy, latest = _execution_states(home) if with_status else (set(), {})
     for deployment_id in _scan_ids(home.deployments_dir, "deployment.json"):
         try:
             record = load_record(home.deployment_file(deployment_id), "deployment")

@@ -846,10 +846,8 @@ def _check_schedule_times(entry: dict, sched_id: str) -> None:
     """Validate since/until/recurrence/timezone with the schedules module's own grammar."""
     from cfy_local.errors import CfyLocalError
 
-    try:
-        from cfy_local.schedules import timeexpr
-    except ImportError:
-        return
+    from cfy_local.schedules import timeexpr
+
     tz = entry.get("timezone")
     if tz is not None:
         try:

@@ -448,10 +448,8 @@ class CloudifyContext:
         text = data.decode("utf-8")
         if not any(mark in text for mark in ("{{", "{#", "{%")):
             return data
-        try:
-            import jinja2
-        except ImportError as exc:
-            raise NonRecoverableError("Rendering a resource needs the jinja2 package, which is not installed") from exc
+        import jinja2
+
         variables["ctx"] = self
         return jinja2.Template(text).render(**variables).encode("utf-8")
 
@@ -557,10 +555,8 @@ def invoke_operation(task: OperationTask) -> Any:
         kwargs = run.evaluate_functions(kwargs, task)
     op = task.op
     if is_script_operation(op):
-        try:
-            from cfy_local.engine.scripts import run as run_script
-        except ImportError as exc:
-            raise NonRecoverableError(f"The script runner (cfy_local.engine.scripts) is not available: {exc}") from exc
+        from cfy_local.engine.scripts import run as run_script
+
         parameters = AttrDict(kwargs)
         parameters["ctx"] = ctx
 

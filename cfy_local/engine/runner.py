@@ -141,11 +141,8 @@ class WorkflowRun:
                                plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir)
 
     def evaluate_functions(self, value: Any, task) -> Any:
-        try:
-            from cfy_local.dsl.functions import evaluate_runtime
-        except ImportError as exc:
-            raise NonRecoverableError(f"Intrinsic functions in operation inputs need cfy_local.dsl.functions: {exc}") \
-                from exc
+        from cfy_local.dsl.functions import evaluate_runtime
+
         if task.relationship is None:
             ids = {"self_instance_id": task.instance["id"]}
         elif task.relationship == "source":

@@ -89,10 +89,8 @@ def fire_with_executions_api(home: Home, schedule: dict) -> dict:
 
 def reconcile_with_executions_api(home: Home) -> None:
     """Mark executions whose worker died as failed (the executions API's reconcile)."""
-    try:
-        from cfy_local.executions.api import reconcile
-    except ImportError:  # no executions API installed: no workers can exist to reconcile
-        return
+    from cfy_local.executions.api import reconcile
+
     reconcile(home)
 
 

@@ -19,7 +19,6 @@ import tempfile
 import textwrap
 import threading
 import time
-import urllib.parse
 from typing import Any
 
 from cfy_local.engine.scripts.proxy import CtxProxy, ScriptOutcome
@@ -176,6 +175,7 @@ def _parses_as_python(source: str) -> bool:
 
 def _download_script(ctx: Any, workdir: str, script_path: str, ssl_cert_content: str | None = None) -> str:
     import urllib.error     # only here: urllib.request pulls in http.client, email and ssl
+    import urllib.parse
     import urllib.request
 
     parsed = urllib.parse.urlparse(script_path)
