@@ -78,22 +78,32 @@ def list_cmd(execution_id, execution_id_option, include_logs, tail, from_text, t
     return ExitCode.OK
 
 
+def stream_events(home, execution_id: str, keep, as_json: bool, *, deadline: float | None = None) -> None:
+    """Print an execution's events as they arrive until it has ended and every event has
+    been read (nothing lost at the end). Raises TimeoutError past ``deadline`` (monotonic)
+    and lets KeyboardInterrupt through: the callers word those differently."""
+    from cfy_local.executions import api
+    from cfy_local.executions import events as execution_events
+
+    watcher = api.record_watcher(home, execution_id)
+    for event in execution_events.follow(home, execution_id, watcher, deadline=deadline):
+        if event is None or not keep(event):
+            continue
+        if as_json:
+            render.print_ndjson(event)
+        else:
+            render.echo(execution_events.render_line(event))
+            sys.stdout.flush()
+
+
 def wait_and_report_filtered(home, record, keep, as_json) -> int:
     """``--tail``: follow until the execution ends, then print everything not yet shown —
     also for one that has already ended (cfy prints nothing then; we print it all)."""
-    from cfy_local.executions import events as execution_events
-    from cfy_local.executions import api, records
+    from cfy_local.executions import records
 
     execution_id = record["id"]
     try:
-        for event in execution_events.follow(home, execution_id, api.record_watcher(home, execution_id)):
-            if event is None or not keep(event):
-                continue
-            if as_json:
-                render.print_ndjson(event)
-            else:
-                render.echo(execution_events.render_line(event))
-                sys.stdout.flush()
+        stream_events(home, execution_id, keep, as_json)
     except KeyboardInterrupt:
         render.error(f"\nStopped following execution {execution_id}; it keeps running.")
         return ExitCode.INTERRUPTED

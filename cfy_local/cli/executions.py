@@ -48,22 +48,14 @@ def wait_and_report(home, record: dict, *, timeout: int | None, include_logs: bo
     """Stream an execution's events until it ends (or the wait times out / is interrupted)
     and return SPEC §4's exit code, printing cfy's framing lines."""
     from cfy_local import clock
-    from cfy_local.executions import api, events, records
+    from cfy_local.cli.events import stream_events
+    from cfy_local.executions import events, records
 
     execution_id, workflow_id, dep = record["id"], record["workflow_id"], record.get("deployment_id")
     keep = events.EventFilter(include_logs=include_logs, show_debug=verbosity() >= 2)
     deadline = None if timeout is None else clock.monotonic() + timeout
     try:
-        for event in events.follow(home, execution_id, api.record_watcher(home, execution_id), deadline=deadline):
-            if event is None or not keep(event):
-                continue
-            if as_json:
-                render.print_ndjson(event)
-            else:
-                render.echo(events.render_line(event))
-                import sys
-
-                sys.stdout.flush()
+        stream_events(home, execution_id, keep, as_json, deadline=deadline)
     except TimeoutError:
         if not as_json:
             render.error(

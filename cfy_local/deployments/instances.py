@@ -171,6 +171,16 @@ def _parent_instance(inst: dict, by_id: dict, node_map: dict) -> dict | None:
     return None
 
 
+def _builder_over(nodes: list[dict], deployment: dict, existing: list[dict]) -> "_Builder":
+    """A builder that continues after the deployment's existing instances: their ids are
+    taken and each node's instance index carries on from its highest one."""
+    builder = _Builder(nodes, deployment["id"], deployment.get("scaling_groups") or {},
+                       deployment.get("groups") or {}, taken={i["id"] for i in existing})
+    for inst in existing:
+        builder.index[inst["node_id"]] = max(builder.index.get(inst["node_id"], 0), inst.get("index") or 0)
+    return builder
+
+
 def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> list[dict]:
     """Add ``count`` instances of ``node_id`` (with what they contain) under each instance
     of its container, wire relationships both ways; return the new instance records."""
@@ -185,10 +195,7 @@ def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> l
         raise not_found("Node", node_id)
     with lock(home.root, f"deployment-{deployment_id}"):
         existing = _load_all(home, deployment_id)
-        builder = _Builder(nodes, deployment_id, deployment.get("scaling_groups") or {},
-                           deployment.get("groups") or {}, taken={i["id"] for i in existing})
-        for inst in existing:
-            builder.index[inst["node_id"]] = max(builder.index.get(inst["node_id"], 0), inst.get("index") or 0)
+        builder = _builder_over(nodes, deployment, existing)
         parent_node = _container(node_map[node_id])
         parents = [i for i in existing if i["node_id"] == parent_node] if parent_node else [None]
         for parent in parents:
@@ -215,10 +222,7 @@ def add_group_instances(home: Home, deployment_id: str, group: str, count: int) 
     node_map = {n["id"]: n for n in nodes}
     with lock(home.root, f"deployment-{deployment_id}"):
         existing = _load_all(home, deployment_id)
-        builder = _Builder(nodes, deployment_id, deployment.get("scaling_groups") or {},
-                           deployment.get("groups") or {}, taken={i["id"] for i in existing})
-        for inst in existing:
-            builder.index[inst["node_id"]] = max(builder.index.get(inst["node_id"], 0), inst.get("index") or 0)
+        builder = _builder_over(nodes, deployment, existing)
         members = builder.members[group]
         tops = [n for n in builder.order if n in members and (_container(node_map[n]) not in members)]
         for _ in range(count):
