@@ -189,6 +189,20 @@ def _relationship_step(parent, instance, operation: str, before: str, after: str
     return [_event(instance, before), sub, _event(instance, after)]
 
 
+def _moving_step(instance, after_op: dict, operation: str, skip: bool, states: tuple[str, str],
+                 texts: tuple[str, str]):
+    """A lifecycle operation that moves the instance through ``states`` (doing, done) with
+    ``texts`` (doing, done) as events — or one "<doing>: nothing to do" event when it is
+    skipped or not implemented. Returns (items, real) like ``_step``; the task that marks
+    it done is recorded in ``after_op`` (what must follow the operation)."""
+    task = None if skip else _op(instance, operation)
+    if task is None:
+        return [_event(instance, texts[0] + ": nothing to do")], False
+    done = forkjoin(_state(instance, states[1]), _event(instance, texts[1]))
+    after_op[operation] = done
+    return [forkjoin(_state(instance, states[0]), _event(instance, texts[0])), task, done], True
+
+
 def _install_subgraph(graph, instance, after_op: dict):
     """The install sequence of one instance; fills ``after_op[op]`` for lifecycle-op waits."""
     state = instance.state
@@ -206,29 +220,15 @@ def _install_subgraph(graph, instance, after_op: dict):
               "Node instance validated before creation", "Validating node instance before creation: nothing to do"))
     add(_step(instance, LIFECYCLE + "precreate", state in _SKIP_PRECREATE, "Precreating node instance",
               "Node instance precreated", "Precreating node instance: nothing to do"))
-    create = None if state in _SKIP_CREATE else _op(instance, LIFECYCLE + "create")
-    if create is not None:
-        created = forkjoin(_state(instance, "created"), _event(instance, "Node instance created"))
-        items += [forkjoin(_state(instance, "creating"), _event(instance, "Creating node instance")),
-                  create, created]
-        after_op[LIFECYCLE + "create"] = created
-        real = True
-    else:
-        items.append(_event(instance, "Creating node instance: nothing to do"))
+    add(_moving_step(instance, after_op, LIFECYCLE + "create", state in _SKIP_CREATE, ("creating", "created"),
+                     ("Creating node instance", "Node instance created")))
     if state not in _SKIP_CONFIGURE:
         rel_items = _relationship_step(sub, instance, RELATIONSHIP + "preconfigure", "Pre-configuring relationships",
                                        "Relationships pre-configured")
         items += rel_items
         real = real or bool(rel_items)
-    configure = None if state in _SKIP_CONFIGURE else _op(instance, LIFECYCLE + "configure")
-    if configure is not None:
-        configured = forkjoin(_state(instance, "configured"), _event(instance, "Node instance configured"))
-        items += [forkjoin(_state(instance, "configuring"), _event(instance, "Configuring node instance")),
-                  configure, configured]
-        after_op[LIFECYCLE + "configure"] = configured
-        real = True
-    else:
-        items.append(_event(instance, "Configuring node instance: nothing to do"))
+    add(_moving_step(instance, after_op, LIFECYCLE + "configure", state in _SKIP_CONFIGURE,
+                     ("configuring", "configured"), ("Configuring node instance", "Node instance configured")))
     if state != "started":
         rel_items = _relationship_step(sub, instance, RELATIONSHIP + "postconfigure", "Post-configuring relationships",
                                        "Relationships post-configured")
