@@ -90,8 +90,8 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
     """Create an execution, validate its parameters, decide admission, and spawn its worker
     (or queue it). Returns the record: ``pending``/``started`` when a worker was spawned,
     ``queued`` when it waits. Bad parameters or a refusal leave nothing on disk."""
-    if queue and (force or dry_run):
-        raise ValidationError("Illegal usage: `queue` is mutually exclusive with `force` and `dry_run`")
+    # `--queue` with `--force`/`--dry-run` is a usage error of the CLI (cfy's rule), not of
+    # admission: the scheduler fires forced and dry-run schedules with queue=True.
     parameters = dict(parameters or {})
     blueprint_id = None
     if workflow_id in DEPLOYMENTLESS_SYSTEM_WORKFLOWS and not deployment_id:

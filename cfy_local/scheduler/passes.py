@@ -78,12 +78,9 @@ def fire_with_executions_api(home: Home, schedule: dict) -> dict:
     arguments = schedule.get("execution_arguments") or {}
     force = bool(arguments.get("force", False))
     dry_run = bool(arguments.get("is_dry_run", False))
-    # The executions API refuses queue together with force/dry_run (cfy's CLI rule). With
-    # force, admission starts at once or queues behind a system workflow either way, so
-    # nothing is lost; a dry run of a busy deployment is refused and recorded as a skip.
     return start(home, schedule["workflow_id"], schedule["deployment_id"], schedule.get("parameters") or {},
                  allow_custom_parameters=bool(arguments.get("allow_custom_parameters", False)),
-                 force=force, queue=not (force or dry_run), dry_run=dry_run,
+                 force=force, queue=True, dry_run=dry_run,
                  wait_after_fail=arguments.get("wait_after_fail"), schedule_id=schedule["id"])
 
 

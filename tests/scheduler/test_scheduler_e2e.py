@@ -73,3 +73,31 @@ def test_default_schedule_fires_through_the_executions_api(deployed, cfy_proc):
         message="all runs to end")
     delete_deployment(store, "dep1", force=True)
     assert api.list_schedules(store) == []
+
+
+def test_a_dry_run_schedule_on_a_busy_deployment_is_queued_not_skipped(home, tmp_path):
+    import os
+    from datetime import datetime, timezone
+
+    import psutil
+
+    from cfy_local.deployments import api as deployments
+    from cfy_local.scheduler.passes import run_pass
+
+    blueprint = BLUEPRINT.replace("stop_after_fail: true", "execution_arguments:\n            is_dry_run: true")
+    (tmp_path / "bp").mkdir()
+    (tmp_path / "bp" / "blueprint.yaml").write_text(blueprint)
+    store = Home.open(str(home))
+    deployments.upload_blueprint(store, str(tmp_path / "bp" / "blueprint.yaml"), "bp")
+    deployments.create_deployment(store, "dep1", "bp", {})
+    # The deployment is busy: a run whose "worker" (this test process) is alive.
+    busy = execution_records.new_record(workflow_id="install", deployment_id="dep1", blueprint_id="bp",
+                                        status="started", worker_pid=os.getpid(),
+                                        worker_create_time=psutil.Process().create_time())
+    execution_records.save(store, busy)
+
+    run_pass(store, datetime(2030, 1, 1, 3, 0, 30, tzinfo=timezone.utc))
+    [entry] = api.history(store, "dep1", "nightly")
+    assert entry["action"] == "fired", entry
+    queued = execution_records.load(store, entry["execution_id"])
+    assert queued["status"] == "queued" and queued["is_dry_run"] is True
