@@ -123,3 +123,11 @@ def test_events_list_text_json_filters(home, cfy):
     assert cfy("events", "list").exit_code == 2
     both = cfy("events", "list", rec["id"], "-e", rec["id"])
     assert both.exit_code == 2 and "provided both as a positional argument" in both.stderr
+
+
+def test_queue_with_force_or_dry_run_is_a_usage_error_that_writes_nothing(cfy, home):
+    for extra in (["--force"], ["--dry-run"]):
+        result = cfy("executions", "start", "install", "-d", "dep", "--queue", *extra)
+        assert result.exit_code == 2, result
+        assert "Illegal usage: `queue` is mutually exclusive with arguments: [force, dry_run]" in result.stderr
+    assert not (home / "executions").exists()
