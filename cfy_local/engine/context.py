@@ -533,7 +533,7 @@ class OperationTask(WorkflowTask):
     def _emit_started(self) -> None:
         if self.send_task_events and self.current_retries == 0:
             self.run.emitter.event("sending_task", f"Sending task '{self.name}'{self._suffix()}",
-                                   self._task_context())
+                                   self._task_context_encoded())
         super()._emit_started()
 
     def _execute(self) -> Any:

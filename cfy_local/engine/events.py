@@ -7,6 +7,7 @@ context so each call only adds what is specific (node, operation, retries, cause
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import threading
@@ -16,6 +17,10 @@ from typing import Any
 
 from cfy_local import clock
 from cfy_local.timefmt import iso
+
+# ASCII-escaped like every event line before (a lone surrogate in a message cannot break
+# the UTF-8 file).
+_encode_string = json.encoder.encode_basestring_ascii
 
 
 def error_cause(exc: BaseException, tb: str | None = None) -> dict[str, Any]:
@@ -50,8 +55,49 @@ class _Timestamps:
         return f"{self._prefix}.{int((stamp - second) * 1000):03d}Z"
 
 
+class EncodedContext(str):
+    """An event context already encoded as JSON members (``,"key":value,…``).
+
+    Tasks and node instances emit several events with the same context; encoding it once
+    and reusing the text is what keeps tens of thousands of events cheap."""
+
+    __slots__ = ()
+
+
+_encode_value = json.JSONEncoder(default=str, separators=(",", ":")).encode
+_encoded_keys: dict[str, str] = {}
+
+
+def _member(key: str, value: Any) -> str:
+    name = _encoded_keys.get(key)
+    if name is None:
+        # A non-string key is named as json would name it (1 → "1", True → "true").
+        name = (_encode_string(key) if type(key) is str else _encode_value({key: None})[1:-6]) + ":"
+        if len(_encoded_keys) < 4096:
+            _encoded_keys[key] = name
+    kind = type(value)
+    if kind is str:
+        return name + _encode_string(value)
+    if value is None:
+        return name + "null"
+    if kind is int:
+        return name + str(value)
+    return name + _encode_value(value)
+
+
+def encode_members(context: dict) -> EncodedContext:
+    """``{"a": 1, "b": "x"}`` → ``,"a":1,"b":"x"`` (JSON object members, leading comma)."""
+    return EncodedContext("".join("," + _member(key, value) for key, value in context.items()))
+
+
 class EventEmitter:
-    """Writes the events of one execution to an EventWriter."""
+    """Writes the events of one execution to an EventWriter.
+
+    Events are encoded here, once, into NDJSON lines (``writer.write_line``): the base
+    context of the execution is encoded when the emitter is made and a caller's context can
+    come pre-encoded (``EncodedContext``), so an event costs a string format instead of a
+    full JSON encoding of a nested dict.
+    """
 
     # A batching EventWriter is flushed at least this often, so `events list --tail`
     # and the TUI see a running workflow with at most this delay.
@@ -75,10 +121,12 @@ class EventEmitter:
             "workflow_id": workflow_id,
             "blueprint_id": blueprint_id,
         }
+        self._base_members = encode_members(self.base)[1:]
+        self._default_logger = _encode_string(f"ctx.{execution_id}")
 
-    def _emit(self, record: dict[str, Any]) -> None:
+    def _emit(self, event_type: str, line: str) -> None:
         queue = self._queue
-        queue.append(record)
+        queue.append((event_type, line))
         if len(queue) >= self.DRAIN_BATCH or time.monotonic() - self._last_flush >= self.FLUSH_INTERVAL:
             self._drain(wait=False)
 
@@ -90,9 +138,14 @@ class EventEmitter:
         if not self._drain_lock.acquire(blocking=wait):
             return
         try:
-            queue, write = self._queue, self.writer.write
+            queue = self._queue
+            write_line = getattr(self.writer, "write_line", None)
             while queue:
-                write(queue.popleft())
+                event_type, line = queue.popleft()
+                if write_line is not None:
+                    write_line(event_type, line)
+                else:
+                    self.writer.write(json.loads(line))
             self._last_flush = time.monotonic()
             if self._flush is not None:
                 self._flush()
@@ -108,32 +161,35 @@ class EventEmitter:
         """Everything emitted so far reaches the writer (and is flushed) before returning."""
         self._drain(wait=True)
 
-    def event(self, event_type: str, text: str, context: dict | None = None, arguments: Any = None) -> None:
-        now = self._clock.now()
-        ctx = {**self.base, **context} if context else dict(self.base)
-        self._emit({
-            "type": "cloudify_event",
-            "timestamp": now,
-            "reported_timestamp": now,
-            "event_type": event_type,
-            "message": {"text": text, "arguments": arguments},
-            "message_code": None,
-            "context": ctx,
-        })
+    def _context(self, context: dict | EncodedContext | None) -> str:
+        if not context:
+            return self._base_members
+        if type(context) is EncodedContext:
+            return self._base_members + context
+        if self.base.keys() & context.keys():
+            # The caller overrides part of the base context: encode the merged dict.
+            return encode_members({**self.base, **context})[1:]
+        return self._base_members + encode_members(context)
 
-    def log(self, level: str, text: str, context: dict | None = None, logger: str | None = None) -> None:
+    def event(self, event_type: str, text: str, context: dict | EncodedContext | None = None,
+              arguments: Any = None) -> None:
         now = self._clock.now()
-        ctx = {**self.base, **context} if context else dict(self.base)
-        self._emit({
-            "type": "cloudify_log",
-            "timestamp": now,
-            "reported_timestamp": now,
-            "level": level,
-            "logger": logger or f"ctx.{self.base['execution_id']}",
-            "message": {"text": text, "arguments": None},
-            "message_code": None,
-            "context": ctx,
-        })
+        args = "null" if arguments is None else _encode_value(arguments)
+        self._emit(event_type, (
+            f'{{"type":"cloudify_event","timestamp":"{now}","reported_timestamp":"{now}",'
+            f'"event_type":{_encode_string(event_type)},"message":{{"text":{_encode_string(text)},'
+            f'"arguments":{args}}},"message_code":null,"context":{{{self._context(context)}}}}}'
+        ))
+
+    def log(self, level: str, text: str, context: dict | EncodedContext | None = None,
+            logger: str | None = None) -> None:
+        now = self._clock.now()
+        name = self._default_logger if logger is None else _encode_string(logger)
+        self._emit("", (
+            f'{{"type":"cloudify_log","timestamp":"{now}","reported_timestamp":"{now}",'
+            f'"level":{_encode_string(level)},"logger":{name},"message":{{"text":{_encode_string(text)},'
+            f'"arguments":null}},"message_code":null,"context":{{{self._context(context)}}}}}'
+        ))
 
 
 _LEVEL_NAMES = {

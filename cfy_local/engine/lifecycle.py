@@ -8,6 +8,7 @@ relationship operations towards the processed instances.
 """
 from __future__ import annotations
 
+import functools
 from typing import Iterable
 
 from cfy_local.engine.proxy import current_workflow_ctx
@@ -55,14 +56,15 @@ class _Act:
 
 def _event(instance, text: str) -> _Act:
     run = instance._ctx._run
-    context = {"node_name": instance.node_id, "node_id": instance.id}
+    context = instance.event_context
+    encoded = instance.encoded_event_context
     return _Act(run, f"send_event {instance.id}",
-                lambda: run.emitter.event("workflow_node_event", text, context), context)
+                lambda: run.emitter.event("workflow_node_event", text, encoded), context)
 
 
 def _state(instance, state: str) -> _Act:
     run = instance._ctx._run
-    context = {"node_name": instance.node_id, "node_id": instance.id}
+    context = instance.event_context
     if run.dry_run:
         return _Act(run, f"set_state({state})", _nothing, context)
 
@@ -77,13 +79,36 @@ def _nothing() -> None:
     return None
 
 
-def _is_bookkeeping(item) -> bool:
-    if isinstance(item, _ForkJoin):
-        return all(_is_bookkeeping(task) for task in item.tasks)
-    if isinstance(item, _Act):
-        return True
-    return type(item) in (BuiltinTask, NOPLocalWorkflowTask) and item.on_success is None \
-        and item.on_failure is None and item.graph is None
+def _plain_builtin(task) -> bool:
+    return type(task) in (BuiltinTask, NOPLocalWorkflowTask) and task.on_success is None \
+        and task.on_failure is None and task.graph is None
+
+
+def _bookkeeping_fns(item) -> list | None:
+    """The functions of a state/event item (an ``_Act``, a plain builtin task or a forkjoin
+    of those), or None when the item is a real task."""
+    kind = type(item)
+    if kind is _Act:
+        return [item.fn]
+    if kind is _ForkJoin:
+        fns = []
+        for task in item.tasks:
+            if type(task) is _Act:
+                fns.append(task.fn)
+            elif _plain_builtin(task):
+                if type(task) is BuiltinTask:
+                    fns.append(task._fn)
+            else:
+                return None
+        return fns
+    if _plain_builtin(item):
+        return [item._fn] if kind is BuiltinTask else []
+    return None
+
+
+def _run_all(fns: tuple) -> None:
+    for fn in fns:
+        fn()
 
 
 def _compact(items: list) -> tuple[list, dict]:
@@ -97,37 +122,33 @@ def _compact(items: list) -> tuple[list, dict]:
     out: list = []
     mapping: dict[int, object] = {}
     run: list = []
+    fns: list = []
 
     def close_run():
-        if not run:
-            return
-        fns = []
-        for item in run:
-            for task in (item.tasks if isinstance(item, _ForkJoin) else [item]):
-                if isinstance(task, _Act):
-                    fns.append(task.fn)
-                elif isinstance(task, BuiltinTask):
-                    fns.append(task._fn)
-        first = run[0].tasks[0] if isinstance(run[0], _ForkJoin) else run[0]
-        context = first.context if isinstance(first, _Act) else first.event_context
-
-        def apply(fns=tuple(fns)):
-            for fn in fns:
-                fn()
-
-        merged = BuiltinTask(first.run, first.name, apply, event_context=context)
+        first = run[0].tasks[0] if type(run[0]) is _ForkJoin else run[0]
+        context = first.context if type(first) is _Act else first.event_context
+        if len(fns) == 1:
+            fn = fns[0]
+        else:
+            fn = functools.partial(_run_all, tuple(fns))
+        merged = BuiltinTask(first.run, first.name, fn, event_context=context)
         for item in run:
             mapping[id(item)] = merged
         out.append(merged)
         run.clear()
+        fns.clear()
 
     for item in items:
-        if _is_bookkeeping(item):
+        item_fns = _bookkeeping_fns(item)
+        if item_fns is not None:
             run.append(item)
+            fns.extend(item_fns)
             continue
-        close_run()
+        if run:
+            close_run()
         out.append(item)
-    close_run()
+    if run:
+        close_run()
     return out, mapping
 
 

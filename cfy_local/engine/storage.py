@@ -51,6 +51,17 @@ class DeploymentStorage:
         except FileNotFoundError:
             raise not_found("Deployment", deployment_id) from None
         self.nodes = self._load_nodes()
+        self._instances_dir = self.home.node_instances_dir(deployment_id)
+        self._instance_paths: dict[str, str] = {}
+
+    def _instance_file(self, instance_id: str) -> str:
+        """``Home.node_instance_file``, validated once per id: the hot path reads and
+        writes every instance file at least twice per workflow."""
+        path = self._instance_paths.get(instance_id)
+        if path is None:
+            path = self.home.node_instance_file(self.deployment_id, instance_id)
+            self._instance_paths[instance_id] = path
+        return path
 
     # -- reading -------------------------------------------------------------------
     def _load_nodes(self) -> list[dict]:
@@ -70,16 +81,15 @@ class DeploymentStorage:
         return self.nodes
 
     def instance_ids(self) -> list[str]:
-        folder = self.home.node_instances_dir(self.deployment_id)
         try:
-            names = os.listdir(folder)
+            names = os.listdir(self._instances_dir)
         except FileNotFoundError:
             return []
         return sorted(name[:-5] for name in names if name.endswith(".json") and not name.startswith("."))
 
     def load_instance(self, instance_id: str) -> dict:
         try:
-            return read_json(self.home.node_instance_file(self.deployment_id, instance_id))
+            return read_json(self._instance_file(instance_id))
         except FileNotFoundError:
             raise not_found("NodeInstance", instance_id) from None
 
@@ -101,7 +111,7 @@ class DeploymentStorage:
         data = json.dumps(record, separators=(",", ":"), default=str).encode("utf-8")
         # The hot path: atomic always, not fsynced (a crash loses at most the latest
         # runtime values, never leaves a half-written record).
-        atomic_write_bytes(self.home.node_instance_file(self.deployment_id, record["id"]), data, durable=False)
+        atomic_write_bytes(self._instance_file(record["id"]), data, durable=False, folder_exists=True)
 
     def update_instance(self, instance_id: str, *, expected_version: int | None = None,
                         state: str | None = None, runtime_properties: dict | None = None,

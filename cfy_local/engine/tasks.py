@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Callable
 
 from cfy_local import clock
-from cfy_local.engine.events import error_cause
+from cfy_local.engine.events import EncodedContext, encode_members, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, OperationRetry, RecoverableError
 
 TASK_PENDING = "pending"
@@ -137,25 +137,28 @@ class WorkflowTask(abc.ABC):
         self.send_task_events = send_task_events
         self.event_context = event_context or {}
         self.state = TASK_PENDING
-        self.on_success: Callable | None = None
-        self.on_failure: Callable | None = None
-        self.containing_subgraph: SubgraphTask | None = None
-        self.graph: TaskDependencyGraph | None = None
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.error_causes: list | None = None
-        self.execute_after = 0.0
-        self.ignored = False
-        self.retried_task = None
-        self._async_result: TaskAsyncResult | None = None
         # graph bookkeeping
         self._deps: set[WorkflowTask] = set()
         self._dependents: set[WorkflowTask] = set()
-        self._blockers = 0
-        self._done_ok = False
-        self._dropped = False
-        self._started_direct = False
-        self._error_consumed = False
+
+    # Defaults that most tasks never change live on the class: a large install builds
+    # tens of thousands of tasks, and every attribute set in __init__ costs.
+    on_success: Callable | None = None
+    on_failure: Callable | None = None
+    containing_subgraph: "SubgraphTask | None" = None
+    graph: "TaskDependencyGraph | None" = None
+    result: Any = None
+    error: BaseException | None = None
+    error_causes: list | None = None
+    execute_after = 0.0
+    ignored = False
+    retried_task = None
+    _async_result: "TaskAsyncResult | None" = None
+    _blockers = 0
+    _done_ok = False
+    _dropped = False
+    _started_direct = False
+    _error_consumed = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.name!r} {self.state}>"
@@ -235,16 +238,27 @@ class WorkflowTask(abc.ABC):
         ctx["task_total_retries"] = self.total_retries
         return ctx
 
+    _encoded_context: tuple[int, EncodedContext] | None = None
+
+    def _task_context_encoded(self) -> EncodedContext:
+        """``_task_context()`` encoded once per attempt: a task sends two or three events
+        with the same context."""
+        cached = self._encoded_context
+        if cached is None or cached[0] != self.current_retries:
+            cached = self._encoded_context = (self.current_retries, encode_members(self._task_context()))
+        return cached[1]
+
     def _emit_started(self) -> None:
         if self.send_task_events:
-            self.run.emitter.event("task_started", f"Task started '{self.name}'{self._suffix()}", self._task_context())
+            self.run.emitter.event("task_started", f"Task started '{self.name}'{self._suffix()}",
+                                   self._task_context_encoded())
 
     def _emit_succeeded(self) -> None:
         if self.send_task_events:
             text = f"Task succeeded '{self.name}'"
             if self.result is not None:
                 text += f" - {self.result}"
-            self.run.emitter.event("task_succeeded", text + self._suffix(), self._task_context())
+            self.run.emitter.event("task_succeeded", text + self._suffix(), self._task_context_encoded())
 
     def _emit_failure(self, exc: BaseException, causes: list) -> None:
         event_type = "task_rescheduled" if isinstance(exc, OperationRetry) else "task_failed"
@@ -807,7 +821,7 @@ class _GraphRun:
         for dependent in task._dependents:
             dependent._blockers -= 1
             if dependent._blockers == 0 and not dependent._dropped:
-                self.ready.append(dependent)
+                self.ready.appendleft(dependent)
         sub = task.containing_subgraph
         if sub is not None and sub.state == TASK_STARTED:
             sub._open_children -= 1

@@ -13,7 +13,7 @@ import tempfile
 from typing import Any, Callable
 
 from cfy_local.engine.context import OperationTask
-from cfy_local.engine.events import make_logger
+from cfy_local.engine.events import EncodedContext, encode_members, make_logger
 from cfy_local.engine.exceptions import NonRecoverableError
 from cfy_local.engine.tasks import BuiltinTask, LocalCallableTask, NOPLocalWorkflowTask, TaskDependencyGraph
 
@@ -157,6 +157,22 @@ class WorkflowNodeInstance:
 
     def __repr__(self):
         return f"<WorkflowNodeInstance {self.id} {self.state}>"
+
+    _event_context: dict | None = None
+    _encoded_event_context: EncodedContext | None = None
+
+    @property
+    def event_context(self) -> dict:
+        """The context of this instance's node events (read-only: shared by all of them)."""
+        if self._event_context is None:
+            self._event_context = {"node_name": self.node_id, "node_id": self.id}
+        return self._event_context
+
+    @property
+    def encoded_event_context(self) -> EncodedContext:
+        if self._encoded_event_context is None:
+            self._encoded_event_context = encode_members(self.event_context)
+        return self._encoded_event_context
 
     @property
     def relationships(self):

@@ -15,6 +15,7 @@ before the engine does.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -109,6 +110,12 @@ class TrackingWriter:
             self.held_final = event
             return
         self._writer.write(event)
+
+    def write_line(self, event_type: str, line: str) -> None:
+        if event_type in FINAL_EVENT_TYPES:
+            self.held_final = json.loads(line)
+            return
+        self._writer.write_line(event_type, line)
 
     def release_final(self, record: dict[str, Any], status: str, error: str) -> None:
         """Write the held final event — or, if it disagrees with ``status``, the one that

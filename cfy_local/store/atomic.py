@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import tempfile
 from typing import Any
 
 from cfy_local.errors import CorruptRecordError, StorageError
@@ -46,11 +45,32 @@ def ensure_dir(path: str) -> str:
     return path
 
 
-def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True) -> None:
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _create_temp(folder: str) -> tuple[int, str]:
+    """A new ``.tmp-*`` file in ``folder``, opened for writing, mode 0600.
+
+    ``tempfile.mkstemp`` does the same but costs a module import on every command and a
+    random-name generator per call; the engine writes thousands of records per run.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, FILE_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
+
+
+def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True, folder_exists: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically. ``folder_exists`` skips creating the
+    folder (hot paths that rewrite files they just read)."""
     folder = os.path.dirname(path) or "."
-    ensure_dir(folder)
+    if not folder_exists:
+        ensure_dir(folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        fd, tmp = _create_temp(folder)
     except OSError as exc:
         # A full disk or a read-only folder can refuse even the temp file: same clear error.
         raise _write_error(path, exc) from exc

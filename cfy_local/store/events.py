@@ -46,7 +46,14 @@ class EventWriter:
             raise _events_error(path, exc) from exc
 
     def write(self, event: dict[str, Any]) -> None:
-        line = (_encode_event(event) + "\n").encode("utf-8")
+        self._append((_encode_event(event) + "\n").encode("utf-8"))
+
+    def write_line(self, event_type: str, line: str) -> None:  # noqa: ARG002 - see TrackingWriter
+        """Append an event already encoded as one JSON line (no newline); ``event_type``
+        lets a wrapping writer pick events out without decoding them."""
+        self._append((line + "\n").encode("utf-8"))
+
+    def _append(self, line: bytes) -> None:
         with self._mutex:
             if self._batch:
                 self._pending.append(line)
