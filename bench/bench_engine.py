@@ -308,33 +308,41 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     python = None if args.no_cloudify else _ensure_cloudify_venv()
-    print("wall = install + uninstall (fastest of --repeat runs); cpu = process CPU seconds of those runs")
+    print("wall = install + uninstall (fastest of --repeat runs); cpu = process CPU seconds of those runs;")
+    print("the two engines run in turns (ours, Cloudify, ours, ...) and 'pair x' is the median of the per-turn")
+    print("wall ratios, so a machine whose speed drifts during the bench skews neither side")
     print(f"{'N':>6} {'ours inst':>10} {'ours uninst':>12} {'ours wall':>10} {'ours cpu':>9} {'ours RSS':>9} "
           f"{'cfy inst':>9} {'cfy uninst':>11} {'cfy wall':>9} {'cfy cpu':>8} {'cfy RSS':>8} {'wall x':>7} "
-          f"{'cpu x':>6}")
+          f"{'cpu x':>6} {'pair x':>7}")
     previous = None
 
-    def best(runner, n):
-        results = []
-        for _ in range(max(1, args.repeat)):
-            workdir = tempfile.mkdtemp(prefix=f"bench-engine-{n}-")
-            try:
-                results.append(runner(n, workdir))
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-        return min(results, key=lambda r: r["install"] + r["uninstall"])
+    def once(runner, n):
+        workdir = tempfile.mkdtemp(prefix=f"bench-engine-{n}-")
+        try:
+            return runner(n, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def wall(result):
+        return result["install"] + result["uninstall"]
 
     for n in sizes:
-        ours = best(run_ours, n)
-        theirs = best(lambda size, workdir: run_cloudify(python, size, workdir), n) if python else None
-        total = ours["install"] + ours["uninstall"]
+        ours_runs, their_runs = [], []
+        for _ in range(max(1, args.repeat)):
+            ours_runs.append(once(run_ours, n))
+            if python:
+                their_runs.append(once(lambda size, workdir: run_cloudify(python, size, workdir), n))
+        ours = min(ours_runs, key=wall)
+        total = wall(ours)
         row = (f"{n:>6} {ours['install']:>9.3f}s {ours['uninstall']:>11.3f}s {total:>9.3f}s {ours['cpu']:>8.2f}s "
                f"{ours['rss_mb']:>7.0f}MB")
-        if theirs:
-            their_total = theirs["install"] + theirs["uninstall"]
+        if their_runs:
+            theirs = min(their_runs, key=wall)
+            their_total = wall(theirs)
+            pairs = sorted(wall(t) / wall(o) for o, t in zip(ours_runs, their_runs))
             row += (f" {theirs['install']:>8.3f}s {theirs['uninstall']:>10.3f}s {their_total:>8.3f}s "
                     f"{theirs['cpu']:>7.2f}s {theirs['rss_mb']:>6.0f}MB {their_total / total:>6.1f}x "
-                    f"{theirs['cpu'] / ours['cpu']:>5.1f}x")
+                    f"{theirs['cpu'] / ours['cpu']:>5.1f}x {pairs[len(pairs) // 2]:>6.1f}x")
         print(row, flush=True)
         if previous:
             prev_n, prev_total = previous

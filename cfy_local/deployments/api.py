@@ -16,6 +16,7 @@ from typing import Any
 from cfy_local import clock
 from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
 from cfy_local.ids import validate_id
+from cfy_local.store import instance_states
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
@@ -429,11 +430,16 @@ def load_nodes(home: Home, deployment_id: str) -> list[dict[str, Any]]:
     return load_record(home.nodes_file(deployment_id), "nodes")["nodes"]
 
 
+def _with_state(home: Home, deployment_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return instance_states.apply(record, instance_states.read(home.instance_states_file(deployment_id)))
+
+
 def load_node_instance(home: Home, deployment_id: str, instance_id: str) -> dict[str, Any]:
     try:
-        return load_record(home.node_instance_file(deployment_id, instance_id), "node_instance")
+        record = load_record(home.node_instance_file(deployment_id, instance_id), "node_instance")
     except FileNotFoundError:
         raise _instance_not_found(instance_id) from None
+    return _with_state(home, deployment_id, record)
 
 
 def _instance_not_found(instance_id: str):
@@ -448,7 +454,7 @@ def find_node_instance(home: Home, instance_id: str) -> dict[str, Any]:
     for deployment_id in _scan_ids(home.deployments_dir, "deployment.json"):
         path = home.node_instance_file(deployment_id, instance_id)
         if os.path.exists(path):
-            return load_record(path, "node_instance")
+            return _with_state(home, deployment_id, load_record(path, "node_instance"))
     raise _instance_not_found(instance_id)
 
 
@@ -468,6 +474,7 @@ def list_node_instances(home: Home, deployment_id: str | None = None, node_id: s
             names = sorted(os.listdir(folder))
         except FileNotFoundError:
             continue
+        states = instance_states.read(home.instance_states_file(dep))
         for name in names:
             if not name.endswith(".json") or name.startswith("."):
                 continue
@@ -479,7 +486,7 @@ def list_node_instances(home: Home, deployment_id: str | None = None, node_id: s
                 continue
             if node_id and record.get("node_id") != node_id:
                 continue
-            out.append(record)
+            out.append(instance_states.apply(record, states))
     return out
 
 

@@ -17,6 +17,7 @@ import string
 from typing import Iterable
 
 from cfy_local.errors import ValidationError, not_found
+from cfy_local.store import instance_states
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record, save_record
@@ -258,6 +259,9 @@ def _store_added(home: Home, deployment_id: str, node_map: dict, nodes: list, ex
     for inst in new:
         inst.pop("_parent", None)
         save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
+    states_file = home.instance_states_file(deployment_id)
+    if new_ids & instance_states.read(states_file).keys():  # a left-over state of a reused id
+        instance_states.update(states_file, {iid: None for iid in new_ids})
     for inst in changed:
         save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
     _update_counts(home, deployment_id, nodes, everything)
@@ -298,6 +302,9 @@ def remove_instances(home: Home, deployment_id: str, instance_ids: list[str]) ->
                 os.unlink(home.node_instance_file(deployment_id, iid))
             except FileNotFoundError:
                 pass
+        states_file = home.instance_states_file(deployment_id)
+        if doomed & instance_states.read(states_file).keys():
+            instance_states.update(states_file, {iid: None for iid in doomed})
         _update_counts(home, deployment_id, nodes, [i for i in existing if i["id"] not in doomed])
     return sorted(doomed)
 

@@ -41,18 +41,24 @@ class _Timestamps:
     def __init__(self):
         self._second = -1
         self._prefix = ""
+        self._millis = -1
+        self._text = ""
         # Read once per run: a pinned clock does not change while a workflow runs.
         self._pinned = bool(os.environ.get("CFY_LOCAL_FAKE_NOW"))
 
     def now(self) -> str:
         if self._pinned or clock._frozen is not None:
             return iso(clock.now())
-        stamp = time.time()
-        second = int(stamp)
+        millis = int(time.time() * 1000)
+        if millis == self._millis:
+            return self._text  # events come several per millisecond in a large run
+        second, fraction = divmod(millis, 1000)
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._prefix}.{int((stamp - second) * 1000):03d}Z"
+        self._millis = millis
+        self._text = f"{self._prefix}.{fraction:03d}Z"
+        return self._text
 
 
 class EncodedContext(str):
@@ -139,13 +145,16 @@ class EventEmitter:
             return
         try:
             queue = self._queue
-            write_line = getattr(self.writer, "write_line", None)
+            items = []
             while queue:
-                event_type, line = queue.popleft()
-                if write_line is not None:
-                    write_line(event_type, line)
+                items.append(queue.popleft())
+            if items:
+                write_lines = getattr(self.writer, "write_lines", None)
+                if write_lines is not None:
+                    write_lines(items)
                 else:
-                    self.writer.write(json.loads(line))
+                    for _, line in items:
+                        self.writer.write(json.loads(line))
             self._last_flush = time.monotonic()
             if self._flush is not None:
                 self._flush()

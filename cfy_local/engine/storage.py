@@ -1,10 +1,12 @@
 """The engine's view of one deployment's state: its record, nodes and node instances.
 
 Reads the files of docs/state.md directly (the format is the contract between
-engineers), because the engine is the hot path: an install of 1,000 instances writes
-several thousand instance records. Every instance write happens under the
-``deployment-<dep>`` lock, is atomic, and checks the record's ``version`` so that two
-operations writing one instance cannot silently overwrite each other.
+engineers), because the engine is the hot path. Instance properties live in one file per
+instance; instance states in one file per deployment (store/instance_states.py), so the
+state changes of a large install are a handful of writes, not one per instance. Every
+write happens under the ``deployment-<dep>`` lock, is atomic, and property writes check
+the record's ``version`` so that two operations writing one instance cannot silently
+overwrite each other.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import threading
 import time
 from typing import Any
 
-from cfy_local.errors import CfyLocalError, CorruptRecordError, not_found
+from cfy_local.errors import CorruptRecordError, not_found
+from cfy_local.store import instance_states
 from cfy_local.store.atomic import atomic_write_bytes, read_json
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
@@ -53,6 +56,8 @@ class DeploymentStorage:
         self.nodes = self._load_nodes()
         self._instances_dir = self.home.node_instances_dir(deployment_id)
         self._instance_paths: dict[str, str] = {}
+        self._states_path = self.home.instance_states_file(deployment_id)
+        self._states = instance_states.StatesCache(self._states_path)
 
     def _instance_file(self, instance_id: str) -> str:
         """``Home.node_instance_file``, validated once per id: the hot path reads and
@@ -87,17 +92,22 @@ class DeploymentStorage:
             return []
         return sorted(name[:-5] for name in names if name.endswith(".json") and not name.startswith("."))
 
-    def load_instance(self, instance_id: str) -> dict:
+    def _load_file(self, instance_id: str) -> dict:
         try:
             return read_json(self._instance_file(instance_id))
         except FileNotFoundError:
             raise not_found("NodeInstance", instance_id) from None
 
+    def load_instance(self, instance_id: str) -> dict:
+        """The instance record with its current state (store/instance_states.py)."""
+        return instance_states.apply(self._load_file(instance_id), self._states.get())
+
     def load_instances(self) -> list[dict]:
+        states = self._states.get()
         out = []
         for instance_id in self.instance_ids():
             try:
-                out.append(self.load_instance(instance_id))
+                out.append(instance_states.apply(self._load_file(instance_id), states))
             except Exception as exc:  # noqa: BLE001 - a vanished file between scan and read
                 if getattr(exc, "message", "").startswith("Requested `NodeInstance`"):
                     continue
@@ -121,9 +131,10 @@ class DeploymentStorage:
 
         With ``expected_version`` the write is refused (StorageConflictError) when the
         record on disk has another version and its runtime properties are not the ones
-        this writer read (``read_runtime_properties``) — a state change by the workflow in
-        between is no conflict — unless ``on_conflict(local, fresh)`` is given, which
-        returns the runtime properties to write instead.
+        this writer read (``read_runtime_properties``) unless ``on_conflict(local, fresh)``
+        is given, which returns the runtime properties to write instead. ``version`` counts
+        changes of the instance's own file (properties); a state change goes to the
+        deployment's states file and is no conflict.
         """
         with lock(self.home.root, self.lock_name):
             current = self.load_instance(instance_id)
@@ -137,14 +148,16 @@ class DeploymentStorage:
                         f"(read version {expected_version}, now {version}); the operation will be retried"
                     )
                 runtime_properties = on_conflict(runtime_properties, current.get("runtime_properties") or {})
+            if runtime_properties is not None or system_properties is not None:
+                if runtime_properties is not None:
+                    current["runtime_properties"] = runtime_properties
+                if system_properties is not None:
+                    current["system_properties"] = system_properties
+                current["version"] = version + 1
+                self._write(current)
             if state is not None:
+                instance_states.update(self._states_path, {instance_id: state})
                 current["state"] = state
-            if runtime_properties is not None:
-                current["runtime_properties"] = runtime_properties
-            if system_properties is not None:
-                current["system_properties"] = system_properties
-            current["version"] = version + 1
-            self._write(current)
             return current
 
     def set_state(self, instance_id: str, state: str) -> dict:
@@ -156,11 +169,11 @@ class DeploymentStorage:
     def set_state_soon(self, instance_id: str, state: str) -> None:
         """Record a state change; a background thread writes it shortly after.
 
-        An instance file rename costs ~1 ms on a journaling filesystem, and install sets
-        seven states per instance: the writer coalesces the changes made while it was
-        busy: ``started``/``deleted`` at once, intermediate states at most every
-        STATE_FLUSH_INTERVAL seconds, so an instance is written about once per workflow. ``flush_states`` waits until
-        everything recorded so far is on disk (graph end, refresh, run end).
+        Install sets seven states per instance: the writer coalesces the changes made while
+        it was busy into one write of the deployment's states file: ``started``/``deleted``
+        at once, intermediate states at most every STATE_FLUSH_INTERVAL seconds.
+        ``flush_states`` waits until everything recorded so far is on disk (graph end,
+        refresh, run end).
         """
         flusher = self._flusher
         if flusher is None:
@@ -180,15 +193,10 @@ class DeploymentStorage:
             self._flusher = None
 
     def _write_states(self, batch: dict[str, str]) -> None:
+        # One write however large the batch; instances removed meanwhile (scale in) are
+        # dropped from the map rather than recorded.
         with lock(self.home.root, self.lock_name):
-            for instance_id, state in batch.items():
-                try:
-                    current = self.load_instance(instance_id)
-                except CfyLocalError:
-                    continue  # removed meanwhile (scale in): nothing to record
-                current["state"] = state
-                current["version"] = int(current.get("version", 1)) + 1
-                self._write(current)
+            instance_states.update(self._states_path, batch, keep=self.instance_ids())
 
     # -- plan helpers -------------------------------------------------------------
     def node_map(self) -> dict[str, dict]:

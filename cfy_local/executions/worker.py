@@ -111,11 +111,15 @@ class TrackingWriter:
             return
         self._writer.write(event)
 
-    def write_line(self, event_type: str, line: str) -> None:
-        if event_type in FINAL_EVENT_TYPES:
-            self.held_final = json.loads(line)
-            return
-        self._writer.write_line(event_type, line)
+    def write_lines(self, items: list[tuple[str, str]]) -> None:
+        kept = []
+        for event_type, line in items:
+            if event_type in FINAL_EVENT_TYPES:
+                self.held_final = json.loads(line)
+            else:
+                kept.append((event_type, line))
+        if kept:
+            self._writer.write_lines(kept)
 
     def release_final(self, record: dict[str, Any], status: str, error: str) -> None:
         """Write the held final event — or, if it disagrees with ``status``, the one that

@@ -158,10 +158,13 @@ def _record_maintenance_skip(home: Home, dep: str, sched: str, occurrence: str, 
     """Record the skip once per occurrence (the occurrence stays due, as on a manager, and
     may still run after maintenance ends if within its slip window)."""
     with records.schedule_lock(home, dep, sched):
+        current = records.load_or_none(home, dep, sched)
+        # Re-read under the lock: the due list was read before it, and a concurrent pass
+        # (run while maintenance was briefly off) may have handled this occurrence already.
+        if current is None or current.get("next_occurrence") != occurrence:
+            return None
         last = records.last_history_entry(home, dep, sched)
         if last and last.get("occurrence") == occurrence and last.get("reason") == MAINTENANCE_REASON:
-            return None
-        if not records.exists(home, dep, sched):
             return None
         decision = Decision(dep, sched, occurrence, SKIPPED, MAINTENANCE_REASON, decided_at=now_text)
         records.append_history(home, dep, sched, decision.history_entry())

@@ -11,6 +11,7 @@ writes replace the link itself (``os.replace`` renames over the link, not throug
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 from typing import Any
@@ -46,21 +47,45 @@ def ensure_dir(path: str) -> str:
 
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_temp_counter = itertools.count()
+_umask_is_harmless: bool | None = None
 
 
 def _create_temp(folder: str) -> tuple[int, str]:
     """A new ``.tmp-*`` file in ``folder``, opened for writing, mode 0600.
 
     ``tempfile.mkstemp`` does the same but costs a module import on every command and a
-    random-name generator per call; the engine writes thousands of records per run.
+    random name per call; the engine writes thousands of records per run. Names are
+    unique per process (pid + counter); O_EXCL skips one left behind by a killed process
+    that had the same pid.
     """
-    for _ in range(100):
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+    global _umask_is_harmless
+    if _umask_is_harmless is None:
+        _umask_is_harmless = _current_umask() & FILE_MODE == 0
+    pid = os.getpid()
+    for _ in range(1000):
+        tmp = os.path.join(folder, f".tmp-{pid}-{next(_temp_counter)}")
         try:
-            return os.open(tmp, _TEMP_FLAGS, FILE_MODE), tmp
+            fd = os.open(tmp, _TEMP_FLAGS, FILE_MODE)
         except FileExistsError:
             continue
+        if not _umask_is_harmless:
+            os.fchmod(fd, FILE_MODE)  # the umask took bits away from 0600
+        return fd, tmp
     raise FileExistsError(errno.EEXIST, "no free temporary file name", folder)
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it (Linux shows it in /proc); where it
+    cannot be read, assume the worst so that every file gets an explicit chmod."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777
 
 
 def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True, folder_exists: bool = False) -> None:
@@ -76,7 +101,6 @@ def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True, folder_e
         raise _write_error(path, exc) from exc
     try:
         try:
-            os.fchmod(fd, FILE_MODE)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)

@@ -48,10 +48,11 @@ class EventWriter:
     def write(self, event: dict[str, Any]) -> None:
         self._append((_encode_event(event) + "\n").encode("utf-8"))
 
-    def write_line(self, event_type: str, line: str) -> None:  # noqa: ARG002 - see TrackingWriter
-        """Append an event already encoded as one JSON line (no newline); ``event_type``
-        lets a wrapping writer pick events out without decoding them."""
-        self._append((line + "\n").encode("utf-8"))
+    def write_lines(self, items: list[tuple[str, str]]) -> None:
+        """Append events already encoded as JSON lines: ``(event_type, line)`` pairs, lines
+        without their newline. ``event_type`` lets a wrapping writer pick events out
+        without decoding them."""
+        self._append(("\n".join([line for _, line in items]) + "\n").encode("utf-8"))
 
     def _append(self, line: bytes) -> None:
         with self._mutex:

@@ -88,6 +88,10 @@ class Home:
     def node_instances_dir(self, deployment_id: str) -> str:
         return os.path.join(self.deployment_dir(deployment_id), "node-instances")
 
+    def instance_states_file(self, deployment_id: str) -> str:
+        """Current lifecycle states of the deployment's instances (store/instance_states.py)."""
+        return os.path.join(self.deployment_dir(deployment_id), "instance-states.json")
+
     def node_instance_file(self, deployment_id: str, instance_id: str) -> str:
         return os.path.join(self.node_instances_dir(deployment_id), validate_id(instance_id, "node_instance_id") + ".json")
 
