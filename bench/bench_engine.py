@@ -215,7 +215,7 @@ def run_cloudify(python: str, n: int, workdir: str) -> dict:
         fh.write(CLOUDIFY_CHILD)
     # Local mode imports `benchops.ops` after stripping the plugin name.
     proc = subprocess.run([python, script, blueprint, os.path.join(folder, "plugin"), str(n)],
-                          capture_output=True, text=True, timeout=3600)
+                          capture_output=True, text=True, timeout=3600, env=_child_env())
     if proc.returncode != 0:
         raise RuntimeError(f"Cloudify run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -283,9 +283,17 @@ def profile_ours(n: int, top: int = 25) -> None:
         stats.sort_stats("tottime").print_stats(top)
 
 
+def _child_env() -> dict:
+    # Both engines run as users run them: with bytecode caches (this sandbox sets
+    # PYTHONDONTWRITEBYTECODE, which would recompile every module a run imports).
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run_ours(n: int, workdir: str) -> dict:
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(n), workdir],
-                          capture_output=True, text=True, timeout=3600)
+                          capture_output=True, text=True, timeout=3600, env=_child_env())
     if proc.returncode != 0:
         raise RuntimeError(f"cfy-local run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -73,6 +73,20 @@ def test_deployment_create_builds_instances(cfy, home, deployed):
     assert [(e["workflow_id"], e["status"]) for e in executions] == [("create_deployment_environment", "terminated")]
 
 
+def test_instance_states_file_overrides_and_corruption_is_named(cfy, home, deployed):
+    instances = cfy("node-instances", "list", "-d", deployed, "--json").json
+    first = instances[0]["id"]
+    states_file = home / "deployments" / deployed / "instance-states.json"
+    states_file.write_text(json.dumps({"schema_version": 1, "states": {first: "started"}}))
+    listed = {i["id"]: i["state"] for i in cfy("node-instances", "list", "-d", deployed, "--json").json}
+    assert listed[first] == "started" and set(listed.values()) == {"started", "uninitialized"}
+    assert cfy("node-instances", "get", first, "--json").json["state"] == "started"
+    states_file.write_text("{not json")
+    broken = cfy("node-instances", "list", "-d", deployed)
+    assert broken.exit_code != 0
+    assert str(states_file) in broken.stderr and len(broken.stderr.strip().splitlines()) == 1
+
+
 def test_outputs_follow_runtime_properties(cfy, home, deployed):
     outputs = cfy("deployments", "outputs", deployed, "--json").json
     assert outputs["url"]["value"] == "http://127.0.0.1:9090"

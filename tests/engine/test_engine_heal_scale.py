@@ -1,6 +1,8 @@
 """heal, scale and check_status."""
 from __future__ import annotations
 
+import json
+
 OPS = """
 from cloudify import ctx
 
@@ -110,6 +112,9 @@ def test_scale_out_and_in(env):
     assert down.error is None, down.error
     remaining = env.by_node("app")
     assert len(remaining) == 1
+    # the removed instances left the deployment's states file with their own files
+    with open(env.home.instance_states_file("dep")) as fh:
+        assert set(json.load(fh)["states"]) == set(env.instances())
     assert {who for who, op in down.ops_started()} <= {i["id"] for i in added}
     bad = env.run("scale", {"scalable_entity_name": "app", "delta": -5})
     assert "Provided delta: -5 is illegal. current number of instances of entity app is 1" in bad.error

@@ -248,3 +248,34 @@ def test_dry_run_runs_nothing(env):
     assert any(t == f"Task started '{env.pkg}.ops.record' (dry run)" for t in started)
     for inst in env.instances().values():
         assert inst["state"] == "uninitialized" and inst["runtime_properties"] == {}
+
+
+MANY_NOOP = """
+node_templates:
+  thing:
+    type: cloudify.nodes.Root
+    capabilities:
+      scalable:
+        properties:
+          default_instances: 40
+"""
+
+
+def test_instance_states_are_one_file_per_deployment(env):
+    """State changes of a whole workflow go to the deployment's states file: installing and
+    uninstalling instances with nothing to run never rewrites an instance's own file."""
+    import json
+    import os
+
+    env.deploy(MANY_NOOP)
+    folder = env.home.node_instances_dir("dep")
+    inodes = {name: os.stat(os.path.join(folder, name)).st_ino for name in os.listdir(folder)}
+    assert len(inodes) == 40
+    for workflow, state in (("install", "started"), ("uninstall", "deleted")):
+        outcome = env.run(workflow)
+        assert outcome.error is None, outcome.error
+        with open(env.home.instance_states_file("dep")) as fh:
+            recorded = json.load(fh)["states"]
+        assert recorded == {name[:-5]: state for name in inodes}
+        assert {i["state"] for i in env.instances().values()} == {state}
+        assert {name: os.stat(os.path.join(folder, name)).st_ino for name in os.listdir(folder)} == inodes
