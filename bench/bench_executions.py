@@ -37,7 +37,10 @@ def cfy(home: Path, *args: str) -> subprocess.CompletedProcess:
     # Measure an installed cfy-local as users run it: with bytecode caches (this sandbox
     # sets PYTHONDONTWRITEBYTECODE, which makes every process recompile every module).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return subprocess.run([sys.executable, "-m", "cfy_local", *args], capture_output=True, text=True, env=env)
+    # The `cfy` console script, as users run it (not `python -m`, which adds runpy).
+    script = os.path.join(os.path.dirname(sys.executable), "cfy")
+    command = [script] if os.path.exists(script) else [sys.executable, "-m", "cfy_local"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=env)
 
 
 def cpu_of_children() -> float:

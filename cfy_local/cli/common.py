@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import traceback
 
 import click
 
@@ -50,6 +49,8 @@ def verbosity(ctx: click.Context | None = None) -> int:
 def report_error(exc: CfyLocalError) -> int:
     """Print a core error as cfy does (plus possible solutions) on stderr; return exit code."""
     if verbosity() > 0:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     sys.stderr.write(str(exc) + "\n")
     if exc.possible_solutions:

@@ -22,6 +22,13 @@ def use_colour(stream=None) -> bool:
 
 def cell(value: Any) -> str:
     """cfy's cell rules: ISO dates lose ``T``/``Z``; lists comma-joined; falsy non-bool/int blank."""
+    kind = type(value)
+    if kind is str:  # the common case first: a table of 10,000 rows has 80,000 cells
+        if value[10:11] == "T" and _DATE_PREFIX.match(value):
+            return value.replace("T", " ").rstrip("Z")
+        return value
+    if value is None:
+        return ""
     if isinstance(value, bool) or isinstance(value, int):
         return str(value)
     if value is None or value == "" or value == [] or value == {}:
@@ -41,17 +48,16 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], labels: dict[str,
                  max_width: int | None = None) -> str:
     labels = labels or {}
     headers = [labels.get(c, c) for c in columns]
-    body = [[cell(row[c]) if c in row else "N/A" for c in columns] for row in rows]
+    missing = "N/A"
+    body = [[cell(row[c]) if c in row else missing for c in columns] for row in rows]
     if max_width:
         body = [[v if len(v) <= max_width else v[: max_width - 3] + "..." for v in r] for r in body]
-    widths = [len(h) for h in headers]
-    for r in body:
-        for i, v in enumerate(r):
-            widths[i] = max(widths[i], len(v))
+    widths = [max(len(header), max(map(len, column), default=0))
+              for header, column in zip(headers, zip(*body) if body else [()] * len(headers))]
     sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(values: Iterable[str]) -> str:
-        return "|" + "|".join(" " + v.center(w) + " " for v, w in zip(values, widths)) + "|"
+        return "| " + " | ".join([v.center(w) for v, w in zip(values, widths)]) + " |"
 
     out = [sep, line(headers), sep]
     out.extend(line(r) for r in body)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -141,7 +140,7 @@ def launch_locked(home: Home, record: dict[str, Any], env: dict[str, str] | None
     worker that reconcile can judge: if this process dies after the spawn but before the
     save, the worker finds a record that does not name it and exits without touching it.
     """
-    from cfy_local.executions.worker import spawn
+    from cfy_local.executions.spawn import spawn
 
     try:
         pid, create_time = spawn(home, record["id"], env)
@@ -432,6 +431,8 @@ def delete_executions(home: Home, *, to: datetime | None = None, keep_last: int 
     """Delete ended executions (records and run folders): created before ``to``, or all but
     the ``keep_last`` newest; always keeping one successful create_deployment_environment per
     deployment. Returns how many were deleted."""
+    import shutil
+
     if keep_last is not None and keep_last < 1:
         raise ValidationError("--keep-last must be at least 1")
     reconcile(home)

@@ -1,7 +1,7 @@
 """The detached worker process that runs one execution.
 
 ``python -m cfy_local.executions.worker <home> <execution_id>`` — started by
-:func:`spawn` in a new session (so it is its own process group: operation processes it
+:func:`cfy_local.executions.spawn.spawn` in a new session (so it is its own process group: operation processes it
 starts run in that group and ``cancel --kill`` reaches them all), stdin closed, stdout and
 stderr appended to ``runs/<id>/worker.log``, with the environment of the command that
 started it.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import traceback
 from typing import Any
@@ -29,51 +28,6 @@ from cfy_local.store.paths import Home
 
 SNAPSHOT_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
 FINAL_EVENT_TYPES = frozenset({"workflow_succeeded", "workflow_failed", "workflow_cancelled"})
-
-
-def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> tuple[int, float | None]:
-    """Start the worker for ``execution_id``; return its pid and process start time.
-
-    The start time (psutil's ``create_time``) lets reconcile tell a dead worker from an
-    unrelated process that later got the same pid.
-    """
-    from cfy_local.store.atomic import ensure_dir
-
-    run_dir = ensure_dir(home.run_dir(execution_id))
-    log_path = os.path.join(run_dir, "worker.log")
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cfy_local.executions.worker", home.root, execution_id],
-            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, close_fds=True,
-            start_new_session=True, env=dict(env) if env is not None else None, cwd=run_dir)
-    finally:
-        os.close(log_fd)
-    return proc.pid, process_create_time(proc.pid)
-
-
-def process_create_time(pid: int) -> float | None:
-    """The process start time as psutil reports it (seconds since the epoch).
-
-    On Linux it is read straight from /proc the way psutil computes it (boot time +
-    start ticks / CLK_TCK), which spares ``executions start`` the psutil import.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        with open("/proc/stat", "rb") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
-        # Fields after the parenthesised command name; starttime is field 22 overall.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, StopIteration, IndexError):
-        pass
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
 
 
 class Terminated(BaseException):
@@ -278,6 +232,10 @@ def main(argv: list[str]) -> int:
         return 2
     home = Home(argv[0])
     execution_id = argv[1]
+    try:
+        os.chdir(home.run_dir(execution_id))  # where relative paths of operations land
+    except OSError:
+        pass
     try:
         run(home, execution_id)
     finally:

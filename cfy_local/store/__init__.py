@@ -2,6 +2,6 @@
 
 Core package: no click, no textual. See docs/state.md for the layout and the lock order.
 Import the submodules directly (``store.paths``, ``store.atomic``, ``store.locks``,
-``store.records``, ``store.events``): this package imports nothing itself, so commands that
-only read state never pay for ``filelock``'s import.
+``store.records``, ``store.events``, ``store.instance_states``): this package imports
+nothing itself, so a command pays only for the parts it uses.
 """
