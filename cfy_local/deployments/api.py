@@ -9,7 +9,6 @@ anything is written.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from typing import Any
 
@@ -76,6 +75,8 @@ def validate_blueprint(path: str, filename: str | None = None) -> dict[str, Any]
 
 def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
                      filename: str | None = None) -> dict[str, Any]:
+    import shutil  # imported where folders are copied or removed: not on `executions start`'s path
+
     main = _resolve_blueprint_path(path, filename)
     blueprint_id = blueprint_id or default_blueprint_id(main)
     validate_id(blueprint_id, "blueprint_id")
@@ -192,6 +193,8 @@ def delete_blueprint(home: Home, blueprint_id: str, force: bool = False) -> None
 
 def _remove_tree(home: Home, folder: str, parent: str) -> None:
     """Rename first (one atomic step: the record disappears), then delete the files."""
+    import shutil
+
     graveyard = os.path.join(parent, f".deleting-{uuid.uuid4().hex}")
     try:
         os.rename(folder, graveyard)
@@ -257,6 +260,8 @@ def _evaluate_nodes(plan: dict, inputs: dict, deployment_id: str) -> list[dict]:
 
 def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
                       inputs: dict[str, Any] | None = None, *, display_name: str | None = None) -> dict[str, Any]:
+    import shutil
+
     deployment_id = deployment_id or blueprint_id
     validate_id(deployment_id, "deployment_id")
     _maintenance_check(home)
