@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from cfy_local.errors import CorruptRecordError, ValidationError
+from cfy_local.errors import ConflictError, CorruptRecordError, ValidationError
 from cfy_local.ids import validate_id
 from cfy_local.store import atomic, events, locks, records
 from cfy_local.store.paths import Home
@@ -89,3 +89,69 @@ def test_lock_excludes_other_processes(tmp_path):
         release.set()
         proc.join(20)
     assert not locks.is_held(root, "state")
+
+
+def _hold_forever(root, ready):
+    with locks.lock(root, "state"):
+        ready.set()
+        import time
+
+        time.sleep(600)
+
+
+def test_lock_of_a_killed_holder_is_free_and_timeouts_name_the_lock(tmp_path):
+    root = str(tmp_path)
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold_forever, args=(root, ready))
+    proc.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(ConflictError) as refused:
+            with locks.lock(root, "state", timeout=0.2):
+                pass
+        assert "`state`" in str(refused.value) and locks.lock_path(root, "state") in str(refused.value)
+    finally:
+        proc.kill()  # SIGKILL: no release code runs; the kernel drops the flock
+        proc.join(20)
+    with locks.lock(root, "state", timeout=5):
+        assert locks.is_held(root, "state")
+    assert oct(os.stat(locks.lock_path(root, "state")).st_mode & 0o777) == "0o600"
+
+
+def test_lock_excludes_other_threads_of_one_process(tmp_path):
+    import threading
+
+    root = str(tmp_path)
+    inside, overlaps = [], []
+    guard = threading.Lock()
+
+    def work():
+        for _ in range(50):
+            with locks.lock(root, "state"):
+                with guard:
+                    inside.append(1)
+                    if len(inside) > 1:
+                        overlaps.append(len(inside))
+                with guard:
+                    inside.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert overlaps == []
+
+
+def test_records_are_private_even_under_a_umask_that_takes_owner_bits(tmp_path):
+    """A temp file is created 0600 & ~umask; a umask that strips owner bits gets a chmod."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "record.json"
+    code = ("import os, sys; os.umask(0o277); from cfy_local.store.atomic import atomic_write_bytes; "
+            "atomic_write_bytes(sys.argv[1], b'{}')")
+    subprocess.run([sys.executable, "-c", code, str(target)], check=True)
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    assert target.read_bytes() == b"{}"

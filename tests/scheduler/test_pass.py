@@ -126,6 +126,22 @@ def test_maintenance_skips_and_records_once(store, daily):
     assert history(store)[-1]["action"] == "fired"
 
 
+def test_maintenance_skip_of_an_occurrence_a_concurrent_pass_already_handled(store, daily):
+    """The due list is read before the schedule's lock: a pass that finds the schedule
+    already advanced (by another pass run while maintenance was briefly off) records nothing."""
+    from cfy_local.scheduler.passes import _record_maintenance_skip
+
+    maintenance.activate(store)
+    run(store, START + timedelta(seconds=1))                    # skip recorded for 09:00
+    maintenance.deactivate(store)
+    run(store, START + timedelta(seconds=5))                    # fired, next is tomorrow
+    maintenance.activate(store)
+    stale = _record_maintenance_skip(store, "dep1", "backup", "2026-03-02T09:00:00.000Z",
+                                     "2026-03-02T09:00:06.000Z")
+    assert stale is None
+    assert [e["action"] for e in history(store)] == ["skipped", "fired"]
+
+
 def test_count_exhaustion_ends_the_schedule(store):
     make_deployment(store.root, "dep1")
     api.create_schedule(store, "dep1", "backup", since="2026-03-02 09:00", tz="UTC", recurrence="1h", count=2,
