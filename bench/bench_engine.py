@@ -238,7 +238,7 @@ def profile_ours(n: int, top: int = 25) -> None:
     only), so time a thread spends waiting for the GIL, a queue or the disk does not show
     as cost. Prints the graph thread (workflow + graph loop), the operation pool threads
     and the instance-state writer separately, then the wall time spent in the final
-    state flush of each workflow (instance files written after the graph ends).
+    state flush of each workflow (the states written after the graph ends).
     """
     import cProfile
     import pstats
