@@ -72,17 +72,23 @@ def test_events_read_incrementally_and_skip_partial_line(tmp_path):
 def _hold_then_report(root, ready, release):
     with locks.lock(root, "state"):
         ready.set()
-        release.wait(10)
+        release.wait(60)
 
 
-def test_lock_excludes_other_processes(tmp_path):
-    root = str(tmp_path)
+def _start_holder(root):
+    """Another process holding the `state` lock; returns it and the event that frees it."""
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
     proc = ctx.Process(target=_hold_then_report, args=(root, ready, release))
     proc.start()
+    assert ready.wait(20)
+    return proc, release
+
+
+def test_lock_excludes_other_processes(tmp_path):
+    root = str(tmp_path)
+    proc, release = _start_holder(root)
     try:
-        assert ready.wait(20)
         assert locks.is_held(root, "state")
         assert locks.try_hold(root, "state") is None
     finally:
@@ -91,22 +97,10 @@ def test_lock_excludes_other_processes(tmp_path):
     assert not locks.is_held(root, "state")
 
 
-def _hold_forever(root, ready):
-    with locks.lock(root, "state"):
-        ready.set()
-        import time
-
-        time.sleep(600)
-
-
 def test_lock_of_a_killed_holder_is_free_and_timeouts_name_the_lock(tmp_path):
     root = str(tmp_path)
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    proc = ctx.Process(target=_hold_forever, args=(root, ready))
-    proc.start()
+    proc, _ = _start_holder(root)
     try:
-        assert ready.wait(20)
         with pytest.raises(ConflictError) as refused:
             with locks.lock(root, "state", timeout=0.2):
                 pass
