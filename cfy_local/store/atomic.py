@@ -57,7 +57,7 @@ def _create_temp(folder: str) -> tuple[int, str]:
     ``tempfile.mkstemp`` does the same but costs a module import on every command and a
     random name per call; the engine writes thousands of records per run. Names are
     unique per process (pid + counter); O_EXCL skips one left behind by a killed process
-    that had the same pid.
+    that had the same pid. The umask is read once per process: cfy-local never changes it.
     """
     global _umask_is_harmless
     if _umask_is_harmless is None:
