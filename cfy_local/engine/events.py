@@ -99,7 +99,7 @@ def encode_members(context: dict) -> EncodedContext:
 class EventEmitter:
     """Writes the events of one execution to an EventWriter.
 
-    Events are encoded here, once, into NDJSON lines (``writer.write_line``): the base
+    Events are encoded here, once, into NDJSON lines (``writer.write_lines``): the base
     context of the execution is encoded when the emitter is made and a caller's context can
     come pre-encoded (``EncodedContext``), so an event costs a string format instead of a
     full JSON encoding of a nested dict.
@@ -193,7 +193,7 @@ class EventEmitter:
     def log(self, level: str, text: str, context: dict | EncodedContext | None = None,
             logger: str | None = None) -> None:
         now = self._clock.now()
-        name = self._default_logger if logger is None else _encode_string(logger)
+        name = _encode_string(logger) if logger else self._default_logger
         self._emit("", (
             f'{{"type":"cloudify_log","timestamp":"{now}","reported_timestamp":"{now}",'
             f'"level":{_encode_string(level)},"logger":{name},"message":{{"text":{_encode_string(text)},'
