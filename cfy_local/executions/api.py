@@ -57,6 +57,17 @@ def _merge_parameters(deployment: dict[str, Any], workflow_id: str, parameters: 
     return merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
 
 
+def _admission_relevant(deployment_id: str | None):
+    """What a start decides on: executions that are not over, and the deployment's
+    environment creations (whatever their status)."""
+    def keep(values: list) -> bool:
+        return index.not_ended(values) or (
+            values[index.DEPLOYMENT_AT] == deployment_id
+            and values[index.WORKFLOW_AT] == "create_deployment_environment")
+
+    return keep
+
+
 def _check_environment_created(home: Home, summaries: list[dict[str, Any]], deployment_id: str) -> None:
     """Refuse while the deployment's create_deployment_environment run has not succeeded
     (manager.md §3.1, Cloudify's texts)."""
@@ -120,7 +131,7 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             forced=force, wait_after_fail=wait_after_fail, task_retries=task_retries,
             task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size,
             schedule_id=schedule_id)
-        summaries = index.scan(home, write_back="lazy")
+        summaries = index.scan(home, write_back="lazy", keep=_admission_relevant(deployment_id))
         if deployment_id and workflow_id not in ("create_deployment_environment", "delete_deployment_environment"):
             _check_environment_created(home, summaries, deployment_id)
         decision = admission.decide(record, summaries, queue=queue, force=force)

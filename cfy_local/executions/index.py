@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from cfy_local.errors import CfyLocalError
+from cfy_local.executions.lifecycle import END_VALUES
 from cfy_local.store.atomic import atomic_write_bytes
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record
@@ -55,9 +56,22 @@ def _read_cache(path: str) -> dict[str, Any]:
     return data
 
 
-def _rows(entries: dict[str, list]) -> list[dict[str, Any]]:
+STATUS_AT = SUMMARY_FIELDS.index("status")
+WORKFLOW_AT = SUMMARY_FIELDS.index("workflow_id")
+DEPLOYMENT_AT = SUMMARY_FIELDS.index("deployment_id")
+
+
+def _rows(entries: dict[str, list], keep: Callable[[list], bool] | None = None) -> list[dict[str, Any]]:
     fields = SUMMARY_FIELDS
-    return [dict(zip(fields, value[1])) for value in entries.values()]
+    if keep is None:
+        return [dict(zip(fields, value[1])) for value in entries.values()]
+    return [dict(zip(fields, value[1])) for value in entries.values() if keep(value[1])]
+
+
+def not_ended(values: list) -> bool:
+    """A ``keep`` for ``scan``: executions that are not over (what admission, the queue and
+    reconcile decide on); with a long history, most summaries are never built."""
+    return values[STATUS_AT] not in END_VALUES
 
 
 # Paths that run under the state lock (admission, the queue) rewrite the cache only once
@@ -65,8 +79,10 @@ def _rows(entries: dict[str, list]) -> list[dict[str, Any]]:
 LAZY_REWRITE_THRESHOLD = 64
 
 
-def scan(home: Home, *, write_back: bool | str = True) -> list[dict[str, Any]]:
-    """Summaries of every readable execution record (unordered).
+def scan(home: Home, *, write_back: bool | str = True,
+         keep: Callable[[list], bool] | None = None) -> list[dict[str, Any]]:
+    """Summaries of every readable execution record (unordered); with ``keep``, only those
+    whose summary values (in SUMMARY_FIELDS order) it accepts.
 
     Unreadable records are left out here (``cfy status`` reports them); a record deleted
     between the scan and the read is simply absent. Every record write is a rename into
@@ -83,7 +99,7 @@ def scan(home: Home, *, write_back: bool | str = True) -> list[dict[str, Any]]:
         return []
     dir_signature = [dir_stat.st_ino, dir_stat.st_mtime_ns]
     if cache and cache.get("dir") == dir_signature and time.time_ns() - dir_stat.st_mtime_ns > DIR_MTIME_SETTLE_NS:
-        return _rows(cached)
+        return _rows(cached, keep)
     fresh: dict[str, list] = {}
     changed = cache.get("dir") != dir_signature
     reread = 0
@@ -121,7 +137,7 @@ def scan(home: Home, *, write_back: bool | str = True) -> list[dict[str, Any]]:
             atomic_write_bytes(path, payload, durable=False)
         except CfyLocalError:
             pass  # a cache that cannot be written only costs speed
-    return _rows(fresh)
+    return _rows(fresh, keep)
 
 
 def order_key(summary: dict[str, Any]) -> tuple:

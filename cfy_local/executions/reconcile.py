@@ -73,7 +73,7 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
     """Fail every active execution whose worker is gone; drain the queue if any was.
     ``summaries`` (a fresh ``index.scan``) saves a second scan for callers that have one."""
     if summaries is None:
-        summaries = index.scan(home)
+        summaries = index.scan(home, keep=index.not_ended)
     suspects = [s for s in summaries if lifecycle.is_active(s["status"]) and s.get("worker_pid")]
     suspects = [s for s in suspects if worker_alive(s["worker_pid"], s.get("worker_create_time")) is False]
     if not suspects:
