@@ -4,7 +4,9 @@
    its return to the worker's ``started`` (target median ≤ 300 ms).
 2. 100 executions on 100 deployments started from 10 concurrent shells: all must end
    ``terminated``, no record lost or unreadable.
-3. ``cfy executions list`` with 10,000 executions (target ≤ 0.5 s; warm cache, median).
+3. ``cfy executions list`` with 10,000 executions (target ≤ 0.5 s; warm cache, median), and
+   ``executions start --no-wait`` with those 10,000 in the history (no target: it should
+   stay close to 1.).
 
 Usage: ``.venv/bin/python bench/bench_executions.py [--quick]``
 """
@@ -73,8 +75,8 @@ def wait_all_ended(home: Path, ids: list[str], timeout: float = 600) -> None:
     raise SystemExit("executions did not end in time")
 
 
-def bench_start(root: Path, runs: int) -> tuple[float, float]:
-    home, markers = root / "start-home", root / "start-markers"
+def bench_start(root: Path, runs: int, home_name: str = "start-home") -> tuple[float, float, float]:
+    home, markers = root / home_name, root / f"{home_name}-markers"
     markers.mkdir()
     deps = deploy(home, markers, runs)
     returned, to_started, ids, cpu = [], [], [], []
@@ -178,6 +180,9 @@ def main() -> None:
         cold, warm, list_cpu = bench_list(root, count, 5)
         print(f"executions list with {count} executions: warm median {warm:.3f} s "
               f"(target 0.5 s, ratio {warm / 0.5:.2f}); CPU time {list_cpu:.3f} s; first (cache build) {cold:.3f} s")
+        returned, _, start_cpu = bench_start(root, 7, home_name="list-home")
+        print(f"start --no-wait with {count} executions in history (median of 7): {returned * 1000:.0f} ms; "
+              f"CPU time {start_cpu * 1000:.0f} ms")
         print(load_average())
     finally:
         shutil.rmtree(root, ignore_errors=True)
