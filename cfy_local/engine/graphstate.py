@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.store.atomic import atomic_write_bytes, read_json
+from cfy_local.store.atomic import atomic_write_bytes, read_json, sync_file
 from cfy_local.store.paths import Home
 from cfy_local.store.records import SCHEMA_VERSION
 from cfy_local.timefmt import iso
@@ -66,6 +66,7 @@ class GraphState:
                     op["state"] = "pending"
                     op["retries"] = 0
         self._dirty = True
+        self._synced = False
         self._last_flush = 0.0
 
     def register(self, key: str, name: str, operation: str, instance_id: str) -> None:
@@ -94,22 +95,31 @@ class GraphState:
 
     def flush(self, *, durable: bool = False) -> None:
         with self._mutex:
-            if not self._dirty and not durable:
-                return
-            ops = self.operations
-            total = len(ops)
-            finished = sum(1 for op in ops.values() if op.get("state") in FINISHED)
-            data = {
-                "schema_version": SCHEMA_VERSION,
-                "execution_id": self.execution_id,
-                "workflow_id": self.workflow_id,
-                "updated_at": iso(clock.now()),
-                "total_operations": total,
-                "finished_operations": finished,
-                "operations": ops,
-            }
-            payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
-            self._dirty = False
-            self._last_flush = clock.monotonic()
-            # Written under the mutex so an older snapshot never replaces a newer one.
-            atomic_write_bytes(self.home.graph_file(self.execution_id), payload, durable=durable)
+            if self._dirty:
+                self._write_locked(durable=durable)
+            elif durable and not self._synced:
+                # Nothing changed since the last write: make that write durable instead of
+                # encoding every operation again (a large run's final flush).
+                try:
+                    sync_file(self.home.graph_file(self.execution_id))
+                    self._synced = True
+                except FileNotFoundError:
+                    self._write_locked(durable=True)
+
+    def _write_locked(self, *, durable: bool) -> None:
+        ops = self.operations
+        data = {
+            "schema_version": SCHEMA_VERSION,
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "updated_at": iso(clock.now()),
+            "total_operations": len(ops),
+            "finished_operations": sum(1 for op in ops.values() if op.get("state") in FINISHED),
+            "operations": ops,
+        }
+        payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        self._dirty = False
+        self._last_flush = clock.monotonic()
+        # Written under the mutex so an older snapshot never replaces a newer one.
+        atomic_write_bytes(self.home.graph_file(self.execution_id), payload, durable=durable)
+        self._synced = durable

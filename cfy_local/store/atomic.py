@@ -126,6 +126,16 @@ def _write_error(path: str, exc: OSError) -> StorageError:
     return StorageError(f"Cannot write {path}: {exc.strerror or exc}")
 
 
+def sync_file(path: str) -> None:
+    """Make a file written earlier with ``durable=False`` durable: its data and its name."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(os.path.dirname(path) or ".")
+
+
 def _fsync_dir(folder: str) -> None:
     try:
         dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
