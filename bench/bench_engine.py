@@ -153,9 +153,6 @@ def child_ours(n: int, workdir: str) -> dict:
     import cfy_local.engine.lifecycle  # noqa: F401
     import cfy_local.engine.runner  # noqa: F401
     import cfy_local.engine.workflow_ctx  # noqa: F401
-    from cfy_local.engine.runner import relax_gc_for_process
-
-    relax_gc_for_process()  # as the worker process does before it runs a workflow
 
     blueprint = _write_blueprint(os.path.join(workdir, "bp"), OURS_HEADER, n)
     home = Home.open(os.path.join(workdir, "home"))

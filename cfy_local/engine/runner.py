@@ -264,24 +264,14 @@ def _with_defaults(run: WorkflowRun, params: dict) -> dict:
     return merged
 
 
-# A workflow builds and keeps tens of thousands of small objects (tasks, contexts, events);
-# at the default gen-0 threshold (700 allocations) the cyclic collector walks them again
-# and again — about a tenth of a 1,000-instance install.
-RELAXED_GC_THRESHOLD = 20000
-
-
-def relax_gc_for_process() -> None:
-    """The worker's setting for its whole (short) life: collect less often, and never pay
-    at the end of a run for collecting garbage that the exit frees anyway."""
-    previous = gc.get_threshold()
-    gc.set_threshold(max(previous[0], RELAXED_GC_THRESHOLD), *previous[1:])
-
-
 @contextlib.contextmanager
 def _fewer_collections():
-    """Collect less often while a run lasts (a no-op in the worker, which already does)."""
+    """A workflow builds and keeps tens of thousands of small objects (tasks, contexts,
+    events); at the default gen-0 threshold (700 allocations) the cyclic collector walks
+    them again and again — about a tenth of a 1,000-instance install. Collect less often
+    while the run lasts."""
     previous = gc.get_threshold()
-    gc.set_threshold(max(previous[0], RELAXED_GC_THRESHOLD), *previous[1:])
+    gc.set_threshold(max(previous[0], 20000), *previous[1:])
     try:
         yield
     finally:

@@ -184,9 +184,7 @@ def run(home: Home, execution_id: str) -> int:
             outcome = Status.TERMINATED.value
             return 0
         from cfy_local import engine
-        from cfy_local.engine.runner import relax_gc_for_process
 
-        relax_gc_for_process()
         try:
             result = engine.run_workflow(
                 home, record, events=writer, cancel=CancelFlag(home.cancel_request_file(execution_id)),
