@@ -6,6 +6,7 @@ events (``workflow_started`` … ``workflow_succeeded|failed|cancelled``) and it
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
 import gc
 import os
@@ -165,23 +166,26 @@ class _WorkerPool:
     """``task_thread_pool_size`` threads taking callables from one queue.
 
     Lighter than ThreadPoolExecutor (no Future per task): the graph loop gets results
-    through its own completion queue. Threads start on demand and are daemons, so a
-    workflow abandoned after ``wait_after_fail`` does not keep the process alive.
+    through its own completion queue. Threads start on demand and, like daemons, do not
+    keep the process alive, so a workflow abandoned after ``wait_after_fail`` does not.
     """
 
     def __init__(self, size: int):
         self.size = size
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.threads: list[threading.Thread] = []
+        self.started = 0
         self.idle = 0
         self.mutex = threading.Lock()
 
     def put(self, fn: Callable) -> None:
         with self.mutex:
-            if self.idle == 0 and len(self.threads) < self.size:
-                thread = threading.Thread(target=self._work, name=f"cfy-task-{len(self.threads)}", daemon=True)
-                self.threads.append(thread)
-                thread.start()
+            if self.idle == 0 and self.started < self.size:
+                # Not threading.Thread.start(): it blocks until the new thread has run, a
+                # hand-off per thread on the graph loop's critical path. A raw thread does not
+                # keep the process alive (like a daemon) and takes its job from the queue
+                # whenever it gets going.
+                _thread.start_new_thread(self._work, ())
+                self.started += 1
             else:
                 self.idle -= 1
         self.jobs.put(fn)
@@ -199,7 +203,7 @@ class _WorkerPool:
                 self.idle += 1
 
     def close(self) -> None:
-        for _ in self.threads:
+        for _ in range(self.started):
             self.jobs.put(None)
 
 
