@@ -66,6 +66,7 @@ class GraphState:
                     op["state"] = "pending"
                     op["retries"] = 0
         self._dirty = True
+        self._progressed = False  # an operation changed state since the last write
         self._synced = False
         self._last_flush = 0.0
 
@@ -84,8 +85,15 @@ class GraphState:
                 return
             op["state"] = state
             op["retries"] = retries
-            self._dirty = True
-        if clock.monotonic() - self._last_flush >= FLUSH_INTERVAL:
+            self._dirty = self._progressed = True
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        """Write if an operation's state changed and FLUSH_INTERVAL has passed since the
+        last write (the first change is written at once) — also called by the graph loop
+        before it waits, so the progress that `executions get` and the TUI show does not
+        stay behind while a long operation runs."""
+        if self._progressed and clock.monotonic() - self._last_flush >= FLUSH_INTERVAL:
             self.flush()
 
     def counts(self) -> tuple[int, int]:
@@ -118,7 +126,7 @@ class GraphState:
             "operations": ops,
         }
         payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
-        self._dirty = False
+        self._dirty = self._progressed = False
         self._last_flush = clock.monotonic()
         # Written under the mutex so an older snapshot never replaces a newer one.
         atomic_write_bytes(self.home.graph_file(self.execution_id), payload, durable=durable)

@@ -714,6 +714,7 @@ class _GraphRun:
             if self.delayed:
                 timeout = max(0.0, min(timeout, self.delayed[0][0] - clock.monotonic()))
             run.emitter.maybe_flush()  # readers see a long-running task within ~0.2 s
+            run.graph_state.maybe_flush()  # and its progress within FLUSH_INTERVAL
             if self.inflight:
                 self._collect(block=True, timeout=min(timeout, 0.2))
             elif not self.ready and timeout > 0:

@@ -286,3 +286,53 @@ def wait_for_gate(gate=None, **kwargs):
         gate.write_text("open")
         runner.join(30)
     assert not runner.is_alive()
+
+
+def test_progress_catches_up_while_a_long_operation_runs(env, tmp_path):
+    """graph.json (what `executions get` and the TUI show as progress) is written by the
+    graph loop while it waits, not only when an operation ends."""
+    import json
+    import threading
+
+    from cfy_local.engine.graphstate import progress
+    from polling import wait_for
+
+    gate = tmp_path / "gate"
+    quick = "\n".join(f"""
+  quick{i}:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.produce""" for i in range(5))
+    body = f"""
+node_templates:{quick}
+  slow:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: p.PKG.ops.wait_for_gate
+          inputs: {{gate: {json.dumps(str(gate))}}}
+"""
+    code = OPS + '''
+
+def wait_for_gate(gate=None, **kwargs):
+    import os, time
+    deadline = time.monotonic() + 30
+    while not os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.02)
+'''
+    env.deploy(body, code)
+    execution_id = "progress-run"
+    runner = threading.Thread(target=lambda: env.run("install", execution_id=execution_id))
+    runner.start()
+    try:
+        # Five quick creates end at once (the first write may come after only one of them);
+        # the count must reach five while `slow` still holds the run.
+        wait_for(lambda: progress(env.home, execution_id) == (6, 5), timeout=20,
+                 message="progress to show the five finished operations")
+        assert runner.is_alive()
+    finally:
+        gate.write_text("open")
+        runner.join(30)
+    assert progress(env.home, execution_id) == (6, 6)
