@@ -247,25 +247,7 @@ node_templates:
     assert "Task succeeded 'script_runner.tasks.run'" in outcome.texts()
 
 
-def test_events_of_a_running_operation_are_readable_while_it_runs(env, tmp_path):
-    import json
-    import threading
-
-    from cfy_local.store.events import read_from
-    from polling import wait_for
-
-    gate = tmp_path / "gate"
-    body = f"""
-node_templates:
-  a:
-    type: cloudify.nodes.Root
-    interfaces:
-      cloudify.interfaces.lifecycle:
-        create:
-          implementation: p.PKG.ops.wait_for_gate
-          inputs: {{gate: {json.dumps(str(gate))}}}
-"""
-    code = OPS + '''
+GATED_OPS = OPS + """
 
 def wait_for_gate(gate=None, **kwargs):
     import os, time
@@ -273,11 +255,38 @@ def wait_for_gate(gate=None, **kwargs):
     deadline = time.monotonic() + 30
     while not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.02)
-'''
-    env.deploy(body, code)
-    execution_id = "live-events-run"
+"""
+
+
+def _gated_node(name: str, gate) -> str:
+    import json
+
+    return f"""
+  {name}:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: p.PKG.ops.wait_for_gate
+          inputs: {{gate: {json.dumps(str(gate))}}}"""
+
+
+def _run_in_background(env, execution_id: str):
+    import threading
+
     runner = threading.Thread(target=lambda: env.run("install", execution_id=execution_id))
     runner.start()
+    return runner
+
+
+def test_events_of_a_running_operation_are_readable_while_it_runs(env, tmp_path):
+    from cfy_local.store.events import read_from
+    from polling import wait_for
+
+    gate = tmp_path / "gate"
+    env.deploy("node_templates:" + _gated_node("a", gate) + "\n", GATED_OPS)
+    execution_id = "live-events-run"
+    runner = _run_in_background(env, execution_id)
     try:
         path = env.home.events_file(execution_id)
         wait_for(lambda: any(e["message"]["text"] == "waiting at the gate" for e in read_from(path)[0]),
@@ -291,41 +300,19 @@ def wait_for_gate(gate=None, **kwargs):
 def test_progress_catches_up_while_a_long_operation_runs(env, tmp_path):
     """graph.json (what `executions get` and the TUI show as progress) is written by the
     graph loop while it waits, not only when an operation ends."""
-    import json
-    import threading
-
     from cfy_local.engine.graphstate import progress
     from polling import wait_for
 
     gate = tmp_path / "gate"
-    quick = "\n".join(f"""
+    quick = "".join(f"""
   quick{i}:
     type: cloudify.nodes.Root
     interfaces:
       cloudify.interfaces.lifecycle:
         create: p.PKG.ops.produce""" for i in range(5))
-    body = f"""
-node_templates:{quick}
-  slow:
-    type: cloudify.nodes.Root
-    interfaces:
-      cloudify.interfaces.lifecycle:
-        create:
-          implementation: p.PKG.ops.wait_for_gate
-          inputs: {{gate: {json.dumps(str(gate))}}}
-"""
-    code = OPS + '''
-
-def wait_for_gate(gate=None, **kwargs):
-    import os, time
-    deadline = time.monotonic() + 30
-    while not os.path.exists(gate) and time.monotonic() < deadline:
-        time.sleep(0.02)
-'''
-    env.deploy(body, code)
+    env.deploy("node_templates:" + quick + _gated_node("slow", gate) + "\n", GATED_OPS)
     execution_id = "progress-run"
-    runner = threading.Thread(target=lambda: env.run("install", execution_id=execution_id))
-    runner.start()
+    runner = _run_in_background(env, execution_id)
     try:
         # Five quick creates end at once (the first write may come after only one of them);
         # the count must reach five while `slow` still holds the run.
