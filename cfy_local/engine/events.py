@@ -108,7 +108,10 @@ class EventEmitter:
     # A batching EventWriter is flushed at least this often, so `events list --tail`
     # and the TUI see a running workflow with at most this delay.
     FLUSH_INTERVAL = 0.1
-    DRAIN_BATCH = 128
+    # Events reach the file every FLUSH_INTERVAL or every DRAIN_BATCH events, whichever
+    # comes first. Large batches matter: each write is a system call, and a thread that
+    # gives up the GIL for one may wait for it while operation threads run.
+    DRAIN_BATCH = 1024
 
     def __init__(self, writer, *, deployment_id: str | None, execution_id: str, workflow_id: str,
                  blueprint_id: str | None):
