@@ -25,6 +25,7 @@ from cfy_local.store.records import SCHEMA_VERSION, load_record
 
 
 STATE_FLUSH_INTERVAL = 2.0
+SETTLED_WRITE_INTERVAL = 0.1
 SETTLED_STATES = frozenset({"started", "deleted"})
 
 
@@ -171,7 +172,8 @@ class DeploymentStorage:
 
         Install sets seven states per instance: the writer coalesces the changes made while
         it was busy into one write of the deployment's states file: ``started``/``deleted``
-        at once, intermediate states at most every STATE_FLUSH_INTERVAL seconds.
+        within SETTLED_WRITE_INTERVAL, intermediate states at most every
+        STATE_FLUSH_INTERVAL seconds.
         ``flush_states`` waits until everything recorded so far is on disk (graph end,
         refresh, run end).
         """
@@ -213,10 +215,11 @@ class DeploymentStorage:
 class _StateFlusher:
     """Background writer of buffered instance states (one thread per run).
 
-    A state that ends a lifecycle (``started``, ``deleted``) is written at once — it will
-    not change again in this workflow; intermediate ones (``creating``, ``stopping``, …)
-    are written at most every STATE_FLUSH_INTERVAL seconds, and are usually superseded
-    before that, which saves most writes of a large install.
+    A state that ends a lifecycle (``started``, ``deleted``) is written within
+    SETTLED_WRITE_INTERVAL — it will not change again in this workflow, and instances that
+    finish together share one write; intermediate ones (``creating``, ``stopping``, …) are
+    written at most every STATE_FLUSH_INTERVAL seconds, and are usually superseded before
+    that, which saves most writes of a large install.
     """
 
     def __init__(self, storage: DeploymentStorage):
@@ -225,7 +228,11 @@ class _StateFlusher:
         self.urgent: set[str] = set()
         self.cond = threading.Condition()
         self.busy = False
-        self.waiting = False
+        # What the writer is waiting for: None (not waiting), "idle" (nothing pending),
+        # "intermediate" (the STATE_FLUSH_INTERVAL deadline), "settled" (the short
+        # SETTLED_WRITE_INTERVAL pause between two writes).
+        self.wait_kind: str | None = None
+        self.last_write = 0.0
         self.stopping = False
         self.flush_requested = False
         self.error: BaseException | None = None
@@ -235,11 +242,13 @@ class _StateFlusher:
     def put(self, instance_id: str, state: str) -> None:
         with self.cond:
             self.pending[instance_id] = state
+            # Wake the writer only when this state is due sooner than what it waits for:
+            # a thread switch per state change would cost more than the writes it saves.
             if state in SETTLED_STATES:
                 self.urgent.add(instance_id)
-                if self.waiting:
+                if self.wait_kind in ("idle", "intermediate"):
                     self.cond.notify_all()
-            elif self.waiting and self.deadline is None:
+            elif self.wait_kind == "idle":
                 self.cond.notify_all()
 
     deadline: float | None = None
@@ -253,7 +262,7 @@ class _StateFlusher:
                     if self.stopping:
                         return None
                     self.cond.notify_all()
-                    self._wait(None)
+                    self._wait(None, "idle")
                     continue
                 batch, self.pending = self.pending, {}
                 self.urgent.clear()
@@ -261,6 +270,10 @@ class _StateFlusher:
                 self.flush_requested = False
                 return batch
             if self.urgent:
+                left = self.last_write + SETTLED_WRITE_INTERVAL - time.monotonic()
+                if left > 0:
+                    self._wait(left, "settled")
+                    continue
                 batch = {i: self.pending.pop(i) for i in self.urgent if i in self.pending}
                 self.urgent.clear()
                 if batch:
@@ -274,17 +287,17 @@ class _StateFlusher:
                     batch, self.pending = self.pending, {}
                     self.deadline = None
                     return batch
-                self._wait(self.deadline - now)
+                self._wait(self.deadline - now, "intermediate")
             else:
                 self.deadline = None
-                self._wait(None)
+                self._wait(None, "idle")
 
-    def _wait(self, timeout: float | None) -> None:
-        self.waiting = True
+    def _wait(self, timeout: float | None, kind: str) -> None:
+        self.wait_kind = kind
         try:
             self.cond.wait(timeout)
         finally:
-            self.waiting = False
+            self.wait_kind = None
 
     def _loop(self) -> None:
         while True:
@@ -300,6 +313,7 @@ class _StateFlusher:
             finally:
                 with self.cond:
                     self.busy = False
+                    self.last_write = time.monotonic()
                     self.cond.notify_all()
 
     def flush(self) -> None:
