@@ -1,6 +1,6 @@
 """The lifecycle states of a deployment's node instances: one file per deployment.
 
-``deployments/<dep>/instance-states.json``::
+``deployments/<dep>/instance-states.json`` (``Home.instance_states_file``)::
 
     {"schema_version": 1, "states": {"<instance id>": "<state>", ...}}
 
@@ -24,13 +24,6 @@ from typing import Iterable
 from cfy_local.errors import CorruptRecordError
 from cfy_local.store.atomic import atomic_write_bytes, read_json
 from cfy_local.store.records import SCHEMA_VERSION
-
-FILE_NAME = "instance-states.json"
-
-
-def path_for(deployment_dir: str) -> str:
-    return os.path.join(deployment_dir, FILE_NAME)
-
 
 def read(path: str) -> dict[str, str]:
     """``{instance id: state}``; a missing file has no overrides."""
