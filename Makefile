@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test bench clean
 
+# A path install (setuptools' "compat" editable mode) keeps every cfy command ~20 ms faster
+# than the import-hook finder of a default editable install; fall back to the default should
+# a future setuptools drop the mode.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat || $(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
