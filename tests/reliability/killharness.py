@@ -57,19 +57,25 @@ def _fork(fn) -> int:
 
 def _kill_after(pid: int, delay: float) -> str:
     """SIGKILL ``pid`` after ``delay`` seconds unless it already ended; say which happened."""
+    return _kill_after_timed(pid, delay)[0]
+
+
+def _kill_after_timed(pid: int, delay: float) -> tuple[str, float]:
+    """``_kill_after``, and how long the process ran (when it finished on its own)."""
     # The delay is the random kill moment under test, not a synchronisation wait.
-    deadline = time.monotonic() + delay
+    began = time.monotonic()
+    deadline = began + delay
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return "finished"
+            return "finished", time.monotonic() - began
         time.sleep(min(0.001, max(0.0, deadline - time.monotonic())))
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     _, status = os.waitpid(pid, 0)
-    return "killed" if os.WIFSIGNALED(status) else "finished"
+    return ("killed" if os.WIFSIGNALED(status) else "finished"), time.monotonic() - began
 
 
 # --- atomic ---------------------------------------------------------------------------------
@@ -127,8 +133,8 @@ def run_cli(home: str, kills: int, seed: int, commands: list[list[str]]) -> dict
     durations: dict[int, float] = {}
     for index, command in enumerate(commands):
         # Measure unkilled runs of each command to draw kill moments across its span: the
-        # fastest of three, since one slow moment of a loaded machine would put most kill
-        # moments after the command has already finished.
+        # fastest of three (and faster finished runs later lower it further), since a slow
+        # moment of a loaded machine would put most kill moments after the command ended.
         spans = []
         for repeat in range(3):
             args = [a.replace("{n}", f"m{index}r{repeat}") for a in command]
@@ -142,7 +148,10 @@ def run_cli(home: str, kills: int, seed: int, commands: list[list[str]]) -> dict
         index = attempt % len(commands)
         args = [a.replace("{n}", str(attempt)) for a in commands[index]]
         pid = _fork(lambda a=args: _run_cfy(home, a))
-        result = _kill_after(pid, rng.uniform(0.0, durations[index] * 1.2))
+        result, ran = _kill_after_timed(pid, rng.uniform(0.0, durations[index] * 1.2))
+        if result == "finished":
+            # Commands get faster once caches are warm: keep the kill moments inside them.
+            durations[index] = max(0.005, min(durations[index], ran))
         outcome[result] += 1
         key = " ".join(commands[index][:3])
         outcome["per_command"].setdefault(key, {"killed": 0, "finished": 0})[result] += 1
