@@ -8,6 +8,7 @@ line, then turn what happened into the operation's result or exception (§6.7).
 from __future__ import annotations
 
 import collections
+import errno
 import json
 import os
 import selectors
@@ -28,6 +29,7 @@ BOOT_SCRIPT = os.path.join(SHIM_DIR, "_cfy_local_script_boot.py")
 
 # Inputs that configure the runner itself and are not exported to the script (§6.4).
 RUNNER_ARGUMENTS = ("ctx", "script_path", "script_source", "process", "ssl_cert_content")
+ETXTBSY_RETRIES = 10  # ~0.55 s of pauses at most; see _execute
 
 # Interpreters for scripts with neither a '#!' line nor an executable format.
 INTERPRETERS_BY_SUFFIX = {".sh": "bash", ".bash": "bash", ".pl": "perl", ".rb": "ruby"}
@@ -350,14 +352,24 @@ def _execute(ctx: Any, argv: list[str], env: dict, process: dict) -> tuple[int, 
         stderr = subprocess.STDOUT if log_stdout else None
     else:
         stderr = subprocess.PIPE if log_stderr else None
-    try:
-        # No new session: the script stays in the worker's process group, so a kill-cancel of
-        # the worker reaches it too.
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                 cwd=str(cwd) if cwd is not None else None, env=env, close_fds=True)
-    except (OSError, ValueError) as err:   # ValueError: a NUL or '=' in an environment name or value
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise _non_recoverable(f"Cannot start the script: {display_command(argv)}: {reason}") from None
+    for attempt in range(ETXTBSY_RETRIES + 1):
+        try:
+            # No new session: the script stays in the worker's process group, so a kill-cancel
+            # of the worker reaches it too.
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                     cwd=str(cwd) if cwd is not None else None, env=env, close_fds=True)
+            break
+        except OSError as err:
+            # "Text file busy": another thread forked while this script file was still open
+            # for writing, and its child holds that descriptor until it execs. The window is
+            # short; try again a few times before calling it a failure.
+            if err.errno == errno.ETXTBSY and attempt < ETXTBSY_RETRIES:
+                time.sleep(0.01 * (attempt + 1))
+                continue
+            reason = err.strerror or str(err)
+            raise _non_recoverable(f"Cannot start the script: {display_command(argv)}: {reason}") from None
+        except ValueError as err:   # a NUL or '=' in an environment name or value
+            raise _non_recoverable(f"Cannot start the script: {display_command(argv)}: {err}") from None
     logger.info(f"Process created, PID: {child.pid}")
     out_stream = _LineStream(logger, "<out>")
     err_stream = _LineStream(logger, "<err>")
