@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from typing import Any, Callable
 
-from cfy_local.engine.context import OperationTask
+from cfy_local.engine.context import BlueprintContext, DeploymentContext, OperationTask
 from cfy_local.engine.events import EncodedContext, encode_members, make_logger
 from cfy_local.engine.exceptions import NonRecoverableError
 from cfy_local.engine.tasks import BuiltinTask, LocalCallableTask, NOPLocalWorkflowTask, TaskDependencyGraph
@@ -264,24 +264,16 @@ class _Internal:
         self._ctx._run.emitter.event(event_type, message or "", additional_context, args)
 
 
-class WorkflowDeploymentContext:
+class WorkflowDeploymentContext(DeploymentContext):
+    """The operation ctx's deployment, plus what workflows read (live scaling groups)."""
+
     def __init__(self, ctx: "CloudifyWorkflowContext", deployment: dict):
+        super().__init__(deployment)
         self._ctx = ctx
-        self.id = deployment.get("id")
-        self.display_name = deployment.get("display_name") or self.id
-        self.tenant_name = "default_tenant"
-        self.creator = deployment.get("created_by") or "admin"
-        self.resource_tags = deployment.get("resource_tags") or {}
-        self.runtime_only_evaluation = bool(deployment.get("runtime_only_evaluation", False))
 
     @property
     def scaling_groups(self) -> dict:
         return self._ctx._run.storage.deployment.get("scaling_groups") or {}
-
-
-class _Blueprint:
-    def __init__(self, blueprint_id):
-        self.id = blueprint_id
 
 
 class CloudifyWorkflowContext:
@@ -296,7 +288,7 @@ class CloudifyWorkflowContext:
         self._non_graph_tasks: list = []
         self.internal = _Internal(self)
         self.deployment = WorkflowDeploymentContext(self, run.deployment)
-        self.blueprint = _Blueprint(run.deployment.get("blueprint_id"))
+        self.blueprint = BlueprintContext(run.deployment.get("blueprint_id"))
         self.execution_id = run.execution_id
         self.workflow_id = run.workflow_id
         self.tenant_name = "default_tenant"
