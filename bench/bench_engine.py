@@ -201,7 +201,9 @@ CLOUDIFY_CHILD = textwrap.dedent("""
 """)
 
 
-def _ensure_cloudify_venv() -> str | None:
+def ensure_cloudify_venv() -> str | None:
+    """The python of a venv with Cloudify's local engine, created on first use (also used by
+    bench_scripts.py); None when it cannot be installed here."""
     python = os.path.join(CFY_VENV, "bin", "python")
     probe = [python, "-c", "import cloudify.workflows.local"]
     if os.path.exists(python) and subprocess.run(probe, capture_output=True).returncode == 0:
@@ -325,7 +327,7 @@ def main() -> None:
         profile_ours(args.profile)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    python = None if args.no_cloudify else _ensure_cloudify_venv()
+    python = None if args.no_cloudify else ensure_cloudify_venv()
     print("wall = install + uninstall (fastest of --repeat runs); cpu = process CPU seconds of those runs;")
     print("the two engines run in turns (ours, Cloudify, ours, ...) and 'pair x' is the median of the per-turn")
     print("wall ratios, so a machine whose speed drifts during the bench skews neither side")

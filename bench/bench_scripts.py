@@ -8,8 +8,8 @@ the number of script operations is the per-operation overhead of the script runn
 folder, proxy socket and thread, process start, two ``ctx`` calls, logging, clean-up.
 Measured with the native ``ctx`` client and with the Python one (CFY_LOCAL_CTX_CLIENT=python),
 at thread pool sizes 1 and 8. Goal: <= 25 ms per script operation including process start.
-If Cloudify 7.0.5 is installed in /tmp/cfy-bench-venv (see bench_engine.py), the same
-blueprint also runs on Cloudify's local engine and script plugin, for a ratio.
+The same blueprint also runs on Cloudify 7.0.5's local engine and script plugin, for a ratio
+(in the venv bench_engine.py creates on first use).
 
     .venv/bin/python bench/bench_scripts.py [--instances 100] [--no-cloudify]
 
@@ -27,7 +27,6 @@ import textwrap
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CFY_VENV_PYTHON = "/tmp/cfy-bench-venv/bin/python"
 GOAL_MS = 25.0
 OPERATIONS = ("create", "configure", "start")
 
@@ -171,11 +170,14 @@ def measure(instances: int, with_scripts: bool, pool: int, client: str) -> dict:
 
 
 def measure_cloudify(instances: int, pool: int) -> dict | None:
-    if not os.path.exists(CFY_VENV_PYTHON):
+    from bench_engine import ensure_cloudify_venv
+
+    python = ensure_cloudify_venv()
+    if python is None:
         return None
     with tempfile.TemporaryDirectory(prefix="cfy-bench-scripts-cloudify-") as workdir:
         blueprint = write_blueprint(os.path.join(workdir, "bp"), CLOUDIFY_HEADER, instances, True, cloudify=True)
-        out = subprocess.run([CFY_VENV_PYTHON, "-c", CLOUDIFY_CHILD, blueprint, str(pool)], capture_output=True,
+        out = subprocess.run([python, "-c", CLOUDIFY_CHILD, blueprint, str(pool)], capture_output=True,
                              text=True, check=False, cwd=workdir, timeout=1800)
     if out.returncode != 0:
         summary = [line for line in out.stderr.splitlines() if "Error" in line or "Failed" in line][-1:]
@@ -216,7 +218,7 @@ def main() -> int:
         for pool in (1, 8):
             theirs = measure_cloudify(n, pool)
             if theirs is None:
-                print("Cloudify 7.0.5: not measured (no /tmp/cfy-bench-venv; run bench_engine.py to create it)")
+                print("Cloudify 7.0.5: not measured (cloudify-common could not be installed here)")
                 break
             if "failed" in theirs:
                 print(f"Cloudify 7.0.5 local, pool {pool}: FAILED ({theirs['failed']}); likely its shared "
