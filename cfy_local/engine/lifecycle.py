@@ -392,30 +392,53 @@ def _relationship_target_dependency(graph, source_sub, rel, target_sub, target_a
     graph.add_dependency(source_sub, target_sub)
 
 
+def _split(node_instances: Iterable, related_nodes: Iterable | None) -> tuple[dict, dict]:
+    """The instances to process, and the related ones that are not among them, by id."""
+    instances = {instance.id: instance for instance in node_instances}
+    related = {instance.id: instance for instance in (related_nodes or []) if instance.id not in instances}
+    return instances, related
+
+
+def _related_stubs(graph, related: dict, instances: dict, operation: str, *, reverse: bool = False,
+                   ignore_failure: bool = False) -> dict:
+    """A ``stub_<id>`` subgraph per related instance with its ``operation`` relationship
+    tasks towards the processed instances."""
+    stubs = {}
+    for instance in _ordered(related.values()):
+        stub = graph.subgraph(f"stub_{instance.id}")
+        items = _relationship_tasks(instance, operation, reverse=reverse, targets_filter=instances)
+        if items:
+            stub.sequence().add(*items)
+            if ignore_failure:
+                _ignore_failures(stub)
+        stubs[instance.id] = stub
+    return stubs
+
+
+def _relationship_pairs(instances: dict, related: dict, subs: dict):
+    """(source instance, relationship, target's subgraph) of every relationship between
+    two instances that have subgraphs."""
+    for instance in (*instances.values(), *related.values()):
+        for rel in instance.relationships:
+            target_sub = subs.get(rel.target_id)
+            if target_sub is not None and rel.target_id != instance.id:
+                yield instance, rel, target_sub
+
+
 def install_node_instances(graph, node_instances: Iterable, related_nodes: Iterable | None = None,
                            name_prefix: str = "") -> None:
     """Install ``node_instances`` (targets before sources) and run the graph."""
     with _Building(graph):
-        instances = {instance.id: instance for instance in node_instances}
-        related = {instance.id: instance for instance in (related_nodes or []) if instance.id not in instances}
+        instances, related = _split(node_instances, related_nodes)
         subs: dict[str, object] = {}
         after_ops: dict[str, dict] = {}
         for instance in _ordered(instances.values()):
             after_ops[instance.id] = {}
             subs[instance.id] = _install_subgraph(graph, instance, after_ops[instance.id])
-        for instance in _ordered(related.values()):
-            stub = graph.subgraph(f"stub_{instance.id}")
-            items = _relationship_tasks(instance, RELATIONSHIP + "establish", targets_filter=instances)
-            if items:
-                stub.sequence().add(*items)
-            subs[instance.id] = stub
-        for instance in list(instances.values()) + list(related.values()):
-            for rel in instance.relationships:
-                target_sub = subs.get(rel.target_id)
-                if target_sub is None or rel.target_id == instance.id:
-                    continue
-                _relationship_target_dependency(graph, subs[instance.id], rel, target_sub,
-                                                after_ops.get(rel.target_id, {}))
+        subs.update(_related_stubs(graph, related, instances, RELATIONSHIP + "establish"))
+        for instance, rel, target_sub in _relationship_pairs(instances, related, subs):
+            _relationship_target_dependency(graph, subs[instance.id], rel, target_sub,
+                                            after_ops.get(rel.target_id, {}))
     graph.execute()
 
 
@@ -423,24 +446,14 @@ def uninstall_node_instances(graph, node_instances: Iterable, ignore_failure: bo
                              related_nodes: Iterable | None = None, name_prefix: str = "") -> None:
     """Uninstall ``node_instances`` (sources before targets) and run the graph."""
     with _Building(graph):
-        instances = {instance.id: instance for instance in node_instances}
-        related = {instance.id: instance for instance in (related_nodes or []) if instance.id not in instances}
+        instances, related = _split(node_instances, related_nodes)
         subs: dict[str, object] = {}
         for instance in _ordered(instances.values()):
             subs[instance.id] = _uninstall_subgraph(graph, instance, ignore_failure)
-        for instance in _ordered(related.values()):
-            stub = graph.subgraph(f"stub_{instance.id}")
-            items = _relationship_tasks(instance, RELATIONSHIP + "unlink", reverse=True, targets_filter=instances)
-            if items:
-                stub.sequence().add(*items)
-                _ignore_failures(stub)
-            subs[instance.id] = stub
-        for instance in list(instances.values()) + list(related.values()):
-            for rel in instance.relationships:
-                target_sub = subs.get(rel.target_id)
-                if target_sub is None or rel.target_id == instance.id:
-                    continue
-                graph.add_dependency(target_sub, subs[instance.id])
+        subs.update(_related_stubs(graph, related, instances, RELATIONSHIP + "unlink", reverse=True,
+                                   ignore_failure=True))
+        for instance, _rel, target_sub in _relationship_pairs(instances, related, subs):
+            graph.add_dependency(target_sub, subs[instance.id])
     graph.execute()
 
 
