@@ -233,10 +233,11 @@ def main(argv: list[str]) -> int:
     home = Home(argv[0])
     execution_id = argv[1]
     try:
-        os.chdir(home.run_dir(execution_id))  # where relative paths of operations land
-    except OSError:
-        pass
-    try:
+        try:
+            # Where relative paths of operations land (posix_spawn has no cwd to set).
+            os.chdir(home.run_dir(execution_id))
+        except OSError:
+            pass
         run(home, execution_id)
     finally:
         try:
