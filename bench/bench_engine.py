@@ -141,7 +141,7 @@ def child_ours(n: int, workdir: str) -> dict:
     import uuid
 
     from cfy_local.deployments import api
-    from cfy_local.engine import run_workflow
+    from cfy_local.engine.runner import run_workflow
     from cfy_local.store.events import EventWriter
     from cfy_local.store.paths import Home
 
@@ -275,9 +275,6 @@ def profile_ours(n: int, top: int = 25) -> None:
     runner._WorkerPool._work = profiled("operation pool threads", runner._WorkerPool._work)
     storage._StateFlusher._loop = profiled("state writer thread", storage._StateFlusher._loop)
     runner.WorkflowRun.flush_graph_state = timed_flush
-    import cfy_local.engine as engine
-
-    engine.run_workflow = runner.run_workflow
     workdir = tempfile.mkdtemp(prefix=f"bench-engine-profile-{n}-")
     try:
         result = child_ours(n, workdir)

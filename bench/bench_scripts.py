@@ -105,7 +105,7 @@ def child(instances: int, with_scripts: bool, pool: int, workdir: str) -> dict:
     import uuid
 
     from cfy_local.deployments import api
-    from cfy_local.engine import run_workflow
+    from cfy_local.engine.runner import run_workflow
     from cfy_local.store.events import EventWriter
     from cfy_local.store.paths import Home
 

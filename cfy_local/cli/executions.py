@@ -165,8 +165,7 @@ def _schedule(home, workflow_id, deployment_id, params, when, as_json, **argumen
 
     api = _api()
     # Validate the parameters now, as a start would: a bad schedule is refused at once.
-    deployment = api._load_deployment(home, deployment_id)
-    api._merge_parameters(deployment, workflow_id, params, arguments["allow_custom_parameters"])
+    api.validate_start_parameters(home, deployment_id, workflow_id, params, arguments["allow_custom_parameters"])
     if not as_json:
         render.echo(f"Scheduling the execution of workflow `{workflow_id}` on deployment `{deployment_id}`. ")
     schedule = create_one_shot(home, deployment_id, workflow_id, when, params, {

@@ -13,25 +13,24 @@ import uuid
 from typing import Any
 
 from cfy_local import clock
+from cfy_local.deployments.instances import build_instances
+from cfy_local.deployments.records import (deployment_exists, deployment_inputs, find_node_instance,
+                                           list_blueprints, list_node_instances, load_blueprint,
+                                           load_deployment, load_node_instance, load_nodes, load_plan,
+                                           scan_ids)
 from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
+from cfy_local.executions import api as executions, index, lifecycle, records
 from cfy_local.ids import validate_id
-from cfy_local.store import instance_states
+from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.store.atomic import ensure_dir
-from cfy_local.store.locks import lock
+from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record, save_record
 from cfy_local.timefmt import iso
 
-STATE_LOCK = "state"
 DEFAULT_MAIN_FILE = "blueprint.yaml"
 LIVE_STATES = frozenset({"initializing", "creating", "created", "configuring", "configured", "starting",
                          "started", "stopping", "stopped", "deleting"})
-
-
-def _maintenance_check(home: Home, *, locked: bool = False) -> None:
-    from cfy_local import maintenance
-
-    maintenance.ensure_allows_changes(home, locked=locked)
 
 
 # --- blueprints ----------------------------------------------------------------------------
@@ -80,7 +79,7 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
     main = _resolve_blueprint_path(path, filename)
     blueprint_id = blueprint_id or default_blueprint_id(main)
     validate_id(blueprint_id, "blueprint_id")
-    _maintenance_check(home)
+    ensure_allows_changes(home)
     if os.path.exists(home.blueprint_file(blueprint_id)):
         raise AlreadyExistsError(f"Blueprint `{blueprint_id}` already exists")
     from cfy_local.dsl.parser import parse_blueprint
@@ -105,7 +104,7 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
                   "labels": plan.get("blueprint_labels") or {}}
         save_record(os.path.join(staging, "plan.json"), plan, durable=False)
         with lock(home.root, STATE_LOCK):
-            _maintenance_check(home, locked=True)
+            ensure_allows_changes(home, locked=True)
             target = home.blueprint_dir(blueprint_id)
             if os.path.exists(os.path.join(target, "blueprint.json")):
                 raise AlreadyExistsError(f"Blueprint `{blueprint_id}` already exists")
@@ -128,38 +127,6 @@ def _ignore_state_dir(home: Home, source_dir: str):
     return ignore
 
 
-def load_blueprint(home: Home, blueprint_id: str) -> dict[str, Any]:
-    validate_id(blueprint_id, "blueprint_id")
-    try:
-        return load_record(home.blueprint_file(blueprint_id), "blueprint")
-    except FileNotFoundError:
-        raise not_found("Blueprint", blueprint_id) from None
-
-
-def load_plan(home: Home, blueprint_id: str) -> dict[str, Any]:
-    load_blueprint(home, blueprint_id)
-    return load_record(os.path.join(home.blueprint_dir(blueprint_id), "plan.json"), "plan")
-
-
-def _scan_ids(folder: str, record_name: str) -> list[str]:
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return []
-    return sorted(n for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n, record_name)))
-
-
-def list_blueprints(home: Home) -> list[dict[str, Any]]:
-    out = []
-    for blueprint_id in _scan_ids(home.blueprints_dir, "blueprint.json"):
-        try:
-            out.append(load_record(home.blueprint_file(blueprint_id), "blueprint"))
-        except (FileNotFoundError, CorruptRecordError):
-            continue
-    out.sort(key=lambda r: r.get("created_at") or "")
-    return out
-
-
 def get_blueprint(home: Home, blueprint_id: str) -> dict[str, Any]:
     record = dict(load_blueprint(home, blueprint_id))
     deployments = [d["id"] for d in list_deployments(home, blueprint_id=blueprint_id)]
@@ -179,10 +146,10 @@ def blueprint_inputs(home: Home, blueprint_id: str) -> list[dict[str, Any]]:
 
 
 def delete_blueprint(home: Home, blueprint_id: str, force: bool = False) -> None:
-    _maintenance_check(home)
+    ensure_allows_changes(home)
     load_blueprint(home, blueprint_id)
     with lock(home.root, STATE_LOCK):
-        _maintenance_check(home, locked=True)
+        ensure_allows_changes(home, locked=True)
         users = [d["id"] for d in list_deployments(home, blueprint_id=blueprint_id)]
         if users and not force:
             raise ConflictError(f"Can't delete blueprint {blueprint_id} - There exist deployments for this blueprint; "
@@ -264,15 +231,13 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
 
     deployment_id = deployment_id or blueprint_id
     validate_id(deployment_id, "deployment_id")
-    _maintenance_check(home)
+    ensure_allows_changes(home)
     blueprint = load_blueprint(home, blueprint_id)
     plan = load_plan(home, blueprint_id)
     if os.path.exists(home.deployment_file(deployment_id)):
         raise AlreadyExistsError(f"Deployment `{deployment_id}` already exists")
     evaluated_inputs = validate_deployment_inputs(plan, dict(inputs or {}))
     nodes = _evaluate_nodes(plan, evaluated_inputs, deployment_id)
-    from cfy_local.deployments.instances import build_instances
-
     instances = build_instances(nodes, deployment_id, plan.get("scaling_groups") or {}, plan.get("groups") or {})
     now = iso(clock.now())
     record = {
@@ -286,7 +251,7 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
         "data_types": plan.get("data_types") or {}, "created_by": "admin",
     }
     with lock(home.root, STATE_LOCK):
-        _maintenance_check(home, locked=True)
+        ensure_allows_changes(home, locked=True)
         if os.path.exists(home.deployment_file(deployment_id)):
             raise AlreadyExistsError(f"Deployment `{deployment_id}` already exists")
         if not os.path.exists(home.blueprint_file(blueprint_id)):
@@ -303,7 +268,8 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
         with lock(home.root, STATE_LOCK):
             _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
         raise
-    _record_system_execution(home, "create_deployment_environment", deployment_id, blueprint_id)
+    executions.record_system_execution(home, "create_deployment_environment", deployment_id, blueprint_id,
+                                       "terminated")
     return record
 
 
@@ -322,27 +288,16 @@ def _write_instances(home: Home, deployment_id: str, instances: list[dict]) -> N
 def _create_default_schedules(home: Home, deployment: dict) -> None:
     if not deployment.get("default_schedules"):
         return
+    # Imported when used: the schedule rules load dateutil, which `cfy blueprints list` need not.
     from cfy_local.schedules.api import create_default_schedules
 
     create_default_schedules(home, deployment)
 
 
-def _record_system_execution(home: Home, workflow_id: str, deployment_id: str, blueprint_id: str | None) -> dict:
-    from cfy_local.executions.api import record_system_execution
-
-    return record_system_execution(home, workflow_id, deployment_id, blueprint_id, "terminated")
-
-
-def _active_executions(home: Home, deployment_id: str) -> list[dict]:
-    from cfy_local.executions.api import active_or_queued
-
-    return active_or_queued(home, deployment_id)
-
-
 def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
-    _maintenance_check(home)
+    ensure_allows_changes(home)
     deployment = load_deployment(home, deployment_id)
-    active = [r for r in _active_executions(home, deployment_id)
+    active = [r for r in executions.active_or_queued(home, deployment_id)
               if r.get("workflow_id") != "delete_deployment_environment"]
     if active and not force:
         raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued executions for "
@@ -354,11 +309,9 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
                                 f"{','.join(live)}", possible_solutions=["Run the uninstall workflow first, or use "
                                                                          "-f/--force"])
     with lock(home.root, STATE_LOCK):
-        _maintenance_check(home, locked=True)
+        ensure_allows_changes(home, locked=True)
         if not force:
             # Admission takes this lock too: re-check so a start that slipped in between wins.
-            from cfy_local.executions import lifecycle, records
-
             late = [r["id"] for r in records.load_all(home)
                     if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
                     and r.get("workflow_id") != "delete_deployment_environment"]
@@ -366,22 +319,11 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
                 raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
                                     f"executions for this deployment. Running executions ids: {','.join(late)}")
         _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
-    from cfy_local.schedules.api import delete_deployment_schedules
+    from cfy_local.schedules.api import delete_deployment_schedules  # dateutil, as above
 
     delete_deployment_schedules(home, deployment_id)
-    _record_system_execution(home, "delete_deployment_environment", deployment_id, deployment.get("blueprint_id"))
-
-
-def load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
-    validate_id(deployment_id, "deployment_id")
-    try:
-        return load_record(home.deployment_file(deployment_id), "deployment")
-    except FileNotFoundError:
-        raise not_found("Deployment", deployment_id) from None
-
-
-def deployment_exists(home: Home, deployment_id: str) -> bool:
-    return os.path.isfile(home.deployment_file(deployment_id))
+    executions.record_system_execution(home, "delete_deployment_environment", deployment_id,
+                                       deployment.get("blueprint_id"), "terminated")
 
 
 def installation_status(instances: list[dict]) -> str:
@@ -391,8 +333,6 @@ def installation_status(instances: list[dict]) -> str:
 def _execution_states(home: Home) -> tuple[set[str], dict[str, str]]:
     """From one reconciled scan of execution summaries: the deployments with an active or
     queued execution, and each deployment's latest execution status (system ones included)."""
-    from cfy_local.executions import api as executions, index, lifecycle
-
     busy: set[str] = set()
     latest: dict[str, dict] = {}
     for row in executions.list_executions(home, include_system=True):
@@ -409,7 +349,7 @@ def _execution_states(home: Home) -> tuple[set[str], dict[str, str]]:
 def list_deployments(home: Home, blueprint_id: str | None = None, *, with_status: bool = False) -> list[dict]:
     out = []
     busy, latest = _execution_states(home) if with_status else (set(), {})
-    for deployment_id in _scan_ids(home.deployments_dir, "deployment.json"):
+    for deployment_id in scan_ids(home.deployments_dir, "deployment.json"):
         try:
             record = load_record(home.deployment_file(deployment_id), "deployment")
         except (FileNotFoundError, CorruptRecordError):
@@ -428,75 +368,6 @@ def list_deployments(home: Home, blueprint_id: str | None = None, *, with_status
         out.append(record)
     out.sort(key=lambda r: r.get("created_at") or "")
     return out
-
-
-def load_nodes(home: Home, deployment_id: str) -> list[dict[str, Any]]:
-    load_deployment(home, deployment_id)
-    return load_record(home.nodes_file(deployment_id), "nodes")["nodes"]
-
-
-def _with_state(home: Home, deployment_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    return instance_states.apply(record, instance_states.read(home.instance_states_file(deployment_id)))
-
-
-def load_node_instance(home: Home, deployment_id: str, instance_id: str) -> dict[str, Any]:
-    try:
-        record = load_record(home.node_instance_file(deployment_id, instance_id), "node_instance")
-    except FileNotFoundError:
-        raise _instance_not_found(instance_id) from None
-    return _with_state(home, deployment_id, record)
-
-
-def _instance_not_found(instance_id: str):
-    from cfy_local.errors import NotFoundError
-
-    return NotFoundError(f"Node instance {instance_id} not found")
-
-
-def find_node_instance(home: Home, instance_id: str) -> dict[str, Any]:
-    """Look an instance up by id alone (ids are unique across deployments)."""
-    validate_id(instance_id, "node_instance_id")
-    for deployment_id in _scan_ids(home.deployments_dir, "deployment.json"):
-        path = home.node_instance_file(deployment_id, instance_id)
-        if os.path.exists(path):
-            return _with_state(home, deployment_id, load_record(path, "node_instance"))
-    raise _instance_not_found(instance_id)
-
-
-def list_node_instances(home: Home, deployment_id: str | None = None, node_id: str | None = None) -> list[dict]:
-    if deployment_id is None:
-        deployment_ids = _scan_ids(home.deployments_dir, "deployment.json")
-    else:
-        if not deployment_exists(home, deployment_id):
-            from cfy_local.errors import NotFoundError
-
-            raise NotFoundError(f"Deployment {deployment_id} does not exist")
-        deployment_ids = [deployment_id]
-    out = []
-    for dep in deployment_ids:
-        folder = home.node_instances_dir(dep)
-        try:
-            names = sorted(os.listdir(folder))
-        except FileNotFoundError:
-            continue
-        states = instance_states.read(home.instance_states_file(dep))
-        for name in names:
-            if not name.endswith(".json") or name.startswith("."):
-                continue
-            if node_id and not name.startswith(node_id + "_"):
-                continue
-            try:
-                record = load_record(os.path.join(folder, name), "node_instance")
-            except (FileNotFoundError, CorruptRecordError):
-                continue
-            if node_id and record.get("node_id") != node_id:
-                continue
-            out.append(instance_states.apply(record, states))
-    return out
-
-
-def deployment_inputs(home: Home, deployment_id: str) -> dict[str, Any]:
-    return load_deployment(home, deployment_id).get("inputs") or {}
 
 
 def evaluate_outputs(home: Home, deployment_id: str) -> dict[str, Any]:

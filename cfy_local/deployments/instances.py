@@ -16,9 +16,10 @@ import secrets
 import string
 from typing import Iterable
 
+from cfy_local.deployments.records import list_node_instances, load_deployment, load_nodes
 from cfy_local.errors import ValidationError, not_found
 from cfy_local.store import instance_states
-from cfy_local.store.locks import lock
+from cfy_local.store.locks import deployment_lock_name, lock
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record, save_record
 
@@ -156,12 +157,6 @@ def build_instances(nodes: list[dict], deployment_id: str, scaling_groups: dict,
 
 # --- scale ---------------------------------------------------------------------------------
 
-def _load_all(home: Home, deployment_id: str) -> list[dict]:
-    from cfy_local.deployments.api import list_node_instances
-
-    return list_node_instances(home, deployment_id)
-
-
 def _parent_instance(inst: dict, by_id: dict, node_map: dict) -> dict | None:
     container = _container(node_map[inst["node_id"]]) if inst["node_id"] in node_map else None
     if container is None:
@@ -185,8 +180,6 @@ def _builder_over(nodes: list[dict], deployment: dict, existing: list[dict]) -> 
 def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> list[dict]:
     """Add ``count`` instances of ``node_id`` (with what they contain) under each instance
     of its container, wire relationships both ways; return the new instance records."""
-    from cfy_local.deployments.api import load_deployment, load_nodes
-
     if not isinstance(count, int) or count < 1:
         raise ValidationError(f"count must be a positive integer, got {count!r}")
     deployment = load_deployment(home, deployment_id)
@@ -194,8 +187,8 @@ def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> l
     node_map = {n["id"]: n for n in nodes}
     if node_id not in node_map:
         raise not_found("Node", node_id)
-    with lock(home.root, f"deployment-{deployment_id}"):
-        existing = _load_all(home, deployment_id)
+    with lock(home.root, deployment_lock_name(deployment_id)):
+        existing = list_node_instances(home, deployment_id)
         builder = _builder_over(nodes, deployment, existing)
         parent_node = _container(node_map[node_id])
         parents = [i for i in existing if i["node_id"] == parent_node] if parent_node else [None]
@@ -212,8 +205,6 @@ def add_group_instances(home: Home, deployment_id: str, group: str, count: int) 
     """Scale a scaling group up by ``count`` group instances: each new group instance gets
     its own id and a full set of the group's members (their own counts, per container
     outside the group), wired to each other within the group instance."""
-    from cfy_local.deployments.api import load_deployment, load_nodes
-
     if not isinstance(count, int) or count < 1:
         raise ValidationError(f"count must be a positive integer, got {count!r}")
     deployment = load_deployment(home, deployment_id)
@@ -221,8 +212,8 @@ def add_group_instances(home: Home, deployment_id: str, group: str, count: int) 
         raise ValidationError(f"No scaling group named {group} in deployment {deployment_id}")
     nodes = load_nodes(home, deployment_id)
     node_map = {n["id"]: n for n in nodes}
-    with lock(home.root, f"deployment-{deployment_id}"):
-        existing = _load_all(home, deployment_id)
+    with lock(home.root, deployment_lock_name(deployment_id)):
+        existing = list_node_instances(home, deployment_id)
         builder = _builder_over(nodes, deployment, existing)
         members = builder.members[group]
         tops = [n for n in builder.order if n in members and (_container(node_map[n]) not in members)]
@@ -270,11 +261,9 @@ def _store_added(home: Home, deployment_id: str, node_map: dict, nodes: list, ex
 def remove_instances(home: Home, deployment_id: str, instance_ids: list[str]) -> list[str]:
     """Remove the given instances and everything contained in them; drop relationships that
     pointed at them. Returns the removed ids."""
-    from cfy_local.deployments.api import load_nodes
-
     nodes = load_nodes(home, deployment_id)
-    with lock(home.root, f"deployment-{deployment_id}"):
-        existing = _load_all(home, deployment_id)
+    with lock(home.root, deployment_lock_name(deployment_id)):
+        existing = list_node_instances(home, deployment_id)
         by_id = {i["id"]: i for i in existing}
         node_map = {n["id"]: n for n in nodes}
         for iid in instance_ids:

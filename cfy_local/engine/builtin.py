@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cfy_local import clock
 from cfy_local.engine import lifecycle
+from cfy_local.engine.scaling import scale_entity
 from cfy_local.engine.tasks import HandlerResult
 from cfy_local.timefmt import iso
 
@@ -315,8 +316,6 @@ def validate_agents(ctx, **kwargs):
 
 def scale(ctx, scalable_entity_name=None, delta=1, scale_compute=False, include_instances=None,
           exclude_instances=None, ignore_failure=False, rollback_if_failed=True, abort_started=False, **kwargs):
-    from cfy_local.engine.scaling import scale_entity
-
     return scale_entity(ctx, scalable_entity_name=scalable_entity_name, delta=delta, scale_compute=scale_compute,
                         include_instances=include_instances, exclude_instances=exclude_instances,
                         ignore_failure=ignore_failure, rollback_if_failed=rollback_if_failed)

@@ -72,11 +72,12 @@ def _exception_to_error_cause(exception, tb=None):
 
 
 def build_modules() -> dict[str, types.ModuleType]:
-    from cfy_local.engine import exceptions, lifecycle, proxy, tasks, workflow_ctx
+    from cfy_local.engine import builtin, exceptions, lifecycle, proxy, tasks, workflow_ctx
 
     exceptions_module = _module(
         "cloudify.exceptions", "Alias of cfy_local.engine.exceptions.",
-        **{name: getattr(exceptions, name) for name in dir(exceptions) if not name.startswith("_")},
+        **{name: getattr(exceptions, name) for name in dir(exceptions)
+           if not name.startswith("_") and name not in exceptions.ENGINE_ONLY},
     )
     exceptions_module.StorageConflictError = __import__(
         "cfy_local.engine.storage", fromlist=["StorageConflictError"]).StorageConflictError
@@ -142,8 +143,6 @@ def build_modules() -> dict[str, types.ModuleType]:
         uninstall_node_instances=lifecycle.uninstall_node_instances,
         reinstall_node_instances=lifecycle.reinstall_node_instances,
     )
-    from cfy_local.engine import builtin
-
     builtin_workflows = _module(
         "cloudify.plugins.workflows", "The built-in workflows.",
         **{name: func for name, func in builtin.BY_FUNCTION.items()},

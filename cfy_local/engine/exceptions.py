@@ -94,3 +94,22 @@ class CommandExecutionError(RuntimeError):
     def __init__(self, command, error=None):
         self.command, self.error = command, error
         super().__init__(f"Failed executing command: {command}\nerror: {error}")
+
+
+# --- how a run ends, for the worker (not part of the ``cloudify.exceptions`` alias) ------
+
+class WorkflowRunFailed(Exception):
+    """The workflow run ended in failure. ``error`` holds the message and traceback text.
+
+    Distinct from ``WorkflowFailed`` above, which workflow code raises inside a run."""
+
+    def __init__(self, error: str):
+        super().__init__(error.splitlines()[0] if error else "workflow failed")
+        self.error = error
+
+
+class WorkflowCancelled(Exception):
+    """The workflow run stopped because the execution was cancelled."""
+
+
+ENGINE_ONLY = frozenset({"WorkflowRunFailed", "WorkflowCancelled", "ENGINE_ONLY"})

@@ -17,12 +17,17 @@ import queue
 from typing import Any, Callable
 
 from cfy_local.config import load_config
-from cfy_local.engine import WorkflowCancelled, WorkflowFailed
+from cfy_local.engine import compat
+from cfy_local.engine.builtin import BY_FUNCTION
+from cfy_local.engine.context import BlueprintContext, DeploymentContext
 from cfy_local.engine.events import EventEmitter, error_cause
-from cfy_local.engine.exceptions import NonRecoverableError
+from cfy_local.engine.exceptions import NonRecoverableError, WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import GraphState
+from cfy_local.engine.plugins import import_function
+from cfy_local.engine.proxy import AttrDict, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, as_home
 from cfy_local.engine.tasks import TASK_FAILED, ExecutionCancelled, GraphFailed, graph_failure
+from cfy_local.engine.workflow_ctx import CloudifyWorkflowContext
 
 SCRIPT_WORKFLOW_MAPPINGS = ("script_runner.tasks.execute_workflow", "script.script_runner.tasks.execute_workflow")
 EXECUTION_CANCELLED_RESULT = "execution_cancelled"
@@ -73,8 +78,6 @@ class WorkflowRun:
     def open_deployment(self) -> None:
         if not self.deployment_id:
             raise NonRecoverableError(f"Workflow `{self.workflow_id}` needs a deployment")
-        from cfy_local.engine.context import BlueprintContext, DeploymentContext
-
         self.storage = DeploymentStorage(self.home, self.deployment_id)
         self.deployment = self.storage.deployment
         self.node_map = self.storage.node_map()
@@ -138,8 +141,6 @@ class WorkflowRun:
         self.graph_state.flush()
 
     def import_function(self, op: dict) -> Callable:
-        from cfy_local.engine.plugins import import_function
-
         return import_function(op.get("operation") or "", plugins=self.deployment.get("plugins") or {},
                                plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir)
 
@@ -209,8 +210,6 @@ class _WorkerPool:
 
 def _resolve_workflow(run: WorkflowRun) -> tuple[Callable, bool]:
     """The workflow function and whether it is one of the built-ins."""
-    from cfy_local.engine.builtin import BY_FUNCTION
-
     workflows = run.deployment.get("workflows") or {}
     declared = workflows.get(run.workflow_id)
     if declared is None:
@@ -230,8 +229,6 @@ def _resolve_workflow(run: WorkflowRun) -> tuple[Callable, bool]:
         return func, True
     if operation in SCRIPT_WORKFLOW_MAPPINGS:
         return _script_workflow(run), True
-    from cfy_local.engine.plugins import import_function
-
     return import_function(operation, plugins=run.deployment.get("plugins") or {}, plugin_name=plugin,
                            resources_dir=run.storage.resources_dir), False
 
@@ -284,7 +281,7 @@ def _fewer_collections():
 
 def run_workflow(home: Any, execution: dict, *, events, cancel, task_retries=None, task_retry_interval=None,
                  thread_pool_size=None) -> Any:
-    """Run the execution's workflow; return its result or raise WorkflowFailed/WorkflowCancelled."""
+    """Run the execution's workflow; return its result or raise WorkflowRunFailed/WorkflowCancelled."""
     with _fewer_collections():
         return _run_workflow(home, execution, events=events, cancel=cancel, task_retries=task_retries,
                              task_retry_interval=task_retry_interval, thread_pool_size=thread_pool_size)
@@ -292,10 +289,6 @@ def run_workflow(home: Any, execution: dict, *, events, cancel, task_retries=Non
 
 def _run_workflow(home: Any, execution: dict, *, events, cancel, task_retries, task_retry_interval,
                   thread_pool_size) -> Any:
-    from cfy_local.engine import compat
-    from cfy_local.engine.proxy import AttrDict, current_workflow_ctx
-    from cfy_local.engine.workflow_ctx import CloudifyWorkflowContext
-
     compat.install()
     run = WorkflowRun(home, execution, events=events, cancel=cancel, task_retries=task_retries,
                       task_retry_interval=task_retry_interval, thread_pool_size=thread_pool_size)
@@ -338,7 +331,7 @@ def _run_workflow(home: Any, execution: dict, *, events, cancel, task_retries, t
             causes.append(error_cause(exc, tb))
             run.emitter.event("workflow_failed", f"'{run.workflow_id}' workflow execution failed: {text}",
                               {"task_error_causes": causes})
-            raise WorkflowFailed(f"{text}\n\n{tb}") from exc
+            raise WorkflowRunFailed(f"{text}\n\n{tb}") from exc
         run.emitter.event("workflow_succeeded", f"'{run.workflow_id}' workflow execution succeeded{dry}")
         return result
     finally:

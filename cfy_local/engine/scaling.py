@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+from cfy_local.deployments.instances import add_instances, remove_instances
+from cfy_local.deployments.records import update_deployment
 from cfy_local.engine import lifecycle
 
 CONTAINED_IN = "cloudify.relationships.contained_in"
@@ -37,25 +39,18 @@ def _top_level_members(ctx, members: list[str]) -> list[str]:
 
 
 def _update_group_count(ctx, group: str, count: int) -> None:
-    from cfy_local.store.locks import lock
-    from cfy_local.store.records import load_record, save_record
-
-    home = ctx._run.home
-    dep = ctx.deployment.id
-    with lock(home.root, "state"):
-        record = load_record(home.deployment_file(dep), "deployment")
+    def change(record: dict) -> None:
         props = ((record.get("scaling_groups") or {}).get(group) or {}).setdefault("properties", {})
         props["current_instances"] = count
         props["planned_instances"] = count
-        save_record(home.deployment_file(dep), record)
+
+    record = update_deployment(ctx._run.home, ctx.deployment.id, change)
     ctx._run.storage.deployment = record
     ctx._run.deployment = record
 
 
 def scale_entity(ctx, scalable_entity_name=None, delta=1, scale_compute=False, include_instances=None,
                  exclude_instances=None, ignore_failure=False, rollback_if_failed=True):
-    from cfy_local.deployments.instances import add_instances, remove_instances
-
     include = _as_list(include_instances)
     exclude = _as_list(exclude_instances)
     try:

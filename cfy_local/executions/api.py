@@ -15,11 +15,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
+from cfy_local.config import load_config
+from cfy_local.deployments.records import load_deployment
+from cfy_local.dsl.parameters import merge_workflow_parameters
+from cfy_local.engine.graphstate import progress
 from cfy_local.errors import ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import admission, events, index, lifecycle, records
+from cfy_local.executions.launch import launch_locked
 from cfy_local.executions.lifecycle import CancelAction, Status
+from cfy_local.executions.queue import drain
+from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE, worker_alive
 from cfy_local.executions.reconcile import reconcile as _reconcile
-from cfy_local.executions.reconcile import worker_alive
+from cfy_local.maintenance_state import ensure_allows_changes
+from cfy_local.store.atomic import atomic_write_json
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso, parse_iso
 
@@ -44,17 +52,11 @@ def _reconciled_scan(home: Home) -> list[dict[str, Any]]:
 
 # --- start -----------------------------------------------------------------------------
 
-def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
-    from cfy_local.deployments.api import load_deployment
-
-    return load_deployment(home, deployment_id)
-
-
-def _merge_parameters(deployment: dict[str, Any], workflow_id: str, parameters: dict[str, Any],
-                      allow_custom: bool) -> dict[str, Any]:
-    from cfy_local.dsl.parameters import merge_workflow_parameters
-
-    return merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
+def validate_start_parameters(home: Home, deployment_id: str, workflow_id: str, parameters: dict[str, Any],
+                              allow_custom: bool) -> dict[str, Any]:
+    """The parameters a start of ``workflow_id`` on the deployment would run with (declared
+    defaults merged in), or the error the start would refuse them with. Writes nothing."""
+    return merge_workflow_parameters(load_deployment(home, deployment_id), workflow_id, parameters, allow_custom)
 
 
 def _admission_relevant(deployment_id: str | None):
@@ -109,22 +111,18 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
     else:
         if not deployment_id:
             raise ValidationError("Missing option '-d' / '--deployment-id'.")
-        deployment = _load_deployment(home, deployment_id)
+        deployment = load_deployment(home, deployment_id)
         blueprint_id = deployment.get("blueprint_id")
-        merged = _merge_parameters(deployment, workflow_id, parameters, allow_custom_parameters)
+        merged = merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom_parameters)
     for name, value in (("task_retries", task_retries), ("task_retry_interval", task_retry_interval),
                         ("task_thread_pool_size", task_thread_pool_size), ("wait_after_fail", wait_after_fail)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise ValidationError(f"`{name}` must be a non-negative integer, got {value!r}")
     if wait_after_fail is None:
-        from cfy_local.config import load_config
-
         wait_after_fail = load_config(home).wait_after_fail
 
     with records.state_lock(home):
-        from cfy_local import maintenance
-
-        maintenance.ensure_allows_changes(home, locked=True)
+        ensure_allows_changes(home, locked=True)
         record = records.new_record(
             workflow_id=workflow_id, deployment_id=deployment_id, blueprint_id=blueprint_id,
             parameters=merged, is_dry_run=dry_run, allow_custom_parameters=allow_custom_parameters,
@@ -143,28 +141,6 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
         return launch_locked(home, record, env=env)
 
 
-def launch_locked(home: Home, record: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Spawn the worker of a ``pending`` execution, then save the record with the worker's
-    pid and start time — in that order, under the state lock the caller holds.
-
-    The record on disk therefore never says ``pending`` without naming a live-or-dead
-    worker that reconcile can judge: if this process dies after the spawn but before the
-    save, the worker finds a record that does not name it and exits without touching it.
-    """
-    from cfy_local.executions.spawn import spawn
-
-    try:
-        pid, create_time = spawn(home, record["id"], env)
-    except OSError as exc:
-        failed = lifecycle.apply_transition(record, Status.FAILED.value, clock.now(),
-                                            error=f"Error preparing execution: cannot start the worker process: {exc}")
-        records.save(home, failed)
-        return failed
-    launched = dict(record, worker_pid=pid, worker_create_time=create_time)
-    records.save(home, launched)
-    return launched
-
-
 def record_system_execution(home: Home, workflow_id: str, deployment_id: str | None, blueprint_id: str | None,
                             status: str, error: str = "") -> dict[str, Any]:
     """Record a run that happened outside a worker (deployment create/delete environment)."""
@@ -178,8 +154,6 @@ def record_system_execution(home: Home, workflow_id: str, deployment_id: str | N
         record["error"] = error
         records.save(home, record)
     if lifecycle.is_end(status):
-        from cfy_local.executions.queue import drain
-
         drain(home)
     return record
 
@@ -187,8 +161,6 @@ def record_system_execution(home: Home, workflow_id: str, deployment_id: str | N
 # --- cancel / resume ---------------------------------------------------------------------
 
 def _request_cancel_file(home: Home, execution_id: str, action: str) -> None:
-    from cfy_local.store.atomic import atomic_write_json
-
     atomic_write_json(home.cancel_request_file(execution_id),
                       {"schema_version": 1, "action": action, "requested_at": iso(clock.now())})
 
@@ -197,8 +169,6 @@ def _group_members(pgid: int, not_before: float | None) -> list:
     """Live processes of process group ``pgid`` started no earlier than the worker (so a
     group id reused long after the worker is gone is never touched)."""
     import psutil
-
-    from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE
 
     members = []
     for proc in psutil.process_iter(["pid", "status", "create_time"]):
@@ -252,8 +222,6 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
                 record = records.set_status(home, execution_id, target.value, locked=True, error="")
                 _request_cancel_file(home, execution_id, action.value)
     if waiting:
-        from cfy_local.executions.queue import drain
-
         drain(home)
         return record
     pid, create_time = record.get("worker_pid"), record.get("worker_create_time")
@@ -278,8 +246,6 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
             # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, do it here.
             events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
             record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
-    from cfy_local.executions.queue import drain
-
     drain(home)
     return records.load(home, execution_id)
 
@@ -290,11 +256,9 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
     skips operations that already succeeded (``resume`` true in the record)."""
     reconcile(home)
     with records.state_lock(home):
-        from cfy_local import maintenance
-
         record = records.load(home, execution_id)
         record = lifecycle.apply_resume(record, reset_operations=reset_operations)
-        maintenance.ensure_allows_changes(home, locked=True)
+        ensure_allows_changes(home, locked=True)
         record.update(reset_operations=reset_operations, worker_pid=None, worker_create_time=None,
                       total_operations=None, finished_operations=None, result=None)
         try:
@@ -309,9 +273,7 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
 def _with_progress(home: Home, record: dict[str, Any]) -> dict[str, Any]:
     if lifecycle.is_active(record["status"]):
         try:
-            from cfy_local import engine
-
-            total, finished = engine.progress(home, record["id"])
+            total, finished = progress(home, record["id"])
             record = dict(record, total_operations=total, finished_operations=finished)
         except Exception:  # no graph yet, or the engine is not installed: progress unknown
             pass

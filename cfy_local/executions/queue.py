@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cfy_local import clock
+from cfy_local import clock, maintenance_state
+from cfy_local.config import load_config
 from cfy_local.executions import admission, index, lifecycle, records
+from cfy_local.executions.launch import launch_locked
 from cfy_local.executions.lifecycle import Status
 from cfy_local.store.paths import Home
 
@@ -42,22 +44,17 @@ def _pick(home: Home, summaries: list[dict[str, Any]], max_concurrent: int) -> l
 
 def drain(home: Home) -> list[dict[str, Any]]:
     """Start every queued execution that may run now; return the records started."""
-    from cfy_local import maintenance
-    from cfy_local.config import load_config
-
-    if maintenance.record_exists(home) or not os.path.isdir(home.executions_dir):
+    if maintenance_state.record_exists(home) or not os.path.isdir(home.executions_dir):
         return []
     max_concurrent = load_config(home).max_concurrent_workflows
     started: list[dict[str, Any]] = []
     with records.state_lock(home):
-        if maintenance.record_exists(home):
+        if maintenance_state.record_exists(home):
             return []
         summaries = index.scan(home, write_back="lazy", keep=index.not_ended)
         if not any(s["status"] == Status.QUEUED.value for s in summaries):
             return []
         for pick in _pick(home, summaries, max_concurrent):
-            from cfy_local.executions.api import launch_locked
-
             try:
                 # queued → pending is only written together with the spawned worker's pid.
                 record = lifecycle.apply_transition(records.load(home, pick["id"]), Status.PENDING.value, clock.now())

@@ -13,6 +13,7 @@ from typing import Any
 
 from cfy_local.executions import events, index, lifecycle, records
 from cfy_local.executions.lifecycle import Status
+from cfy_local.executions.queue import drain
 from cfy_local.store.paths import Home
 
 # psutil rounds create_time; a spawn-time reading and a later one agree to well within this.
@@ -102,7 +103,5 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
             failed.append(records.set_status(home, record["id"], target, locked=True,
                                              error=message if target == Status.FAILED.value else ""))
             stop_orphaned_operations(pid)
-    from cfy_local.executions.queue import drain
-
     drain(home)
     return failed

@@ -17,13 +17,12 @@ from cfy_local import clock
 from cfy_local.errors import CorruptRecordError, not_found
 from cfy_local.executions import lifecycle
 from cfy_local.executions.lifecycle import Status
-from cfy_local.store.locks import lock
+from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record, save_record
 from cfy_local.timefmt import iso
 
 KIND = "execution"
-STATE_LOCK = "state"
 
 # Workflows that run with no deployment and block everything else (manager.md §3.3).
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})

@@ -6,7 +6,7 @@ starts run in that group and ``cancel --kill`` reaches them all), stdin closed, 
 stderr appended to ``runs/<id>/worker.log``, with the environment of the command that
 started it.
 
-The worker sets ``started``, runs the workflow through ``cfy_local.engine.run_workflow``,
+The worker sets ``started``, runs the workflow through ``cfy_local.engine.runner.run_workflow``,
 and records the end status in a ``finally`` path whatever happened — a workflow error,
 a cancel, or SIGTERM (which means force-cancel). Its last step drains the queue.
 
@@ -121,9 +121,9 @@ def _record_end(home: Home, execution_id: str, status: str, *, error: str, resul
 
     updates: dict[str, Any] = {"result": result}
     try:
-        from cfy_local import engine
+        from cfy_local.engine.graphstate import progress
 
-        total, finished = engine.progress(home, execution_id)
+        total, finished = progress(home, execution_id)
         updates.update(total_operations=total, finished_operations=finished)
     except Exception:  # no graph (nothing ran, engine absent): leave the counters unset
         pass
@@ -183,19 +183,20 @@ def run(home: Home, execution_id: str) -> int:
             result = snapshots.run_system_workflow(home, record, events=writer)
             outcome = Status.TERMINATED.value
             return 0
-        from cfy_local import engine
+        from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
+        from cfy_local.engine.runner import run_workflow
 
         try:
-            result = engine.run_workflow(
+            result = run_workflow(
                 home, record, events=writer, cancel=CancelFlag(home.cancel_request_file(execution_id)),
                 task_retries=record.get("task_retries"), task_retry_interval=record.get("task_retry_interval"),
                 thread_pool_size=record.get("task_thread_pool_size"))
             outcome = Status.TERMINATED.value
-        except engine.WorkflowFailed as exc:
+        except WorkflowRunFailed as exc:
             outcome, error = Status.FAILED.value, exc.error or str(exc)
             _final_event(writer, record, "workflow_failed",
                          f"'{record['workflow_id']}' workflow execution failed: {error.splitlines()[0] if error else ''}")
-        except engine.WorkflowCancelled:
+        except WorkflowCancelled:
             outcome = Status.CANCELLED.value
             _final_event(writer, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
     except Terminated:

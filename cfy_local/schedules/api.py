@@ -15,10 +15,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
+from cfy_local.deployments.records import load_deployment
+from cfy_local.dsl.functions import evaluate_runtime
+from cfy_local.dsl.parameters import merge_workflow_parameters
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ValidationError
 from cfy_local.ids import validate_id
-from cfy_local.schedules import records
-from cfy_local.schedules.rules import MAX_PREVIEW, Occurrences, build_rule
+from cfy_local.schedules import cache, records
+from cfy_local.schedules.rules import MAX_PREVIEW, build_rule, occurrences_of
 from cfy_local.schedules.timeexpr import (get_zone, local_zone_name, parse_one_shot_time,
                                           parse_time_expression)
 from cfy_local.store.paths import Home
@@ -31,20 +34,12 @@ SORTABLE = ("id", "deployment_id", "workflow_id", "created_at", "next_occurrence
 SUMMARY_FIELDS = ("deployment_id", "workflow_id")
 
 
-# --- collaborators (other engineers' modules, imported when used) ----------------------
-
-def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
-    from cfy_local.deployments.api import load_deployment
-
-    return load_deployment(home, deployment_id)
-
+# --- collaborators ------------------------------------------------------------------------
 
 def _check_workflow_and_parameters(deployment: dict, workflow_id: str, parameters: dict,
                                    allow_custom: bool) -> None:
     """The workflow must exist on the deployment (the schedules endpoint's own text);
     parameters are checked exactly as ``executions start`` checks them."""
-    from cfy_local.dsl.parameters import merge_workflow_parameters
-
     if workflow_id not in (deployment.get("workflows") or {}):
         raise ValidationError(f"Workflow {workflow_id} does not exist in deployment {deployment['id']}")
     merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
@@ -60,12 +55,6 @@ def _latest_execution_status(home: Home, execution_id: str | None) -> str | None
 
 
 # --- views -------------------------------------------------------------------------------
-
-def occurrences_of(record: dict[str, Any]) -> Occurrences:
-    return Occurrences(record["rule"], parse_iso(record["since"]),
-                       parse_iso(record["until"]) if record.get("until") else None,
-                       record.get("timezone") or "UTC")
-
 
 def view(home: Home, record: dict[str, Any], *, with_occurrences: bool = True,
          now: datetime | None = None) -> dict[str, Any]:
@@ -90,8 +79,6 @@ def view(home: Home, record: dict[str, Any], *, with_occurrences: bool = True,
         "execution_arguments": record.get("execution_arguments") or {},
     }
     if with_occurrences:
-        from cfy_local.schedules import cache
-
         out["all_next_occurrences"] = cache.upcoming(home, record, now or clock.now(), MAX_PREVIEW)
     return out
 
@@ -149,7 +136,7 @@ def _build_record(home: Home, deployment_id: str, workflow_id: str, *, schedule_
         parameters = {}
     if not isinstance(parameters, dict):
         raise ValidationError(f"parameters: expected a dict, but got: {parameters}")
-    deployment = _load_deployment(home, deployment_id)
+    deployment = load_deployment(home, deployment_id)
     tz_name = tz or local_zone_name()
     get_zone(tz_name)
     since_utc = _resolve_time(since, tz_name, now)
@@ -221,8 +208,6 @@ def delete_schedule(home: Home, deployment_id: str, schedule_id: str) -> None:
         if not records.exists(home, deployment_id, schedule_id):
             raise records.not_found(deployment_id, schedule_id)
         records.delete(home, deployment_id, schedule_id)
-    from cfy_local.schedules import cache
-
     cache.forget(home, deployment_id, schedule_id)
 
 
@@ -346,8 +331,6 @@ def _record_from_default(home: Home, deployment: dict, schedule_id: str, entry: 
     dry_run = arguments.get("is_dry_run", arguments.get("dry_run", False))
     parameters = entry.get("workflow_parameters", entry.get("parameters")) or {}
     if parameters:
-        from cfy_local.dsl.functions import evaluate_runtime
-
         # get_input / get_secret / concat ... resolve now; get_attribute is refused by the parser.
         parameters = evaluate_runtime(parameters, home=home, deployment_id=deployment["id"])
     enabled = entry.get("default_enabled", entry.get("enabled", True))
@@ -386,8 +369,6 @@ def delete_deployment_schedules(home: Home, deployment_id: str) -> None:
         with records.schedule_lock(home, dep, sched):
             records.delete(home, dep, sched)
     shutil.rmtree(home.deployment_schedules_dir(deployment_id), ignore_errors=True)
-    from cfy_local.schedules import cache
-
     cache.forget(home, deployment_id)
 
 

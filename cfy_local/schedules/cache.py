@@ -16,7 +16,7 @@ import os
 from datetime import datetime
 
 from cfy_local.errors import CfyLocalError
-from cfy_local.schedules.rules import MAX_PREVIEW
+from cfy_local.schedules.rules import MAX_PREVIEW, occurrences_of
 from cfy_local.store.atomic import atomic_write_json, read_json
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso
@@ -37,8 +37,6 @@ def _key(record: dict) -> str:
 
 def upcoming(home: Home, record: dict, now: datetime, limit: int = MAX_PREVIEW) -> list[str]:
     """The first ``limit`` (≤ 1,000) occurrences strictly after ``now``, as UTC ISO strings."""
-    from cfy_local.schedules.api import occurrences_of
-
     limit = max(0, min(limit, MAX_PREVIEW))
     now_text = iso(now)
     path = _path(home, record)

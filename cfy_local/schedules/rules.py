@@ -25,6 +25,7 @@ from dateutil import rrule as du
 
 from cfy_local.errors import ValidationError
 from cfy_local.schedules.timeexpr import get_zone, to_utc
+from cfy_local.timefmt import parse_iso
 
 UTC = timezone.utc
 MAX_PREVIEW = 1000
@@ -345,3 +346,10 @@ class Occurrences:
 
     def all(self, limit: int = MAX_SCAN) -> list[datetime]:
         return list(itertools.islice(self.iter_from(None), limit))
+
+
+def occurrences_of(record: dict) -> Occurrences:
+    """The occurrences of a stored schedule record's rule."""
+    return Occurrences(record["rule"], parse_iso(record["since"]),
+                       parse_iso(record["until"]) if record.get("until") else None,
+                       record.get("timezone") or "UTC")

@@ -32,6 +32,15 @@ from cfy_local.errors import ConflictError, StorageError
 from cfy_local.store.atomic import ensure_dir
 
 DEFAULT_TIMEOUT = 60.0
+
+# The lock names of the order above that more than one module takes.
+STATE_LOCK = "state"
+
+
+def deployment_lock_name(deployment_id: str) -> str:
+    """The lock of one deployment's node instances (runtime properties, states, scaling)."""
+    return f"deployment-{deployment_id}"
+
 _LOCK_FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _FIRST_POLL, _LONGEST_POLL = 0.001, 0.05
 

@@ -238,9 +238,9 @@ class ExecutionIndex:
         signature = (st.st_mtime_ns, st.st_size)
         if self._graph_signatures.get(execution_id) != signature:
             try:
-                from cfy_local import engine
+                from cfy_local.engine import graphstate
 
-                self._progress[execution_id] = tuple(engine.progress(self.home, execution_id))
+                self._progress[execution_id] = tuple(graphstate.progress(self.home, execution_id))
             except (OSError, ValueError, ImportError, CfyLocalError):
                 return self._progress.get(execution_id)
             self._graph_signatures[execution_id] = signature

@@ -76,7 +76,8 @@ class EngineEnv:
     def run(self, workflow: str, params: dict | None = None, *, dep: str = "dep", cancel=None,
             dry_run: bool = False, resume: bool = False, execution_id: str | None = None, retries: int = 0,
             interval: float = 0, pool: int = 4, wait_after_fail: int = 600) -> Outcome:
-        from cfy_local.engine import WorkflowCancelled, WorkflowFailed, run_workflow
+        from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
+        from cfy_local.engine.runner import run_workflow
 
         execution = {"id": execution_id or str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": dep,
                      "blueprint_id": f"bp-{dep}", "parameters": params or {}, "is_dry_run": dry_run,
@@ -88,7 +89,7 @@ class EngineEnv:
         try:
             outcome.result = run_workflow(self.home, execution, events=writer, cancel=cancel or threading.Event(),
                                           task_retries=retries, task_retry_interval=interval, thread_pool_size=pool)
-        except WorkflowFailed as exc:
+        except WorkflowRunFailed as exc:
             outcome.error = exc.error
         except WorkflowCancelled:
             outcome.cancelled = True

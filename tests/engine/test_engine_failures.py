@@ -229,7 +229,7 @@ node_templates:
     states = sorted(op["state"] for op in graph["operations"].values())
     assert states == ["failed", "pending", "succeeded"]
     assert (graph["total_operations"], graph["finished_operations"]) == (3, 2)
-    from cfy_local.engine import progress
+    from cfy_local.engine.graphstate import progress
     assert progress(env.home, first.execution_id) == (3, 2)
     open(marker, "w").close()
     second = env.run("install", execution_id=first.execution_id, resume=True)
