@@ -20,7 +20,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	bash examples/demo.sh
 
+# The import contracts of pyproject.toml ([tool.importlinter]) first: a wrong-way import fails fast.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)

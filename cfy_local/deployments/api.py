@@ -19,7 +19,7 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            load_deployment, load_node_instance, load_nodes, load_plan,
                                            scan_ids)
 from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
-from cfy_local.executions import api as executions, index, lifecycle, records
+from cfy_local.executions import admission, api as executions, lifecycle, records
 from cfy_local.ids import validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.store.atomic import ensure_dir
@@ -341,7 +341,7 @@ def _execution_states(home: Home) -> tuple[set[str], dict[str, str]]:
             continue
         if lifecycle.is_active(row["status"]) or row["status"] == lifecycle.Status.QUEUED.value:
             busy.add(dep)
-        if dep not in latest or index.order_key(row) > index.order_key(latest[dep]):
+        if dep not in latest or admission.order_key(row) > admission.order_key(latest[dep]):
             latest[dep] = row
     return busy, {dep: row["status"] for dep, row in latest.items()}
 

@@ -11,8 +11,14 @@ from typing import Any, Iterable
 
 from cfy_local.errors import ConflictError
 from cfy_local.executions import lifecycle
-from cfy_local.executions.index import order_key
 from cfy_local.executions.lifecycle import Status
+
+
+def order_key(summary: dict[str, Any]) -> tuple:
+    """Creation order, the queue's (oldest first): ``created_at`` then the nanosecond stamp
+    taken under the state lock (several executions can share a millisecond), then the id."""
+    return (summary.get("created_at") or "", summary.get("created_ns") or 0, summary.get("id") or "")
+
 
 START = "start"
 QUEUE = "queue"

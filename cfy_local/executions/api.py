@@ -77,7 +77,7 @@ def _check_environment_created(home: Home, summaries: list[dict[str, Any]], depl
                and s.get("workflow_id") == "create_deployment_environment"]
     if not creates:
         return
-    latest = max(creates, key=index.order_key)
+    latest = max(creates, key=admission.order_key)
     status = latest["status"]
     if status == Status.TERMINATED.value:
         return
@@ -313,7 +313,7 @@ def list_executions(home: Home, *, deployment_id: str | None = None, include_sys
     if wanted is not None:
         rows = [r for r in rows if r["status"] in wanted]
     if sort_by == "created_at":
-        rows.sort(key=index.order_key, reverse=descending)
+        rows.sort(key=admission.order_key, reverse=descending)
     else:
         rows.sort(key=lambda r: (r.get(sort_by) is None, str(r.get(sort_by) or "")), reverse=descending)
     return rows
@@ -325,7 +325,7 @@ def active_or_queued(home: Home, deployment_id: str | None = None) -> list[dict[
             if lifecycle.is_active(r["status"]) or r["status"] in (Status.QUEUED.value, Status.SCHEDULED.value)]
     if deployment_id:
         rows = [r for r in rows if r.get("deployment_id") == deployment_id]
-    rows.sort(key=index.order_key)
+    rows.sort(key=admission.order_key)
     return rows
 
 
@@ -411,7 +411,7 @@ def delete_executions(home: Home, *, to: datetime | None = None, keep_last: int 
     reconcile(home)
     deleted = 0
     with records.state_lock(home):
-        rows = sorted(index.scan(home, write_back=False), key=index.order_key)
+        rows = sorted(index.scan(home, write_back=False), key=admission.order_key)
         if deployment_id:
             rows = [r for r in rows if r.get("deployment_id") == deployment_id]
         keep: set[str] = set()

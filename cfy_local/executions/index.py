@@ -138,9 +138,3 @@ def scan(home: Home, *, write_back: bool | str = True,
         except CfyLocalError:
             pass  # a cache that cannot be written only costs speed
     return _rows(fresh, keep)
-
-
-def order_key(summary: dict[str, Any]) -> tuple:
-    """Creation order: ``created_at`` then the nanosecond stamp taken under the state lock
-    (several executions can share a millisecond), then the id."""
-    return (summary.get("created_at") or "", summary.get("created_ns") or 0, summary.get("id") or "")

@@ -23,7 +23,7 @@ from cfy_local.store.paths import Home
 
 def _pick(home: Home, summaries: list[dict[str, Any]], max_concurrent: int) -> list[dict[str, Any]]:
     """Choose which queued executions start now. Caller holds the state lock."""
-    queued = sorted((s for s in summaries if s["status"] == Status.QUEUED.value), key=index.order_key)
+    queued = sorted((s for s in summaries if s["status"] == Status.QUEUED.value), key=admission.order_key)
     if not queued:
         return []
     system = [s for s in queued if s.get("is_system_workflow")]
