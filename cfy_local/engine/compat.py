@@ -72,7 +72,7 @@ def _exception_to_error_cause(exception, tb=None):
 
 
 def build_modules() -> dict[str, types.ModuleType]:
-    from cfy_local.engine import builtin, exceptions, lifecycle, proxy, tasks, workflow_ctx
+    from cfy_local.engine import builtin, exceptions, lifecycle, proxy, task_states, tasks, workflow_ctx
 
     exceptions_module = _module(
         "cloudify.exceptions", "Alias of cfy_local.engine.exceptions.",
@@ -111,10 +111,10 @@ def build_modules() -> dict[str, types.ModuleType]:
         "cloudify.workflows.tasks", "Task classes.",
         HandlerResult=tasks.HandlerResult, WorkflowTask=tasks.WorkflowTask,
         NOPLocalWorkflowTask=tasks.NOPLocalWorkflowTask, LocalWorkflowTask=tasks.LocalCallableTask,
-        TASK_PENDING=tasks.TASK_PENDING, TASK_SENDING=tasks.TASK_SENDING, TASK_SENT=tasks.TASK_SENT,
-        TASK_STARTED=tasks.TASK_STARTED, TASK_RESCHEDULED=tasks.TASK_RESCHEDULED,
-        TASK_SUCCEEDED=tasks.TASK_SUCCEEDED, TASK_FAILED=tasks.TASK_FAILED,
-        TERMINATED_STATES=tasks.TERMINATED_STATES,
+        TASK_PENDING=task_states.TASK_PENDING, TASK_SENDING=task_states.TASK_SENDING,
+        TASK_SENT=task_states.TASK_SENT, TASK_STARTED=task_states.TASK_STARTED,
+        TASK_RESCHEDULED=task_states.TASK_RESCHEDULED, TASK_SUCCEEDED=task_states.TASK_SUCCEEDED,
+        TASK_FAILED=task_states.TASK_FAILED, TERMINATED_STATES=task_states.TERMINATED_STATES,
     )
     tasks_graph = _module(
         "cloudify.workflows.tasks_graph", "Task dependency graph.",

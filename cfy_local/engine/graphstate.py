@@ -21,13 +21,14 @@ import threading
 from typing import Any
 
 from cfy_local import clock
+from cfy_local.engine.task_states import TASK_FAILED, TASK_PENDING, TASK_SUCCEEDED
 from cfy_local.store.atomic import atomic_write_bytes, read_json, sync_file
 from cfy_local.store.paths import Home
 from cfy_local.store.records import SCHEMA_VERSION
 from cfy_local.timefmt import iso
 
 FLUSH_INTERVAL = 0.5
-FINISHED = ("succeeded", "failed")
+FINISHED = (TASK_SUCCEEDED, TASK_FAILED)
 
 
 def load_graph(home: Home, execution_id: str) -> dict[str, Any]:
@@ -58,12 +59,12 @@ class GraphState:
         previous = load_graph(home, execution_id).get("operations") or {}
         # A fresh (non-resumed) run starts from nothing; a resume keeps what succeeded.
         self.operations: dict[str, dict] = dict(previous) if resume else {}
-        self.succeeded_before = {key for key, op in self.operations.items() if op.get("state") == "succeeded"} \
+        self.succeeded_before = {key for key, op in self.operations.items() if op.get("state") == TASK_SUCCEEDED} \
             if resume else set()
         if resume:
             for op in self.operations.values():
-                if op.get("state") != "succeeded":
-                    op["state"] = "pending"
+                if op.get("state") != TASK_SUCCEEDED:
+                    op["state"] = TASK_PENDING
                     op["retries"] = 0
         self._dirty = True
         self._progressed = False  # an operation changed state since the last write
@@ -75,7 +76,7 @@ class GraphState:
             if key in self.operations:
                 return
             self.operations[key] = {"name": name, "operation": operation, "node_instance_id": instance_id,
-                                    "state": "pending", "retries": 0}
+                                    "state": TASK_PENDING, "retries": 0}
             self._dirty = True
 
     def record(self, key: str, state: str, retries: int) -> None:

@@ -26,7 +26,8 @@ from cfy_local.engine.graphstate import GraphState
 from cfy_local.engine.plugins import import_function
 from cfy_local.engine.proxy import AttrDict, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, as_home
-from cfy_local.engine.tasks import TASK_FAILED, ExecutionCancelled, GraphFailed, graph_failure
+from cfy_local.engine.task_states import TASK_FAILED, TASK_PENDING
+from cfy_local.engine.tasks import ExecutionCancelled, GraphFailed, graph_failure
 from cfy_local.engine.workflow_ctx import CloudifyWorkflowContext
 
 SCRIPT_WORKFLOW_MAPPINGS = ("script_runner.tasks.execute_workflow", "script.script_runner.tasks.execute_workflow")
@@ -126,7 +127,7 @@ class WorkflowRun:
 
     def task_ended(self, task, retrying: bool = False) -> None:
         if task.is_operation():
-            state = "pending" if retrying else task.state
+            state = TASK_PENDING if retrying else task.state
             self.graph_state.record(task.key, state, task.current_retries)
 
     def already_succeeded(self, task) -> bool:

@@ -26,15 +26,8 @@ from typing import Any, Callable
 from cfy_local import clock
 from cfy_local.engine.events import EncodedContext, encode_members, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, OperationRetry, RecoverableError
-
-TASK_PENDING = "pending"
-TASK_SENDING = "sending"
-TASK_SENT = "sent"
-TASK_STARTED = "started"
-TASK_RESCHEDULED = "rescheduled"
-TASK_SUCCEEDED = "succeeded"
-TASK_FAILED = "failed"
-TERMINATED_STATES = (TASK_RESCHEDULED, TASK_SUCCEEDED, TASK_FAILED)
+from cfy_local.engine.task_states import (FINAL_STATES, TASK_FAILED, TASK_PENDING, TASK_RESCHEDULED,
+                                          TASK_STARTED, TASK_SUCCEEDED, TERMINATED_STATES, move)
 
 _ids = itertools.count(1)
 
@@ -198,7 +191,7 @@ class WorkflowTask(abc.ABC):
         return {"id": self.id, "name": self.name, "state": self.state, "type": type(self).__name__}
 
     def set_state(self, state: str) -> None:
-        if self.state in (TASK_SUCCEEDED, TASK_FAILED):
+        if self.state in FINAL_STATES:
             return
         self.state = state
 
@@ -209,7 +202,7 @@ class WorkflowTask(abc.ABC):
 
     def _attempt(self) -> tuple[bool, Any, str | None]:
         """Run one attempt; (ok, result-or-exception, traceback text)."""
-        self.state = TASK_STARTED
+        move(self, TASK_STARTED)
         self._emit_started()
         try:
             return True, self._execute(), None
@@ -303,7 +296,7 @@ class WorkflowTask(abc.ABC):
                         or decision.ignore_total_retries):
                     decision = HandlerResult.cont()
             if decision.action != HandlerResult.HANDLER_RETRY:
-                self.state = TASK_SUCCEEDED
+                move(self, TASK_SUCCEEDED)
             self._emit_succeeded()
             return decision
         exc = payload
@@ -311,20 +304,20 @@ class WorkflowTask(abc.ABC):
         causes.append(error_cause(exc, tb))
         self.error = exc
         self.error_causes = causes
-        self.state = TASK_RESCHEDULED if isinstance(exc, OperationRetry) else TASK_FAILED
+        move(self, TASK_RESCHEDULED if isinstance(exc, OperationRetry) else TASK_FAILED)
         self._emit_failure(exc, causes)
         decision = self._decide_failure(exc)
         if decision.action == HandlerResult.HANDLER_IGNORE:
             self.ignored = True
-            self.state = TASK_FAILED
+            move(self, TASK_FAILED)
         elif decision.action == HandlerResult.HANDLER_FAIL:
-            self.state = TASK_FAILED
+            move(self, TASK_FAILED)
         return decision
 
     def _prepare_retry(self, decision: HandlerResult) -> None:
         delay = decision.retry_after if decision.retry_after is not None else self.retry_interval
         self.current_retries += 1
-        self.state = TASK_PENDING
+        move(self, TASK_PENDING)
         self.error = None
         self.execute_after = clock.monotonic() + max(0.0, float(delay or 0))
 
@@ -343,12 +336,12 @@ class WorkflowTask(abc.ABC):
     def _run_to_end(self) -> None:
         try:
             if self.is_operation() and self.run.already_succeeded(self):
-                self.state = TASK_SUCCEEDED  # resumed run: this operation already succeeded
+                move(self, TASK_SUCCEEDED)  # resumed run: this operation already succeeded
                 return
             while True:
                 if self.run.cancel_requested() and self.current_retries > 0:
                     self.error = ExecutionCancelled()
-                    self.state = TASK_FAILED
+                    move(self, TASK_FAILED)
                     break
                 ok, payload, tb = self._attempt()
                 decision = self._finish_attempt(ok, payload, tb)
@@ -741,17 +734,17 @@ class _GraphRun:
         if task._dropped:
             return
         if task.is_operation() and self.run.already_succeeded(task):
-            task.state = TASK_SUCCEEDED
+            move(task, TASK_SUCCEEDED)
             self._succeeded(task)
             return
         if task.is_subgraph:
             if task._open_children == 0:
-                task.state = TASK_SUCCEEDED
+                move(task, TASK_SUCCEEDED)
                 task._emit_started()
                 task._emit_succeeded()
                 self._succeeded(task)
                 return
-            task.state = TASK_STARTED
+            move(task, TASK_STARTED)
             task._emit_started()
             for child in list(task.tasks.values()):
                 if child._done_ok or child.state == TASK_FAILED:
@@ -768,7 +761,7 @@ class _GraphRun:
                 except Exception as exc:  # noqa: BLE001 - classified by the normal path
                     self._handle(task, False, exc, traceback.format_exc())
                     return
-                task.state = TASK_SUCCEEDED
+                move(task, TASK_SUCCEEDED)
                 self._succeeded(task)
                 return
             ok, payload, tb = task._attempt()
@@ -827,7 +820,7 @@ class _GraphRun:
         if sub is not None and sub.state == TASK_STARTED:
             sub._open_children -= 1
             if sub._open_children == 0:
-                sub.state = TASK_SUCCEEDED
+                move(sub, TASK_SUCCEEDED)
                 sub._emit_succeeded()
                 self._succeeded(sub)
 
@@ -840,7 +833,7 @@ class _GraphRun:
             causes = origin.error_causes or [error_cause(exc)]
             sub.error = exc
             sub.error_causes = causes
-            sub.state = TASK_FAILED
+            move(sub, TASK_FAILED)
             sub._emit_failure(exc, causes)
             decision = sub._decide_failure(exc) if sub.on_failure is not None else HandlerResult.fail()
             if decision.action == HandlerResult.HANDLER_IGNORE:
@@ -859,7 +852,7 @@ class _GraphRun:
             if child.state in (TASK_PENDING,) or child.is_subgraph:
                 child._dropped = True
                 if child.is_subgraph and child.state == TASK_STARTED:
-                    child.state = TASK_FAILED
+                    move(child, TASK_FAILED)
                     self._drop_children(child)
         self.delayed = [entry for entry in self.delayed if not entry[2]._dropped]
         heapq.heapify(self.delayed)
