@@ -33,8 +33,6 @@ from cfy_local.timefmt import iso, parse_iso
 
 KILL_GRACE_SECONDS = 5.0
 
-# Workflows that run with no deployment (snapshots); custom parameters are always allowed.
-DEPLOYMENTLESS_SYSTEM_WORKFLOWS = records.SYSTEM_WORKFLOWS
 
 
 def reconcile(home: Home) -> list[dict[str, Any]]:
@@ -106,7 +104,8 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
     # admission: the scheduler fires forced and dry-run schedules with queue=True.
     parameters = dict(parameters or {})
     blueprint_id = None
-    if workflow_id in DEPLOYMENTLESS_SYSTEM_WORKFLOWS and not deployment_id:
+    # System workflows (snapshots) run with no deployment; custom parameters are always allowed.
+    if workflow_id in records.SYSTEM_WORKFLOWS and not deployment_id:
         merged, allow_custom_parameters = parameters, True
     else:
         if not deployment_id:

@@ -45,40 +45,38 @@ class Status(str, Enum):
         return self.value
 
 
-S = Status
 STATES: tuple[Status, ...] = tuple(Status)
-END_STATES = frozenset({S.TERMINATED, S.FAILED, S.CANCELLED})
-WAITING_STATES = frozenset({S.SCHEDULED, S.QUEUED})
+END_STATES = frozenset({Status.TERMINATED, Status.FAILED, Status.CANCELLED})
+WAITING_STATES = frozenset({Status.SCHEDULED, Status.QUEUED})
 ACTIVE_STATES = frozenset(set(STATES) - END_STATES - WAITING_STATES)
-IN_PROGRESS_STATES = ACTIVE_STATES
-CANCELLING_STATES = frozenset({S.CANCELLING, S.FORCE_CANCELLING, S.KILL_CANCELLING})
+CANCELLING_STATES = frozenset({Status.CANCELLING, Status.FORCE_CANCELLING, Status.KILL_CANCELLING})
 
-DISPLAY_NAMES = {S.TERMINATED: "completed"}
+DISPLAY_NAMES = {Status.TERMINATED: "completed"}
 
 # For a deployment's "latest execution" summary (DeploymentState.EXECUTION_STATES_SUMMARY).
 SUMMARY = {
-    S.TERMINATED: "completed", S.FAILED: "failed", S.CANCELLED: "cancelled",
-    **{s: "in_progress" for s in (S.PENDING, S.STARTED, S.CANCELLING, S.FORCE_CANCELLING,
-                                  S.KILL_CANCELLING, S.QUEUED)},
+    Status.TERMINATED: "completed", Status.FAILED: "failed", Status.CANCELLED: "cancelled",
+    **{s: "in_progress" for s in (Status.PENDING, Status.STARTED, Status.CANCELLING, Status.FORCE_CANCELLING,
+                                  Status.KILL_CANCELLING, Status.QUEUED)},
 }
 
 # The transition table: from-status -> statuses it may move to by an ordinary update
 # (worker reports, admission, dequeue, reconcile). Cancel and resume actions are below.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    S.PENDING: frozenset({S.STARTED, S.QUEUED, S.FAILED, S.CANCELLED,
-                          S.CANCELLING, S.FORCE_CANCELLING, S.KILL_CANCELLING}),
-    S.QUEUED: frozenset({S.PENDING, S.FAILED, S.CANCELLED}),
-    S.SCHEDULED: frozenset({S.PENDING, S.QUEUED, S.FAILED, S.CANCELLED}),
-    S.STARTED: frozenset({S.TERMINATED, S.FAILED, S.CANCELLED,
-                          S.CANCELLING, S.FORCE_CANCELLING, S.KILL_CANCELLING}),
+    Status.PENDING: frozenset({Status.STARTED, Status.QUEUED, Status.FAILED, Status.CANCELLED,
+                               Status.CANCELLING, Status.FORCE_CANCELLING, Status.KILL_CANCELLING}),
+    Status.QUEUED: frozenset({Status.PENDING, Status.FAILED, Status.CANCELLED}),
+    Status.SCHEDULED: frozenset({Status.PENDING, Status.QUEUED, Status.FAILED, Status.CANCELLED}),
+    Status.STARTED: frozenset({Status.TERMINATED, Status.FAILED, Status.CANCELLED,
+                               Status.CANCELLING, Status.FORCE_CANCELLING, Status.KILL_CANCELLING}),
     # A workflow asked to cancel may still fail, but never goes back to running or
     # reports success (Cloudify's _validate_execution_update rules 3 and 4).
-    S.CANCELLING: frozenset({S.FAILED, S.CANCELLED, S.FORCE_CANCELLING, S.KILL_CANCELLING}),
-    S.FORCE_CANCELLING: frozenset({S.FAILED, S.CANCELLED, S.KILL_CANCELLING}),
-    S.KILL_CANCELLING: frozenset({S.FAILED, S.CANCELLED}),
-    S.TERMINATED: frozenset(),
-    S.FAILED: frozenset(),
-    S.CANCELLED: frozenset(),
+    Status.CANCELLING: frozenset({Status.FAILED, Status.CANCELLED, Status.FORCE_CANCELLING, Status.KILL_CANCELLING}),
+    Status.FORCE_CANCELLING: frozenset({Status.FAILED, Status.CANCELLED, Status.KILL_CANCELLING}),
+    Status.KILL_CANCELLING: frozenset({Status.FAILED, Status.CANCELLED}),
+    Status.TERMINATED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
 }
 
 
@@ -90,12 +88,13 @@ class CancelAction(str, Enum):
 
 # action -> (statuses it is allowed from, the status it moves to)
 CANCEL_RULES: dict[CancelAction, tuple[frozenset[Status], Status]] = {
-    CancelAction.CANCEL: (frozenset({S.PENDING, S.STARTED, S.SCHEDULED}), S.CANCELLING),
-    CancelAction.FORCE: (frozenset({S.PENDING, S.STARTED, S.SCHEDULED, S.CANCELLING}), S.FORCE_CANCELLING),
-    CancelAction.KILL: (frozenset(ACTIVE_STATES), S.KILL_CANCELLING),
+    CancelAction.CANCEL: (frozenset({Status.PENDING, Status.STARTED, Status.SCHEDULED}), Status.CANCELLING),
+    CancelAction.FORCE: (frozenset({Status.PENDING, Status.STARTED, Status.SCHEDULED, Status.CANCELLING}),
+                         Status.FORCE_CANCELLING),
+    CancelAction.KILL: (frozenset(ACTIVE_STATES), Status.KILL_CANCELLING),
 }
 
-RESUMABLE = frozenset({S.FAILED, S.CANCELLED})
+RESUMABLE = frozenset({Status.FAILED, Status.CANCELLED})
 
 
 def display(status: str) -> str:
@@ -142,7 +141,7 @@ def apply_transition(record: dict[str, Any], new: str, now: datetime, *, error: 
     out = dict(record)
     out["status"] = nxt.value
     out["status_display"] = display(nxt.value)
-    if nxt == S.STARTED and cur != S.STARTED:
+    if nxt == Status.STARTED and cur != Status.STARTED:
         out["started_at"] = iso(now)
     if nxt in END_STATES and cur not in END_STATES:
         out["ended_at"] = iso(now)
@@ -160,7 +159,7 @@ def cancel_target(record: dict[str, Any], action: CancelAction) -> Status | None
     """
     cur = Status(record["status"])
     if cur in WAITING_STATES:
-        return S.CANCELLED
+        return Status.CANCELLED
     allowed, target = CANCEL_RULES[action]
     if action == CancelAction.KILL and cur in END_STATES:
         return None
@@ -177,5 +176,5 @@ def apply_resume(record: dict[str, Any], *, reset_operations: bool) -> dict[str,
         word = "force-resume" if reset_operations else "resume"
         raise ConflictError(f"Cannot {word} execution: `{record['id']}` in state: `{cur.value}`")
     out = dict(record)
-    out.update(status=S.PENDING.value, status_display=S.PENDING.value, ended_at=None, resume=True, error="")
+    out.update(status=Status.PENDING.value, status_display=Status.PENDING.value, ended_at=None, resume=True, error="")
     return out
