@@ -222,7 +222,7 @@ def main() -> int:
                 break
             if "failed" in theirs:
                 print(f"Cloudify 7.0.5 local, pool {pool}: FAILED ({theirs['failed']}); likely its shared "
-                      "ctx proxy route under concurrent scripts (workflows.md §6.8)")
+                      "ctx proxy route under concurrent scripts")
                 continue
             ours = measure(n, True, pool, "native")["seconds"]
             print(f"Cloudify 7.0.5 local, pool {pool}: {theirs['seconds']:.2f} s "

@@ -1,4 +1,4 @@
-"""Errors of the core and the exit codes they map to (SPEC §4).
+"""Errors of the core and the exit codes they map to (the table in README, "Executions").
 
 The core raises these; the CLI adapter turns them into one line on stderr and the exit
 code below. Nothing here knows about click.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class ExitCode:
-    """The one table of process exit codes (SPEC §4)."""
+    """The one table of process exit codes."""
 
     OK = 0                 # success; a waited execution ended `terminated`
     ERROR = 1              # bad input, not found, conflict, or a waited execution `failed`

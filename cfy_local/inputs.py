@@ -1,6 +1,7 @@
 """``-i/--inputs`` and ``-p/--parameters`` values, parsed exactly as ``cfy`` parses them
-(cli.md §1.5): each occurrence is JSON, ``k=v;k2=v2``, a directory / glob / file of YAML,
-or a YAML string; occurrences are merged left to right (later keys win).
+(docs/cloudify-behaviour.md, "CLI conventions"): each occurrence is JSON, ``k=v;k2=v2``,
+a directory / glob / file of YAML, or a YAML string; occurrences are merged left to right
+(later keys win).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every command parses options, calls the core, and hands the result to ``cli.render``.
 Core errors (``cfy_local.errors.CfyLocalError``) become one line on stderr and the exit
-code of SPEC §4. Command groups are imported lazily so ``cfy --help`` stays fast and
+code of ``errors.ExitCode``. Command groups are imported lazily so ``cfy --help`` stays fast and
 never imports textual.
 """
 from __future__ import annotations

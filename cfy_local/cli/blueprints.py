@@ -1,4 +1,4 @@
-"""``cfy blueprints ...`` (cli.md §8): upload, list, get, delete, validate, inputs."""
+"""``cfy blueprints ...``: upload, list, get, delete, validate, inputs."""
 from __future__ import annotations
 
 import json

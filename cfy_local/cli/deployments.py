@@ -1,4 +1,4 @@
-"""``cfy deployments ...`` (cli.md §9): create, list, delete, inputs, outputs, and the lazy
+"""``cfy deployments ...``: create, list, delete, inputs, outputs, and the lazy
 ``schedule`` sub-group (``cfy_local.cli.schedules``)."""
 from __future__ import annotations
 

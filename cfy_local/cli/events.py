@@ -1,4 +1,4 @@
-"""``cfy events list`` (cli.md §6): an execution's events as cfy prints them, or NDJSON."""
+"""``cfy events list``: an execution's events as cfy prints them, or NDJSON."""
 from __future__ import annotations
 
 import sys

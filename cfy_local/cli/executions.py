@@ -1,4 +1,4 @@
-"""``cfy executions ...`` (cli.md §3, §4): a thin adapter over cfy_local.executions.api."""
+"""``cfy executions ...``: a thin adapter over cfy_local.executions.api."""
 from __future__ import annotations
 
 import click
@@ -46,7 +46,7 @@ def executions():
 
 def wait_and_report(home, record: dict, *, timeout: int | None, include_logs: bool, as_json: bool) -> int:
     """Stream an execution's events until it ends (or the wait times out / is interrupted)
-    and return SPEC §4's exit code, printing cfy's framing lines."""
+    and return its exit code (``errors.ExitCode``), printing cfy's framing lines."""
     from cfy_local import clock
     from cfy_local.cli.events import stream_events
     from cfy_local.executions import events, records

@@ -1,4 +1,4 @@
-"""``cfy maintenance-mode activate|deactivate|status`` (cli.md §7)."""
+"""``cfy maintenance-mode activate|deactivate|status``, with cfy's texts."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""``cfy node-instances ...`` (cli.md §10): list and get."""
+"""``cfy node-instances ...``: list and get."""
 from __future__ import annotations
 
 import json

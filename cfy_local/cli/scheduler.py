@@ -1,4 +1,4 @@
-"""``cfy scheduler run [--interval S] [--once] [--at TIME]`` (SPEC §9)."""
+"""``cfy scheduler run [--interval S] [--once] [--at TIME]``: the scheduler loop."""
 from __future__ import annotations
 
 import os

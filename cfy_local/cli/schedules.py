@@ -1,4 +1,4 @@
-"""``cfy deployments schedule ...`` (cli.md §5): a thin adapter over cfy_local.schedules.api.
+"""``cfy deployments schedule ...``: a thin adapter over cfy_local.schedules.api.
 
 The ``deployments`` group loads :data:`schedule` lazily.
 """

@@ -36,7 +36,8 @@ LIVE_STATES = frozenset({"initializing", "creating", "created", "configuring", "
 # --- blueprints ----------------------------------------------------------------------------
 
 def default_blueprint_id(path: str, filename: str | None = None) -> str:
-    """cli.md §8: the folder name; ``.<stem>`` appended for a non-default file; ``_`` → ``-``."""
+    """Cloudify's default blueprint id: the folder name; ``.<stem>`` appended for a
+    non-default file; ``_`` → ``-``."""
     folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
     main = filename or os.path.basename(path)
     ident = folder

@@ -1,7 +1,7 @@
 """The built-in workflows (``default_workflows.cloudify.plugins.workflows.*``).
 
-Names, parameters and defaults are those of Cloudify's types.yaml (types.md §5); the
-behaviour follows workflows.md §2. Every function takes the workflow ctx as ``ctx`` and
+Names, parameters and defaults are those of Cloudify's types.yaml; the behaviour follows
+Cloudify's (docs/cloudify-behaviour.md, "Built-in workflows"). Every function takes the workflow ctx as ``ctx`` and
 accepts ``**kwargs``, as Cloudify's do.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ def start(ctx, operation_parms=None, run_by_dependency_order=True, type_names=No
 
 def stop(ctx, operation_parms=None, run_by_dependency_order=True, type_names=None, node_ids=None,
          node_instance_ids=None, **kwargs):
-    # Cloudify orders stop like start (targets first), not reversed (workflows.md §2.10).
+    # Cloudify orders stop like start (targets first), not reversed.
     execute_operation(ctx, STOP, operation_kwargs=operation_parms or {}, allow_kwargs_override=True,
                       run_by_dependency_order=run_by_dependency_order, type_names=type_names, node_ids=node_ids,
                       node_instance_ids=node_instance_ids)
@@ -155,7 +155,7 @@ def check_status(ctx, run_by_dependency_order=False, type_names=None, node_ids=N
 
 def heal(ctx, node_instance_id=None, diagnose_value="Not provided", ignore_failure=True, check_status=True,
          allow_reinstall=True, force_reinstall=False, **kwargs):
-    """``auto_heal_reinstall_node_subgraph`` (workflows.md §2.8)."""
+    """Cloudify's ``auto_heal_reinstall_node_subgraph``: check, heal what can heal, reinstall the rest."""
     if node_instance_id:
         failing = ctx.get_node_instance(node_instance_id)
         if failing is None:
@@ -266,7 +266,7 @@ ROLLBACK_STATES = ("creating", "configuring", "starting")
 
 def rollback(ctx, type_names=None, node_ids=None, node_instance_ids=None, full_rollback=False, **kwargs):
     """Bring instances stuck in creating/configuring/starting back to a resolved state
-    (workflows.md §2.11); failures are ignored. ``full_rollback`` then uninstalls all."""
+    as Cloudify's rollback does; failures are ignored. ``full_rollback`` then uninstalls all."""
     graph = ctx.graph_mode()
     selected = _filter_node_instances(ctx, type_names, node_ids, node_instance_ids)
     unresolved = sorted((i for i in selected if i.state in ROLLBACK_STATES), key=lambda i: i.id)

@@ -1,4 +1,5 @@
-"""Building the events a workflow run writes (SPEC §7, manager.md §8, workflows.md §7).
+"""Building the events a workflow run writes, in Cloudify's shapes and texts
+(docs/cloudify-behaviour.md, "Events").
 
 One shape for everything: ``{type, timestamp, reported_timestamp, event_type | level+logger,
 message: {text, arguments}, context: {...}}``. The emitter holds the execution's base

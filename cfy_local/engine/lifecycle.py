@@ -1,7 +1,7 @@
 """Install / uninstall / reinstall of node instances (``cloudify.plugins.lifecycle``).
 
 Per instance one subgraph with Cloudify's step order, events and state changes
-(workflows.md §2.3–2.7); between instances, every relationship orders the subgraphs:
+(docs/cloudify-behaviour.md, "Built-in workflows"); between instances, every relationship orders the subgraphs:
 targets first on install, sources first on uninstall. Instances outside the processed
 set ("related"/intact ones) get ``stub_<id>`` subgraphs carrying the establish/unlink
 relationship operations towards the processed instances.
@@ -459,7 +459,7 @@ def uninstall_node_instances(graph, node_instances: Iterable, ignore_failure: bo
 
 def reinstall_node_instances(graph, node_instances: Iterable, related_nodes: Iterable | None = None,
                              ignore_failure: bool = False) -> None:
-    """Uninstall, refresh, install — two graph runs (workflows.md §2.7)."""
+    """Uninstall, refresh, install — two graph runs, as Cloudify's reinstall."""
     ctx = graph.run.workflow_ctx
     ids = [instance.id for instance in node_instances]
     related_ids = [instance.id for instance in (related_nodes or [])]

@@ -1,4 +1,4 @@
-"""The ``scale`` workflow (``scale_entity``, workflows.md §2.9) without a manager.
+"""The ``scale`` workflow (Cloudify's ``scale_entity``) without a manager.
 
 Cloudify's manager applies a "deployment modification"; here the instances are added or
 removed with the deployments engineer's helpers (``cfy_local.deployments.instances``),

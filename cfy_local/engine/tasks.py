@@ -3,7 +3,7 @@
 A graph holds tasks and "src waits for dst" dependencies. ``execute()`` runs every ready
 task — operations on the run's bounded thread pool, bookkeeping tasks (state changes,
 events, subgraph markers) inline on the workflow thread — and applies Cloudify's retry
-rules (workflows.md §1.3): OperationRetry retries and bypasses ``on_failure``;
+rules (docs/cloudify-behaviour.md, "Tasks"): OperationRetry retries and bypasses ``on_failure``;
 NonRecoverableError fails at once; RecoverableError and any other exception retry, after
 ``retry_after`` or the task's ``retry_interval``, within ``total_retries`` (-1 = forever).
 A final failure blocks only the failed task's dependents; independent branches finish

@@ -1,6 +1,7 @@
-"""THE admission decision (manager.md §3.2): may this execution start now, must it wait
-in the queue, or is it refused? Used by ``executions start``, by the queue when it
-dequeues, and (through ``api.start(queue=True)``) by the scheduler.
+"""THE admission decision: may this execution start now, must it wait in the queue, or is
+it refused? Cloudify's rules and texts (docs/cloudify-behaviour.md, "Starting an
+execution"). Used by ``executions start``, by the queue when it dequeues, and (through
+``api.start(queue=True)``) by the scheduler.
 
 The caller holds the ``state`` lock and passes summaries of every execution (from
 ``executions.index.scan``), so the decision and the status write it leads to are atomic.

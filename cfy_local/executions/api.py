@@ -70,7 +70,7 @@ def _admission_relevant(deployment_id: str | None):
 
 def _check_environment_created(home: Home, summaries: list[dict[str, Any]], deployment_id: str) -> None:
     """Refuse while the deployment's create_deployment_environment run has not succeeded
-    (manager.md §3.1, Cloudify's texts)."""
+    (Cloudify's rule and texts)."""
     creates = [s for s in summaries if s.get("deployment_id") == deployment_id
                and s.get("workflow_id") == "create_deployment_environment"]
     if not creates:
@@ -204,7 +204,7 @@ def _kill_group(pgid: int, not_before: float | None) -> None:
 
 def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = False) -> dict[str, Any]:
     """Cancel (flag seen between tasks), force-cancel (stop the worker) or kill (stop the
-    worker and its operation processes) — manager.md §4 rules and texts."""
+    worker and its operation processes), with Cloudify's rules and texts."""
     action = CancelAction.KILL if kill else CancelAction.FORCE if force else CancelAction.CANCEL
     reconcile(home)
     with records.state_lock(home):

@@ -89,7 +89,7 @@ def _causes_text(ctx: dict[str, Any]) -> str:
 
 
 def render_line(event: dict[str, Any]) -> str:
-    """``<timestamp>  CFY <dep> [<instance>.<op>] <message>`` (cli.md §4.3)."""
+    """``<timestamp>  CFY <dep> [<instance>.<op>] <message>``, as ``cfy`` prints events."""
     ctx = _context(event)
     stamp = (event.get("reported_timestamp") or event.get("timestamp") or "").replace("T", " ").rstrip("Z")
     message = event.get("message") or {}

@@ -1,5 +1,5 @@
 """The queue: the set of ``queued`` executions, and :func:`drain`, which starts those that
-may run now (manager.md §3.6).
+may run now (docs/cloudify-behaviour.md, "The queue").
 
 Drained whenever an execution reaches an end state (by the finishing worker's last step,
 by reconcile, by cancel) and on maintenance deactivation — never while a maintenance

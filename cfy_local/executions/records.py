@@ -24,7 +24,7 @@ from cfy_local.timefmt import iso
 
 KIND = "execution"
 
-# Workflows that run with no deployment and block everything else (manager.md §3.3).
+# Workflows that run with no deployment and block everything else (Cloudify's system-wide ones).
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
 # Built-in workflows that are recorded but hidden from `executions list` by default.
 HIDDEN_WORKFLOWS = frozenset({"create_deployment_environment", "delete_deployment_environment"}) | SYSTEM_WORKFLOWS

@@ -1,5 +1,6 @@
 """One scheduler pass: a function of (home, now) whose only side effects go through the
-schedule records/history and the executions API (SPEC §9, manager.md §6).
+schedule records/history and the executions API. The rules are Cloudify's scheduler's
+(docs/cloudify-behaviour.md, "The scheduler"), decided under each schedule's lock.
 
 For each enabled schedule whose ``next_occurrence`` is before now, under that schedule's
 lock and after re-reading it: advance ``next_occurrence`` (whether it runs or not); skip if
@@ -29,7 +30,7 @@ from cfy_local.timefmt import iso, parse_iso
 
 FIRED, SKIPPED, DISABLED = "fired", "skipped", "disabled"
 MAINTENANCE_REASON = "maintenance mode is activated, schedules won't run"
-# The manager's polling period, granted on top of slip (manager.md §5.4).
+# The manager's polling period, granted on top of slip.
 GRACE = timedelta(seconds=60)
 
 FireFn = Callable[[Home, dict], dict]

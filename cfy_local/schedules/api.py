@@ -1,7 +1,8 @@
 """Execution schedules: create, update, delete, list, get, enable/disable, preview,
 history, summary, blueprint ``default_schedules`` and the one-shot ``--schedule``.
 
-Texts and rules follow Cloudify (cli.md §5, manager.md §5) with the departures of SPEC §12:
+Texts and rules follow Cloudify (docs/cloudify-behaviour.md, "Execution schedules") with the
+departures listed in the README:
 occurrences in the schedule's zone, ``update`` keeping slip, ``--weekdays "mo, tu"``,
 ``get --json`` as one object, a decision history, and honoured blueprint flags.
 """
@@ -58,7 +59,7 @@ def _latest_execution_status(home: Home, execution_id: str | None) -> str | None
 
 def view(home: Home, record: dict[str, Any], *, with_occurrences: bool = True,
          now: datetime | None = None) -> dict[str, Any]:
-    """The public shape (manager.md §5.1 fields + ``timezone`` + ``all_next_occurrences``)."""
+    """The public shape: Cloudify's schedule fields + ``timezone`` + ``all_next_occurrences``."""
     out = {
         "id": record["id"],
         "deployment_id": record["deployment_id"],
@@ -307,9 +308,10 @@ def summary(home: Home, field: str) -> list[dict[str, Any]]:
 
 def create_default_schedules(home: Home, deployment: dict[str, Any], now: datetime | None = None) -> list[dict]:
     """Turn ``deployment["default_schedules"]`` (blueprint ``deployment_settings``) into
-    schedules (manager.md §5.5). Relative times resolve now, absolute ones in ``timezone``.
-    ``default_enabled``, ``stop_after_fail`` and ``execution_arguments.is_dry_run`` are
-    honoured (SPEC §12). All are validated before any is written."""
+    schedules, as Cloudify does at deployment creation. Relative times resolve now, absolute
+    ones in ``timezone``. ``default_enabled``, ``stop_after_fail`` and
+    ``execution_arguments.is_dry_run`` are honoured (Cloudify drops or fails on them: a
+    departure listed in the README). All are validated before any is written."""
     now = now or clock.now()
     entries = deployment.get("default_schedules") or {}
     built = []
@@ -378,7 +380,7 @@ def create_one_shot(home: Home, deployment_id: str, workflow_id: str, when_text:
                     parameters: dict | None, execution_arguments: dict | None,
                     now: datetime | None = None) -> dict[str, Any]:
     """The deprecated ``executions start --schedule``: a count-1 schedule with id
-    ``<wf>_<32 hex>``, slip 0 (cli.md §5.6). Returns the schedule's view; the caller reports
+    ``<wf>_<32 hex>``, slip 0, as Cloudify names it. Returns the schedule's view; the caller reports
     the execution as ``scheduled``."""
     now = now or clock.now()
     when = parse_one_shot_time(when_text, now)

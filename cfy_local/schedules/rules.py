@@ -1,10 +1,11 @@
-"""Scheduling rules and their occurrences (cli.md §5.3, manager.md §5.2–§5.3).
+"""Scheduling rules and their occurrences, as Cloudify computes them (docs/cloudify-behaviour.md,
+"Execution schedules").
 
 A rule is stored as Cloudify stores it: ``{"rrule": "<RRULE>"}`` or
 ``{"recurrence": str|None, "count": int|None, "weekdays": [str]|None}``.
 
 Occurrences are computed with ``dateutil.rrule`` in the schedule's zone and handed out as
-aware UTC datetimes (SPEC §8): wall-clock rules (daily and longer, weekdays, raw RRULEs) run
+aware UTC datetimes: wall-clock rules (daily and longer, weekdays, raw RRULEs) run
 on local naive times, so 09:00 stays 09:00 across DST; a wall time that does not exist on a
 DST day is skipped and an ambiguous one fires once (its first instant). Rules shorter than a
 day without weekdays (``30 min``, ``2h``) are elapsed time and run on UTC, so they neither
@@ -62,7 +63,8 @@ def parse_recurrence(expression: str) -> tuple[int, int]:
 
 def split_weekdays(values: list[str] | tuple[str, ...] | str | None) -> list[str] | None:
     """``--weekdays`` given repeatedly and/or comma-separated; spaces around items are
-    allowed (``"mo, tu"``: a deliberate departure, SPEC §12)."""
+    allowed (``"mo, tu"``: a deliberate departure from Cloudify, which refuses it, listed in the
+    README)."""
     if values is None:
         return None
     if isinstance(values, str):

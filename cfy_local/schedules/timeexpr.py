@@ -1,4 +1,5 @@
-"""The time grammar of ``cfy deployments schedule`` (cli.md §5.2) and the zone helpers.
+"""The time grammar of ``cfy deployments schedule`` (docs/cloudify-behaviour.md, "Time
+expressions") and the zone helpers.
 
 ``--since`` / ``--until`` take an absolute ``YYYY-MM-DD HH:MM`` or ``HH:MM`` (in the
 schedule's zone), or a relative ``+2 hours`` / ``+1d+10min`` / ``+13mo`` (from UTC now with
@@ -154,7 +155,7 @@ def validate_relative(expression: str) -> None:
 
 
 def parse_time_expression(expression: str, tz_name: str, now: datetime) -> datetime:
-    """``--since`` / ``--until`` text → aware UTC datetime (cli.md §5.2)."""
+    """``--since`` / ``--until`` text → aware UTC datetime."""
     text = expression.strip() if isinstance(expression, str) else expression
     if not isinstance(text, str) or not text:
         raise ValidationError(_ABSOLUTE_FORMAT_ERROR.format(expression))
@@ -196,7 +197,7 @@ def parse_at(text: str) -> datetime:
 
 
 def parse_one_shot_time(text: str, now: datetime) -> datetime:
-    """``executions start --schedule``: a date with a UTC offset, in the future (cli.md §5.6)."""
+    """``executions start --schedule``: a date with a UTC offset, in the future (Cloudify's rule)."""
     from dateutil import parser
 
     try:

@@ -92,7 +92,7 @@ class CfyTui(App):
         return max(0, int((clock.now() - self.last_refresh).total_seconds()))
 
     def reconcile_dead_workers(self) -> bool:
-        """SPEC §6: a refresh reconciles. Only when an active execution's worker is provably
+        """A refresh reconciles, as every reader of executions does. Only when an active execution's worker is provably
         gone is the executions API asked to reconcile (it decides again, under the state
         lock). True if it failed any execution."""
         now = time.monotonic()

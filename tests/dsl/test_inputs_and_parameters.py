@@ -1,4 +1,4 @@
-"""cfy's -i/-p forms (cli.md §1.5) and workflow parameter merging (manager.md §2)."""
+"""cfy's -i/-p forms and the manager's workflow parameter merging (docs/cloudify-behaviour.md)."""
 from __future__ import annotations
 
 import pytest

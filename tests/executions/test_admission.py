@@ -1,4 +1,4 @@
-"""The one admission function (manager.md §3.2), decided over execution summaries."""
+"""The one admission function, decided over execution summaries."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""``cfy maintenance-mode`` (cli.md §7): texts, exit codes, activating → activated."""
+"""``cfy maintenance-mode``: texts, exit codes, activating → activated."""
 from __future__ import annotations
 
 import os

@@ -31,7 +31,7 @@ def _overlaps(records: list[dict]) -> list[str]:
     """Non-forced executions of one deployment whose run intervals overlap.
 
     Resumed runs are left out: as on a Cloudify Manager, resume puts the execution back to
-    ``pending`` with no concurrency check (manager.md §4), so it may run beside another.
+    ``pending`` with no concurrency check, so it may run beside another.
     """
     problems = []
     by_dep = defaultdict(list)
@@ -112,7 +112,7 @@ def test_random_commands_from_many_processes_keep_the_invariants(home, tmp_path)
     assert held_locks(home) == []
     assert [r["id"] for r in records if r["status"] in ACTIVE and not live_worker(r)] == []
     # Nothing was killed here, so no run may have been failed "on suspicion" of a dead
-    # worker (SPEC §6), and the workflow itself cannot fail: every run ended or was cancelled.
+    # worker, and the workflow itself cannot fail: every run ended or was cancelled.
     failed = [f"{r['id']} {r['workflow_id']} resume={r.get('resume')}: {r['error'][-1500:]}\n"
               f"worker.log: {_tail(home / 'runs' / r['id'] / 'worker.log')}" for r in records if r["status"] == "failed"]
     assert failed == [], "\n".join(failed)

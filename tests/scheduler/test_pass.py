@@ -1,4 +1,4 @@
-"""One scheduler pass (SPEC §9) with an explicit "now" — no waiting."""
+"""One scheduler pass with an explicit "now" — no waiting."""
 from __future__ import annotations
 
 import multiprocessing

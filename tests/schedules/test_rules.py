@@ -1,4 +1,4 @@
-"""Rules and occurrences (cli.md §5.3, manager.md §5.2–5.3): golden errors, Cloudify's
+"""Rules and occurrences (docs/cloudify-behaviour.md, "Execution schedules"): golden errors, Cloudify's
 tested examples, DST behaviour, and hypothesis properties of previews."""
 from __future__ import annotations
 

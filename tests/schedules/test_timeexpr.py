@@ -1,4 +1,4 @@
-"""The --since/--until grammar (cli.md §5.2), --at and --schedule parsing, zone lookup."""
+"""The --since/--until grammar, --at and --schedule parsing, zone lookup."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,4 @@
-"""The ``ctx`` command: Cloudify's syntax, output formatting and exit codes (workflows.md §6.9),
+"""The ``ctx`` command: Cloudify's syntax, output formatting and exit codes,
 with both the native and the Python client."""
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The per-operation ctx proxy: a Unix socket served by the worker while one script runs.
 
 Each script operation gets its own proxy (its own socket, token and thread), bound to that
-operation's ctx object -- never a shared route, unlike Cloudify 7.0.5 (workflows.md §6.8).
+operation's ctx object -- never a shared route, unlike Cloudify 7.0.5, whose proxies all answer
+on the route of the last one created.
 The socket lives in a 0700 directory, so only this user can reach it, and every request
 must carry the operation's random token. Requests walk the real ctx object the way
 Cloudify's proxy does (§6.9), so writes land in the very ``ctx.instance.runtime_properties``
@@ -172,7 +173,7 @@ def set_by_path(mapping: Any, path: str, value: Any) -> None:
 
 
 def resolve_cli(root: Any, args: list[Any]) -> Any:
-    """Cloudify's proxy resolution of ``ctx ARG...`` (workflows.md §6.9)."""
+    """Cloudify's proxy resolution of ``ctx ARG...``."""
     current = root
     index = 0
     while index < len(args):

@@ -1,4 +1,5 @@
-"""The built-in script runner: Cloudify's ``script_runner.tasks.run`` (workflows.md §6).
+"""The built-in script runner: Cloudify's ``script_runner.tasks.run`` (docs/cloudify-behaviour.md,
+"Scripts and the ctx proxy").
 
 One call runs one script operation: fetch the script into a private 0700 work folder,
 start a ctx proxy for this operation, run the script as a child of the worker (same
