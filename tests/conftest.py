@@ -23,6 +23,14 @@ def home(tmp_path, monkeypatch) -> Path:
     return path
 
 
+@pytest.fixture
+def store(home):
+    """The state directory of ``home``, opened (created) as the core opens it."""
+    from cfy_local.store.paths import Home
+
+    return Home.open(str(home))
+
+
 class CfyResult:
     def __init__(self, code: int, out: str, err: str):
         self.exit_code, self.stdout, self.stderr = code, out, err

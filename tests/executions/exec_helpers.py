@@ -30,17 +30,6 @@ def deploy(home_path, marker_dir, *deployment_ids: str, blueprint_id: str = "bp"
         deployments.create_deployment(home, deployment_id, blueprint_id, {"marker_dir": str(marker_dir)})
 
 
-def cfy_popen(home_path, *args: str, **kwargs):
-    """``cfy`` as a background process (to signal it or run several at once)."""
-    import os
-    import subprocess
-    import sys
-
-    env = dict(os.environ, CFY_LOCAL_HOME=str(home_path))
-    return subprocess.Popen([sys.executable, "-m", "cfy_local", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
-
-
 def count(marker_dir, name: str) -> int:
     path = marker_dir / f"{name}.count"
     return len(path.read_text().splitlines()) if path.exists() else 0

@@ -12,7 +12,8 @@ import pytest
 from cfy_local.executions import records
 from cfy_local.store.paths import Home
 from polling import wait_for
-from exec_helpers import cfy_popen, count, deploy
+from exec_helpers import count, deploy
+from process_support import cfy_popen
 
 pytestmark = pytest.mark.slow
 

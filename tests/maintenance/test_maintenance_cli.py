@@ -2,25 +2,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from cfy_local import maintenance
 from cfy_local.errors import MaintenanceModeError
 from cfy_local.executions import records
-from cfy_local.store.paths import Home
 
 from polling import wait_for
+from process_support import cfy_running
 
 WAITING_ONE = ("Cloudify Manager currently has one running or pending execution. "
                "Waiting for it to finish before entering maintenance mode.")
-
-
-@pytest.fixture
-def store(home) -> Home:
-    return Home.open(str(home))
 
 
 def running_execution(store, status="started") -> dict:
@@ -100,17 +93,10 @@ def test_wait_with_timeout_gives_up_with_exit_4(cfy, store):
 
 def test_wait_returns_once_the_last_execution_ends(home, store):
     execution = running_execution(store)
-    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
-    proc = subprocess.Popen([sys.executable, "-m", "cfy_local", "maintenance-mode", "activate", "--wait"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with cfy_running(home, "maintenance-mode", "activate", "--wait") as proc:
         wait_for(lambda: os.path.exists(store.maintenance_file), timeout=20, message="activation to be requested")
         assert proc.poll() is None
         records.set_status(store, execution["id"], "failed", error="boom")
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert out.endswith("Manager is in maintenance mode.\nWhile in maintenance mode most requests will be blocked.\n")

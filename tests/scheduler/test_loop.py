@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 from cfy_local.scheduler import status as scheduler_status
 from cfy_local.scheduler.loop import SchedulerLoop, next_pass_offset
 from polling import wait_for
+from process_support import cfy_running
 
 
 class FakeClock:
@@ -55,15 +53,8 @@ def test_stop_request_ends_after_the_current_pass(store):
     assert loop.run() == 1 and fake.waits == []
 
 
-def _spawn(home, *args):
-    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
-    return subprocess.Popen([sys.executable, "-m", "cfy_local", "scheduler", "run", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_loop_process_singleton_status_and_sigterm(home, store, cfy_proc):
-    proc = _spawn(home, "--interval", "1")
-    try:
+    with cfy_running(home, "scheduler", "run", "--interval", "1") as proc:
         wait_for(lambda: scheduler_status(store)["running"] and scheduler_status(store)["last_pass"],
                  timeout=20, message="the scheduler loop to hold its lock and finish a pass")
         state = scheduler_status(store)
@@ -78,10 +69,6 @@ def test_loop_process_singleton_status_and_sigterm(home, store, cfy_proc):
         assert f"running (pid {proc.pid})" in text
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert "stopping after the current pass" in err
     assert out.strip().splitlines()[-1].startswith("Scheduler stopped after")
@@ -113,15 +100,10 @@ def test_loop_streams_decisions_as_ndjson_with_json(home, store):
     record = records.load(store, "dep1", "backup")
     records.save(store, dict(record, next_occurrence="2020-01-01T00:00:00.000Z"))  # long overdue
     maintenance.activate(store)
-    proc = _spawn(home, "--interval", "1", "--json")
-    try:
+    with cfy_running(home, "scheduler", "run", "--interval", "1", "--json") as proc:
         wait_for(lambda: api.history(store, "dep1", "backup"), timeout=20, message="the maintenance skip")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines and lines[0]["action"] == "skipped" and lines[0]["schedule_id"] == "backup"

@@ -2,13 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cfy_local.store.paths import Home
 from schedule_support import make_deployment
-
-
-@pytest.fixture
-def store(home) -> Home:
-    return Home.open(str(home))
 
 
 @pytest.fixture
