@@ -10,6 +10,8 @@ import os
 import time
 from datetime import datetime, timezone
 
+from cfy_local.timefmt import parse_iso
+
 _frozen: datetime | None = None
 
 
@@ -18,8 +20,6 @@ def now() -> datetime:
         return _frozen
     fake = os.environ.get("CFY_LOCAL_FAKE_NOW")
     if fake:
-        from cfy_local.timefmt import parse_iso
-
         return parse_iso(fake)
     return datetime.now(timezone.utc)
 

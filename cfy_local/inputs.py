@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from cfy_local.errors import ValidationError
+from cfy_local.errors import DSLError, ValidationError
 
 _HELP = (
     "Invalid input: {resource}. It must represent a dictionary. Valid values can be one of:\n"
@@ -99,8 +99,7 @@ def _read(path: str) -> str:
 
 
 def _yaml_dict(text: str, resource: str) -> dict[str, Any]:
-    from cfy_local.dsl.loader import load_yaml_text
-    from cfy_local.errors import DSLError
+    from cfy_local.dsl.loader import load_yaml_text  # loads yaml: only when a value is YAML
 
     try:
         content = load_yaml_text(text, resource, plain=True)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cfy_local import maintenance, scheduler
 from cfy_local.errors import CfyLocalError
+from cfy_local.executions import lifecycle, records as execution_records
+from cfy_local.executions.api import reconcile
+from cfy_local.schedules import records as schedule_records
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record
 
@@ -45,12 +49,6 @@ def _corrupt_named(paths: list[str], kind: str) -> list[str]:
 
 
 def collect(home: Home) -> dict[str, Any]:
-    from cfy_local import maintenance, scheduler
-    from cfy_local.executions import lifecycle, records as execution_records
-    from cfy_local.schedules import records as schedule_records
-
-    from cfy_local.executions.api import reconcile
-
     reconcile(home)
 
     executions = execution_records.load_all(home)

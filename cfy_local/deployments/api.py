@@ -19,7 +19,7 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            load_deployment, load_node_instance, load_nodes, load_plan,
                                            scan_ids)
 from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
-from cfy_local.executions import admission, api as executions, lifecycle, records
+from cfy_local.executions import admission, lifecycle, records
 from cfy_local.ids import validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.store.atomic import ensure_dir
@@ -269,6 +269,10 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
         with lock(home.root, STATE_LOCK):
             _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
         raise
+    # Imported when used, here and below: the executions API (spawn, queue, reconcile) is
+    # not needed by `cfy blueprints list`, which imports this module and must start fast.
+    from cfy_local.executions import api as executions
+
     executions.record_system_execution(home, "create_deployment_environment", deployment_id, blueprint_id,
                                        "terminated")
     return record
@@ -296,6 +300,8 @@ def _create_default_schedules(home: Home, deployment: dict) -> None:
 
 
 def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
+    from cfy_local.executions import api as executions
+
     ensure_allows_changes(home)
     deployment = load_deployment(home, deployment_id)
     active = [r for r in executions.active_or_queued(home, deployment_id)
@@ -334,6 +340,8 @@ def installation_status(instances: list[dict]) -> str:
 def _execution_states(home: Home) -> tuple[set[str], dict[str, str]]:
     """From one reconciled scan of execution summaries: the deployments with an active or
     queued execution, and each deployment's latest execution status (system ones included)."""
+    from cfy_local.executions import api as executions
+
     busy: set[str] = set()
     latest: dict[str, dict] = {}
     for row in executions.list_executions(home, include_system=True):

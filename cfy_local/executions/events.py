@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from cfy_local import clock
+from cfy_local.executions import lifecycle
 from cfy_local.store.events import append_events, read_from
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso, parse_iso
@@ -158,8 +159,6 @@ def follow(home: Home, execution_id: str, load_record: Callable[[], dict[str, An
     its last event before it records the end status, so once an end status is seen one more
     read returns everything.
     """
-    from cfy_local.executions import lifecycle
-
     path = home.events_file(execution_id)
     offset = 0
     while True:

@@ -20,7 +20,8 @@ from typing import Any
 
 from cfy_local import clock
 from cfy_local.errors import AlreadyExistsError, ConflictError, ValidationError, not_found
-from cfy_local.executions import lifecycle
+from cfy_local.executions import lifecycle, records
+from cfy_local.executions.events import make_event
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
@@ -138,8 +139,6 @@ def create(home: Home, snapshot_id: str, *, execution_id: str | None = None) -> 
 
 
 def _ended_executions(home: Home, skip: str | None) -> list[dict[str, Any]]:
-    from cfy_local.executions import records
-
     return [r for r in records.load_all(home)
             if r["id"] != skip and lifecycle.is_end(r["status"])]
 
@@ -161,8 +160,6 @@ def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
 def restore(home: Home, snapshot_id: str, *, execution_id: str | None = None) -> dict[str, Any]:
     """Replace blueprints, deployments, schedules, secrets and execution history with the
     archive's. The running restore execution's own record and events are kept."""
-    from cfy_local.executions import records
-
     snapshot = get_snapshot(home, snapshot_id)
     if snapshot.get("status") != "created":
         raise ConflictError(f"Snapshot `{snapshot_id}` cannot be restored: its status is {snapshot.get('status')}")
@@ -208,8 +205,6 @@ def restore(home: Home, snapshot_id: str, *, execution_id: str | None = None) ->
 def run_system_workflow(home: Home, execution: dict[str, Any], *, events) -> Any:
     """What the worker calls for ``create_snapshot``/``restore_snapshot``; emits the
     workflow events with the engine's texts."""
-    from cfy_local.executions.events import make_event
-
     workflow_id = execution["workflow_id"]
     snapshot_id = (execution.get("parameters") or {}).get("snapshot_id")
     if not snapshot_id:

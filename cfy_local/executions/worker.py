@@ -10,8 +10,8 @@ The worker sets ``started``, runs the workflow through ``cfy_local.engine.runner
 and records the end status in a ``finally`` path whatever happened — a workflow error,
 a cancel, or SIGTERM (which means force-cancel). Its last step drains the queue.
 
-Start-up is kept light: only the store, the lifecycle table and the records module load
-before the engine does.
+Start-up is kept light: the engine (or the snapshot code) is imported only once the record
+says the run may start.
 """
 from __future__ import annotations
 
@@ -22,8 +22,14 @@ import sys
 import traceback
 from typing import Any
 
-from cfy_local.executions import lifecycle
+from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
+from cfy_local.engine.graphstate import progress
+from cfy_local.errors import NotFoundError
+from cfy_local.executions import lifecycle, records
+from cfy_local.executions.events import make_event
 from cfy_local.executions.lifecycle import Status
+from cfy_local.executions.queue import drain
+from cfy_local.store.events import EventWriter
 from cfy_local.store.paths import Home
 
 SNAPSHOT_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
@@ -78,8 +84,6 @@ class TrackingWriter:
     def release_final(self, record: dict[str, Any], status: str, error: str) -> None:
         """Write the held final event — or, if it disagrees with ``status``, the one that
         matches (a missing final event is supplied the same way)."""
-        from cfy_local.executions.events import make_event
-
         wanted = {"terminated": "workflow_succeeded", "failed": "workflow_failed",
                   "cancelled": "workflow_cancelled"}[status]
         event = self.held_final
@@ -107,8 +111,6 @@ def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
 def _final_event(writer: TrackingWriter, record: dict[str, Any], event_type: str, text: str) -> None:
     if writer.final_written:
         return
-    from cfy_local.executions.events import make_event
-
     writer.write(make_event(record, event_type, text))
 
 
@@ -117,12 +119,8 @@ def _record_end(home: Home, execution_id: str, status: str, *, error: str, resul
     """Write the final event and the end status together under the state lock. A workflow
     that finished while being cancelled is recorded ``cancelled`` (the table forbids
     cancelling → terminated) and its final event says so."""
-    from cfy_local.executions import records
-
     updates: dict[str, Any] = {"result": result}
     try:
-        from cfy_local.engine.graphstate import progress
-
         total, finished = progress(home, execution_id)
         updates.update(total_operations=total, finished_operations=finished)
     except Exception:  # no graph (nothing ran, engine absent): leave the counters unset
@@ -144,11 +142,6 @@ def _record_end(home: Home, execution_id: str, status: str, *, error: str, resul
 
 
 def run(home: Home, execution_id: str) -> int:
-    from cfy_local.executions import records
-    from cfy_local.store.events import EventWriter
-
-    from cfy_local.errors import NotFoundError
-
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with records.state_lock(home):
@@ -183,8 +176,7 @@ def run(home: Home, execution_id: str) -> int:
             result = snapshots.run_system_workflow(home, record, events=writer)
             outcome = Status.TERMINATED.value
             return 0
-        from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
-        from cfy_local.engine.runner import run_workflow
+        from cfy_local.engine.runner import run_workflow  # the engine loads once the run may start
 
         try:
             result = run_workflow(
@@ -242,8 +234,6 @@ def main(argv: list[str]) -> int:
         run(home, execution_id)
     finally:
         try:
-            from cfy_local.executions.queue import drain
-
             drain(home)
         except Exception:
             traceback.print_exc()

@@ -2,6 +2,7 @@
 (:mod:`.loop`). Core package: no click, no textual."""
 from __future__ import annotations
 
+from cfy_local.scheduler.loop import read_status
 from cfy_local.store.locks import is_held
 from cfy_local.store.paths import Home
 
@@ -11,8 +12,6 @@ LOCK = "scheduler"
 def status(home: Home) -> dict:
     """Whether a ``cfy scheduler run`` loop holds the scheduler lock, with its pid and the
     times of its last and next pass (from ``scheduler/status.json``)."""
-    from cfy_local.scheduler.loop import read_status
-
     running = is_held(home.root, LOCK)
     data = read_status(home)
     return {

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from cfy_local import clock
+from cfy_local import clock, maintenance_state
 from cfy_local.errors import CfyLocalError
+from cfy_local.executions import api as executions, lifecycle
 from cfy_local.schedules import records
 from cfy_local.schedules.api import occurrences_of
 from cfy_local.store.paths import Home
@@ -74,22 +75,13 @@ class PassReport:
 
 def fire_with_executions_api(home: Home, schedule: dict) -> dict:
     """Start the schedule's workflow through the one admission function, always queueing."""
-    from cfy_local.executions.api import start
-
     arguments = schedule.get("execution_arguments") or {}
     force = bool(arguments.get("force", False))
     dry_run = bool(arguments.get("is_dry_run", False))
-    return start(home, schedule["workflow_id"], schedule["deployment_id"], schedule.get("parameters") or {},
-                 allow_custom_parameters=bool(arguments.get("allow_custom_parameters", False)),
-                 force=force, queue=True, dry_run=dry_run,
-                 wait_after_fail=arguments.get("wait_after_fail"), schedule_id=schedule["id"])
-
-
-def reconcile_with_executions_api(home: Home) -> None:
-    """Mark executions whose worker died as failed (the executions API's reconcile)."""
-    from cfy_local.executions.api import reconcile
-
-    reconcile(home)
+    return executions.start(home, schedule["workflow_id"], schedule["deployment_id"], schedule.get("parameters") or {},
+                            allow_custom_parameters=bool(arguments.get("allow_custom_parameters", False)),
+                            force=force, queue=True, dry_run=dry_run,
+                            wait_after_fail=arguments.get("wait_after_fail"), schedule_id=schedule["id"])
 
 
 def write_log(home: Home, line: str) -> None:
@@ -110,7 +102,7 @@ def run_pass(home: Home, now: datetime | None = None, *, fire: FireFn | None = N
     ``log`` receives one line per decision (also appended to ``scheduler.log``)."""
     now = now or clock.now()
     fire = fire or fire_with_executions_api
-    reconcile = reconcile or reconcile_with_executions_api
+    reconcile = reconcile or executions.reconcile
     now_text = iso(now)
     report = PassReport(now=now_text)
 
@@ -135,9 +127,7 @@ def run_pass(home: Home, now: datetime | None = None, *, fire: FireFn | None = N
     if not due:
         return report
 
-    from cfy_local import maintenance
-
-    if maintenance.current_status(home) == maintenance.ACTIVATED:
+    if maintenance_state.current_status(home) == maintenance_state.ACTIVATED:
         report.maintenance = True
         for occurrence, dep, sched in due:
             decision = _record_maintenance_skip(home, dep, sched, occurrence, now_text)
@@ -182,8 +172,6 @@ def _latest_execution(home: Home, execution_id: str | None) -> dict | None:
 
 
 def _process(home: Home, dep: str, sched: str, now: datetime, fire: FireFn) -> Decision | None:
-    from cfy_local.executions import lifecycle
-
     now_text = iso(now)
     with records.schedule_lock(home, dep, sched):
         current = records.load_or_none(home, dep, sched)

@@ -273,8 +273,6 @@ def preview(home: Home, deployment_id: str, schedule_id: str, n: int,
     record = records.load(home, deployment_id, schedule_id)
     if not record.get("enabled", True):
         raise ValidationError(f"Deployment schedule {schedule_id} is disabled, no upcoming occurrences")
-    from cfy_local.schedules import cache
-
     return cache.upcoming(home, record, now or clock.now(), n)
 
 

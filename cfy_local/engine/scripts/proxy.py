@@ -5,7 +5,7 @@ operation's ctx object -- never a shared route, unlike Cloudify 7.0.5, whose pro
 on the route of the last one created.
 The socket lives in a 0700 directory, so only this user can reach it, and every request
 must carry the operation's random token. Requests walk the real ctx object the way
-Cloudify's proxy does (§6.9), so writes land in the very ``ctx.instance.runtime_properties``
+Cloudify's proxy does, so writes land in the very ``ctx.instance.runtime_properties``
 the engine persists when the operation ends.
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ class ScriptCtx:
         setattr(self._ctx, name, value)
 
 
-# ----------------------------------------------------------------------------- path access (§6.9)
+# ----------------------------------------------------------------------------- path access
 
 def _split_path(path: str) -> list[Any]:
     """``a.b[0].c`` → ``['a', 'b', 0, 'c']``."""
@@ -149,7 +149,7 @@ def get_by_path(mapping: Any, path: str) -> Any:
 def set_by_path(mapping: Any, path: str, value: Any) -> None:
     """Set ``path`` = ``value``, creating missing intermediate dicts. The assignment at the
     top level goes through the mapping's own ``__setitem__`` (so dirty tracking sees it);
-    deeper changes only mutate nested values, exactly as in Cloudify (§6.10)."""
+    deeper changes only mutate nested values, exactly as in Cloudify."""
     steps = _split_path(path)
     current = mapping
     for key in steps[:-1]:

@@ -4,7 +4,7 @@
 One call runs one script operation: fetch the script into a private 0700 work folder,
 start a ctx proxy for this operation, run the script as a child of the worker (same
 process group, so a kill-cancel reaches it), stream its output into ``ctx.logger`` line by
-line, then turn what happened into the operation's result or exception (§6.7).
+line, then turn what happened into the operation's result or exception, as Cloudify's script plugin does.
 """
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ import threading
 import time
 from typing import Any
 
+from cfy_local.engine import exceptions
 from cfy_local.engine.scripts.proxy import CtxProxy, ScriptOutcome
 
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
 BOOT_SCRIPT = os.path.join(SHIM_DIR, "_cfy_local_script_boot.py")
 
-# Inputs that configure the runner itself and are not exported to the script (§6.4).
+# Inputs that configure the runner itself and are not exported to the script (Cloudify's list).
 RUNNER_ARGUMENTS = ("ctx", "script_path", "script_source", "process", "ssl_cert_content")
 ETXTBSY_RETRIES = 10  # ~0.55 s of pauses at most; see _execute
 
@@ -44,13 +45,8 @@ UNIX_SOCKET_PATH_MAX = 100         # sun_path is 108 bytes on Linux; keep a marg
 WORKDIR_PREFIX = "cfy-script-"     # + "<worker pid>-<random>"
 
 
-def _exceptions():
-    from cfy_local.engine import exceptions
-    return exceptions
-
-
 def _non_recoverable(message: str) -> Exception:
-    return _exceptions().NonRecoverableError(message)
+    return exceptions.NonRecoverableError(message)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -209,7 +205,6 @@ def _download_script(ctx: Any, workdir: str, script_path: str, ssl_cert_content:
         shutil.copyfile(source, target)
         return target
     _check_inside_blueprint(script_path)
-    exceptions = _exceptions()
     try:
         downloaded = ctx.download_resource(script_path, target)
     except exceptions.HttpException as err:
@@ -432,11 +427,10 @@ def _pump(child: subprocess.Popen, streams: dict, logger: Any) -> int:
     return child.wait()
 
 
-# ----------------------------------------------------------------------------- outcome (§6.7)
+# ----------------------------------------------------------------------------- outcome
 
 def _outcome_result(outcome: ScriptOutcome, argv: list[str], return_code: int,
                     stdout_tail: list[str], stderr_tail: list[str]) -> Any:
-    exceptions = _exceptions()
     if outcome.conflict:
         raise exceptions.NonRecoverableError("ctx may only abort or return once")
     if outcome.kind == "abort":
