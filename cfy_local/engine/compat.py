@@ -14,6 +14,9 @@ import sys
 import threading
 import types
 
+from cfy_local.engine import builtin, exceptions, lifecycle, proxy, task_states, tasks, workflow_ctx
+from cfy_local.engine.events import error_cause
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -58,22 +61,16 @@ def _serial_operation(threshold=0, workflows=("install",), states=("started",), 
 
 def _manager_only(name):
     def refuse(*args, **kwargs):
-        from cfy_local.engine.exceptions import NonRecoverableError
-
-        raise NonRecoverableError(MANAGER_ONLY.format(name=name))
+        raise exceptions.NonRecoverableError(MANAGER_ONLY.format(name=name))
     refuse.__name__ = name.rsplit(".", 1)[-1]
     return refuse
 
 
 def _exception_to_error_cause(exception, tb=None):
-    from cfy_local.engine.events import error_cause
-
     return error_cause(exception, tb if isinstance(tb, str) else None)
 
 
 def build_modules() -> dict[str, types.ModuleType]:
-    from cfy_local.engine import builtin, exceptions, lifecycle, proxy, task_states, tasks, workflow_ctx
-
     exceptions_module = _module(
         "cloudify.exceptions", "Alias of cfy_local.engine.exceptions.",
         **{name: getattr(exceptions, name) for name in dir(exceptions)

@@ -437,10 +437,6 @@ def delete_executions(home: Home, *, to: datetime | None = None, keep_last: int 
     return deleted
 
 
-def deployment_exists(home: Home, deployment_id: str) -> bool:
-    return os.path.exists(home.deployment_file(deployment_id))
-
-
 def require_execution(home: Home, execution_id: str) -> dict[str, Any]:
     try:
         return records.load(home, execution_id)

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from cfy_local.engine import exceptions
+from cfy_local.engine.scripts import native
 from cfy_local.engine.scripts.proxy import CtxProxy, ScriptOutcome
 
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
@@ -295,8 +296,6 @@ def _environment(inputs: dict, process: dict, workdir: str) -> dict[str, str]:
 def _ctx_command_dir(workdir: str) -> str:
     """The folder with ``ctx`` to prepend to the script's PATH: the lasting shared one, or a
     per-operation copy when the cache folder cannot be written."""
-    from cfy_local.engine.scripts import native
-
     shared = native.command_dir()
     if shared is not None:
         return shared
