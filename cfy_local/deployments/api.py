@@ -18,6 +18,7 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            list_blueprints, list_node_instances, load_blueprint,
                                            load_deployment, load_node_instance, load_nodes, load_plan,
                                            scan_ids)
+from cfy_local.dsl import values
 from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
 from cfy_local.executions import admission, lifecycle, records
 from cfy_local.ids import validate_id
@@ -175,8 +176,6 @@ def _remove_tree(home: Home, folder: str, parent: str) -> None:
 
 def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     """Deployment inputs: unknown, missing, types (strings from ``-i k=v`` convert), constraints."""
-    from cfy_local.dsl import values
-
     declared = plan["inputs"]
     unknown = [k for k in inputs if k not in declared]
     if unknown:
