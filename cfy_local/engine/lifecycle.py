@@ -1,10 +1,10 @@
 """Install / uninstall / reinstall of node instances (``cloudify.plugins.lifecycle``).
 
 Per instance one subgraph with Cloudify's step order, events and state changes
-(docs/cloudify-behaviour.md, "Built-in workflows"); between instances, every relationship orders the subgraphs:
-targets first on install, sources first on uninstall. Instances outside the processed
-set ("related"/intact ones) get ``stub_<id>`` subgraphs carrying the establish/unlink
-relationship operations towards the processed instances.
+(docs/cloudify-behaviour.md, "Built-in workflows"); between instances, every relationship
+orders the subgraphs: targets first on install, sources first on uninstall. Instances
+outside the processed set ("related"/intact ones) get ``stub_<id>`` subgraphs carrying the
+establish/unlink relationship operations towards the processed instances.
 """
 from __future__ import annotations
 
