@@ -22,8 +22,13 @@ def graph_dependencies(ctx, **kwargs):
     firsts, seconds = [], []
     for node in ctx.nodes:
         for instance in node.instances:
-            firsts.append(graph.add_task(instance.execute_operation("custom.first")))
-            seconds.append(graph.add_task(instance.execute_operation("custom.second")))
+            # Cloudify's add_task returns nothing: keep the task objects themselves.
+            first = instance.execute_operation("custom.first")
+            second = instance.execute_operation("custom.second")
+            graph.add_task(first)
+            graph.add_task(second)
+            firsts.append(first)
+            seconds.append(second)
     for second in seconds:
         for first in firsts:
             graph.add_dependency(second, first)
@@ -120,11 +125,3 @@ def failing_subgraph(ctx, **kwargs):
                          instance.execute_operation("custom.second"))
     graph.execute()
 
-
-@workflow
-def unawaited_then_graph(ctx, **kwargs):
-    """Starts an operation without waiting for it, then asks for graph mode (Cloudify refuses)."""
-    for node in ctx.nodes:
-        for instance in node.instances:
-            instance.execute_operation("custom.op")
-    ctx.graph_mode()
