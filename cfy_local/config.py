@@ -47,8 +47,10 @@ def load_config(home) -> Config:
         raise ValidationError(f"{path}: unknown setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     values = {}
     for key, value in data.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValidationError(f"{path}: setting `{key}` must be a non-negative integer, got {value!r}")
+        lowest = -1 if key == "task_retries" else 0  # -1: retry forever, as in Cloudify
+        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+            qualifier = "an integer of -1 (retry forever) or more" if lowest < 0 else "a non-negative integer"
+            raise ValidationError(f"{path}: setting `{key}` must be {qualifier}, got {value!r}")
         values[key] = value
     return Config(**values)
 

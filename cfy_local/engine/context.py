@@ -256,6 +256,46 @@ def _node_relationship(node: dict, rel: dict) -> dict:
     return found
 
 
+class ContextCapabilities:
+    """``ctx.capabilities``: the runtime properties of an instance's relationship targets, keyed
+    by target instance id (deprecated in Cloudify in favour of ``instance.relationships``, but
+    still used by older plugins). Item access looks a key up across all targets; a key that two
+    targets both have is ambiguous, as in Cloudify."""
+
+    def __init__(self, instance: NodeInstanceContext):
+        self._instance = instance
+        self._by_target: dict | None = None
+
+    def _all(self) -> dict:
+        if self._by_target is None:
+            self._by_target = {}
+            for relationship in self._instance.relationships:
+                target = relationship.target.instance
+                self._by_target[target.id] = target.runtime_properties
+        return self._by_target
+
+    def _find(self, key):
+        holders = [props for props in self._all().values() if key in props]
+        if len(holders) > 1:
+            raise NonRecoverableError(f"'{key}' capability ambiguity [capabilities={self._all()}]")
+        return (True, holders[0][key]) if holders else (False, None)
+
+    def __getitem__(self, key):
+        found, value = self._find(key)
+        if not found:
+            raise NonRecoverableError(f"capability '{key}' not found [capabilities={self._all()}]")
+        return value
+
+    def __contains__(self, key) -> bool:
+        return self._find(key)[0]
+
+    def get_all(self) -> dict:
+        return self._all()
+
+    def __str__(self) -> str:
+        return f"<ContextCapabilities {self._all()}>"
+
+
 class OperationContext:
     def __init__(self, name: str, retry_number: int, max_retries: int, relationship: str | None):
         self.name = name
@@ -402,9 +442,17 @@ class CloudifyContext:
         return self._target
 
     @property
-    def capabilities(self):
-        raise NonRecoverableError("ctx.capabilities is deprecated and not supported by cfy-local; "
-                                  "use ctx.instance.relationships[i].target.instance.runtime_properties")
+    def capabilities(self) -> "ContextCapabilities":
+        # Cloudify reads the relationships of ctx.instance in a node-instance context and, in a
+        # relationship context, of the *other* end than the one the operation runs on (the
+        # target's on the source side, the source's on the target side).
+        if self._relationship is None:
+            subject = self._instance
+        elif self._relationship == "source":
+            subject = self._target.instance
+        else:
+            subject = self._source.instance
+        return ContextCapabilities(subject)
 
     # -- logging and events ------------------------------------------------------------
     @property

@@ -84,6 +84,9 @@ class TaskAsyncResult:
         self._done = threading.Event()
         self.result = None
         self._callbacks: list[Callable] = []
+        # Set once a caller waited for the result: Cloudify drops a non-graph task from the
+        # workflow's graph at that moment, so it no longer blocks a switch to graph mode.
+        self.fetched = False
 
     def _resolve(self) -> None:
         self.result = self.task.result
@@ -104,6 +107,7 @@ class TaskAsyncResult:
             task.run.emitter.maybe_flush()
             if task.run.cancel_requested():
                 raise ExecutionCancelled()
+        self.fetched = True
         if task.state == TASK_FAILED and not task.ignored:
             task._error_consumed = True
             raise task.error

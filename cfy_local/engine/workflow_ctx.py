@@ -367,7 +367,9 @@ class CloudifyWorkflowContext:
 
     # -- tasks ----------------------------------------------------------------------------
     def graph_mode(self) -> TaskDependencyGraph:
-        if any(not task.async_result._done.is_set() for task in self._non_graph_tasks):
+        # Cloudify refuses the switch while a task started in non-graph mode has not been
+        # awaited (``.get()``), finished or not.
+        if any(not task.async_result.fetched for task in self._non_graph_tasks):
             raise RuntimeError("Cannot switch to graph mode when tasks have already been executed")
         self._graph_mode = True
         return self._graph

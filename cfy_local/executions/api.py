@@ -115,8 +115,11 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
         merged = merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom_parameters)
     for name, value in (("task_retries", task_retries), ("task_retry_interval", task_retry_interval),
                         ("task_thread_pool_size", task_thread_pool_size), ("wait_after_fail", wait_after_fail)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise ValidationError(f"`{name}` must be a non-negative integer, got {value!r}")
+        # -1 retries means "retry forever", as in Cloudify (its own default for local runs).
+        lowest = -1 if name == "task_retries" else 0
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < lowest):
+            qualifier = "an integer of -1 (retry forever) or more" if lowest < 0 else "a non-negative integer"
+            raise ValidationError(f"`{name}` must be {qualifier}, got {value!r}")
     if wait_after_fail is None:
         wait_after_fail = load_config(home).wait_after_fail
 
