@@ -4,9 +4,10 @@ Reads the files of docs/state.md directly (the format is the contract between
 engineers), because the engine is the hot path. Instance properties live in one file per
 instance; instance states in one file per deployment (store/instance_states.py), so the
 state changes of a large install are a handful of writes, not one per instance. Every
-write happens under the ``deployment-<dep>`` lock, is atomic, and property writes check
-the record's ``version`` so that two operations writing one instance cannot silently
-overwrite each other.
+write is atomic; property writes happen under the instance's own lock (one byte of the
+``deployment-<dep>`` lock file) and check the record's ``version`` so that two operations
+writing one instance cannot silently overwrite each other, while operations writing
+different instances never wait for each other; state writes take the deployment-wide lock.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 from cfy_local.errors import CorruptRecordError, not_found
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import atomic_write_bytes, read_json
-from cfy_local.store.locks import lock
+from cfy_local.store.locks import key_lock, lock
 from cfy_local.store.paths import Home
 from cfy_local.store.records import SCHEMA_VERSION, load_record
 
@@ -126,40 +127,43 @@ class DeploymentStorage:
 
     def update_instance(self, instance_id: str, *, expected_version: int | None = None,
                         state: str | None = None, runtime_properties: dict | None = None,
-                        system_properties: dict | None = None, on_conflict=None,
-                        read_runtime_properties: dict | None = None) -> dict:
-        """Change one instance under the deployment lock; return the new record.
+                        system_properties: dict | None = None, on_conflict=None) -> dict:
+        """Change one instance; return the new record.
 
-        With ``expected_version`` the write is refused (StorageConflictError) when the
-        record on disk has another version and its runtime properties are not the ones
-        this writer read (``read_runtime_properties``) unless ``on_conflict(local, fresh)``
-        is given, which returns the runtime properties to write instead. ``version`` counts
-        changes of the instance's own file (properties); a state change goes to the
-        deployment's states file and is no conflict.
+        Properties are written under this instance's own lock (``key_lock``: an in-process
+        mutex, then a byte-range lock of the deployment's lock file), so writes of
+        different instances — by the threads of one run or by parallel ``--force`` runs —
+        never wait for each other. With ``expected_version`` the write is refused
+        (StorageConflictError) when the record on disk has another version, as Cloudify's
+        storage does, unless ``on_conflict(local, fresh)`` is given, which returns the
+        runtime properties to write instead. ``version`` counts changes of the instance's
+        own file (properties); a state change goes to the deployment's states file (under
+        the deployment-wide lock) and is no conflict.
         """
-        with lock(self.home.root, self.lock_name):
+        if runtime_properties is None and system_properties is None:
             current = self.load_instance(instance_id)
-            version = int(current.get("version", 1))
-            if (expected_version is not None and version != expected_version
-                    and (read_runtime_properties is None
-                         or current.get("runtime_properties") != read_runtime_properties)):
-                if on_conflict is None or runtime_properties is None:
-                    raise StorageConflictError(
-                        f"Node instance `{instance_id}` was changed by another operation while this one ran "
-                        f"(read version {expected_version}, now {version}); the operation will be retried"
-                    )
-                runtime_properties = on_conflict(runtime_properties, current.get("runtime_properties") or {})
-            if runtime_properties is not None or system_properties is not None:
+        else:
+            with key_lock(self.home.root, self.lock_name, instance_id):
+                current = self.load_instance(instance_id)
+                version = int(current.get("version", 1))
+                if expected_version is not None and version != expected_version:
+                    if on_conflict is None or runtime_properties is None:
+                        raise StorageConflictError(
+                            f"Node instance `{instance_id}` was changed by another operation while this one "
+                            f"ran (read version {expected_version}, now {version}); the operation will be retried"
+                        )
+                    runtime_properties = on_conflict(runtime_properties, current.get("runtime_properties") or {})
                 if runtime_properties is not None:
                     current["runtime_properties"] = runtime_properties
                 if system_properties is not None:
                     current["system_properties"] = system_properties
                 current["version"] = version + 1
                 self._write(current)
-            if state is not None:
+        if state is not None:
+            with lock(self.home.root, self.lock_name):
                 instance_states.update(self._states_path, {instance_id: state})
-                current["state"] = state
-            return current
+            current["state"] = state
+        return current
 
     def set_state(self, instance_id: str, state: str) -> dict:
         """Workflow-side state change, written now: no version check (as Cloudify)."""
