@@ -372,6 +372,8 @@ class _Journal:
         self.offset += end + 1
 
     def catch_up(self) -> None:
+        if self.fd >= 0 and os.fstat(self.fd).st_size == self.offset:
+            return  # nothing appended since (checked again under the mutex otherwise)
         with self.mutex:
             self._open()
             if os.fstat(self.fd).st_size != self.offset:

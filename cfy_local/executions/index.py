@@ -144,3 +144,122 @@ def order_key(summary: dict[str, Any]) -> tuple:
     """Creation order: ``created_at`` then the nanosecond stamp taken under the state lock
     (several executions can share a millisecond), then the id."""
     return (summary.get("created_at") or "", summary.get("created_ns") or 0, summary.get("id") or "")
+
+
+# -- the live index -------------------------------------------------------------------------
+# ``<home>/executions-live.json``: the summaries of every execution that is not over, and of the
+# newest create_deployment_environment run of each deployment (whatever its status) — all
+# that admission and the queue decide on. Unlike the cache above it is authoritative: every
+# record write goes through ``records.save``, under the state lock, which updates it in the
+# same step; snapshot restore and an explicit reconcile rebuild it from the records. So a
+# start reads one small file however long the history is. A missing or unreadable index is
+# rebuilt from a full scan (under the state lock the caller holds).
+LIVE_NAME = "executions-live.json"
+LIVE_FORMAT = 1
+
+
+def live_path(home: Home) -> str:
+    return os.path.join(home.root, LIVE_NAME)
+
+
+def _read_live(home: Home) -> dict[str, Any] | None:
+    try:
+        with open(live_path(home), "rb") as fh:
+            data = json.loads(fh.read())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(data, dict) or data.get("format") != LIVE_FORMAT or data.get("fields") != list(SUMMARY_FIELDS)
+            or not isinstance(data.get("executions"), dict) or not isinstance(data.get("environments"), dict)):
+        return None
+    return data
+
+
+def _write_live(home: Home, executions: dict[str, list], environments: dict[str, list]) -> None:
+    payload = json.dumps({"schema_version": 1, "format": LIVE_FORMAT, "fields": list(SUMMARY_FIELDS),
+                          "executions": executions, "environments": environments},
+                         separators=(",", ":")).encode()
+    # fsynced like the records it indexes: a status written is a status the index shows.
+    atomic_write_bytes(live_path(home), payload, durable=True)
+
+
+def _is_environment(values: list) -> bool:
+    return values[WORKFLOW_AT] == "create_deployment_environment"
+
+
+def _newer(values: list, than: list | None) -> bool:
+    if than is None:
+        return True
+    return order_key(dict(zip(SUMMARY_FIELDS, values))) >= order_key(dict(zip(SUMMARY_FIELDS, than)))
+
+
+def rebuild_live(home: Home) -> None:
+    """Rebuild the live index from every record (caller holds the state lock)."""
+    if not os.path.isdir(home.executions_dir):
+        return
+    executions: dict[str, list] = {}
+    environments: dict[str, list] = {}
+    for summary in scan(home, write_back=False):
+        values = [summary.get(key) for key in SUMMARY_FIELDS]
+        if not_ended(values):
+            executions[summary["id"]] = values
+        if _is_environment(values) and values[DEPLOYMENT_AT]:
+            dep = values[DEPLOYMENT_AT]
+            if _newer(values, environments.get(dep)):
+                environments[dep] = values
+    _write_live(home, executions, environments)
+
+
+def record_saved(home: Home, record: dict[str, Any]) -> None:
+    """Keep the live index in step with a record just written (caller holds the state
+    lock, as for every record write)."""
+    data = _read_live(home)
+    if data is None:
+        rebuild_live(home)  # includes the record just written
+        return
+    values = [record.get(key) for key in SUMMARY_FIELDS]
+    executions, environments = data["executions"], data["environments"]
+    changed = False
+    if not_ended(values):
+        if executions.get(record["id"]) != values:
+            executions[record["id"]] = values
+            changed = True
+    elif executions.pop(record["id"], None) is not None:
+        changed = True
+    dep = values[DEPLOYMENT_AT]
+    if _is_environment(values) and dep:
+        known = environments.get(dep)
+        if known is None or known[0] == record["id"] or _newer(values, known):
+            if known != values:
+                environments[dep] = values
+                changed = True
+    if changed:
+        _write_live(home, executions, environments)
+
+
+def live(home: Home, *, rebuild: bool = True) -> list[dict[str, Any]]:
+    """Summaries of the executions that are not over, plus the newest environment creation
+    of each deployment (what admission and the queue decide on). Without ``rebuild`` (a
+    caller not holding the state lock), a missing index falls back to a full scan."""
+    data = _read_live(home)
+    if data is None:
+        if not os.path.isdir(home.executions_dir):
+            return []
+        if not rebuild:
+            return [s for s in scan(home, write_back=False)
+                    if s["status"] not in END_VALUES or s.get("workflow_id") == "create_deployment_environment"]
+        rebuild_live(home)
+        data = _read_live(home) or {"executions": {}, "environments": {}}
+    rows = {key: dict(zip(SUMMARY_FIELDS, values)) for key, values in data["executions"].items()}
+    for values in data["environments"].values():
+        rows.setdefault(values[0], dict(zip(SUMMARY_FIELDS, values)))
+    return list(rows.values())
+
+
+def live_agrees(home: Home, summaries: list[dict[str, Any]]) -> bool:
+    """True if the live index lists exactly the executions of ``summaries`` (a full scan)
+    that are not over; a missing index agrees (the next start rebuilds it)."""
+    data = _read_live(home)
+    if data is None:
+        return True
+    open_ids = {s["id"] for s in summaries if s["status"] not in END_VALUES}
+    return open_ids == set(data["executions"])

@@ -197,40 +197,59 @@ def _key_byte(key: str) -> int:
     return zlib.crc32(key.encode("utf-8")) % _KEY_SPACE
 
 
+# One open lock file per (home, lock name) for ``key_lock``, kept for the life of the
+# process: byte-range locks of one open file description do not exclude each other, but
+# the per-key mutex in front already keeps this process's threads apart — and reusing the
+# descriptor saves an open and a close per lock.
+_key_fds: dict[tuple, int] = {}
+
+
+def _key_fd(home_root: str, name: str, path: str) -> int:
+    fd = _key_fds.get((home_root, name))
+    if fd is None:
+        with _mutexes_guard:
+            fd = _key_fds.get((home_root, name))
+            if fd is None:
+                fd = _open_lock_file(name, path)
+                _key_fds[(home_root, name)] = fd
+    return fd
+
+
 @contextlib.contextmanager
 def key_lock(home_root: str, name: str, key: str, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
     """Hold ``key`` (e.g. one node instance) of the named lock's file: an exclusive
     open-file-description lock on one byte, with an in-process mutex per key in front.
     Writers of different keys do not wait for each other; the kernel drops the lock when
     the holder dies, as with ``lock``."""
-    deadline = time.monotonic() + timeout
     mutex = _mutex((home_root, name, key))
     if not _take_mutex(mutex, timeout):
         raise ConflictError(f"Timed out waiting for the lock `{name}` on `{key}` ({lock_path(home_root, name)})")
     try:
+        deadline = time.monotonic() + timeout
         path = lock_path(home_root, name)
-        fd = _open_lock_file(name, path)
-        try:
-            request = struct.pack(_FLOCK_FORMAT, fcntl.F_WRLCK, os.SEEK_SET, _key_byte(key), 1, 0)
+        fd = _key_fd(home_root, name, path)
+        byte = _key_byte(key)
+        request = struct.pack(_FLOCK_FORMAT, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
 
-            def try_once() -> bool:
-                try:
-                    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, request)
-                    return True
-                except OSError as exc:
-                    if exc.errno in (errno.EAGAIN, errno.EACCES):
-                        return False
-                    raise
-
+        def try_once() -> bool:
             try:
-                locked = _poll(try_once, deadline)
+                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, request)
+                return True
             except OSError as exc:
-                raise _lock_error(name, path, exc) from exc
-            if not locked:
-                raise ConflictError(f"Timed out waiting for the lock `{name}` on `{key}` ({path})")
-            yield  # closing the file description below releases the byte-range lock
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    return False
+                raise
+
+        try:
+            locked = _poll(try_once, deadline)
+        except OSError as exc:
+            raise _lock_error(name, path, exc) from exc
+        if not locked:
+            raise ConflictError(f"Timed out waiting for the lock `{name}` on `{key}` ({path})")
+        try:
+            yield
         finally:
-            os.close(fd)
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK_FORMAT, fcntl.F_UNLCK, os.SEEK_SET, byte, 1, 0))
     finally:
         mutex.release()
 
