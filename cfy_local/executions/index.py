@@ -7,6 +7,10 @@ each, so the summaries are cached keyed by file name with the file's
 write), so a changed signature is the only way a record can change; any file whose
 signature differs is re-read. The cache is derived data only: deleting it costs one slow
 scan, and a stale or corrupt cache is simply rebuilt. Nothing here is a counter.
+
+Below it, the live index (``executions-live.json``): which executions are not over, kept
+with every record write, so admission reads a handful of records however long the
+history.
 """
 from __future__ import annotations
 
@@ -178,8 +182,11 @@ def _write_live(home: Home, executions: dict[str, list], environments: dict[str,
     payload = json.dumps({"schema_version": 1, "format": LIVE_FORMAT, "fields": list(SUMMARY_FIELDS),
                           "executions": executions, "environments": environments},
                          separators=(",", ":")).encode()
-    # fsynced like the records it indexes: a status written is a status the index shows.
-    atomic_write_bytes(live_path(home), payload, durable=True)
+    # Not fsynced: ``live`` re-reads every listed record, so a listed entry is never
+    # stale; an entry can only be missing after the machine itself crashed (the record is
+    # fsynced first), and then no worker it names survived either — the next full listing
+    # rebuilds the index from the records.
+    atomic_write_bytes(live_path(home), payload, durable=False)
 
 
 def _is_environment(values: list) -> bool:
@@ -237,9 +244,11 @@ def record_saved(home: Home, record: dict[str, Any]) -> None:
 
 
 def live(home: Home, *, rebuild: bool = True) -> list[dict[str, Any]]:
-    """Summaries of the executions that are not over, plus the newest environment creation
-    of each deployment (what admission and the queue decide on). Without ``rebuild`` (a
-    caller not holding the state lock), a missing index falls back to a full scan."""
+    """Summaries, read from their records, of the executions the index lists as not over,
+    plus the newest environment creation of each deployment (what admission and the queue
+    decide on; an execution that ended meanwhile shows its end status, which they skip).
+    Without ``rebuild`` (a caller not holding the state lock), a missing index falls back
+    to a full scan."""
     data = _read_live(home)
     if data is None:
         if not os.path.isdir(home.executions_dir):
@@ -249,9 +258,16 @@ def live(home: Home, *, rebuild: bool = True) -> list[dict[str, Any]]:
                     if s["status"] not in END_VALUES or s.get("workflow_id") == "create_deployment_environment"]
         rebuild_live(home)
         data = _read_live(home) or {"executions": {}, "environments": {}}
-    rows = {key: dict(zip(SUMMARY_FIELDS, values)) for key, values in data["executions"].items()}
-    for values in data["environments"].values():
-        rows.setdefault(values[0], dict(zip(SUMMARY_FIELDS, values)))
+    # The index says which executions to look at; their records say what they are now.
+    rows: dict[str, dict[str, Any]] = {}
+    for execution_id in list(data["executions"]) + [values[0] for values in data["environments"].values()]:
+        if execution_id in rows:
+            continue
+        try:
+            record = load_record(home.execution_file(execution_id), "execution")
+        except (FileNotFoundError, CfyLocalError):
+            continue
+        rows[execution_id] = summarize(record)
     return list(rows.values())
 
 
