@@ -136,8 +136,9 @@ class NodeInstanceContext:
     def _fetch(self) -> dict:
         if self._record is None:
             self._record = self._run.storage.load_instance(self.id)
+            # A private copy already (engine/storage.py load_instance).
             props = self._record.get("runtime_properties") or {}
-            self._runtime = DirtyTrackingDict(copy.deepcopy(props)) if self._modifiable else ReadOnlyRuntimeDict(props)
+            self._runtime = DirtyTrackingDict(props) if self._modifiable else ReadOnlyRuntimeDict(props)
         return self._record
 
     @property

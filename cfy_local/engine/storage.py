@@ -29,6 +29,7 @@ from cfy_local.store.records import SCHEMA_VERSION, load_record
 JOURNAL_NAME = "runtime-journal.ndjson"
 STATE_FLUSH_INTERVAL = 2.0
 SETTLED_WRITE_INTERVAL = 0.1
+WRITE_COST_FACTOR = 4
 SETTLED_STATES = frozenset({"started", "deleted"})
 
 
@@ -38,6 +39,19 @@ class StorageConflictError(Exception):
     Not a NonRecoverableError on purpose: as in Cloudify's local storage, the operation
     is retried and then sees the fresh record.
     """
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), several times faster than
+    ``copy.deepcopy``; anything else is copied the way it would be stored (through JSON)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: plain_copy(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [plain_copy(item) for item in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    return json.loads(json.dumps(value, default=str))
 
 
 def as_home(home: Any) -> Home:
@@ -149,6 +163,9 @@ class DeploymentStorage:
         caller may change; the properties themselves are shared: copy before changing)."""
         self._journal.catch_up()
         record = dict(self._current(instance_id))
+        record["runtime_properties"] = plain_copy(record.get("runtime_properties") or {})
+        if "system_properties" in record:
+            record["system_properties"] = plain_copy(record["system_properties"])
         state = self._states.get().get(instance_id)
         if state is not None:
             record["state"] = state
@@ -207,8 +224,7 @@ class DeploymentStorage:
                 # change its dicts once this returns.
                 line = json.dumps({"id": instance_id, **entry}, separators=(",", ":"), default=str)
                 self._journal.append(instance_id, line)
-                entry = json.loads(line)
-                entry.pop("id")
+                entry = plain_copy(entry)
                 self._newest[instance_id] = entry
                 current.update(entry)
             self._props_changed(instance_id)
@@ -287,8 +303,11 @@ class DeploymentStorage:
             return
         try:
             with lock(self.home.root, self.lock_name):
-                instance_states.update(self._states_path, batch, keep=self.instance_ids(), instances=props,
-                                       durable=durable)
+                written = instance_states.update(self._states_path, batch, keep=self.instance_ids(),
+                                                 instances=props, durable=durable)
+                # Nobody replaces the file while we hold the lock: what we wrote is what a
+                # re-read would parse, so this run's reads need not parse it again.
+                self._states.prime(written)
         except BaseException:
             with self._write_mutex:
                 self._dirty_props.update(props)
@@ -440,6 +459,7 @@ class _StateFlusher:
         # SETTLED_WRITE_INTERVAL pause between two writes).
         self.wait_kind: str | None = None
         self.last_write = 0.0
+        self.write_seconds = 0.0  # how long the last write took
         self.stopping = False
         self.flush_requested = False
         self.error: BaseException | None = None
@@ -485,7 +505,10 @@ class _StateFlusher:
                 self.flush_requested = False
                 return batch
             if self.urgent or self.props_pending:
-                left = self.last_write + SETTLED_WRITE_INTERVAL - time.monotonic()
+                # A states file of many thousands of instances takes a while to write: the
+                # writer then spends at most a fifth of its time writing.
+                pause = max(SETTLED_WRITE_INTERVAL, WRITE_COST_FACTOR * self.write_seconds)
+                left = self.last_write + pause - time.monotonic()
                 if left > 0:
                     self._wait(left, "settled")
                     continue
@@ -522,6 +545,7 @@ class _StateFlusher:
                 if batch is None:
                     return
                 self.busy = True
+            began = time.monotonic()
             try:
                 self.storage._write_states(batch)
             except BaseException as exc:  # noqa: BLE001 - reported by flush()
@@ -530,6 +554,7 @@ class _StateFlusher:
                 with self.cond:
                     self.busy = False
                     self.last_write = time.monotonic()
+                    self.write_seconds = self.last_write - began
                     self.cond.notify_all()
 
     def flush(self) -> None:

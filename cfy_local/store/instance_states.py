@@ -119,6 +119,15 @@ class StatesCache:
         self._signature: tuple | None = None
         self._states: States = States()
 
+    def prime(self, states: States) -> None:
+        """The file was just written with ``states`` (under the lock): remember it as read."""
+        try:
+            stat = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        self._signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        self._states = states
+
     def get(self) -> States:
         try:
             stat = os.stat(self.path, follow_symlinks=False)
