@@ -107,12 +107,18 @@ def test_snapshot_restore_rebuilds_the_index(home, markers, cfy_proc):
     assert cfy_proc("snapshots", "create", "snap").exit_code == 0
     wait_for(lambda: all(r["status"] in ("terminated", "failed") for r in records.load_all(h)), timeout=60,
              message="the snapshot to be created")
-    stray = put_record(home, status="queued", deployment_id="other")
-    assert stray["id"] in _live_ids(home)
+    stray = put_record(home, status="terminated", deployment_id="other")
+    # An index entry the restored history does not have.
+    with open(index.live_path(h)) as fh:
+        data = json.load(fh)
+    data["executions"]["not-in-the-snapshot"] = data["environments"].get("dep") or [None] * len(index.SUMMARY_FIELDS)
+    with open(index.live_path(h), "w") as fh:
+        json.dump(data, fh)
     result = cfy_proc("snapshots", "restore", "snap")
     assert result.exit_code == 0, result.stdout + result.stderr
     wait_for(lambda: all(r["status"] in ("terminated", "failed") for r in records.load_all(h)), timeout=60,
              message="the restore to end")
     ids = {r["id"] for r in records.load_all(h)}
     assert stray["id"] not in ids
+    assert "not-in-the-snapshot" not in _live_ids(home)
     assert _live_ids(home) <= ids
