@@ -30,43 +30,89 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFY_VENV = "/tmp/cfy-bench-venv"
 CFY_REQUIREMENT = "cloudify-common[dispatcher]==7.0.5"
 
-NOOP_MODULE = "def noop(**kwargs):\n    return None\n"
+WORKLOADS = ("noop", "props", "shared-target", "fan-in")
+
+# The plugin both engines run. The conflict of a stale write is
+# `cloudify.workflows.local.StorageConflictError` under Cloudify's local engine and
+# `cloudify.exceptions.StorageConflictError` under cfy-local: matched by name, so one
+# module serves both.
+PLUGIN_MODULE = """\
+def noop(**kwargs):
+    return None
+
+
+def _short(ctx):
+    return ctx.operation.name.rsplit('.', 1)[-1]
+
+
+def props(ctx, **kwargs):
+    # A few reads and writes of the instance's own runtime properties, as a plugin does.
+    rp = ctx.instance.runtime_properties
+    done = list(rp.get('ops', []))
+    rp['ops'] = done + [_short(ctx)]
+    rp['count'] = rp.get('count', 0) + 1
+    rp['node'] = ctx.node.id
+    rp['resource_id'] = '%s-%s' % (ctx.node.id, rp['count'])
+
+
+def rel_source(ctx, **kwargs):
+    rp = ctx.source.instance.runtime_properties
+    rp['rel_' + _short(ctx)] = ctx.target.node.id
+    rp['rel_count'] = rp.get('rel_count', 0) + 1
+
+
+def rel_target(ctx, **kwargs):
+    # The optimistic-concurrency loop plugins use on a shared target.
+    key = 'seen_' + _short(ctx)
+    instance = ctx.target.instance
+    while True:
+        rp = instance.runtime_properties
+        rp[key] = rp.get(key, 0) + 1
+        try:
+            instance.update()
+            return
+        except Exception as exc:
+            if type(exc).__name__ != 'StorageConflictError':
+                raise
+            instance.refresh(force=True)
+"""
 
 LIFECYCLE_OPS = ("create", "configure", "start", "stop", "delete")
+RELATIONSHIP_OPS = ("preconfigure", "postconfigure", "establish", "unlink")
 
 
-def _interfaces(indent: str) -> str:
+def _interfaces(indent: str, func: str) -> str:
     lines = [f"{indent}cloudify.interfaces.lifecycle:"]
-    lines += [f"{indent}  {op}: benchops.benchops.ops.noop" for op in LIFECYCLE_OPS]
+    lines += [f"{indent}  {op}: benchops.benchops.ops.{func}" for op in LIFECYCLE_OPS]
     return "\n".join(lines)
 
 
-def _templates(n: int) -> str:
-    return f"""
-node_templates:
-  host:
-    type: cloudify.nodes.Root
-    interfaces:
-{_interfaces('      ')}
-  peer:
-    type: cloudify.nodes.Root
-    interfaces:
-{_interfaces('      ')}
-  app:
-    type: cloudify.nodes.Root
-    capabilities:
-      scalable:
-        properties:
-          default_instances: {n}
-    interfaces:
-{_interfaces('      ')}
-    relationships:
-      - type: cloudify.relationships.contained_in
-        target: host
-      - type: cloudify.relationships.connected_to
-        target: peer
-"""
+def _relationship(rel_type: str, target: str, with_ops: bool) -> str:
+    text = f"      - type: {rel_type}\n        target: {target}\n"
+    if with_ops:
+        for side, func in (("source_interfaces", "rel_source"), ("target_interfaces", "rel_target")):
+            text += f"        {side}:\n          cloudify.interfaces.relationship_lifecycle:\n"
+            text += "".join(f"            {op}: benchops.benchops.ops.{func}\n" for op in RELATIONSHIP_OPS)
+    return text
 
+
+def _templates(workload: str, n: int) -> str:
+    func = "noop" if workload == "noop" else "props"
+    if workload in ("noop", "props"):
+        targets = [("host", "cloudify.relationships.contained_in", False),
+                   ("peer", "cloudify.relationships.connected_to", False)]
+    elif workload == "shared-target":
+        targets = [("host", "cloudify.relationships.contained_in", True)]
+    else:
+        targets = [("db", "cloudify.relationships.connected_to", True)]
+    text = "\nnode_templates:\n"
+    for name, _, _ in targets:
+        text += f"  {name}:\n    type: cloudify.nodes.Root\n    interfaces:\n{_interfaces('      ', func)}\n"
+    text += (f"  app:\n    type: cloudify.nodes.Root\n    capabilities:\n      scalable:\n        properties:\n"
+             f"          default_instances: {n}\n    interfaces:\n{_interfaces('      ', func)}\n"
+             f"    relationships:\n")
+    text += "".join(_relationship(rel_type, name, ops) for name, rel_type, ops in targets)
+    return text
 
 OURS_HEADER = """\
 tosca_definitions_version: cloudify_dsl_1_4
@@ -103,6 +149,18 @@ relationships:
     properties:
       connection_type:
         default: all_to_all
+    source_interfaces:
+      cloudify.interfaces.relationship_lifecycle:
+        preconfigure: {}
+        postconfigure: {}
+        establish: {}
+        unlink: {}
+    target_interfaces:
+      cloudify.interfaces.relationship_lifecycle:
+        preconfigure: {}
+        postconfigure: {}
+        establish: {}
+        unlink: {}
   cloudify.relationships.contained_in:
     derived_from: cloudify.relationships.depends_on
   cloudify.relationships.connected_to:
@@ -113,15 +171,15 @@ workflows:
 """
 
 
-def _write_blueprint(folder: str, header: str, n: int) -> str:
+def _write_blueprint(folder: str, header: str, n: int, workload: str = "noop") -> str:
     pkg = os.path.join(folder, "plugin", "benchops")
     os.makedirs(pkg, exist_ok=True)
     open(os.path.join(pkg, "__init__.py"), "w").close()
     with open(os.path.join(pkg, "ops.py"), "w") as fh:
-        fh.write(NOOP_MODULE)
+        fh.write(PLUGIN_MODULE)
     path = os.path.join(folder, "blueprint.yaml")
     with open(path, "w") as fh:
-        fh.write(header + _templates(n))
+        fh.write(header + _templates(workload, n))
     return path
 
 
@@ -134,8 +192,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def fingerprint(instances) -> dict:
+    """Final runtime properties per node, as a sorted list (instance ids are random)."""
+    by_node: dict[str, list] = {}
+    for node_id, props in instances:
+        by_node.setdefault(node_id, []).append(json.dumps(props, sort_keys=True))
+    return {node: sorted(values) for node, values in sorted(by_node.items())}
+
+
 # -- children ---------------------------------------------------------------------------
-def child_ours(n: int, workdir: str) -> dict:
+def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     sys.path.insert(0, REPO)
     import threading
     import uuid
@@ -154,7 +220,7 @@ def child_ours(n: int, workdir: str) -> dict:
     import cfy_local.engine.runner  # noqa: F401
     import cfy_local.engine.workflow_ctx  # noqa: F401
 
-    blueprint = _write_blueprint(os.path.join(workdir, "bp"), OURS_HEADER, n)
+    blueprint = _write_blueprint(os.path.join(workdir, "bp"), OURS_HEADER, n, workload)
     home = Home.open(os.path.join(workdir, "home"))
     started = time.perf_counter()
     api.upload_blueprint(home, blueprint, "bench")
@@ -163,18 +229,38 @@ def child_ours(n: int, workdir: str) -> dict:
     timings = {}
     cpu_before = _cpu_seconds()
     for workflow in ("install", "uninstall"):
-        execution = {"id": str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": "bench",
-                     "blueprint_id": "bench", "parameters": {}}
-        writer = EventWriter(home.events_file(execution["id"]), batch=True)  # as the worker
         began = time.perf_counter()
-        run_workflow(home, execution, events=writer, cancel=threading.Event(), task_retries=0,
-                     task_retry_interval=0, thread_pool_size=8)
-        writer.close()
+        if mode == "cli":
+            # The whole command a user runs: CLI start-up, admission, the detached
+            # worker, and the CLI following the run's events until it ends.
+            cfy = os.path.join(os.path.dirname(sys.executable), "cfy")
+            proc = subprocess.run([cfy, "--home", home.root, "executions", "start", workflow, "-d", "bench",
+                                   "--task-retries", "0", "--task-retry-interval", "0",
+                                   "--task-thread-pool-size", "8"], capture_output=True, text=True,
+                                  env=_child_env())
+            if proc.returncode != 0:
+                raise RuntimeError(f"cfy executions start {workflow} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        else:
+            execution = {"id": str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": "bench",
+                         "blueprint_id": "bench", "parameters": {}}
+            writer = EventWriter(home.events_file(execution["id"]), batch=True)  # as the worker
+            run_workflow(home, execution, events=writer, cancel=threading.Event(), task_retries=0,
+                         task_retry_interval=0, thread_pool_size=8)
+            writer.close()
         timings[workflow] = time.perf_counter() - began
+        if workflow == "install":
+            timings["after_install"] = fingerprint(
+                (i["node_id"], i["runtime_properties"]) for i in api.list_node_instances(home, "bench"))
     timings["cpu"] = _cpu_seconds() - cpu_before
-    states = {i["state"] for i in api.list_node_instances(home, "bench")}
+    instances = api.list_node_instances(home, "bench")
+    states = {i["state"] for i in instances}
     assert states == {"deleted"}, states
-    return {"setup": setup, **timings, "rss_mb": _peak_rss_mb(), "instances": n + 2}
+    rss = _peak_rss_mb()
+    if mode == "cli":
+        # The worker is the CLI's child: its peak is in the children's figure.
+        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
+    return {"setup": setup, **timings, "rss_mb": rss, "instances": len(instances),
+            "final": fingerprint((i["node_id"], i["runtime_properties"]) for i in instances)}
 
 
 CLOUDIFY_CHILD = textwrap.dedent("""
@@ -183,6 +269,13 @@ CLOUDIFY_CHILD = textwrap.dedent("""
     blueprint, plugin_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sys.path.insert(0, plugin_dir)
     from cloudify.workflows import local
+
+    def fingerprint(env):
+        by_node = {}
+        for inst in env.storage.get_node_instances():
+            by_node.setdefault(inst.node_id, []).append(json.dumps(inst.runtime_properties, sort_keys=True))
+        return {node: sorted(values) for node, values in sorted(by_node.items())}
+
     started = time.perf_counter()
     env = local.init_env(blueprint, name='bench', ignored_modules=['cloudify_agent.operations',
                          'cloudify_agent.installer.operations'])
@@ -194,16 +287,29 @@ CLOUDIFY_CHILD = textwrap.dedent("""
         began = time.perf_counter()
         env.execute(workflow, task_retries=0, task_retry_interval=0, task_thread_pool_size=8)
         timings[workflow] = time.perf_counter() - began
+        if workflow == 'install':
+            timings['after_install'] = fingerprint(env)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     timings['cpu'] = usage.ru_utime + usage.ru_stime - cpu_before
+    instances = env.storage.get_node_instances()
     print(json.dumps(dict(setup=setup, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                          instances=n + 2, **timings)))
+                          instances=len(instances), final=fingerprint(env), **timings)))
 """)
 
 
 def ensure_cloudify_venv() -> str | None:
-    """The python of a venv with Cloudify's local engine, created on first use (also used by
-    bench_scripts.py); None when it cannot be installed here."""
+    """The python of a venv with Cloudify's local engine (also used by bench_scripts.py):
+    the tests' cached oracle venv (tests/cloudify_oracle.py, cloudify-common 7.0.5 with the
+    dispatcher), else one created here on first use; None when it cannot be installed."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    try:
+        import cloudify_oracle
+
+        python = cloudify_oracle.oracle_python()
+        if subprocess.run([python, "-c", "import cloudify.workflows.local"], capture_output=True).returncode == 0:
+            return python
+    except Exception as exc:  # noqa: BLE001 - fall back to a venv of our own
+        print(f"the oracle venv is not usable ({exc}); creating {CFY_VENV}")
     python = os.path.join(CFY_VENV, "bin", "python")
     probe = [python, "-c", "import cloudify.workflows.local"]
     if os.path.exists(python) and subprocess.run(probe, capture_output=True).returncode == 0:
@@ -219,9 +325,9 @@ def ensure_cloudify_venv() -> str | None:
     return python if subprocess.run(probe, capture_output=True).returncode == 0 else None
 
 
-def run_cloudify(python: str, n: int, workdir: str) -> dict:
+def run_cloudify(python: str, workload: str, n: int, workdir: str) -> dict:
     folder = os.path.join(workdir, "cfy-bp")
-    blueprint = _write_blueprint(folder, CLOUDIFY_HEADER, n)
+    blueprint = _write_blueprint(folder, CLOUDIFY_HEADER, n, workload)
     script = os.path.join(workdir, "cfy_child.py")
     with open(script, "w") as fh:
         fh.write(CLOUDIFY_CHILD)
@@ -233,7 +339,7 @@ def run_cloudify(python: str, n: int, workdir: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def profile_ours(n: int, top: int = 25) -> None:
+def profile_ours(workload: str, n: int, top: int = 25) -> None:
     """Run cfy-local's side in this process with cProfile in every engine thread.
 
     Each thread gets its own profiler timed by ``time.thread_time`` (CPU of that thread
@@ -277,10 +383,10 @@ def profile_ours(n: int, top: int = 25) -> None:
     runner.WorkflowRun.flush_graph_state = timed_flush
     workdir = tempfile.mkdtemp(prefix=f"bench-engine-profile-{n}-")
     try:
-        result = child_ours(n, workdir)
+        result = child_ours(workload, n, workdir, "engine")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"N={n}: install {result['install']:.3f}s, uninstall {result['uninstall']:.3f}s (under the profiler)")
+    print(f"{workload} N={n}: install {result['install']:.3f}s, uninstall {result['uninstall']:.3f}s (under the profiler)")
     print("final state flush per graph (wall): " + ", ".join(f"{s:.3f}s" for s in flush_seconds))
     for group, profilers in profiles.items():
         if not profilers:
@@ -300,71 +406,99 @@ def _child_env() -> dict:
     return env
 
 
-def run_ours(n: int, workdir: str) -> dict:
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(n), workdir],
+def run_ours(workload: str, n: int, mode: str, workdir: str) -> dict:
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", workload, str(n), workdir, mode],
                           capture_output=True, text=True, timeout=3600, env=_child_env())
     if proc.returncode != 0:
         raise RuntimeError(f"cfy-local run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _once(runner, *args):
+    workdir = tempfile.mkdtemp(prefix="bench-engine-")
+    try:
+        return runner(*args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, of {', '.join(WORKLOADS)}")
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--no-cloudify", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the fastest counts")
-    parser.add_argument("--child", nargs=2, metavar=("N", "WORKDIR"))
+    parser.add_argument("--cloudify-max", type=int, default=1000,
+                        help="largest N Cloudify's engine runs (beyond it cfy-local runs alone)")
+    parser.add_argument("--turns", type=int, default=5, help="turns per size (ours, then Cloudify's, in turns)")
+    parser.add_argument("--mode", choices=("cli", "engine"), default="cli",
+                        help="cli: the whole `cfy executions start` command; engine: run_workflow in-process")
+    parser.add_argument("--child", nargs=4, metavar=("WORKLOAD", "N", "WORKDIR", "MODE"))
     parser.add_argument("--profile", type=int, metavar="N",
                         help="profile cfy-local's run of N instances per engine thread (CPU time) and exit")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child_ours(int(args.child[0]), args.child[1])))
+        workload, n, workdir, mode = args.child
+        print(json.dumps(child_ours(workload, int(n), workdir, mode)))
         return
+    workloads = [w for w in args.workloads.split(",") if w]
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(unknown)}")
     if args.profile:
-        profile_ours(args.profile)
+        for workload in workloads:
+            profile_ours(workload, args.profile)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     python = None if args.no_cloudify else ensure_cloudify_venv()
-    print("wall = install + uninstall (fastest of --repeat runs); cpu = process CPU seconds of those runs;")
-    print("the two engines run in turns (ours, Cloudify, ours, ...) and 'pair x' is the median of the per-turn")
-    print("wall ratios, so a machine whose speed drifts during the bench skews neither side")
-    print(f"{'N':>6} {'ours inst':>10} {'ours uninst':>12} {'ours wall':>10} {'ours cpu':>9} {'ours RSS':>9} "
-          f"{'cfy inst':>9} {'cfy uninst':>11} {'cfy wall':>9} {'cfy cpu':>8} {'cfy RSS':>8} {'wall x':>7} "
-          f"{'cpu x':>6} {'pair x':>7}")
-    previous = None
-
-    def once(runner, n):
-        workdir = tempfile.mkdtemp(prefix=f"bench-engine-{n}-")
-        try:
-            return runner(n, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    def wall(result):
-        return result["install"] + result["uninstall"]
-
-    for n in sizes:
-        ours_runs, their_runs = [], []
-        for _ in range(max(1, args.repeat)):
-            ours_runs.append(once(run_ours, n))
-            if python:
-                their_runs.append(once(lambda size, workdir: run_cloudify(python, size, workdir), n))
-        ours = min(ours_runs, key=wall)
-        total = wall(ours)
-        row = (f"{n:>6} {ours['install']:>9.3f}s {ours['uninstall']:>11.3f}s {total:>9.3f}s {ours['cpu']:>8.2f}s "
-               f"{ours['rss_mb']:>7.0f}MB")
-        if their_runs:
-            theirs = min(their_runs, key=wall)
-            their_total = wall(theirs)
-            pairs = sorted(wall(t) / wall(o) for o, t in zip(ours_runs, their_runs))
-            row += (f" {theirs['install']:>8.3f}s {theirs['uninstall']:>10.3f}s {their_total:>8.3f}s "
-                    f"{theirs['cpu']:>7.2f}s {theirs['rss_mb']:>6.0f}MB {their_total / total:>6.1f}x "
-                    f"{theirs['cpu'] / ours['cpu']:>5.1f}x {pairs[len(pairs) // 2]:>6.1f}x")
-        print(row, flush=True)
-        if previous:
-            prev_n, prev_total = previous
-            print(f"{'':>6} growth vs N={prev_n}: x{total / prev_total:.1f} time for x{n / prev_n:.0f} instances")
-        previous = (n, total)
+    print(f"cfy-local: {'the whole `cfy executions start` command' if args.mode == 'cli' else 'run_workflow in-process'}"
+          f"; Cloudify: env.execute (init_env excluded); both 8 threads, no task retries.")
+    print("Times are medians over the turns; the two engines run in turns (ours, Cloudify's, ours, ...) and")
+    print("'pair x' is the median of the per-turn ratios, so a machine whose speed drifts skews neither side.")
+    print("RSS is the largest peak of the turns. 'same' = final runtime properties equal Cloudify's.")
+    failures = 0
+    for workload in workloads:
+        print(f"\n== {workload}")
+        print(f"{'N':>6} {'ours inst':>9} {'ours unin':>9} {'ours RSS':>8} {'cfy inst':>9} {'cfy unin':>9} "
+              f"{'cfy RSS':>8} {'inst x':>7} {'unin x':>7} {'same':>5}")
+        previous = None
+        for n in sizes:
+            ours_runs, their_runs = [], []
+            with_cloudify = python is not None and n <= args.cloudify_max
+            for _ in range(max(1, args.turns)):
+                ours_runs.append(_once(run_ours, workload, n, args.mode))
+                if with_cloudify:
+                    their_runs.append(_once(run_cloudify, python, workload, n))
+            inst = _median([r["install"] for r in ours_runs])
+            unin = _median([r["uninstall"] for r in ours_runs])
+            rss = max(r["rss_mb"] for r in ours_runs)
+            row = f"{n:>6} {inst:>8.3f}s {unin:>8.3f}s {rss:>6.0f}MB"
+            if their_runs:
+                their_inst = _median([r["install"] for r in their_runs])
+                their_unin = _median([r["uninstall"] for r in their_runs])
+                their_rss = max(r["rss_mb"] for r in their_runs)
+                inst_x = _median([t["install"] / o["install"] for o, t in zip(ours_runs, their_runs)])
+                unin_x = _median([t["uninstall"] / o["uninstall"] for o, t in zip(ours_runs, their_runs)])
+                reference = their_runs[0]
+                same = all(r["final"] == reference["final"] and r["after_install"] == reference["after_install"]
+                           for r in ours_runs + their_runs)
+                failures += not same
+                row += (f" {their_inst:>8.3f}s {their_unin:>8.3f}s {their_rss:>6.0f}MB {inst_x:>6.1f}x {unin_x:>6.1f}x"
+                        f" {'yes' if same else 'NO':>5}")
+            print(row, flush=True)
+            if previous:
+                prev_n, prev_total = previous
+                print(f"{'':>6} growth vs N={prev_n}: x{(inst + unin) / prev_total:.1f} time for x{n / prev_n:.0f} "
+                      f"instances", flush=True)
+            previous = (n, inst + unin)
+    if failures:
+        print(f"\n{failures} row(s) ended with runtime properties other than Cloudify's")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

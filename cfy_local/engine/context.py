@@ -15,6 +15,7 @@ from typing import Any
 
 from cfy_local.engine.exceptions import HttpException, NonRecoverableError, OperationRetry
 from cfy_local.engine.proxy import AttrDict, current_ctx
+from cfy_local.engine.storage import StorageConflictError
 from cfy_local.engine.tasks import WorkflowTask
 
 SCRIPT_MAPPINGS = frozenset({"script_runner.tasks.run", "script.script_runner.tasks.run"})
@@ -135,8 +136,9 @@ class NodeInstanceContext:
     def _fetch(self) -> dict:
         if self._record is None:
             self._record = self._run.storage.load_instance(self.id)
+            # A private copy already (engine/storage.py load_instance).
             props = self._record.get("runtime_properties") or {}
-            self._runtime = DirtyTrackingDict(copy.deepcopy(props)) if self._modifiable else ReadOnlyRuntimeDict(props)
+            self._runtime = DirtyTrackingDict(props) if self._modifiable else ReadOnlyRuntimeDict(props)
         return self._record
 
     @property
@@ -165,13 +167,44 @@ class NodeInstanceContext:
         return isinstance(self._runtime, DirtyTrackingDict) and self._runtime.dirty
 
     def update(self, on_conflict=None) -> None:
-        """Write changed runtime properties now (version-checked) and drop the cached copy."""
+        """Write the runtime properties now (version-checked) and drop the cached copy.
+
+        Without ``on_conflict``, only when a top-level key changed, and a concurrent change
+        raises StorageConflictError. With it, as Cloudify does: the handler is called first
+        with the local properties twice (``on_conflict(local, local)``: optimistically, the
+        stored ones are assumed to be those read) and what it returns is written — whether
+        or not anything changed locally; on a version conflict the instance is fetched
+        again and the handler called with the same local properties and the fresh ones,
+        until a write succeeds.
+        """
+        if on_conflict is not None:
+            self._fetch()
+            if not self._modifiable:
+                raise NonRecoverableError("Cannot modify runtime properties of relationship node instances")
+            local = dict(self._runtime)
+            latest = local
+            storage = self._run.storage
+            while True:
+                wanted = on_conflict(local, latest)
+                self._runtime = DirtyTrackingDict(wanted)
+                self._runtime.dirty = True
+                try:
+                    storage.update_instance(self.id, expected_version=int(self._record.get("version", 1)),
+                                            runtime_properties=dict(wanted))
+                    break
+                except StorageConflictError:
+                    self.refresh(force=True)
+                    latest = dict(self.runtime_properties)
+            self._record = None
+            self._runtime = None
+            return
         if self._record is None or not self.dirty:
+            self._record = None
+            self._runtime = None
             return
         self._run.storage.update_instance(
             self.id, expected_version=int(self._record.get("version", 1)),
-            runtime_properties=dict(self._runtime), on_conflict=on_conflict,
-            read_runtime_properties=self._record.get("runtime_properties") or {},
+            runtime_properties=dict(self._runtime),
         )
         self._record = None
         self._runtime = None

@@ -156,6 +156,9 @@ class WorkflowRun:
         else:
             ids = {"self_instance_id": task.instance["id"], "source_instance_id": task.related_instance["id"],
                    "target_instance_id": task.instance["id"]}
+        # The functions read the deployment's files: runtime properties still buffered
+        # by this run must be there first.
+        self.storage.flush_props()
         return evaluate_runtime(value, home=self.home, deployment_id=self.deployment_id, **ids)
 
     def close(self) -> None:

@@ -45,6 +45,11 @@ def _reconciled_scan(home: Home) -> list[dict[str, Any]]:
     rows = index.scan(home)
     if _reconcile(home, rows):
         rows = index.scan(home)
+    if not index.live_agrees(home, rows):
+        # A record written without its index entry (a crash between the two writes): the
+        # records are the truth, so the index is rebuilt from them.
+        with records.state_lock(home):
+            index.rebuild_live(home)
     return rows
 
 
@@ -123,6 +128,9 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
     if wait_after_fail is None:
         wait_after_fail = load_config(home).wait_after_fail
 
+    # Admission reconciles what it counts: a run whose worker was killed (-9) no longer
+    # blocks its deployment, even when nothing but `start` is ever called (a cron job).
+    _reconcile(home, index.live(home, rebuild=False))
     with records.state_lock(home):
         ensure_allows_changes(home, locked=True)
         record = records.new_record(
@@ -131,7 +139,8 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             forced=force, wait_after_fail=wait_after_fail, task_retries=task_retries,
             task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size,
             schedule_id=schedule_id)
-        summaries = index.scan(home, write_back="lazy", keep=_admission_relevant(deployment_id))
+        # The live index: a start does not grow with the history.
+        summaries = index.live(home)
         if deployment_id and workflow_id not in ("create_deployment_environment", "delete_deployment_environment"):
             _check_environment_created(home, summaries, deployment_id)
         decision = admission.decide(record, summaries, queue=queue, force=force)
@@ -436,6 +445,8 @@ def delete_executions(home: Home, *, to: datetime | None = None, keep_last: int 
                 continue
             shutil.rmtree(home.run_dir(r["id"]), ignore_errors=True)
             deleted += 1
+        if deleted:
+            index.rebuild_live(home)  # a deleted environment creation may have been the newest
     index.scan(home)
     return deleted
 

@@ -7,6 +7,10 @@ each, so the summaries are cached keyed by file name with the file's
 write), so a changed signature is the only way a record can change; any file whose
 signature differs is re-read. The cache is derived data only: deleting it costs one slow
 scan, and a stale or corrupt cache is simply rebuilt. Nothing here is a counter.
+
+Below it, the live index (``executions-live.json``): which executions are not over, kept
+with every record write, so admission reads a handful of records however long the
+history.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import time
 from typing import Any, Callable
 
 from cfy_local.errors import CfyLocalError
+from cfy_local.executions.admission import order_key
 from cfy_local.executions.lifecycle import END_VALUES
 from cfy_local.store.atomic import atomic_write_bytes
 from cfy_local.store.paths import Home
@@ -138,3 +143,133 @@ def scan(home: Home, *, write_back: bool | str = True,
         except CfyLocalError:
             pass  # a cache that cannot be written only costs speed
     return _rows(fresh, keep)
+
+# -- the live index -------------------------------------------------------------------------
+# ``<home>/executions-live.json``: the summaries of every execution that is not over, and of the
+# newest create_deployment_environment run of each deployment (whatever its status) — all
+# that admission and the queue decide on. Unlike the cache above it is authoritative: every
+# record write goes through ``records.save``, under the state lock, which updates it in the
+# same step; snapshot restore and an explicit reconcile rebuild it from the records. So a
+# start reads one small file however long the history is. A missing or unreadable index is
+# rebuilt from a full scan (under the state lock the caller holds).
+LIVE_NAME = "executions-live.json"
+LIVE_FORMAT = 1
+
+
+def live_path(home: Home) -> str:
+    return os.path.join(home.root, LIVE_NAME)
+
+
+def _read_live(home: Home) -> dict[str, Any] | None:
+    try:
+        with open(live_path(home), "rb") as fh:
+            data = json.loads(fh.read())
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(data, dict) or data.get("format") != LIVE_FORMAT or data.get("fields") != list(SUMMARY_FIELDS)
+            or not isinstance(data.get("executions"), dict) or not isinstance(data.get("environments"), dict)):
+        return None
+    return data
+
+
+def _write_live(home: Home, executions: dict[str, list], environments: dict[str, list]) -> None:
+    payload = json.dumps({"schema_version": 1, "format": LIVE_FORMAT, "fields": list(SUMMARY_FIELDS),
+                          "executions": executions, "environments": environments},
+                         separators=(",", ":")).encode()
+    # Not fsynced: ``live`` re-reads every listed record, so a listed entry is never
+    # stale; an entry can only be missing after the machine itself crashed (the record is
+    # fsynced first), and then no worker it names survived either — the next full listing
+    # rebuilds the index from the records.
+    atomic_write_bytes(live_path(home), payload, durable=False)
+
+
+def _is_environment(values: list) -> bool:
+    return values[WORKFLOW_AT] == "create_deployment_environment"
+
+
+def _newer(values: list, than: list | None) -> bool:
+    if than is None:
+        return True
+    return order_key(dict(zip(SUMMARY_FIELDS, values))) >= order_key(dict(zip(SUMMARY_FIELDS, than)))
+
+
+def rebuild_live(home: Home) -> None:
+    """Rebuild the live index from every record (caller holds the state lock)."""
+    if not os.path.isdir(home.executions_dir):
+        return
+    executions: dict[str, list] = {}
+    environments: dict[str, list] = {}
+    for summary in scan(home, write_back=False):
+        values = [summary.get(key) for key in SUMMARY_FIELDS]
+        if not_ended(values):
+            executions[summary["id"]] = values
+        if _is_environment(values) and values[DEPLOYMENT_AT]:
+            dep = values[DEPLOYMENT_AT]
+            if _newer(values, environments.get(dep)):
+                environments[dep] = values
+    _write_live(home, executions, environments)
+
+
+def record_saved(home: Home, record: dict[str, Any]) -> None:
+    """Keep the live index in step with a record just written (caller holds the state
+    lock, as for every record write)."""
+    data = _read_live(home)
+    if data is None:
+        rebuild_live(home)  # includes the record just written
+        return
+    values = [record.get(key) for key in SUMMARY_FIELDS]
+    executions, environments = data["executions"], data["environments"]
+    changed = False
+    if not_ended(values):
+        if executions.get(record["id"]) != values:
+            executions[record["id"]] = values
+            changed = True
+    elif executions.pop(record["id"], None) is not None:
+        changed = True
+    dep = values[DEPLOYMENT_AT]
+    if _is_environment(values) and dep:
+        known = environments.get(dep)
+        if known is None or known[0] == record["id"] or _newer(values, known):
+            if known != values:
+                environments[dep] = values
+                changed = True
+    if changed:
+        _write_live(home, executions, environments)
+
+
+def live(home: Home, *, rebuild: bool = True) -> list[dict[str, Any]]:
+    """Summaries, read from their records, of the executions the index lists as not over,
+    plus the newest environment creation of each deployment (what admission and the queue
+    decide on; an execution that ended meanwhile shows its end status, which they skip).
+    Without ``rebuild`` (a caller not holding the state lock), a missing index falls back
+    to a full scan."""
+    data = _read_live(home)
+    if data is None:
+        if not os.path.isdir(home.executions_dir):
+            return []
+        if not rebuild:
+            return [s for s in scan(home, write_back=False)
+                    if s["status"] not in END_VALUES or s.get("workflow_id") == "create_deployment_environment"]
+        rebuild_live(home)
+        data = _read_live(home) or {"executions": {}, "environments": {}}
+    # The index says which executions to look at; their records say what they are now.
+    rows: dict[str, dict[str, Any]] = {}
+    for execution_id in list(data["executions"]) + [values[0] for values in data["environments"].values()]:
+        if execution_id in rows:
+            continue
+        try:
+            record = load_record(home.execution_file(execution_id), "execution")
+        except (FileNotFoundError, CfyLocalError):
+            continue
+        rows[execution_id] = summarize(record)
+    return list(rows.values())
+
+
+def live_agrees(home: Home, summaries: list[dict[str, Any]]) -> bool:
+    """True if the live index lists exactly the executions of ``summaries`` (a full scan)
+    that are not over; a missing index agrees (the next start rebuilds it)."""
+    data = _read_live(home)
+    if data is None:
+        return True
+    open_ids = {s["id"] for s in summaries if s["status"] not in END_VALUES}
+    return open_ids == set(data["executions"])

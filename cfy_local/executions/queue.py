@@ -51,7 +51,7 @@ def drain(home: Home) -> list[dict[str, Any]]:
     with records.state_lock(home):
         if maintenance_state.record_exists(home):
             return []
-        summaries = index.scan(home, write_back="lazy", keep=index.not_ended)
+        summaries = index.live(home)
         if not any(s["status"] == Status.QUEUED.value for s in summaries):
             return []
         for pick in _pick(home, summaries, max_concurrent):

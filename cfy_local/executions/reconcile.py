@@ -72,9 +72,10 @@ def dead_worker_message(pid: int) -> str:
 
 def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Fail every active execution whose worker is gone; drain the queue if any was.
-    ``summaries`` (a fresh ``index.scan``) saves a second scan for callers that have one."""
+    ``summaries`` (a fresh ``index.scan``) saves a read for callers that have one; else the
+    live index (executions not over) is read."""
     if summaries is None:
-        summaries = index.scan(home, keep=index.not_ended)
+        summaries = index.live(home, rebuild=False)
     suspects = [s for s in summaries if lifecycle.is_active(s["status"]) and s.get("worker_pid")]
     suspects = [s for s in suspects if worker_alive(s["worker_pid"], s.get("worker_create_time")) is False]
     if not suspects:

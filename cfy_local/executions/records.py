@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from cfy_local import clock
 from cfy_local.errors import CorruptRecordError, not_found
-from cfy_local.executions import lifecycle
+from cfy_local.executions import index, lifecycle
 from cfy_local.executions.lifecycle import Status
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
@@ -74,8 +74,10 @@ def state_lock(home: Home):
 
 
 def save(home: Home, record: dict[str, Any]) -> None:
-    """Persist a record (durably). Callers that change status use :func:`set_status`."""
+    """Persist a record (durably) and the live index with it (executions.index); the caller
+    holds the state lock. Callers that change status use :func:`set_status`."""
     save_record(home.execution_file(record["id"]), record)
+    index.record_saved(home, record)
 
 
 def load(home: Home, execution_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cfy_local import clock
 from cfy_local.errors import AlreadyExistsError, ConflictError, ValidationError, not_found
-from cfy_local.executions import lifecycle, records
+from cfy_local.executions import index, lifecycle, records
 from cfy_local.executions.events import make_event
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import lock
@@ -197,6 +197,8 @@ def restore(home: Home, snapshot_id: str, *, execution_id: str | None = None) ->
                     shutil.rmtree(target, ignore_errors=True)
                     ensure_dir(os.path.dirname(target))
                     os.replace(os.path.join(source_runs, name), target)
+            # The restored records replace the history: the live index follows them.
+            index.rebuild_live(home)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return snapshot
