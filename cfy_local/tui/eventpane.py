@@ -60,7 +60,8 @@ def event_lines(event: dict[str, Any], *, expand: bool = False, compact: bool = 
         message = str(cause.get("message") or "")
         kind = cause.get("type") or "Error"
         if message and message[:60] in head:
-            raw.append((f"  cause: {kind} (message above)", CAUSE_STYLE))
+            if cause.get("traceback"):
+                raw.append((f"  cause: {kind} (message above)", CAUSE_STYLE))
         else:
             raw.extend((line, CAUSE_STYLE) for line in f"  {kind}: {message}".split("\n"))
         raw.extend(("    " + line, FRAME_STYLE) for line in str(cause.get("traceback") or "").splitlines())
