@@ -77,22 +77,31 @@ def event_lines(event: dict[str, Any], *, expand: bool = False, compact: bool = 
 
 
 def wrap(text: str, width: int) -> list[str]:
+    """``text`` in pieces of at most ``width`` cells, broken after a space when one is
+    near the end of the piece (words stay whole), else at the width."""
     if width <= 0:
         return [text]
-    if text.isascii():
-        if len(text) <= width:
-            return [text]
-        return [text[i:i + width] for i in range(0, len(text), width)]
-    if cell_len(text) <= width:
+    if not text.isascii():
+        return [text] if cell_len(text) <= width else chop_cells(text, width)
+    if len(text) <= width:
         return [text]
-    return chop_cells(text, width)
+    out = []
+    while len(text) > width:
+        cut = text.rfind(" ", width // 2, width)
+        cut = width if cut < 0 else cut + 1
+        out.append(text[:cut])
+        text = text[cut:]
+    out.append(text)
+    return out
 
 
 def height(lines: Lines, width: int) -> int:
     total = 0
     for text, _ in lines:
-        size = len(text) if text.isascii() else cell_len(text)
-        total += max(1, -(-size // width)) if width > 0 else 1
+        if width > 0 and len(text) > width:
+            total += len(wrap(text, width))
+        else:
+            total += 1
     return total
 
 

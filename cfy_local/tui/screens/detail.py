@@ -23,7 +23,7 @@ from cfy_local.tui import model, runview
 from cfy_local.tui.actions import ExecutionActions
 from cfy_local.tui.eventpane import EventPane
 from cfy_local.tui.screens import BaseScreen
-from cfy_local.tui.table import Column, VirtualTable, layout
+from cfy_local.tui.table import Column, VirtualTable, fit, layout
 from cfy_local.tui.widgets import CLASS_STYLES
 
 # "All events" shows the newest this many; an operation's own events are always all shown.
@@ -299,11 +299,16 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             cap = load_config(self.app.home).max_concurrent_workflows if status == "queued" else None
         except (OSError, ValueError, CfyLocalError):
             cap = None
-        for line, kind in runview.why_lines(record, shown if self.replay_at is None else None, others=others,
+        facts_of, moment = record, now
+        if self.replay_at is not None:
+            # at that moment of the replay the run was still going, and had not failed
+            facts_of, moment = dict(record, status="started", error=None, wait_after_fail=None), self.replay_at
+        for line, kind in runview.why_lines(facts_of, shown, others=others,
                                             maintenance=self.app.maintenance, max_concurrent=cap,
-                                            retry_interval=self._retry_interval, now=now)[:3]:
+                                            retry_interval=self._retry_interval, now=moment)[:3]:
             text.append("\n")
-            text.append(line, style=CLASS_STYLES.get(kind, Style()))
+            # one line each: the whole text is in the events pane (e jumps there)
+            text.append(fit(line, width).rstrip(), style=CLASS_STYLES.get(kind, Style()))
         worker = record.get("worker_pid")
         parameters = record.get("parameters") or {}
         extra = []
@@ -659,6 +664,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             self._replay.feed(events[self._replay_fed:feed_to])
             self._replay_fed = feed_to
             self.replay_at = at
+            self.pane.following = True  # the newest event at that moment is in view
         self._scope_signature = None
         self.rebuild_rows()
         self.update_header()
