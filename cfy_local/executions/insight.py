@@ -80,12 +80,31 @@ def _message_cause(kind: str, message: str) -> str:
     return first_line(f"{kind}: {message}")
 
 
+_RETRY_AFTER = re.compile(r"\[retry_after=([0-9.]+)\]")
+
+
+def _retry_after(event: dict[str, Any]) -> float | None:
+    """A RecoverableError's own ``retry_after`` (its message carries ``[retry_after=N]``),
+    which overrides the operation's retry interval."""
+    for cause in reversed(_context(event).get("task_error_causes") or []):
+        if isinstance(cause, dict):
+            match = _RETRY_AFTER.search(str(cause.get("message") or ""))
+            if match:
+                try:
+                    return float(match.group(1))
+                except ValueError:
+                    return None
+            return None
+    return None
+
+
 def cause_of(event: dict[str, Any]) -> str:
     """The one-line cause of a failure event: the last cause's ``Type: message``."""
     causes = _context(event).get("task_error_causes") or []
     for cause in reversed(causes):
         if isinstance(cause, dict) and (cause.get("message") or cause.get("type")):
-            return _message_cause(cause.get("type") or "Error", str(cause.get("message") or ""))
+            message = _RETRY_AFTER.sub("", str(cause.get("message") or "")).rstrip()
+            return _message_cause(cause.get("type") or "Error", message)
     message = event.get("message") or {}
     text = message.get("text", "") if isinstance(message, dict) else str(message)
     return first_line(text.split(" -> ", 1)[-1])
@@ -111,6 +130,7 @@ class Operation:
     ended: datetime | None = None      # succeeded or failed for good
     last_change: datetime | None = None
     cause: str = ""               # one line: why the latest attempt failed
+    retry_after: float | None = None   # seconds the latest failure asked to wait
     error_event: int | None = None     # index (in the run's events) of its final failure
     events: list[int] = field(default_factory=list)   # indexes of its events and logs
     seen: bool = False            # any event matched
@@ -299,9 +319,9 @@ class RunTracker:
         elif kind == "task_succeeded":
             op.state, op.ended = SUCCEEDED, when
         elif kind == "task_rescheduled":
-            op.state, op.cause = RESCHEDULED, cause_of(event)
+            op.state, op.cause, op.retry_after = RESCHEDULED, cause_of(event), _retry_after(event)
         elif kind == "task_failed":
-            op.cause = cause_of(event)
+            op.cause, op.retry_after = cause_of(event), _retry_after(event)
             if self._final(event):
                 op.state, op.ended, op.error_event = FAILED, when, index
                 if self.first_final_failure is None:
@@ -429,7 +449,9 @@ def retrying(tracker: RunTracker, retry_interval: Any = None) -> list[Retrying]:
     for op in tracker.operations.values():
         if op.shown_state != RESCHEDULED:
             continue
-        interval = retry_interval(op) if callable(retry_interval) else retry_interval
+        interval = op.retry_after
+        if interval is None:
+            interval = retry_interval(op) if callable(retry_interval) else retry_interval
         next_try = None
         if op.last_change is not None and interval is not None:
             next_try = op.last_change + timedelta(seconds=float(interval))
