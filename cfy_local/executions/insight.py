@@ -134,6 +134,8 @@ class Operation:
     error_event: int | None = None     # index (in the run's events) of its final failure
     events: list[int] = field(default_factory=list)   # indexes of its events and logs
     seen: bool = False            # any event matched
+    task_id: str = ""             # the engine's task id (from its events)
+    provisional: bool = False     # known from events only: graph.json does not list it yet
 
     @property
     def short(self) -> str:
@@ -198,7 +200,6 @@ class RunTracker:
         self.started: datetime | None = None
         self.last_event: datetime | None = None
         self.graph_total = 0
-        self._unmatched: list[int] = []    # events of tasks whose graph entry is not known yet
         if graph:
             self.set_graph(graph)
 
@@ -227,14 +228,22 @@ class RunTracker:
                 if op.graph_state in DONE_STATES and op.state not in DONE_STATES and op.seen:
                     # graph.json is written after the events of the same moment: trust its end
                     op.state = op.graph_state
-        # Tasks seen before their graph entry existed (graph.json is written every 0.5 s)
-        # are matched now.
-        if self._unmatched:
-            waiting, self._unmatched = self._unmatched, []
-            for index in waiting:
-                self._apply(index)
-            for op in self.operations.values():
-                op.events.sort()
+        # Operations known from their events before graph.json listed them take their
+        # graph entry now (keeping what the events told).
+        for key in [k for k, op in self.operations.items() if op.provisional]:
+            early = self.operations[key]
+            free = self._free.get(self._match_of(early))
+            if not free:
+                continue
+            real = self.operations[free.pop(0)]
+            for name in ("state", "retries", "total_retries", "started", "ended", "last_change", "cause",
+                         "retry_after", "error_event", "events", "seen", "task_id"):
+                setattr(real, name, getattr(early, name))
+            if real.graph_state in DONE_STATES and real.state not in DONE_STATES and self.until is None:
+                real.state = real.graph_state
+            self.by_task[early.task_id] = real.key
+            del self.operations[key]
+            self.order.remove(key)
 
     @staticmethod
     def _match_of(op: Operation) -> tuple:
@@ -277,9 +286,20 @@ class RunTracker:
         else:
             return None
         free = self._free.get(match)
-        if not free:
-            return None
-        key = free.pop(0)
+        if free:
+            key = free.pop(0)
+        else:
+            # graph.json is first written when an operation ends: until then the run's
+            # operations are known from their events
+            key = f"~{task_id}"
+            instance = ctx.get("node_id") or ctx.get("source_id")
+            op = Operation(key=key, instance=instance, node=ctx.get("node_name") or ctx.get("source_name")
+                           or _node_of(instance), operation=operation, task=ctx.get("task_name") or "",
+                           side="source" if ctx.get("source_id") else "", related=ctx.get("target_id") or "",
+                           provisional=True)
+            self.operations[key] = op
+            self.order.append(key)
+        self.operations[key].task_id = str(task_id)
         self.by_task[str(task_id)] = key
         return key
 
@@ -287,11 +307,7 @@ class RunTracker:
         event = self.events[index]
         key = self._task_key(event)
         if key is None:
-            ctx = _context(event)
-            if ctx.get("task_id") and ctx.get("operation"):
-                self._unmatched.append(index)
-            else:
-                self.workflow_events.append(index)
+            self.workflow_events.append(index)
             return
         op = self.operations[key]
         if not op.events or op.events[-1] != index:
@@ -371,6 +387,7 @@ class RunTracker:
         for op in self.operations.values():
             out[op.shown_state] = out.get(op.shown_state, 0) + 1
         out["total"] = max(self.graph_total, len(self.operations)) if self.until is None else len(self.operations)
+        out["known"] = int(self.graph_total > 0)   # 0: graph.json not written yet, the total is a floor
         out["done"] = out[SUCCEEDED] + out[FAILED]
         return out
 

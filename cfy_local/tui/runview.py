@@ -75,8 +75,8 @@ def summary_state(ops: list[Operation]) -> tuple[str, str]:
 
 
 def retry_text(op: Operation) -> str:
-    if op.total_retries in (None, 0) and not op.retries:
-        return ""
+    if not op.retries:
+        return ""  # attempts left are not news; attempts made are
     total = "∞" if op.total_retries == -1 else str(op.total_retries if op.total_retries is not None else "?")
     return f"{op.retries}/{total}"
 

@@ -99,14 +99,14 @@ def test_cancel_a_running_execution_then_resume_it(gate, drive):
         assert f"$ cfy executions cancel {execution_id}" in screen_text(app)
         release.unlink(missing_ok=True)
         release.touch()  # the running operation ends; the workflow sees the cancel request
-        await until(pilot, app, lambda: "status     cancelled" in screen_text(app)
+        await until(pilot, app, lambda: "install on g1  cancelled" in screen_text(app)
                     and "workflow execution cancelled" in screen_text(app), message="cancelled")
         assert executions.get(state, execution_id)["status"] == "cancelled"
         # resume runs the rest in the same execution
         await pilot.press("r")
         await app.workers.wait_for_complete()
         assert f"$ cfy executions resume {execution_id}" in screen_text(app)
-        await until(pilot, app, lambda: "status     completed" in screen_text(app),
+        await until(pilot, app, lambda: "install on g1  completed" in screen_text(app),
                     message="the resumed run to complete")
         assert executions.get(state, execution_id)["status"] == "terminated"
         await pilot.press("escape")
@@ -151,7 +151,7 @@ def test_cfy_tui_in_tmux_shows_a_running_execution(gate, tmp_path):
     execution_id = start_waiting_install(state)
     session = f"cfytui{os.getpid()}"
     socket = str(tmp_path / "tmux.sock")
-    env = f"CFY_LOCAL_HOME={state.root} TERM=xterm-256color"
+    env = f"-u COLUMNS -u LINES CFY_LOCAL_HOME={state.root} TERM=xterm-256color"
     command = f"env {env} {sys.executable} -m cfy_local tui"
     run_tmux("-S", socket, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
 

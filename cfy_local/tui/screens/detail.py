@@ -275,14 +275,15 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         duration = model.format_duration(model.duration_seconds(record, now))
         if duration:
             text.append(f" ({duration})")
-        text.append(f"  {self.execution_id if width >= 110 else self.execution_id[:8]}", style="dim")
+        text.append(f"  {self.execution_id if width >= 100 else self.execution_id[:8]}", style="dim")
         text.append("\n")
         shown = self.shown
         counts = shown.counts()
         total = counts["total"] or (record.get("total_operations") or 0)
         done = counts["done"] if counts["total"] else (record.get("finished_operations") or 0)
         failed = counts[insight.FAILED]
-        summary = f" {done}/{total} ops"
+        summary = f" {done}/{total} ops" if counts["known"] or not lifecycle.is_active(status) else (
+            f" {done}/{total or '?'}+ ops (total known once the first one ends)")
         if failed:
             summary += f" ({done - failed} ok, {failed} failed)"
         running = counts[insight.STARTED] + counts[insight.SENDING]
