@@ -37,6 +37,7 @@ class CfyTui(App):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("p", "toggle_pause", "Pause"),
+        Binding("colon", "goto", "Go to", key_display=":"),
         Binding("space", "refresh_now", "Refresh", show=False),
     ]
 
@@ -128,6 +129,30 @@ class CfyTui(App):
             return
         self.push_screen(HelpScreen(self.screen))
 
+    def action_goto(self) -> None:
+        from cfy_local.tui.screens.goto import GotoScreen
+
+        if isinstance(self.screen, GotoScreen):
+            return
+        self.push_screen(GotoScreen(), self.open_view)
+
+    def open_view(self, view: str | None) -> None:
+        """Push the list named by `:view` (Esc comes back to where it was opened)."""
+        if not view:
+            return
+        from cfy_local.tui.screens import resources
+        from cfy_local.tui.screens.executions import ExecutionsScreen
+        from cfy_local.tui.screens.schedules import SchedulesScreen
+
+        screens = {"deployments": resources.DeploymentsScreen, "nodes": resources.NodesScreen,
+                   "schedules": SchedulesScreen}
+        if view == "executions":
+            # the executions list is the first screen: go back to it
+            while len(self.screen_stack) > 2 and not isinstance(self.screen, ExecutionsScreen):
+                self.pop_screen()
+            return
+        self.push_screen(screens[view]())
+
     def cfy_command(self, *args: str) -> str:
         """The `cfy` command line equivalent to an action (with --home when not the default)."""
         words = ["cfy"]
@@ -165,6 +190,8 @@ class CfyTui(App):
         from cfy_local.tui.widgets import CommandLine
 
         self.last_command = (command, outcome, error)
+        if error:
+            self._error_at = time.monotonic()
         own_line = getattr(self.screen, "show_command_line", None)
         if own_line is not None:  # a form shows the outcome inside itself
             own_line(command, outcome, error=error)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from cfy_local import clock
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import lifecycle
+from cfy_local.executions import insight, lifecycle
 from cfy_local.executions.lifecycle import Status
 from cfy_local.store.events import read_from
 from cfy_local.store.paths import Home
@@ -81,19 +81,8 @@ def duration_seconds(record: dict[str, Any], now: datetime) -> float | None:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    total = int(seconds)
-    if total < 60:
-        return f"{total}s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
+    """``420ms`` for sub-second runs (``0s`` said nothing), ``4.2s``, ``3m05s``, ``2h10m``."""
+    return insight.format_seconds(seconds)
 
 
 def short_time(value: str | None, *, with_date: bool = True) -> str:
@@ -129,6 +118,7 @@ class ExecutionIndex:
         self._entries: dict[str, _Entry] = {}
         self._graph_signatures: dict[str, tuple[int, int]] = {}
         self._progress: dict[str, tuple[int, int]] = {}
+        self._failed: dict[str, tuple[dict, int]] = {}
         self.unreadable: dict[str, str] = {}  # id -> error text of a file that cannot be read
         self._folder_mtime: int | None = None
         self._settled_inodes: dict[str, int] = {}  # file name -> inode of an ended record
@@ -221,6 +211,20 @@ class ExecutionIndex:
         self.unreadable.pop(execution_id, None)
         self._entries[execution_id] = _Entry(signature, record)
         return "loaded"
+
+    def failed_operations(self, record: dict[str, Any]) -> int:
+        """Operations that failed for good in a failed run (from its graph.json; read once
+        per version of the record, and only for the rows drawn)."""
+        if record.get("status") != Status.FAILED.value:
+            return 0
+        cached = self._failed.get(record["id"])
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        graph = insight.load_graph(self.home, record["id"])
+        count = sum(1 for op in (graph.get("operations") or {}).values()
+                    if isinstance(op, dict) and op.get("state") == "failed")
+        self._failed[record["id"]] = (record, count)
+        return count
 
     def progress(self, record: dict[str, Any]) -> tuple[int, int] | None:
         """(total, finished) operations: live from graph.json while a run is active, from the
@@ -323,10 +327,14 @@ def ordered_ids(records: Iterable[dict[str, Any]], view: TableView, now: datetim
     return filter_and_sort((SortRow.of(r) for r in records), view, now)
 
 
-def progress_text(progress: tuple[int, int] | None) -> str:
+def progress_text(progress: tuple[int, int] | None, failed: int = 0) -> str:
+    """``finished/total``; with failed operations ``succeeded/total ✗failed`` (a failed
+    run's only operation is finished, but ``1/1`` read as done)."""
     if not progress:
         return ""
     total, finished = progress
+    if failed:
+        return f"{max(0, finished - failed)}/{total} ✗{failed}"
     return f"{finished}/{total}"
 
 
@@ -383,7 +391,7 @@ class ExecutionsModel:
             "created_at": short_time(record.get("created_at"), with_date=wide),
             "started_at": short_time(record.get("started_at"), with_date=wide),
             "duration": format_duration(duration_seconds(record, now)),
-            "progress": progress_text(self.index.progress(record)),
+            "progress": progress_text(self.index.progress(record), self.index.failed_operations(record)),
         }
 
     def counts(self) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """Small shared widgets: the status bar at the top and the command line at the bottom."""
 from __future__ import annotations
 
+import time
+
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
@@ -49,10 +51,18 @@ class CommandLine(Static):
     """The equivalent `cfy` command of the last action and what it did."""
 
     DEFAULT_CSS = """
-    CommandLine { height: 1; color: $text-muted; }
+    CommandLine { height: auto; max-height: 2; color: $text-muted; }
     """
+    # An error stays this long, then the line keeps only the command: an old error read
+    # as if the current state were failing.
+    ERROR_SECONDS = 15.0
+
+    shown_at = 0.0
+    has_error = False
+    command = ""
 
     def show(self, command: str, outcome: str = "", *, error: bool = False) -> None:
+        self.shown_at, self.has_error, self.command = time.monotonic(), error, command
         text = Text()
         if command:
             text.append("$ ", style="dim")
@@ -61,3 +71,7 @@ class CommandLine(Static):
             text.append("  → " if command else "", style="dim")
             text.append(outcome, style="red" if error else "green")
         self.update(text)
+
+    def expire(self) -> None:
+        if self.has_error and time.monotonic() - self.shown_at > self.ERROR_SECONDS:
+            self.show(self.command)

@@ -99,14 +99,14 @@ def test_cancel_a_running_execution_then_resume_it(gate, drive):
         assert f"$ cfy executions cancel {execution_id}" in screen_text(app)
         release.unlink(missing_ok=True)
         release.touch()  # the running operation ends; the workflow sees the cancel request
-        await until(pilot, app, lambda: "status     cancelled" in screen_text(app)
+        await until(pilot, app, lambda: "install on g1  cancelled" in screen_text(app)
                     and "workflow execution cancelled" in screen_text(app), message="cancelled")
         assert executions.get(state, execution_id)["status"] == "cancelled"
         # resume runs the rest in the same execution
         await pilot.press("r")
         await app.workers.wait_for_complete()
         assert f"$ cfy executions resume {execution_id}" in screen_text(app)
-        await until(pilot, app, lambda: "status     completed" in screen_text(app),
+        await until(pilot, app, lambda: "install on g1  completed" in screen_text(app),
                     message="the resumed run to complete")
         assert executions.get(state, execution_id)["status"] == "terminated"
         await pilot.press("escape")
@@ -151,7 +151,7 @@ def test_cfy_tui_in_tmux_shows_a_running_execution(gate, tmp_path):
     execution_id = start_waiting_install(state)
     session = f"cfytui{os.getpid()}"
     socket = str(tmp_path / "tmux.sock")
-    env = f"CFY_LOCAL_HOME={state.root} TERM=xterm-256color"
+    env = f"-u COLUMNS -u LINES CFY_LOCAL_HOME={state.root} TERM=xterm-256color"
     command = f"env {env} {sys.executable} -m cfy_local tui"
     run_tmux("-S", socket, "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command)
 
@@ -171,6 +171,78 @@ def test_cfy_tui_in_tmux_shows_a_running_execution(gate, tmp_path):
         # wait for the table before `q`: ESC followed at once by q would read as Alt+q
         wait_for(lambda: "4:all" in pane(), timeout=30, message="the executions table again")
         run_tmux("-S", socket, "send-keys", "-t", session, "q")
+        wait_for(lambda: subprocess.run(["tmux", "-S", socket, "has-session", "-t", session],
+                                        capture_output=True).returncode != 0, timeout=30, message="cfy tui to quit")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- pane ---\n{pane()}") from None
+    finally:
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+
+
+RETRY_BLUEPRINT = Path(__file__).parent / "blueprint" / "retrying.yaml"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_cfy_tui_in_tmux_says_why_runs_retry_and_wait(gate, tmp_path):
+    """`cfy tui` in a real terminal beside a running, a retrying and a queued run: the
+    why-line and the detail header name the retrying operation with its cause and the run
+    a queued one waits behind."""
+    from cfy_local.deployments import api as deployments
+
+    state, release = gate
+    running = start_waiting_install(state)
+    queued = executions.start(state, "install", "g1", queue=True)["id"]
+    assert executions.get(state, queued)["status"] == "queued"
+    flaky_release = tmp_path / "flaky-release"
+    deployments.upload_blueprint(state, str(RETRY_BLUEPRINT), "flaky")
+    deployments.create_deployment(state, "f1", "flaky", {"release": str(flaky_release)})
+    retrying = executions.start(state, "install", "f1")["id"]
+
+    def retried() -> bool:
+        events, _ = read_from(state.events_file(retrying))
+        return any(e.get("event_type") == "task_failed" for e in events)
+
+    wait_for(retried, timeout=60, message="the flaky operation to fail once")
+    session = f"cfytuiwhy{os.getpid()}"
+    socket = str(tmp_path / "tmux.sock")
+    # COLUMNS/LINES inherited from the test process would override the pane's real size
+    env = f"-u COLUMNS -u LINES CFY_LOCAL_HOME={state.root} TERM=xterm-256color"
+    run_tmux("-S", socket, "new-session", "-d", "-s", session, "-x", "120", "-y", "35",
+             f"env {env} {sys.executable} -m cfy_local tui")
+
+    def pane() -> str:
+        return run_tmux("-S", socket, "capture-pane", "-p", "-t", session)
+
+    def keys(*names: str) -> None:
+        run_tmux("-S", socket, "send-keys", "-t", session, *names)
+
+    try:
+        # the newest run (the retrying one) is under the cursor: its why-line
+        text = wait_for(lambda: "retrying flaky_" in pane() and pane(), timeout=30, message="the why-line")
+        flat = " ".join(text.split())
+        assert "RecoverableError: backend not reachable until flaky-release exists" in flat
+        assert "/60)" in flat and ("next try in" in flat or "trying again now" in flat)
+        keys("Enter")
+        text = wait_for(lambda: "ops" in pane() and "retrying flaky_" in pane() and pane(), timeout=30,
+                        message="the detail header")
+        assert "install on f1" in text and "create" in text
+        keys("Escape")
+        wait_for(lambda: "4:all" in pane(), timeout=30, message="the executions table again")
+        keys("Down")
+        text = wait_for(lambda: "waits behind" in pane() and pane(), timeout=30, message="the queued why-line")
+        assert f"queued 1 of 1: waits behind {running[:8]} (install on g1, started)" in text
+        keys("Enter")
+        wait_for(lambda: f"waits behind {running[:8]}" in pane() and "uninstall" not in pane()
+                 and "install on g1  queued" in pane(), timeout=30, message="the queued detail")
+        keys("Escape")
+        wait_for(lambda: "4:all" in pane(), timeout=30, message="the executions table again")
+        release.touch()
+        flaky_release.touch()
+        for execution_id in (running, queued, retrying):
+            wait_for(lambda: executions.get(state, execution_id)["status"] in ENDED, timeout=90,
+                     message=f"{execution_id} to end")
+            assert executions.get(state, execution_id)["status"] == "terminated"
+        keys("q")
         wait_for(lambda: subprocess.run(["tmux", "-S", socket, "has-session", "-t", session],
                                         capture_output=True).returncode != 0, timeout=30, message="cfy tui to quit")
     except AssertionError as exc:

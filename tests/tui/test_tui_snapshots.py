@@ -65,3 +65,80 @@ def test_start_form_with_declared_parameters(state, snap_compare):
         still(pilot.app)
 
     assert snap_compare(CfyTui(state, live=False), run_before=run_before, terminal_size=(80, 24))
+
+
+# --- the operations view -----------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+import tui_state  # noqa: E402
+
+SIZES = [(80, 24), (120, 35)]
+
+
+def open_run(execution_id, *keys):
+    async def run_before(pilot):
+        from cfy_local.tui.table import VirtualTable
+
+        pilot.app.screen.query_one(VirtualTable).move_to_key(execution_id)
+        await pilot.press("enter", *keys)
+        await pilot.pause()
+        still(pilot.app)
+
+    return run_before
+
+
+@pytest.fixture
+def runs(state):
+    tui_state.add_operation_runs(state)
+    return state
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x35"])
+def test_operations_tree_of_a_failed_run(runs, snap_compare, size):
+    assert snap_compare(CfyTui(runs, live=False), run_before=open_run(tui_state.FAILED_RUN), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x35"])
+def test_operations_timeline(runs, snap_compare, size):
+    keys = ("t", "home") if size[0] < 120 else ("plus", "home")
+    assert snap_compare(CfyTui(runs, live=False), run_before=open_run(tui_state.FAILED_RUN, *keys), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x35"])
+def test_retrying_run_header(runs, snap_compare, size):
+    assert snap_compare(CfyTui(runs, live=False), run_before=open_run(tui_state.RETRYING_RUN), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x35"])
+def test_queued_run_header(runs, snap_compare, size):
+    assert snap_compare(CfyTui(runs, live=False), run_before=open_run(tui_state.QUEUED_RUN), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x35"])
+def test_replay_of_a_finished_run(runs, snap_compare, size):
+    keys = ("home", "right", "right", "right", "right", "right", "s")
+    assert snap_compare(CfyTui(runs, live=False), run_before=open_run(tui_state.FAILED_RUN, *keys), terminal_size=size)
+
+
+def test_executions_list_with_why_line(runs, snap_compare):
+    async def run_before(pilot):
+        from cfy_local.tui.table import VirtualTable
+
+        pilot.app.screen.query_one(VirtualTable).move_to_key(tui_state.RETRYING_RUN)
+        await pilot.pause()
+
+    assert snap_compare(CfyTui(runs, live=False), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_deployment_screen(runs, snap_compare):
+    async def run_before(pilot):
+        await pilot.press("colon", *"dep", "enter")
+        await pilot.pause()
+        from cfy_local.tui.table import VirtualTable
+
+        pilot.app.screen.query_one(VirtualTable).move_to_key("shop")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(CfyTui(runs, live=False), run_before=run_before, terminal_size=(80, 24))

@@ -2,6 +2,7 @@
 (docs/state.md) at a frozen time, so screens and snapshots are deterministic."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 
 from cfy_local import clock
@@ -121,3 +122,139 @@ def add_schedules(home: Home) -> None:
         schedule_records.append_history(home, "web", "nightly", {
             "occurrence": f"2026-11-{day}T02:00:00.000Z", "decided_at": f"2026-11-{day}T02:00:05.000Z",
             "action": action, "reason": reason, "execution_id": None})
+
+
+# --- runs with operations (graph.json + task events) -----------------------------------
+
+FAILED_RUN = "00000020-0000-4000-8000-000000000020"
+RETRYING_RUN = "00000021-0000-4000-8000-000000000021"
+QUEUED_RUN = "00000022-0000-4000-8000-000000000022"
+
+INTERNAL_TRACE = (
+    "Traceback (most recent call last):\n"
+    '  File "/opt/venv/lib/python3.11/site-packages/cfy_local/engine/tasks.py", line 215, in _attempt\n'
+    "    return True, self._execute(), None\n"
+    '  File "/opt/venv/lib/python3.11/site-packages/cfy_local/engine/context.py", line 542, in _execute\n'
+    "    return invoke_operation(self)\n"
+    '  File "/srv/plugins/shop/tasks.py", line 12, in configure\n'
+    "    raise NonRecoverableError(message)\n"
+    "cloudify.exceptions.NonRecoverableError: config file /etc/app.conf has a syntax error at line 3: "
+    "unexpected ']' after the value of key 'upstreams' — fix the template and resume\n")
+
+
+def op_event(record: dict, when: datetime, event_type: str | None, text: str, *, task: str, operation: str,
+             instance: str | None = None, source: str | None = None, target: str | None = None,
+             retry: int = 0, total: int = 0, causes: list | None = None, level: str | None = None) -> dict:
+    out = event(record, when, text, event_type, level=level)
+    out["context"].update(task_id=task, task_name="script_runner.tasks.run",
+                          operation=f"cloudify.interfaces.{operation}", task_current_retries=retry,
+                          task_total_retries=total, task_error_causes=causes)
+    if source:
+        out["context"].update(node_id=None, node_name=None, source_id=source, target_id=target)
+    else:
+        out["context"].update(node_id=instance, node_name=instance.rsplit("_", 1)[0])
+    return out
+
+
+def write_graph(home: Home, record: dict, states: dict[str, tuple[str, int]]) -> None:
+    from cfy_local.store.atomic import atomic_write_bytes
+    import json
+
+    operations = {}
+    for key, (state, retries) in states.items():
+        instance, operation = key.split("|")[:2]
+        operations[key] = {"name": "script_runner.tasks.run", "operation": operation,
+                           "node_instance_id": instance, "state": state, "retries": retries}
+    data = {"schema_version": 1, "execution_id": record["id"], "workflow_id": record["workflow_id"],
+            "updated_at": iso(NOW), "total_operations": len(operations),
+            "finished_operations": sum(1 for s, _ in states.values() if s in ("succeeded", "failed")),
+            "operations": operations}
+    atomic_write_bytes(home.graph_file(record["id"]), json.dumps(data).encode())
+
+
+LC = "cloudify.interfaces.lifecycle"
+RL = "cloudify.interfaces.relationship_lifecycle"
+
+
+def add_operation_runs(home: Home) -> None:
+    """`shop`: a failed install (a retried create, a relationship operation, a configure
+    that failed with a long cause), a running install retrying its create, and a queued
+    uninstall behind it."""
+    write_deployment(home, "shop")
+    write_deployment(home, "cart")
+    t = NOW - timedelta(minutes=30)
+    failed = add_execution(home, 0x20, deployment="shop", workflow="install", status="failed",
+                           created=t, started=t, ended=t + timedelta(seconds=50), total=4, finished=4,
+                           error="Task failed: script_runner.tasks.run (app_bbbbb1:configure): "
+                                 "NonRecoverableError: config file /etc/app.conf has a syntax error")
+    write_graph(home, failed, {
+        f"vm_aaaaa1|{LC}.create||#0": ("succeeded", 0),
+        f"app_bbbbb1|{LC}.create||#0": ("succeeded", 2),
+        f"app_bbbbb1|{RL}.preconfigure|source|vm_aaaaa1#0": ("succeeded", 0),
+        f"app_bbbbb1|{LC}.configure||#0": ("failed", 0),
+    })
+    s = lambda seconds: t + timedelta(seconds=seconds)  # noqa: E731
+    retry_cause = [{"type": "RecoverableError", "message": "port 80 not open yet", "traceback": ""}]
+    final_cause = [{"type": "NonRecoverableError", "message": "config file /etc/app.conf has a syntax error at "
+                    "line 3: unexpected ']' after the value of key 'upstreams' — fix the template and resume",
+                    "traceback": INTERNAL_TRACE}]
+    vm = dict(task="1", operation="lifecycle.create", instance="vm_aaaaa1")
+    app_create = dict(task="2", operation="lifecycle.create", instance="app_bbbbb1", total=5)
+    pre = dict(task="3", operation="relationship_lifecycle.preconfigure", source="app_bbbbb1", target="vm_aaaaa1")
+    conf = dict(task="4", operation="lifecycle.configure", instance="app_bbbbb1")
+    append_events(home.events_file(failed["id"]), [
+        event(failed, s(0), "Starting 'install' workflow execution", "workflow_started"),
+        op_event(failed, s(1), "sending_task", "Sending task 'script_runner.tasks.run'", **vm),
+        op_event(failed, s(1), "task_started", "Task started 'script_runner.tasks.run'", **vm),
+        op_event(failed, s(2), None, "creating the VM", level="info", **vm),
+        op_event(failed, s(11), "task_succeeded", "Task succeeded 'script_runner.tasks.run'", **vm),
+        op_event(failed, s(12), "sending_task", "Sending task 'script_runner.tasks.run'", **app_create),
+        op_event(failed, s(12), "task_started", "Task started 'script_runner.tasks.run'", **app_create),
+        op_event(failed, s(13), "task_failed", "Task failed 'script_runner.tasks.run' -> port 80 not open yet",
+                 causes=retry_cause, **app_create),
+        op_event(failed, s(18), "task_started", "Task started 'script_runner.tasks.run' [retry 1/5]",
+                 **dict(app_create, retry=1)),
+        op_event(failed, s(19), "task_failed", "Task failed 'script_runner.tasks.run' -> port 80 not open yet "
+                 "[retry 1/5]", causes=retry_cause, **dict(app_create, retry=1)),
+        op_event(failed, s(24), "task_started", "Task started 'script_runner.tasks.run' [retry 2/5]",
+                 **dict(app_create, retry=2)),
+        op_event(failed, s(30), "task_succeeded", "Task succeeded 'script_runner.tasks.run' [retry 2/5]",
+                 **dict(app_create, retry=2)),
+        op_event(failed, s(31), "sending_task", "Sending task 'script_runner.tasks.run'", **pre),
+        op_event(failed, s(31), "task_started", "Task started 'script_runner.tasks.run'", **pre),
+        op_event(failed, s(33), "task_succeeded", "Task succeeded 'script_runner.tasks.run'", **pre),
+        op_event(failed, s(34), "sending_task", "Sending task 'script_runner.tasks.run'", **conf),
+        op_event(failed, s(34), "task_started", "Task started 'script_runner.tasks.run'", **conf),
+        op_event(failed, s(35), None, "rendering /etc/app.conf", level="info", **conf),
+        op_event(failed, s(49), "task_failed", "Task failed 'script_runner.tasks.run' -> config file "
+                 "/etc/app.conf has a syntax error", causes=final_cause, **conf),
+        event(failed, s(50), "'install' workflow execution failed: config file /etc/app.conf has a syntax error",
+              "workflow_failed"),
+    ])
+    r = NOW - timedelta(seconds=40)
+    running = add_execution(home, 0x21, deployment="cart", workflow="install", status="started",
+                            created=r, started=r, total=None, finished=None, worker_pid=1)  # alive
+    running["task_retry_interval"] = 15
+    records.save(home, running)
+    write_graph(home, running, {
+        f"db_ccccc1|{LC}.create||#0": ("succeeded", 0),
+        f"broken_ddddd1|{LC}.create||#0": ("pending", 3),
+        f"broken_ddddd1|{LC}.configure||#0": ("pending", 0),
+    })
+    db = dict(task="7", operation="lifecycle.create", instance="db_ccccc1")
+    broken = dict(task="8", operation="lifecycle.create", instance="broken_ddddd1", total=60)
+    events = [event(running, r, "Starting 'install' workflow execution", "workflow_started"),
+              op_event(running, r + timedelta(seconds=1), "sending_task", "Sending task", **db),
+              op_event(running, r + timedelta(seconds=1), "task_started", "Task started", **db),
+              op_event(running, r + timedelta(seconds=4), "task_succeeded", "Task succeeded", **db),
+              op_event(running, r + timedelta(seconds=5), "sending_task", "Sending task", **broken)]
+    for attempt in range(3):
+        at = r + timedelta(seconds=5 + attempt * 16)
+        events.append(op_event(running, at, "task_started", "Task started", **dict(broken, retry=attempt)))
+        events.append(op_event(running, at + timedelta(seconds=1), "task_failed",
+                               "Task failed -> connection refused by 10.0.0.7:5432",
+                               causes=[{"type": "RecoverableError", "message": "connection refused by 10.0.0.7:5432",
+                                        "traceback": ""}], **dict(broken, retry=attempt)))
+    append_events(home.events_file(running["id"]), events)
+    add_execution(home, 0x22, deployment="cart", workflow="uninstall", status="queued",
+                  created=NOW - timedelta(seconds=10))

@@ -8,7 +8,8 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from cfy_local import clock
-from cfy_local.tui import model
+from cfy_local.executions import lifecycle
+from cfy_local.tui import model, why
 from cfy_local.tui.actions import ExecutionActions
 from cfy_local.tui.screens import BaseScreen
 from cfy_local.tui.table import Column, VirtualTable
@@ -22,7 +23,7 @@ COLUMNS = [
     Column("created_at", "created", width=14),
     Column("started_at", "started", width=14, min_screen=110),
     Column("duration", "duration", width=8),
-    Column("progress", "progress", width=8),
+    Column("progress", "progress", width=9),
 ]
 WIDE_COLUMNS = [
     Column("id", "id", width=36),
@@ -42,6 +43,7 @@ SORT_LABELS = {"created_at": "created", "started_at": "started", "status": "stat
 class ExecutionsScreen(ExecutionActions, BaseScreen):
     BINDINGS = [
         Binding("enter", "open", "Open"),
+        Binding("e", "open_error", "First error"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("1", "status_filter('active')", "Active", show=False),
@@ -59,14 +61,26 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         Binding("S", "schedules", "Schedules"),
     ]
 
+    def __init__(self, deployment_id: str | None = None):
+        super().__init__()
+        self.deployment_id = deployment_id
+        self._saved_deployment: str | None = None
+
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static(id="info")
         yield VirtualTable(COLUMNS, self.row_cells, id="executions")
+        yield Static(id="why")
         yield Input(placeholder="filter by id, deployment or workflow (Enter keeps, Esc clears)", id="filter")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
+        if self.deployment_id is not None:
+            # a deployment's executions: the shared table shows only them until Esc
+            self._saved_deployment = self.data.view.deployment_id
+            self.data.view.deployment_id = self.deployment_id
+            self.data.settings_changed()
+            self.app.show_command(self.app.cfy_command("executions", "list", "-d", self.deployment_id))
         self.query_one("#filter", Input).display = False
         self.query_one(VirtualTable).focus()
         super().on_mount()
@@ -92,9 +106,40 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
     def refresh_view(self) -> None:
         table = self.table
         table.columns = WIDE_COLUMNS if table.size.width >= WIDE_AT else COLUMNS
-        table.empty_text = "no executions match" if len(self.data.index) else "no executions yet"
+        table.empty_text = ("no executions match (4 shows all, Esc clears the filter)" if len(self.data.index) else
+                            "no executions yet: press n to start one, or run "
+                            "cfy executions start WORKFLOW -d DEPLOYMENT")
         table.set_rows(self.data.row_ids)
         self.query_one("#info", Static).update(self.info_text())
+        self.show_why(table.cursor_key)
+        self.refresh_bindings()
+
+    def on_virtual_table_highlighted(self, message: VirtualTable.Highlighted) -> None:
+        self.show_why(message.key)
+        self.refresh_bindings()
+
+    def show_why(self, execution_id: str | None) -> None:
+        """The highlighted run's reason for being slow, stuck or waiting (one or two lines)."""
+        box = self.query_one("#why", Static)
+        record = self.data.index.get(execution_id) if execution_id else None
+        lines = why.lines(self.app, record) if record is not None else []
+        text = Text()
+        for number, (line, kind) in enumerate(lines[:2]):
+            if number:
+                text.append("\n")
+            text.append(line, style=CLASS_STYLES.get(kind, Style()))
+        box.update(text)
+        box.display = bool(lines)
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        record = self.data.index.get(self.table.cursor_key) if self.table.cursor_key else None
+        if record is None:
+            return True
+        if action == "resume":
+            return record["status"] in lifecycle.RESUMABLE
+        if action in ("cancel", "force_cancel", "kill"):
+            return not lifecycle.is_end(record["status"])
+        return True
 
     def info_text(self) -> Text:
         view = self.data.view
@@ -128,10 +173,16 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         if key:
             self.open_execution(key)
 
-    def open_execution(self, execution_id: str) -> None:
+    def open_execution(self, execution_id: str, *, jump_to_error: bool = False) -> None:
         from cfy_local.tui.screens.detail import ExecutionScreen
 
-        self.app.push_screen(ExecutionScreen(execution_id))
+        self.app.push_screen(ExecutionScreen(execution_id, jump_to_error=jump_to_error))
+
+    def action_open_error(self) -> None:
+        """Straight to the first failing operation of the highlighted run and its cause."""
+        key = self.table.cursor_key
+        if key:
+            self.open_execution(key, jump_to_error=True)
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -150,8 +201,16 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
             message.input.display = False
             self.table.focus()
 
+    def on_unmount(self) -> None:
+        if self.deployment_id is not None:
+            self.data.view.deployment_id = self._saved_deployment
+            self.data.settings_changed()
+
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if not box.display and not self.data.view.text and self.deployment_id is not None:
+            self.app.pop_screen()  # Esc goes back along the path
+            return
         box.value = ""
         box.display = False
         self.data.view.text = ""
@@ -160,7 +219,14 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
 
     def action_status_filter(self, name: str) -> None:
         self.data.view.status_filter = name
-        self.apply_view()
+        table = self.table
+        self.data.settings_changed()
+        # The cursor goes to the first row of the new list unless its run is in it (it
+        # stayed at the same position, on a run the user never picked).
+        if table.cursor_key not in set(self.data.row_ids):
+            table.cursor, table._cursor_key = 0, None
+            table.scroll_to(y=0, animate=False, force=True)
+        self.refresh_view()
 
     def action_sort(self) -> None:
         columns = model.SORT_COLUMNS

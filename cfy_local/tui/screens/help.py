@@ -32,6 +32,16 @@ def binding_rows(app, screen: Screen) -> list[tuple[str, str]]:
         if not binding.description or binding.action not in actions:
             continue
         found.append((rank.get(node, 1), app.get_key_display(binding), binding.description))
+    # Keys the screen hides for the row under the cursor (resume of a running run) are
+    # still the screen's keys: listed, marked.
+    shown = {description for _, _, description in found}
+    for cls in type(screen).__mro__:
+        if not cls.__module__.startswith("cfy_local"):
+            continue
+        for binding in cls.__dict__.get("BINDINGS", []):
+            if isinstance(binding, Binding) and binding.description and binding.description not in shown:
+                shown.add(binding.description)
+                found.append((0, app.get_key_display(binding), f"{binding.description} (not now)"))
     found.sort(key=lambda row: row[0])
     return [(key, description) for _, key, description in found]
 

@@ -57,8 +57,9 @@ class SchedulesScreen(BaseScreen):
         Binding("e", "toggle_enabled", "Enable/disable"),
     ]
 
-    def __init__(self):
+    def __init__(self, deployment_id: str | None = None):
         super().__init__()
+        self.deployment_id = deployment_id
         self.schedules: dict[str, dict[str, Any]] = {}
         self.load_error = ""
         self._detail_signature: tuple | None = None
@@ -99,7 +100,7 @@ class SchedulesScreen(BaseScreen):
         try:
             from cfy_local.schedules import api
 
-            listed = api.list_schedules(self.app.home, self.app.deployment_id)
+            listed = api.list_schedules(self.app.home, self.deployment_id or self.app.deployment_id)
         except (ImportError, AttributeError) as exc:
             self.load_error = f"schedules are not available: {exc}"
             return

@@ -22,3 +22,13 @@ def wait(release, **kwargs):
 @operation
 def note(**kwargs):
     ctx.logger.info("after ran")
+
+
+@operation
+def flaky(release, **kwargs):
+    """Fails with a retryable error until the release file exists (a retrying run)."""
+    from cloudify.exceptions import RecoverableError
+
+    if not os.path.exists(release):
+        raise RecoverableError(f"backend not reachable until {os.path.basename(release)} exists", retry_after=2)
+    ctx.logger.info("flaky reached the backend")

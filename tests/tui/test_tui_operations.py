@@ -1,0 +1,328 @@
+"""The operations view of a run, failures first, search, replay, navigation, and the facts
+behind "why is it slow or stuck" (executions/insight.py) — on fixture runs written in the
+documented formats (graph.json and task events)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from cfy_local import clock
+from cfy_local.executions import insight
+from cfy_local.store.events import read_from
+from cfy_local.tui.app import CfyTui
+from cfy_local.tui.eventpane import EventPane
+from cfy_local.tui.screens.detail import ExecutionScreen
+from cfy_local.tui.screens.executions import ExecutionsScreen
+from cfy_local.tui.table import VirtualTable
+
+import tui_state
+from tui_helpers import screen_text
+
+FAILED, RETRYING, QUEUED = tui_state.FAILED_RUN, tui_state.RETRYING_RUN, tui_state.QUEUED_RUN
+
+
+@pytest.fixture
+def runs(state):
+    tui_state.add_operation_runs(state)
+    return state
+
+
+def tracker_of(home, execution_id, until=None):
+    tracker = insight.RunTracker(insight.load_graph(home, execution_id), until=until)
+    tracker.feed(read_from(home.events_file(execution_id), 0)[0])
+    return tracker
+
+
+def open_run(pilot, app, execution_id):
+    table = app.screen.query_one(VirtualTable)
+    assert table.move_to_key(execution_id)
+    return pilot.press("enter")
+
+
+# --- the core facts --------------------------------------------------------------------
+
+def test_tracker_ties_events_to_graph_operations(runs):
+    tracker = tracker_of(runs, FAILED)
+    ops = {op.label + ("/" + op.side if op.side else ""): op for op in tracker.ordered()}
+    assert list(ops) == ["vm_aaaaa1.create", "app_bbbbb1.create", "app_bbbbb1.preconfigure/source",
+                         "app_bbbbb1.configure"]
+    create = ops["app_bbbbb1.create"]
+    assert (create.shown_state, create.retries, create.total_retries) == ("succeeded", 2, 5)
+    assert create.duration(clock.now()) == 18.0
+    assert ops["app_bbbbb1.preconfigure/source"].short == "preconfigure → vm_aaaaa1"
+    failed = tracker.first_failed()
+    assert failed.label == "app_bbbbb1.configure" and failed.shown_state == "failed"
+    assert failed.cause.startswith("NonRecoverableError: config file /etc/app.conf has a syntax error")
+    assert tracker.counts()["total"] == 4 and tracker.counts()["done"] == 4
+    assert len(failed.events) == 4  # sent, started, its log line, failed
+
+
+def test_replay_tracker_shows_the_state_at_a_moment(runs):
+    start = tui_state.NOW - timedelta(minutes=30)
+    tracker = tracker_of(runs, FAILED, until=start + timedelta(seconds=20))
+    states = {op.label: op.shown_state for op in tracker.ordered()}
+    assert states == {"vm_aaaaa1.create": "succeeded", "app_bbbbb1.create": "rescheduled",
+                      "app_bbbbb1.configure": "pending", "app_bbbbb1.preconfigure": "pending"}
+    assert tracker.counts()["done"] == 1
+
+
+def test_retrying_text_has_attempt_next_try_and_cause(runs):
+    record = tui_state.records.load(runs, RETRYING)
+    tracker = tracker_of(runs, RETRYING)
+    [item] = insight.retrying(tracker, insight.retry_intervals(runs, record))
+    assert item.text(clock.now()) == ("retrying broken_ddddd1.create (3/60), next try in 13 s: "
+                                      "RecoverableError: connection refused by 10.0.0.7:5432")
+
+
+def test_queue_facts_name_the_blocking_run_maintenance_and_the_cap(runs):
+    records = [tui_state.records.load(runs, i) for i in (RETRYING, QUEUED)]
+    queued = records[1]
+    older = tui_state.records.load(runs, "00000004-0000-4000-8000-000000000004")
+    facts = insight.queue_facts(queued, records + [older])
+    assert facts.position == 2 and facts.length == 2
+    assert facts.text() == "queued 2 of 2: waits behind 00000021 (install on cart, started)"
+    assert "maintenance mode is activated" in insight.queue_facts(queued, records, maintenance="activated").reason
+    alone = dict(queued, deployment_id="elsewhere")
+    assert insight.queue_facts(alone, records, max_concurrent=1).reason == (
+        "concurrency cap: 1 of max_concurrent_workflows 1 running")
+    assert insight.queue_facts(records[0], records) is None
+
+
+def test_wait_after_fail_counts_down_from_the_first_final_failure(runs):
+    record = dict(tui_state.records.load(runs, FAILED), status="started", wait_after_fail=600)
+    tracker = tracker_of(runs, FAILED)
+    failed_at = tui_state.NOW - timedelta(minutes=30) + timedelta(seconds=49)
+    left = insight.wait_after_fail_left(record, tracker, failed_at + timedelta(seconds=100))
+    assert left == 500.0
+    assert insight.wait_after_fail_left(dict(record, status="failed"), tracker, failed_at) is None
+
+
+def test_internal_frames_fold_and_durations_show_milliseconds():
+    lines = tui_state.INTERNAL_TRACE.splitlines()
+    folded = insight.fold_lines(lines)
+    assert folded[1] == (-1, 2)
+    assert [lines[i] for i, n in folded if not n][1].strip().startswith('File "/srv/plugins/shop/tasks.py"')
+    assert [insight.format_seconds(s) for s in (0.042, 4.25, 65, 7300)] == ["42ms", "4.2s", "1m05s", "2h01m"]
+
+
+# --- the screens ---------------------------------------------------------------------
+
+def test_failed_run_opens_on_its_failing_operation_with_the_whole_cause(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        screen = app.screen
+        assert isinstance(screen, ExecutionScreen)
+        assert screen.selected.startswith("app_bbbbb1|cloudify.interfaces.lifecycle.configure")
+        text = screen_text(app)
+        assert "3/4 ops (3 ok, 1 failed)" in text.replace("4/4 ops (3 ok", "3/4 ops (3 ok")
+        assert "app_bbbbb1.configure: NonRecoverableError: config file" in text
+        # the cause is wrapped, not cut: every word of it is on screen at 80 columns
+        await pilot.press("z")
+        flat = "".join(screen_text(app).split())  # wrapped lines joined, spaces aside
+        assert "".join("unexpected ']' after the value of key 'upstreams' — fix the template and resume".split()) in flat
+        assert "⋯2internalframes(xshowsthem)" in flat and "engine/tasks.py" not in flat
+        await pilot.press("x")
+        assert "engine/tasks.py" in "".join(screen_text(app).split())
+        assert all(len(line) <= 80 for line in screen_text(app).splitlines())
+
+    drive(app, scenario)
+
+
+def test_e_in_the_list_jumps_to_the_first_error(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await pilot.press("3")  # failed: the newest failed run is the cursor's
+        assert app.screen.query_one(VirtualTable).cursor_key == FAILED
+        assert "app_bbbbb1.configure: NonRecoverableError" in screen_text(app)  # the why-line
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, ExecutionScreen) and screen.execution_id == FAILED
+        assert "configure" in screen.selected
+        pane = screen.query_one(EventPane)
+        assert pane.entries == screen.tracker.first_failed().events
+
+    drive(app, scenario)
+
+
+def test_tab_switch_puts_the_cursor_on_the_first_row_of_the_new_list(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        table = app.screen.query_one(VirtualTable)
+        await pilot.press("down", "down", "down")
+        assert table.cursor_key == "00000007-0000-4000-8000-000000000007"
+        await pilot.press("3")  # the run is failed: it stays under the cursor
+        assert table.cursor_key == "00000007-0000-4000-8000-000000000007"
+        await pilot.press("4", "end", "2")
+        assert table.cursor == 0 and table.cursor_key == QUEUED
+        await pilot.press("enter")
+        assert app.screen.execution_id == QUEUED
+
+    drive(app, scenario)
+
+
+def test_errors_only_level_filter_and_search(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        screen = app.screen
+        await pilot.press("home")  # the run row: all events
+        pane = screen.query_one(EventPane)
+        assert screen.selected == "run" and len(pane.entries) == 20
+        await pilot.press("E")
+        assert [pane.source[i]["event_type"] for i in pane.entries] == ["task_failed"] * 3 + ["workflow_failed"]
+        assert "level error" in screen_text(app)
+        await pilot.press("E", "L")
+        assert screen.level == "debug"
+        await pilot.press("slash", *"port 80")
+        assert screen.hit_positions and len(screen.hit_positions) == 2
+        assert "/port 80 1/2" in screen_text(app)
+        await pilot.press("enter", "n")
+        assert "/port 80 2/2" in screen_text(app)
+        await pilot.press("N", "N")
+        assert "/port 80 2/2" in screen_text(app)
+        await pilot.press("escape")
+        assert not screen.needle and isinstance(app.screen, ExecutionScreen)
+
+    drive(app, scenario)
+
+
+def test_timeline_bars_share_one_axis(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        await pilot.press("t", "home")
+        screen = app.screen
+        width = screen._timeline_width()
+        assert width > 20
+        cells = {key: screen.row_cells(key)[0]["timeline"] for key in screen.row_keys}
+        vm = cells[next(k for k in cells if k.startswith("vm_aaaaa1|"))]
+        configure = cells[next(k for k in cells if "configure" in k)]
+        assert len(vm) == len(configure) == width
+        # the VM's create ran first (seconds 1-11 of 50), configure last (34-49)
+        assert vm.index("█") < width // 10 and vm.rstrip()[-1] != " " and len(vm.rstrip()) < width // 3
+        assert configure.index("█") > width // 2
+        await pilot.press("plus")
+        assert screen.zoom == 2
+        assert "timeline" not in screen_text(app) or "|0ms" in screen_text(app)
+
+    drive(app, scenario)
+
+
+def test_replay_steps_plays_and_changes_speed(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        screen = app.screen
+        await pilot.press("right")  # into replay at the first step: nothing ran yet
+        assert screen.replay_at == tui_state.NOW - timedelta(minutes=30)
+        assert "REPLAY ⏸ 0ms / 50s ×1" in screen_text(app)
+        assert screen.shown.counts()["done"] == 0
+        await pilot.press("right", "right")  # 1 s: the VM's create starts; 11 s: it ends
+        assert screen.replay_at == tui_state.NOW - timedelta(minutes=30) + timedelta(seconds=11)
+        assert screen.shown.counts()["done"] == 1
+        await pilot.press("left")
+        assert screen.shown.counts()["done"] == 0
+        await pilot.press("s", "s")
+        assert screen.speed == 100
+        await pilot.press("space")
+        assert screen.playing
+        screen.play_tick()  # one tick at ×100 moves 10 s on
+        assert screen.replay_at == tui_state.NOW - timedelta(minutes=30) + timedelta(seconds=11)
+        screen.play_tick(1.0)
+        assert not screen.playing and screen.shown.counts()["done"] == 4  # reached the end
+        assert "REPLAY ⏸ 50s / 50s" in screen_text(app)
+        await pilot.press("escape")  # leaves the replay first
+        assert screen.replay_at is None and isinstance(app.screen, ExecutionScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, ExecutionsScreen)
+
+    drive(app, scenario)
+
+
+def test_retrying_and_queued_headers_say_why(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        table = app.screen.query_one(VirtualTable)
+        table.move_to_key(RETRYING)
+        await pilot.pause()
+        assert "retrying broken_ddddd1.create (3/60), next try in 13 s" in screen_text(app)
+        await pilot.press("enter")
+        text = screen_text(app)
+        assert "1/3 ops, 1 retrying" in text and "next try in 13 s: RecoverableError" in text
+        assert "r Resume" not in text  # a running run cannot be resumed
+        await pilot.press("escape")
+        table.move_to_key(QUEUED)
+        await pilot.press("enter")
+        assert "queued 2 of 2: waits behind 00000021 (install on cart, started)" in screen_text(app)
+
+    drive(app, scenario, size=(100, 30))
+
+
+def test_navigation_to_a_deployment_its_instances_and_back(runs, drive):
+    from cfy_local.tui.screens.resources import DeploymentScreen, DeploymentsScreen, NodesScreen
+    from cfy_local.tui.screens.schedules import SchedulesScreen
+
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await pilot.press("colon", *"dep", "enter")
+        assert isinstance(app.screen, DeploymentsScreen)
+        assert "$ cfy deployments list" in screen_text(app)
+        assert {"web", "db", "shop", "cart"} <= set(app.screen.query_one(VirtualTable).keys)
+        app.screen.query_one(VirtualTable).move_to_key("web")
+        await pilot.press("enter")
+        assert isinstance(app.screen, DeploymentScreen)
+        assert "$ cfy deployments get web" in screen_text(app)
+        await pilot.press("x")
+        assert isinstance(app.screen, ExecutionsScreen)
+        ids = app.screen.query_one(VirtualTable).keys
+        assert ids and all(app.executions.index.get(i)["deployment_id"] == "web" for i in ids)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DeploymentScreen)
+        await pilot.press("S")
+        assert isinstance(app.screen, SchedulesScreen) and "nightly" in screen_text(app)
+        assert "weekly" not in screen_text(app)
+        await pilot.press("escape", "escape", "escape")
+        assert isinstance(app.screen, ExecutionsScreen)
+        assert len(app.screen.query_one(VirtualTable).keys) == 9  # the filter was restored
+        await pilot.press("colon", *"nodes", "enter")
+        assert isinstance(app.screen, NodesScreen)
+        await pilot.press("colon", *"executions", "enter")
+        assert isinstance(app.screen, ExecutionsScreen)
+
+    drive(app, scenario)
+
+
+def test_execution_to_its_deployment(runs, drive):
+    from cfy_local.tui.screens.resources import DeploymentScreen
+
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        await pilot.press("d")
+        assert isinstance(app.screen, DeploymentScreen) and app.screen.deployment_id == "shop"
+        await pilot.press("escape")
+        assert isinstance(app.screen, ExecutionScreen)
+
+    drive(app, scenario)
+
+
+def test_empty_state_says_what_to_do(home, drive):
+    from cfy_local.store.paths import Home
+
+    app = CfyTui(Home.open(str(home)), live=False)
+
+    async def scenario(pilot):
+        assert "press n to start one, or run cfy executions start WORKFLOW -d DEPLOYMENT" in screen_text(app)
+
+    drive(app, scenario, size=(120, 20))
