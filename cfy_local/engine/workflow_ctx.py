@@ -371,6 +371,10 @@ class CloudifyWorkflowContext:
         # awaited (``.get()``), finished or not.
         if any(not task.async_result.fetched for task in self._non_graph_tasks):
             raise RuntimeError("Cannot switch to graph mode when tasks have already been executed")
+        # Awaited tasks left the graph in Cloudify when their result was read; the graph
+        # executed from here holds only what the workflow adds now.
+        for task in self._non_graph_tasks:
+            self._graph.remove_task(task)
         self._graph_mode = True
         return self._graph
 
