@@ -10,6 +10,7 @@ import click
 
 from cfy_local.cli import AliasedGroup, render
 from cfy_local.cli.common import get_home, json_option, wants_json
+from cfy_local.cli.result import Message, Result
 
 
 @click.group("scheduler", cls=AliasedGroup)
@@ -49,17 +50,14 @@ def run(interval, once, at):
 
     if once:
         now = parse_at(at) if at else clock.now()
-        report = run_pass(home, now, log=log)
-        if as_json:
-            render.print_json({"now": report.now, "scanned": report.scanned, "due": report.due,
-                               "maintenance": report.maintenance,
-                               "decisions": [dict(d.history_entry(), deployment_id=d.deployment_id,
-                                                  schedule_id=d.schedule_id) for d in report.decisions]})
-        else:
-            render.echo(f"Pass at {report.now}: {report.scanned} schedules, {report.due} due, "
-                        f"{report.count('fired')} fired, {report.count('skipped')} skipped, "
-                        f"{report.count('disabled')} disabled")
-        return
+        report = run_pass(home, now, log=log)  # the pass's log lines are printed as they happen
+        return Result(
+            data={"now": report.now, "scanned": report.scanned, "due": report.due, "maintenance": report.maintenance,
+                  "decisions": [dict(d.history_entry(), deployment_id=d.deployment_id, schedule_id=d.schedule_id)
+                                for d in report.decisions]},
+            after=[Message(f"Pass at {report.now}: {report.scanned} schedules, {report.due} due, "
+                           f"{report.count('fired')} fired, {report.count('skipped')} skipped, "
+                           f"{report.count('disabled')} disabled")])
 
     held = try_hold(home.root, LOCK)
     if held is None:

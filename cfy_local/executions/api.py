@@ -57,6 +57,15 @@ def _merge_parameters(deployment: dict[str, Any], workflow_id: str, parameters: 
     return merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
 
 
+def validate_start(home: Home, workflow_id: str, deployment_id: str, parameters: dict[str, Any] | None = None,
+                   allow_custom_parameters: bool = False) -> dict[str, Any]:
+    """The checks a start makes before anything is written (the deployment exists, the
+    workflow and its parameters are valid); returns the merged parameters. For callers
+    that create something else from a start's request (a one-shot schedule)."""
+    return _merge_parameters(_load_deployment(home, deployment_id), workflow_id, dict(parameters or {}),
+                             allow_custom_parameters)
+
+
 def _admission_relevant(deployment_id: str | None):
     """What a start decides on: executions that are not over, and the deployment's
     environment creations (whatever their status)."""
