@@ -69,8 +69,9 @@ def create(deployment_id, blueprint_id, inputs, generate_id, display_name):
         deployment_id = str(uuid.uuid4())
         deployment_id = "d" + deployment_id if deployment_id[0].isdigit() else deployment_id
     parsed = parse_values(inputs)
+    home = get_home()
     try:
-        record = api.create_deployment(get_home(), deployment_id, blueprint_id, parsed, display_name=display_name)
+        record = api.create_deployment(home, deployment_id, blueprint_id, parsed, display_name=display_name)
     except ValidationError as exc:
         if str(exc).startswith("ERROR: The `"):  # an id refused before anything was looked at
             raise

@@ -22,7 +22,7 @@ UNINSTALL_HINT = (
     "failures and continue the execution (for example: 'cfy executions start uninstall -d {dep} -p "
     "ignore_failure=true'). If your blueprint imports Cloudify's global definitions (types.yaml) of a version "
     "prior to 4.0, you will also need to include '--allow-custom-parameters' in the command line.")
-FAIL_FAST_HINT = ("Failed operations are retried up to {total} times, {interval} s apart (Cloudify's defaults). "
+FAIL_FAST_HINT = ("Failed operations are retried up to {total} time(s), {interval} s apart. "
                   "To fail fast: --task-retries 0, or `task_retries: 0` in config.yaml.")
 # Errors that the engine never retries, whatever the retry budget.
 NOT_RETRIED = frozenset({"NonRecoverableError"})
@@ -93,7 +93,10 @@ class EventPrinter:
         ctx = event.get("context") or {}
         causes = ctx.get("task_error_causes") or []
         cause = short_cause(causes[-1] if causes else None)
-        name = ctx.get("task_name") or "operation"
+        name = ctx.get("task_name")
+        if name is None:  # a subgraph's failure: its own first words, then the cause
+            text = str((event.get("message") or {}).get("text") or "")
+            return render.paint(f"{_prefix(event)}{text.split(' -> ', 1)[0]}: {cause}", "red")
         if not self.will_retry(event):
             return render.paint(f"{_prefix(event)}Task failed '{name}': {cause}", "red")
         self.retries += 1

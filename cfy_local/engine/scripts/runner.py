@@ -103,7 +103,9 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
         if socket_dir != workdir:
             shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    return _outcome_result(outcome, argv, return_code, stdout_tail, stderr_tail)
+    # The error names the script as the blueprint does (scripts/broken.sh), not its temporary copy.
+    shown = [script_path if script_path and arg == script_file else arg for arg in argv]
+    return _outcome_result(outcome, shown, return_code, stdout_tail, stderr_tail)
 
 
 _swept = threading.Event()
