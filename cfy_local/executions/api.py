@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cfy_local import clock
+from cfy_local import clock, errors
 from cfy_local.errors import ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.lifecycle import CancelAction, Status
@@ -493,7 +493,7 @@ def require_execution(home: Home, execution_id: str) -> dict[str, Any]:
     try:
         return records.load(home, execution_id)
     except NotFoundError:
-        raise NotFoundError(f"Execution {execution_id} not found") from None
+        raise errors.not_found("Execution", execution_id) from None
 
 
 def record_watcher(home: Home, execution_id: str, *, check_every: float = 1.0):
