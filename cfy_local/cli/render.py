@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import time
 from typing import Any, Iterable, Sequence
 
@@ -129,7 +130,9 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], labels: dict[str,
     def line(values: Iterable[str], header: bool = False) -> str:
         cells = [v.center(w) for v, w in zip(values, widths)]
         if status_at is not None and not header:
-            cells[status_at] = paint_status(cells[status_at])
+            word = cells[status_at].strip()
+            if word:
+                cells[status_at] = cells[status_at].replace(word, paint_status(word), 1)
         return "| " + " | ".join(cells) + " |"
 
     out = [sep, line(headers, header=True), sep]
@@ -145,7 +148,8 @@ def table_text(table: Table, *, wide: bool = False) -> list[str]:
     lines = ["", table.title, format_table(table.rows, columns, labels, table.max_cell, fit_width=width,
                                            colour_status=True), ""]
     if dropped:
-        lines.append(f"(left out to fit {width} columns: {', '.join(dropped)}; --wide shows all)")
+        note = f"(left out to fit {width} columns: {', '.join(dropped)}; --wide shows all)"
+        lines.extend(textwrap.wrap(note, width or len(note)))
     return lines
 
 

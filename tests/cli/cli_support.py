@@ -137,3 +137,12 @@ def cfy_tty(home_path, *args: str, env: dict | None = None, columns: int = 80, t
     os.close(master)
     code = proc.wait(timeout=10)
     return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def put_record(home_path, *, workflow_id="install", deployment_id="dep", status="pending", **extra) -> dict:
+    """An execution record saved straight into the state dir (as admission leaves it)."""
+    home = Home.open(str(home_path))
+    record = records.new_record(workflow_id=workflow_id, deployment_id=deployment_id, blueprint_id="bp",
+                                status=status, **extra)
+    records.save(home, record)
+    return record
