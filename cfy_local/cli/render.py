@@ -153,12 +153,19 @@ def table_text(table: Table, *, wide: bool = False) -> list[str]:
     return lines
 
 
+def _detail(value: Any) -> str:
+    """A detail's value: structures as JSON (never a Python repr), the rest as text."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
 def details_text(details: Details) -> list[str]:
     """cfy's ``print_details``: title, then ``\\t<key>:`` padded, then the value."""
     lines = [details.title]
     if details.data:
         width = max(len(k) for k in details.data) + 5
-        lines.extend(f"\t{(key + ':').ljust(width)} {value}" for key, value in details.data.items())
+        lines.extend(f"\t{(key + ':').ljust(width)} {_detail(value)}" for key, value in details.data.items())
     return lines
 
 
