@@ -6,7 +6,6 @@ inside a worker. ``cfy status`` reports a broken file instead of failing on it.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, fields
 from typing import Any

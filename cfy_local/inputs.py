@@ -83,7 +83,7 @@ def _from_files_or_yaml(resource: str) -> dict[str, Any]:
     if os.path.isfile(resource):
         return _yaml_dict(_read(resource), resource)
     if _looks_like_a_path(resource):
-        raise ValidationError(f"{resource}: no such file (inputs and parameters files must exist)")
+        raise ValidationError(f"Invalid input: {resource} does not exist (no such file)")
     return _yaml_dict(resource, resource)
 
 

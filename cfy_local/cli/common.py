@@ -10,6 +10,7 @@ from cfy_local.cli import render
 from cfy_local.cli.result import Result
 from cfy_local.config import load_config
 from cfy_local.errors import CfyLocalError
+from cfy_local.inputs import parse_inputs
 from cfy_local.store.paths import Home
 
 
@@ -79,11 +80,7 @@ def verbosity(ctx: click.Context | None = None) -> int:
 
 def parse_values(values) -> dict:
     """``-i``/``-p`` values in every form cfy takes, merged left to right."""
-    if not values:
-        return {}
-    from cfy_local.inputs import parse_inputs
-
-    return parse_inputs(list(values))
+    return parse_inputs(list(values)) if values else {}
 
 
 def report_error(exc: CfyLocalError) -> int:

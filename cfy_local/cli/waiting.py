@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from cfy_local import clock, engine
 from cfy_local.cli import render

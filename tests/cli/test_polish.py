@@ -34,7 +34,7 @@ def test_input_errors_are_one_clear_line(home, cfy, tmp_path):
     deploy(cfy, tmp_path)
     missing = cfy("executions", "start", "hello", "-d", "dep", "-p", "/nonexistent.yaml")
     assert missing.exit_code == 1
-    assert missing.stderr.strip() == "/nonexistent.yaml: no such file (inputs and parameters files must exist)"
+    assert missing.stderr.strip() == "Invalid input: /nonexistent.yaml does not exist (no such file)"
     unknown = cfy("executions", "start", "helo", "-d", "dep")
     (line,) = unknown.stderr.splitlines()
     assert line.startswith("Workflow helo does not exist in the deployment dep. Did you mean `hello`? "
