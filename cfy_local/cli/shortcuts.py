@@ -72,7 +72,7 @@ def uninstall(deployment_id, workflow_id, parameters, allow_custom_parameters, f
 
     def remove(code: int) -> Result:
         """After a successful uninstall: delete the deployment, then its blueprint if unused."""
-        result = Result(exit_code=ExitCode.OK, data={"deployment_deleted": deployment_id, "blueprint_deleted": None})
+        result = Result(exit_code=ExitCode.OK)  # with --json the events alone are the output (NDJSON)
         result.say(f"Trying to delete deployment {deployment_id}...")
         deployments.delete_deployment(home, deployment_id, force=force)
         result.say("Deployment deleted")
@@ -81,7 +81,6 @@ def uninstall(deployment_id, workflow_id, parameters, allow_custom_parameters, f
             result.say(f"Deleting blueprint {blueprint_id}...")
             deployments.delete_blueprint(home, blueprint_id)
             result.say("Blueprint deleted")
-            result.data["blueprint_deleted"] = blueprint_id
         return result
 
     return _run_and_wait(home, workflow_id, deployment_id, parse_values(parameters),

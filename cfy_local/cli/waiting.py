@@ -215,7 +215,6 @@ def wait_result(home, record: dict, *, keep, verbose: int, timeout: int | None =
                 if more is not None:
                     result.after.extend(more.before + more.after)
                     result.exit_code = more.exit_code
-                    result.data = more.data
         return result
 
     return Result(before=list(before or []), stream=Stream(stream(), finish, format=printer, status=status))

@@ -102,9 +102,11 @@ def live_record(home_path, *, deployment_id="dep", status="started", **extra) ->
     return record
 
 
-def cfy_tty(home_path, *args: str, env: dict | None = None, columns: int = 80, timeout: float = 60) -> tuple[int, str]:
-    """Run ``cfy`` with stdout and stderr on a pseudo-terminal ``columns`` wide; returns
-    (exit code, everything written, escape codes included)."""
+def cfy_tty(home_path, *args: str, env: dict | None = None, columns: int = 80, timeout: float = 60,
+            answer: str | None = None) -> tuple[int, str]:
+    """Run ``cfy`` with stdout and stderr on a pseudo-terminal ``columns`` wide (stdin too
+    when ``answer`` is given: it is typed once the command asks); returns (exit code,
+    everything written, escape codes included)."""
     import fcntl
     import struct
     import termios
@@ -115,7 +117,8 @@ def cfy_tty(home_path, *args: str, env: dict | None = None, columns: int = 80, t
     full_env.pop("NO_COLOR", None)
     full_env.pop("COLUMNS", None)
     full_env.update(env or {})
-    proc = subprocess.Popen([sys.executable, "-m", "cfy_local", *args], stdin=subprocess.DEVNULL, stdout=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "cfy_local", *args],
+                            stdin=slave if answer is not None else subprocess.DEVNULL, stdout=slave,
                             stderr=slave, env=full_env, close_fds=True)
     os.close(slave)
     chunks = []
@@ -132,6 +135,9 @@ def cfy_tty(home_path, *args: str, env: dict | None = None, columns: int = 80, t
             if not data:
                 break
             chunks.append(data)
+            if answer is not None and b"[y/N]" in b"".join(chunks):
+                os.write(master, answer.encode() + b"\n")
+                answer = None
         elif proc.poll() is not None:
             break
     os.close(master)

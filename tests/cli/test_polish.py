@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cli_support import deploy, put_record
+from cli_support import cfy_tty, deploy, put_record
 from cfy_local import __version__
 from cfy_local.executions import records
 from cfy_local.store.events import append_events
@@ -93,3 +93,12 @@ def test_delete_needs_a_filter_or_all(home, cfy):
     assert refused.exit_code == 2 and (home / "executions" / f"{done['id']}.json").exists()
     assert "Say which executions to delete: --to, --before, --keep-last or -d, or --all" in refused.stderr
     assert cfy("executions", "delete", "-d", "dep").stdout.strip() == "Deleted 1 executions"
+
+
+def test_delete_without_a_filter_asks_on_a_terminal(home, cfy):
+    done = put_record(home, status="terminated")
+    code, out = cfy_tty(home, "executions", "delete", answer="n")
+    assert code == 2 and "Delete every finished execution? [y/N]" in out
+    assert (home / "executions" / f"{done['id']}.json").exists()
+    code, out = cfy_tty(home, "executions", "delete", answer="y")
+    assert code == 0 and "Deleted 1 executions" in out and not (home / "executions" / f"{done['id']}.json").exists()
