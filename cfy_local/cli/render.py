@@ -216,7 +216,8 @@ class StatusLine:
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
-        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("CFY_NO_STATUS")
+        self.enabled = (hasattr(self.stream, "isatty") and self.stream.isatty()
+                        and os.environ.get("TERM", "") != "dumb")  # a dumb terminal cannot erase a line
         self.shown = False
 
     def clear(self) -> None:
@@ -261,6 +262,27 @@ def _follow(stream: Stream, as_json: bool) -> Result:
             status_line.clear()
             sys.stdout.flush()
     return stream.finish(outcome)
+
+
+class LiveOutput:
+    """Output that cannot wait for the command's end (a daemon's log): lines for a person,
+    or records as NDJSON with ``--json`` — chosen here, once."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def line(self, text: str) -> None:
+        if not self.as_json:
+            echo(text)
+            sys.stdout.flush()
+
+    def record(self, data: Any) -> None:
+        if self.as_json:
+            print_ndjson(data)
+
+    @staticmethod
+    def warn(text: str) -> None:
+        error(text)
 
 
 # --- low-level output (used by the functions above and by `cfy scheduler run`'s log) ------
