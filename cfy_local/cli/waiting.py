@@ -88,8 +88,15 @@ class EventPrinter:
 
     def __call__(self, event: dict) -> str | None:
         kind = event.get("event_type")
-        if self.verbose or kind not in ("task_failed", "task_rescheduled") or not self.keep(event):
-            return self._colour(execution_events.render_line(event), event) if self.keep(event) else None
+        if not self.keep(event):
+            return None
+        if not self.verbose and kind == "workflow_failed":
+            # The run's error may hold a script's whole output: its first line says it; the
+            # final message and `cfy events list` give the rest.
+            text = str((event.get("message") or {}).get("text") or "")
+            event = dict(event, message={"text": text.splitlines()[0] if text else "", "arguments": None})
+        if self.verbose or kind not in ("task_failed", "task_rescheduled"):
+            return self._colour(execution_events.render_line(event), event)
         ctx = event.get("context") or {}
         causes = ctx.get("task_error_causes") or []
         cause = short_cause(causes[-1] if causes else None)

@@ -27,6 +27,9 @@ def test_retries_are_one_line_each_and_the_final_error_is_one_line(home, cfy, cf
     assert hints == ["Failed operations are retried up to 2 time(s), 0 s apart. To fail fast: --task-retries 0, "
                      "or `task_retries: 0` in config.yaml."]
     assert "/cfy-script-" not in out + err  # the script is named by its blueprint path, not its temp copy
+    # Every line is an event line or one of the CLI's own: no continuation lines of an error.
+    assert all(line[:4].isdigit() or line.startswith(("Executing workflow", "Failed operations are retried"))
+               for line in out.splitlines()), out
     final, where = err.splitlines()[:2]
     execution_id = cfy("executions", "list", "--json").json[-1]["id"]
     assert final.startswith("Execution of workflow install for deployment dep failed. [error=broken_")
