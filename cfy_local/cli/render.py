@@ -21,6 +21,8 @@ from cfy_local.cli.result import Details, Result, Stream, Table, Text
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 # The narrowest a shortened cell may become before a table is left wider than the screen.
 MIN_CELL = 8
+# Seconds between two redraws of the live status line while no event arrives.
+STATUS_EVERY = 0.5
 
 STATUS_COLOURS = {
     "failed": "red", "completed": "green", "terminated": "green", "cancelled": "magenta",
@@ -237,6 +239,7 @@ class StatusLine:
 def _follow(stream: Stream, as_json: bool) -> Result:
     status_line = StatusLine() if (stream.status is not None and not as_json) else None
     last_draw = 0.0
+    text = None
     outcome = "ended"
     try:
         for item in stream.events:
@@ -250,9 +253,13 @@ def _follow(stream: Stream, as_json: bool) -> Result:
                     if text is not None:
                         echo(text)
                         sys.stdout.flush()
-            if status_line and status_line.enabled and (item is None or time.monotonic() - last_draw > 0.5):
-                status_line.draw(stream.status())
-                last_draw = time.monotonic()
+            if status_line and status_line.enabled:
+                # Recomputed twice a second at most (it reads the run's progress file, not free
+                # for a large run), redrawn after every event line (which cleared it).
+                if text is None or time.monotonic() - last_draw >= STATUS_EVERY:
+                    text = stream.status()
+                    last_draw = time.monotonic()
+                status_line.draw(text)
     except TimeoutError:
         outcome = "timeout"
     except KeyboardInterrupt:
