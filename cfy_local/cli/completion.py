@@ -6,6 +6,8 @@ import click
 from click.shell_completion import get_completion_class
 
 from cfy_local.cli import cli
+from cfy_local.cli.common import json_option
+from cfy_local.cli.result import Message, Result
 
 SHELLS = ("bash", "zsh", "fish")
 INSTALL = {
@@ -17,8 +19,9 @@ INSTALL = {
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS))
+@json_option
 def completion(shell):
     """Print the completion script for SHELL (bash, zsh or fish)"""
     source = get_completion_class(shell)(cli, {}, "cfy", "_CFY_COMPLETE").source()
-    click.echo(source)
-    click.echo(f"# Install: {INSTALL[shell]}", err=True)
+    return Result(data={"shell": shell, "script": source},
+                  after=[Message(source), Message(f"# Install: {INSTALL[shell]}", err=True)])
