@@ -202,9 +202,9 @@ def list_cmd(deployment_id, include_system_workflows, statuses, sort_by, descend
         newest = {r["id"] for r in sorted(rows, key=lambda r: (r.get("created_at") or "", r.get("created_ns") or 0))
                   [-last:]}
         rows = [r for r in rows if r["id"] in newest]
-    rows = [_with_list_fields(home, r) for r in rows]
     result = Result(
-        data=[execution_json(r) for r in rows],
+        # Computed only for --json: the errors of ended runs are read from their records.
+        data=lambda: [execution_json(_with_list_fields(home, r)) for r in rows],
         before=[Message(f"Listing executions for deployment {deployment_id}..." if deployment_id
                         else "Listing all executions...")],
         views=[Table(_table_rows(rows), LIST_COLUMNS, "Executions:", drop_order=LIST_DROP_ORDER)])

@@ -118,14 +118,17 @@ def format_table(rows: Sequence[dict], columns: Sequence[str], labels: dict[str,
     if max_width:
         body = [[_shorten(v, max_width) for v in r] for r in body]
     widths = _widths(headers, body)
-    if fit_width is not None:
-        # Still too wide after dropping columns: shorten the widest column, step by step.
+    if fit_width is not None and sum(widths) + 3 * len(widths) + 1 > fit_width:
+        # Still too wide after dropping columns: narrow the widest column step by step, then
+        # shorten its cells once.
+        natural = list(widths)
         while sum(widths) + 3 * len(widths) + 1 > fit_width:
             widest = max(range(len(widths)), key=lambda i: widths[i])
             if widths[widest] <= max(MIN_CELL, len(headers[widest])):
                 break
             widths[widest] -= 1
-            body = [[_shorten(v, widths[i]) if i == widest else v for i, v in enumerate(r)] for r in body]
+        narrowed = [i for i, (w, n) in enumerate(zip(widths, natural)) if w < n]
+        body = [[_shorten(v, widths[i]) if i in narrowed else v for i, v in enumerate(r)] for r in body]
     sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     status_at = columns.index("status") if colour_status and "status" in columns else None
 
@@ -184,12 +187,13 @@ def show(result: Result, *, as_json: bool, wide: bool = False) -> int:
         if result.data is None and not result.views and not result.after:
             return code
     if as_json:
-        if result.data is not None:
+        data = result.data() if callable(result.data) else result.data
+        if data is not None:
             if result.json_lines:
-                for item in result.data:
+                for item in data:
                     print_ndjson(item)
             else:
-                print_json(result.data)
+                print_json(data)
     else:
         for view in result.views:
             if isinstance(view, Table):

@@ -76,7 +76,8 @@ class Message:
 
 @dataclass
 class Result:
-    """One command's outcome. ``data`` is what ``--json`` prints (``None``: nothing);
+    """One command's outcome. ``data`` is what ``--json`` prints (``None``: nothing; a
+    callable is called only then, for data that costs more than the human views need);
     ``views`` are how a person sees it; ``before``/``after`` are human-only messages
     around the views; ``stream`` is followed between ``before`` and the views."""
 
