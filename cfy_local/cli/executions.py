@@ -39,6 +39,9 @@ def execution_json(record: dict, *, full: bool = False) -> dict:
     null while unknown. ``full`` (get) keeps every other field of the record too."""
     shaped = {key: record.get(key) for key in JSON_KEYS}
     shaped["error"] = record.get("error") or None
+    if lifecycle.is_active(record.get("status") or "") and not shaped["total_operations"]:
+        # No task graph yet: the total is unknown, not zero.
+        shaped["total_operations"] = shaped["finished_operations"] = None
     if full:
         shaped.update({k: v for k, v in record.items() if k not in shaped and k != "created_ns"})
     return shaped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli_support import deploy, put_record
+from cli_support import deploy, live_record, put_record
 from polling import wait_for
 
 
@@ -22,6 +22,9 @@ def test_one_shape_in_list_and_get_with_error_null_when_absent(home, cfy):
     failed_only = cfy("executions", "list", "--status", "failed", "--json").json
     assert [r["error"] for r in failed_only] == ["Task failed: boom"]
     assert "parameters" in got and "created_ns" not in got
+    starting = live_record(home, status="pending")  # no task graph yet: progress unknown, not 0/0
+    shown = cfy("executions", "get", starting["id"], "--json").json
+    assert shown["total_operations"] is None and shown["finished_operations"] is None
 
 
 @pytest.mark.slow
