@@ -39,3 +39,19 @@ def test_busy_deployment_refusal_keeps_cloudifys_sentence_then_offers_queue_and_
                            f"[<Execution id=`{running['id']}` status=`started` workflow_id=`install`>].")
     assert line.endswith("Use --queue to run it when they have ended, or --force to run it beside them.")
     assert "force=true" not in line and "query parameter" not in line
+
+
+def test_install_says_deployment_created_in_the_one_form(home, cfy_proc, tmp_path):
+    from cli_support import write_blueprint
+
+    path = write_blueprint(tmp_path / "bp")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    result = cfy_proc("install", str(path), "-b", "bp", "-d", "web", "-i", f"marker_dir={markers}")
+    assert result.exit_code == 0, result
+    lines = result.stdout.splitlines()
+    assert "Deployment `web` created. The deployment's id is web" in lines
+    assert lines.index("Deployment `web` created. The deployment's id is web") < lines.index(
+        "Executing workflow `install` on deployment `web` [timeout=900 seconds]")
+    assert lines[-2] == "Finished executing workflow install on deployment web"
+    assert lines[-1].startswith("* Run 'cfy events list ")
