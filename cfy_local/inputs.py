@@ -83,7 +83,18 @@ def _from_files_or_yaml(resource: str) -> dict[str, Any]:
         return merged
     if os.path.isfile(resource):
         return _yaml_dict(_read(resource), resource)
+    if _looks_like_a_path(resource):
+        raise ValidationError(f"Invalid input: {resource} does not exist (no such file)")
     return _yaml_dict(resource, resource)
+
+
+def _looks_like_a_path(resource: str) -> bool:
+    """A value meant as a file name (``/x.yaml``, ``./in.yml``, ``inputs.json``) rather
+    than a YAML string: one word, no ``:``/``=``, a path start or a data-file ending."""
+    text = resource.strip()
+    if not text or any(c.isspace() for c in text) or ":" in text or "=" in text or "{" in text:
+        return False
+    return text.startswith(("/", "./", "../", "~")) or text.lower().endswith((".yaml", ".yml", ".json"))
 
 
 def _read(path: str) -> str:

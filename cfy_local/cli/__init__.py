@@ -1,8 +1,8 @@
 """The ``cfy`` command line: a thin click adapter over the core.
 
-Every command parses options, calls the core, and hands the result to ``cli.render``.
-Core errors (``cfy_local.errors.CfyLocalError``) become one line on stderr and the exit
-code of ``errors.ExitCode``. Command groups are imported lazily so ``cfy --help`` stays fast and
+Every command parses options, calls the core, and returns a ``cli.result.Result`` that
+``cli.render.show`` prints. Core errors (``cfy_local.errors.CfyLocalError``) become one
+line on stderr and the exit code of ``cfy_local.errors.ExitCode``. Command groups are imported lazily so ``cfy --help`` stays fast and
 never imports textual.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("cfy_local.cli.status:status", "Show the state directory, scheduler and maintenance status"),
     "init": ("cfy_local.cli.status:init", "Create the state directory and its config.yaml"),
     "tui": ("cfy_local.cli.tui:tui", "Watch and steer executions in a terminal UI"),
+    "completion": ("cfy_local.cli.completion:completion", "Print the shell completion script (bash, zsh, fish)"),
 }
 
 
@@ -95,7 +96,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
               help="State directory (default: $CFY_LOCAL_HOME, else ~/.cfy-local). Must be on a local filesystem.")
 @click.option("--json", "json_output", is_flag=True, help="Print data as JSON (lists: one array; streams: NDJSON).")
 @click.option("-v", "--verbose", count=True, help="Show more (-vv: debug logs in event streams; tracebacks on error).")
-@click.version_option(__version__, "--version", prog_name="cfy-local")
+@click.version_option(__version__, "-V", "--version", prog_name="cfy-local")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, json_output: bool, verbose: int) -> None:
     """cfy-local: run, schedule and watch Cloudify workflows on this machine."""

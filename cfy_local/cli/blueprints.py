@@ -5,23 +5,15 @@ import json
 
 import click
 
-from cfy_local.cli import AliasedGroup, render
-from cfy_local.cli.common import get_home, json_option, wants_json
+from cfy_local.cli import AliasedGroup
+from cfy_local.cli.common import get_home, json_option, wide_option
+from cfy_local.cli.result import Message, Result, Table, Text
+from cfy_local.deployments import api
 from cfy_local.errors import DSLError
 
 LIST_COLUMNS = ["id", "description", "main_file_name", "created_at", "updated_at", "state", "error", "labels"]
+LIST_DROP_ORDER = ["labels", "error", "updated_at", "state", "main_file_name", "description"]
 INPUT_COLUMNS = ["name", "type", "default", "description"]
-
-
-def _api():
-    from cfy_local.deployments import api
-
-    return api
-
-
-def _say(message: str) -> None:
-    if not wants_json():
-        render.echo(message)
 
 
 def _short_description(row: dict) -> dict:
@@ -45,37 +37,35 @@ def blueprints():
 @json_option
 def upload(blueprint_path, blueprint_id, blueprint_filename):
     """Upload a blueprint: parse and validate it, then copy its folder into the state directory"""
-    _say(f"Uploading blueprint {blueprint_path}...")
     try:
-        record = _api().upload_blueprint(get_home(), blueprint_path, blueprint_id, blueprint_filename)
+        record = api.upload_blueprint(get_home(), blueprint_path, blueprint_id, blueprint_filename)
     except DSLError as exc:
         raise DSLError(f"Failed parsing blueprint: {exc}") from None
-    if wants_json():
-        render.print_json(record)
-        return
-    render.echo(f"Blueprint `{record['id']}` upload started.")
-    render.echo(f"Blueprint uploaded. The blueprint's id is {record['id']}")
+    return Result(data=record, before=[Message(f"Uploading blueprint {blueprint_path}...")],
+                  after=[Message(f"Blueprint `{record['id']}` upload started."),
+                         Message(f"Blueprint uploaded. The blueprint's id is {record['id']}")])
 
 
 @blueprints.command("list")
 @click.option("--sort-by", default="created_at", show_default=True, help="Key for sorting the list")
 @click.option("--descending", is_flag=True, help="Sort list in descending order")
 @click.option("--search", help="Search blueprints by id (substring)")
+@wide_option
 @json_option
 def list_(sort_by, descending, search):
     """List blueprints"""
-    _say("Listing all blueprints...")
-    rows = _api().list_blueprints(get_home())
+    rows = api.list_blueprints(get_home())
     total = len(rows)
     if search:
         rows = [r for r in rows if search in r["id"]]
     rows.sort(key=lambda r: (r.get(sort_by) is None, str(r.get(sort_by) or "")), reverse=descending)
-    if wants_json():
-        render.print_json([{c: r.get(c) for c in LIST_COLUMNS} for r in rows])
-        return
-    render.print_table([_short_description(r) for r in rows], LIST_COLUMNS, "Blueprints:")
     hidden = total - len(rows)
-    render.echo(f"Showing {len(rows)} of {total} blueprints" + (f" ({hidden} hidden by filter)" if hidden else ""))
+    return Result(data=[{c: r.get(c) for c in LIST_COLUMNS} for r in rows],
+                  before=[Message("Listing all blueprints...")],
+                  views=[Table([_short_description(r) for r in rows], LIST_COLUMNS, "Blueprints:",
+                               drop_order=LIST_DROP_ORDER)],
+                  after=[Message(f"Showing {len(rows)} of {total} blueprints"
+                                 + (f" ({hidden} hidden by filter)" if hidden else ""))])
 
 
 @blueprints.command("get")
@@ -83,22 +73,17 @@ def list_(sort_by, descending, search):
 @json_option
 def get(blueprint_id):
     """Retrieve information for a specific blueprint"""
-    _say(f"Retrieving blueprint {blueprint_id}...")
-    record = _api().get_blueprint(get_home(), blueprint_id)
-    if wants_json():
-        render.print_json(record)
-        return
-    render.print_table([_short_description(record)], LIST_COLUMNS + ["#deployments"], "Blueprint:", max_width=50)
-    render.echo(f"Description:\n{record.get('description') or ''}\n")
-    render.echo(f"Metadata:\n{json.dumps(record.get('metadata') or {})}\n")
-    render.echo("Plugins:")
+    record = api.get_blueprint(get_home(), blueprint_id)
+    lines = [f"Description:\n{record.get('description') or ''}\n",
+             f"Metadata:\n{json.dumps(record.get('metadata') or {})}\n", "Plugins:"]
     for name, plugin in (record.get("plugins") or {}).items():
         version = plugin.get("package_version")
         label = plugin.get("package_name") or name
-        render.echo(f"\t{label}{'==' + str(version) if version else ''} ({plugin.get('executor')})")
-    render.echo("")
-    render.echo("Existing deployments:")
-    render.echo(json.dumps(record["deployments"]))
+        lines.append(f"\t{label}{'==' + str(version) if version else ''} ({plugin.get('executor')})")
+    lines += ["", "Existing deployments:", json.dumps(record["deployments"])]
+    return Result(data=record, before=[Message(f"Retrieving blueprint {blueprint_id}...")],
+                  views=[Table([_short_description(record)], LIST_COLUMNS + ["#deployments"], "Blueprint:",
+                               max_cell=50, drop_order=LIST_DROP_ORDER), Text(lines)])
 
 
 @blueprints.command("delete")
@@ -106,11 +91,12 @@ def get(blueprint_id):
 @click.option("-f", "--force", is_flag=True,
               help="Delete the blueprint regardless of it's state and even if there are deployments which are "
                    "currently using it")
+@json_option
 def delete(blueprint_id, force):
     """Delete a blueprint"""
-    render.echo(f"Deleting blueprint {blueprint_id}...")
-    _api().delete_blueprint(get_home(), blueprint_id, force=force)
-    render.echo("Blueprint deleted")
+    api.delete_blueprint(get_home(), blueprint_id, force=force)
+    return Result(data={"id": blueprint_id, "deleted": True}, before=[Message(f"Deleting blueprint {blueprint_id}...")],
+                  after=[Message("Blueprint deleted")])
 
 
 @blueprints.command("validate")
@@ -119,15 +105,12 @@ def delete(blueprint_id, force):
 @json_option
 def validate(blueprint_path, blueprint_filename):
     """Validate a blueprint (nothing is written)"""
-    _say(f"Validating blueprint: {blueprint_path}")
     try:
-        _api().validate_blueprint(blueprint_path, blueprint_filename)
+        api.validate_blueprint(blueprint_path, blueprint_filename)
     except DSLError as exc:
         raise DSLError(f"Failed to validate blueprint: {exc}") from None
-    if wants_json():
-        render.print_json({"path": blueprint_path, "valid": True})
-        return
-    render.echo("Blueprint validated successfully")
+    return Result(data={"path": blueprint_path, "valid": True}, before=[Message(f"Validating blueprint: {blueprint_path}")],
+                  after=[Message("Blueprint validated successfully")])
 
 
 @blueprints.command("inputs")
@@ -135,11 +118,8 @@ def validate(blueprint_path, blueprint_filename):
 @json_option
 def inputs(blueprint_id):
     """List a blueprint's inputs"""
-    _say(f"Retrieving inputs for blueprint {blueprint_id}...")
-    rows = _api().blueprint_inputs(get_home(), blueprint_id)
-    if wants_json():
-        render.print_json(rows)
-        return
+    rows = api.blueprint_inputs(get_home(), blueprint_id)
     shown = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else ("-" if v in (None, "") else v))
               for k, v in r.items()} for r in rows]
-    render.print_table(shown, INPUT_COLUMNS, "Inputs:")
+    return Result(data=rows, before=[Message(f"Retrieving inputs for blueprint {blueprint_id}...")],
+                  views=[Table(shown, INPUT_COLUMNS, "Inputs:")])

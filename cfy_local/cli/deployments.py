@@ -8,28 +8,28 @@ import uuid
 
 import click
 
-from cfy_local.cli import AliasedGroup, render, resolve_prefix
-from cfy_local.cli.common import get_home, json_option, wants_json
+from cfy_local.cli import AliasedGroup, resolve_prefix
+from cfy_local.cli.common import get_home, json_option, parse_values, wide_option
+from cfy_local.cli.result import Message, Result, Table, Text
+from cfy_local.deployments import api
 from cfy_local.errors import ValidationError
 
 LIST_COLUMNS = ["id", "display_name", "blueprint_id", "created_at", "updated_at", "labels", "deployment_status",
                 "installation_status"]
+LIST_DROP_ORDER = ["labels", "updated_at", "display_name", "installation_status", "created_at"]
 LAZY_SUBGROUPS = {"schedule": "cfy_local.cli.schedules:schedule"}
-
-
-def _api():
-    from cfy_local.deployments import api
-
-    return api
-
-
-def _say(message: str) -> None:
-    if not wants_json():
-        render.echo(message)
 
 
 def _text(value) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _described(values: dict) -> list[str]:
+    lines = []
+    for name, item in values.items():
+        lines += [f' - "{name}":', f"     Description: {item.get('description') or ''}",
+                  f"     Value: {_text(item.get('value'))}"]
+    return lines
 
 
 class DeploymentsGroup(AliasedGroup):
@@ -68,20 +68,21 @@ def create(deployment_id, blueprint_id, inputs, generate_id, display_name):
             raise ValidationError("`--generate-id` cannot be provided if a deployment ID is specified")
         deployment_id = str(uuid.uuid4())
         deployment_id = "d" + deployment_id if deployment_id[0].isdigit() else deployment_id
-    from cfy_local.inputs import parse_inputs
-
-    parsed = parse_inputs(list(inputs))
-    _say(f"Creating new deployment from blueprint {blueprint_id}...")
+    parsed = parse_values(inputs)
+    home = get_home()
     try:
-        record = _api().create_deployment(get_home(), deployment_id, blueprint_id, parsed, display_name=display_name)
+        record = api.create_deployment(home, deployment_id, blueprint_id, parsed, display_name=display_name)
     except ValidationError as exc:
         if str(exc).startswith("ERROR: The `"):  # an id refused before anything was looked at
             raise
         raise ValidationError(f"Unable to create deployment: {exc}") from None
-    if wants_json():
-        render.print_json(record)
-        return
-    render.echo(f"Deployment `{record['display_name']}` created. The deployment's id is {record['id']}")
+    return Result(data=record, before=[Message(f"Creating new deployment from blueprint {blueprint_id}...")],
+                  after=[Message(created_text(record))])
+
+
+def created_text(record: dict) -> str:
+    """The one form of the message after a deployment is created (also ``cfy install``'s)."""
+    return f"Deployment `{record['display_name']}` created. The deployment's id is {record['id']}"
 
 
 @deployments.command("list")
@@ -89,23 +90,24 @@ def create(deployment_id, blueprint_id, inputs, generate_id, display_name):
 @click.option("--sort-by", default="created_at", show_default=True, help="Key for sorting the list")
 @click.option("--descending", is_flag=True, help="Sort list in descending order")
 @click.option("--search", help="Search deployments by id (substring)")
+@wide_option
 @json_option
 def list_(blueprint_id, sort_by, descending, search):
     """List deployments"""
-    _say(f"Listing deployments for blueprint {blueprint_id}..." if blueprint_id else "Listing all deployments...")
     if blueprint_id:
-        _api().load_blueprint(get_home(), blueprint_id)
-    rows = _api().list_deployments(get_home(), blueprint_id=blueprint_id, with_status=True)
+        api.load_blueprint(get_home(), blueprint_id)
+    rows = api.list_deployments(get_home(), blueprint_id=blueprint_id, with_status=True)
     total = len(rows)
     if search:
         rows = [r for r in rows if search in r["id"]]
     rows.sort(key=lambda r: (r.get(sort_by) is None, str(r.get(sort_by) or "")), reverse=descending)
-    if wants_json():
-        render.print_json([{c: r.get(c) for c in LIST_COLUMNS} for r in rows])
-        return
-    render.print_table(rows, LIST_COLUMNS, "Deployments:")
     hidden = total - len(rows)
-    render.echo(f"Showing {len(rows)} of {total} deployments" + (f" ({hidden} hidden by filter)" if hidden else ""))
+    return Result(data=[{c: r.get(c) for c in LIST_COLUMNS} for r in rows],
+                  before=[Message(f"Listing deployments for blueprint {blueprint_id}..." if blueprint_id
+                                  else "Listing all deployments...")],
+                  views=[Table(rows, LIST_COLUMNS, "Deployments:", drop_order=LIST_DROP_ORDER)],
+                  after=[Message(f"Showing {len(rows)} of {total} deployments"
+                                 + (f" ({hidden} hidden by filter)" if hidden else ""))])
 
 
 @deployments.command("delete")
@@ -113,11 +115,13 @@ def list_(blueprint_id, sort_by, descending, search):
 @click.option("-f", "--force", is_flag=True,
               help="Delete the deployment even if there are existing live nodes for it, or existing installations "
                    "which depend on it")
+@json_option
 def delete(deployment_id, force):
     """Delete a deployment"""
-    render.echo(f"Trying to delete deployment {deployment_id}...")
-    _api().delete_deployment(get_home(), deployment_id, force=force)
-    render.echo("Deployment deleted")
+    api.delete_deployment(get_home(), deployment_id, force=force)
+    return Result(data={"id": deployment_id, "deleted": True},
+                  before=[Message(f"Trying to delete deployment {deployment_id}...")],
+                  after=[Message("Deployment deleted")])
 
 
 @deployments.command("inputs")
@@ -125,14 +129,12 @@ def delete(deployment_id, force):
 @json_option
 def inputs_(deployment_id):
     """Show a deployment's inputs"""
-    _say(f"Retrieving inputs for deployment {deployment_id}...")
-    values = _api().deployment_inputs(get_home(), deployment_id)
-    if wants_json():
-        render.print_json(values)
-        return
+    values = api.deployment_inputs(get_home(), deployment_id)
+    lines = []
     for name, value in values.items():
-        render.echo(f' - "{name}":')
-        render.echo(f"     Value: {_text(value)}")
+        lines += [f' - "{name}":', f"     Value: {_text(value)}"]
+    return Result(data=values, before=[Message(f"Retrieving inputs for deployment {deployment_id}...")],
+                  views=[Text(lines)])
 
 
 @deployments.command("outputs")
@@ -140,15 +142,9 @@ def inputs_(deployment_id):
 @json_option
 def outputs(deployment_id):
     """Show a deployment's outputs (evaluated against current runtime properties)"""
-    _say(f"Retrieving outputs for deployment {deployment_id}...")
-    values = _api().evaluate_outputs(get_home(), deployment_id)
-    if wants_json():
-        render.print_json(values)
-        return
-    for name, output in values.items():
-        render.echo(f' - "{name}":')
-        render.echo(f"     Description: {output.get('description') or ''}")
-        render.echo(f"     Value: {_text(output.get('value'))}")
+    values = api.evaluate_outputs(get_home(), deployment_id)
+    return Result(data=values, before=[Message(f"Retrieving outputs for deployment {deployment_id}...")],
+                  views=[Text(_described(values))])
 
 
 @deployments.command("capabilities")
@@ -156,12 +152,6 @@ def outputs(deployment_id):
 @json_option
 def capabilities(deployment_id):
     """Show a deployment's capabilities"""
-    _say(f"Retrieving capabilities for deployment {deployment_id}...")
-    values = _api().evaluate_capabilities(get_home(), deployment_id)
-    if wants_json():
-        render.print_json(values)
-        return
-    for name, capability in values.items():
-        render.echo(f' - "{name}":')
-        render.echo(f"     Description: {capability.get('description') or ''}")
-        render.echo(f"     Value: {_text(capability.get('value'))}")
+    values = api.evaluate_capabilities(get_home(), deployment_id)
+    return Result(data=values, before=[Message(f"Retrieving capabilities for deployment {deployment_id}...")],
+                  views=[Text(_described(values))])

@@ -1,42 +1,78 @@
-"""``cfy executions ...``: a thin adapter over cfy_local.executions.api."""
+"""``cfy executions ...``: a thin adapter over cfy_local.executions.api. Every command
+returns a Result that ``cli.render`` prints."""
 from __future__ import annotations
+
+import os
+import sys
 
 import click
 
-from cfy_local.cli import AliasedGroup, render
-from cfy_local.cli.common import get_home, json_option, verbosity, wants_json
-from cfy_local.errors import ExitCode
+from cfy_local.engine import graphstate
+from cfy_local.cli import AliasedGroup
+from cfy_local.cli.common import get_home, json_option, parse_values, verbosity, wide_option
+from cfy_local.cli.result import Details, Message, Result, Table, Text, message
+from cfy_local.cli.waiting import wait_result
+from cfy_local.errors import ConflictError, ExitCode, NotFoundError
+from cfy_local.executions import api, lifecycle, records
+from cfy_local.executions import events as execution_events
+from cfy_local.executions.admission import DeploymentBusyError
 
 LIST_COLUMNS = ["id", "workflow_id", "status", "is_dry_run", "deployment_id", "created_at", "started_at",
                 "scheduled_for"]
+# Left out first to last when `executions list` is wider than the terminal (the README's order).
+LIST_DROP_ORDER = ["scheduled_for", "is_dry_run", "started_at", "created_at"]
 GET_COLUMNS = ["id", "workflow_id", "status", "is_dry_run", "deployment_id", "blueprint_id", "created_at",
-               "ended_at", "error", "started_at", "scheduled_for"]
+               "ended_at", "started_at", "scheduled_for"]
+GET_DROP_ORDER = ["scheduled_for", "is_dry_run", "started_at", "blueprint_id", "created_at", "ended_at"]
+# One JSON shape for an execution in `list` and `get`; `get` adds the large fields.
+JSON_KEYS = ("id", "workflow_id", "deployment_id", "blueprint_id", "status", "status_display", "created_at",
+             "started_at", "ended_at", "scheduled_for", "is_dry_run", "is_system_workflow", "forced", "error",
+             "total_operations", "finished_operations", "worker_pid", "worker_create_time")
 CANCELLING_NOTE = ('NOTE: Executions currently in a "canceling/force-canceling" status may take a while '
                    'to change into "cancelled"')
 SUMMARY_CHOICES = ["status", "blueprint_id", "deployment_id", "workflow_id"]
-UNINSTALL_HINT = (
-    "Note that, for the uninstall workflow, you can use the 'ignore_failure' parameter to ignore operation "
-    "failures and continue the execution (for example: 'cfy executions start uninstall -d {dep} -p "
-    "ignore_failure=true'). If your blueprint imports Cloudify's global definitions (types.yaml) of a version "
-    "prior to 4.0, you will also need to include '--allow-custom-parameters' in the command line.")
+BUSY_ADVICE = "Use --queue to run it when they have ended, or --force to run it beside them."
 
 
-def _api():
-    from cfy_local.executions import api
+def execution_json(record: dict, *, full: bool = False) -> dict:
+    """An execution as ``--json`` prints it: ``error`` null when there is none, progress
+    null while unknown. ``full`` (get) keeps every other field of the record too."""
+    shaped = {key: record.get(key) for key in JSON_KEYS}
+    shaped["error"] = record.get("error") or None
+    if lifecycle.is_active(record.get("status") or "") and not shaped["total_operations"]:
+        # No task graph yet: the total is unknown, not zero.
+        shaped["total_operations"] = shaped["finished_operations"] = None
+    if full:
+        shaped.update({k: v for k, v in record.items() if k not in shaped and k != "created_ns"})
+    return shaped
 
-    return api
 
-
-def _parse_parameters(values) -> dict:
-    if not values:
-        return {}
-    from cfy_local.inputs import parse_inputs
-
-    return parse_inputs(list(values))
+def _with_list_fields(home, row: dict) -> dict:
+    """A list row with what the summary cache leaves out: the error of an ended run,
+    progress of an active one."""
+    row = dict(row)
+    if row["status"] in ("failed", "cancelled"):
+        try:
+            row["error"] = records.load(home, row["id"]).get("error")
+        except NotFoundError:
+            pass
+    if lifecycle.is_active(row["status"]):
+        total, finished = graphstate.progress(home, row["id"])
+        if total:
+            row["total_operations"], row["finished_operations"] = total, finished
+    return row
 
 
 def _table_rows(rows):
     return [dict(r, status=r.get("status_display") or r.get("status")) for r in rows]
+
+
+def _missing(execution_id: str) -> NotFoundError:
+    return NotFoundError(f"Requested `Execution` with ID `{execution_id}` was not found")
+
+
+def event_filter(include_logs: bool):
+    return execution_events.EventFilter(include_logs=include_logs, show_debug=verbosity() >= 2)
 
 
 @click.group("executions", cls=AliasedGroup)
@@ -44,53 +80,26 @@ def executions():
     """Handle workflow executions"""
 
 
-def wait_and_report(home, record: dict, *, timeout: int | None, include_logs: bool, as_json: bool) -> int:
-    """Stream an execution's events until it ends (or the wait times out / is interrupted)
-    and return its exit code (``errors.ExitCode``), printing cfy's framing lines."""
-    from cfy_local import clock
-    from cfy_local.cli.events import stream_events
-    from cfy_local.executions import events, records
+def started_result(home, record: dict, *, no_wait: bool, timeout: int, include_logs: bool,
+                   header: str | None = None) -> Result:
+    """What every start shows: the id (stdout, alone with --no-wait or when queued; the
+    record with --json), else the waited run's events and end."""
+    if record["status"] == "queued":
+        return Result(data=execution_json(record), exit_code=ExitCode.OK, after=[
+            Message("Execution is being queued. It will automatically start when possible.", err=True),
+            Message(record["id"])])
+    if no_wait:
+        return Result(data=execution_json(record), after=[Message(record["id"])])
+    before = [Message(header)] if header else []
+    return wait_result(home, record, keep=event_filter(include_logs), verbose=verbosity(), timeout=timeout, before=before)
 
-    execution_id, workflow_id, dep = record["id"], record["workflow_id"], record.get("deployment_id")
-    keep = events.EventFilter(include_logs=include_logs, show_debug=verbosity() >= 2)
-    deadline = None if timeout is None else clock.monotonic() + timeout
+
+def start_execution(home, workflow_id, deployment_id, params, **options) -> dict:
+    """``api.start`` with the CLI's wording of a busy deployment."""
     try:
-        stream_events(home, execution_id, keep, as_json, deadline=deadline)
-    except TimeoutError:
-        if not as_json:
-            render.error(
-                f"Timed out waiting for workflow '{workflow_id}' of deployment '{dep}' to end. The execution may "
-                f"still be running properly; however, the command-line utility was instructed to wait up to "
-                f"{timeout} seconds for its completion.\n\n* Run 'cfy executions list' to determine the "
-                f"execution's status.\n* Run 'cfy executions cancel {execution_id}' to cancel the running "
-                f"workflow.\n* Run 'cfy events list --tail {execution_id}' to retrieve the execution's events/logs")
-        return ExitCode.TIMEOUT
-    except KeyboardInterrupt:
-        render.error(
-            f"\nStopped waiting; execution {execution_id} keeps running.\n"
-            f"* Run 'cfy events list {execution_id} --tail' to follow it\n"
-            f"* Run 'cfy executions cancel {execution_id}' to cancel it")
-        return ExitCode.INTERRUPTED
-    final = records.load(home, execution_id)
-    status = final["status"]
-    events_hint = f"* Run 'cfy events list {execution_id}' to retrieve the execution's events/logs"
-    if status == "failed":
-        if not as_json:
-            render.error(f"Execution of workflow {workflow_id} for deployment {dep} failed. "
-                         f"[error={final.get('error') or ''}]")
-            render.error(events_hint)
-            if workflow_id == "uninstall" and str((final.get("parameters") or {}).get("ignore_failure")).lower() != "true":
-                render.error(UNINSTALL_HINT.format(dep=dep))
-        return ExitCode.ERROR
-    if status == "cancelled":
-        if not as_json:
-            render.error(f"Execution of workflow {workflow_id} for deployment {dep} was cancelled.")
-            render.error(events_hint)
-        return ExitCode.CANCELLED
-    if not as_json:
-        render.echo(f"Finished executing workflow {workflow_id} on deployment {dep}")
-        render.echo(events_hint)
-    return ExitCode.OK
+        return api.start(home, workflow_id, deployment_id, params, env=dict(os.environ), **options)
+    except DeploymentBusyError as exc:
+        raise ConflictError(f"{exc.first_sentence} {BUSY_ADVICE}") from None
 
 
 @executions.command("start")
@@ -129,57 +138,52 @@ def start(workflow_id, deployment_id, parameters, allow_custom_parameters, force
     if queue and schedule_time:
         raise click.UsageError("Illegal usage: `schedule` is mutually exclusive with arguments: [queue]")
     home = get_home()
-    as_json = wants_json()
-    params = _parse_parameters(parameters)
-    api = _api()
+    params = parse_values(parameters)
     if schedule_time:
-        return _schedule(home, workflow_id, deployment_id, params, schedule_time, as_json,
+        return _schedule(home, workflow_id, deployment_id, params, schedule_time,
                          allow_custom_parameters=allow_custom_parameters, force=force, dry_run=dry_run,
                          wait_after_fail=wait_after_fail)
-    if not as_json and not no_wait:
-        render.echo(f"Executing workflow `{workflow_id}` on deployment `{deployment_id}` [timeout={timeout} seconds]")
-    import os
-
-    record = api.start(home, workflow_id, deployment_id, params, allow_custom_parameters=allow_custom_parameters,
-                       force=force, queue=queue, dry_run=dry_run, wait_after_fail=wait_after_fail,
-                       task_retries=task_retries, task_retry_interval=task_retry_interval,
-                       task_thread_pool_size=task_thread_pool_size, env=dict(os.environ))
-    if record["status"] == "queued":
-        if as_json:
-            render.print_json(record)
-        else:
-            render.echo("Execution is being queued. It will automatically start when possible.")
-        return ExitCode.OK
-    if no_wait:
-        if as_json:
-            render.print_json(record)
-        else:
-            render.echo(record["id"])
-        return ExitCode.OK
-    code = wait_and_report(home, record, timeout=timeout, include_logs=include_logs, as_json=as_json)
-    click.get_current_context().exit(code)
+    record = start_execution(home, workflow_id, deployment_id, params,
+                             allow_custom_parameters=allow_custom_parameters, force=force, queue=queue,
+                             dry_run=dry_run, wait_after_fail=wait_after_fail, task_retries=task_retries,
+                             task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size)
+    # The header comes after admission: a refusal is the only line a refused start prints.
+    return started_result(home, record, no_wait=no_wait, timeout=timeout, include_logs=include_logs,
+                          header=f"Executing workflow `{workflow_id}` on deployment `{deployment_id}` "
+                                 f"[timeout={timeout} seconds]")
 
 
-def _schedule(home, workflow_id, deployment_id, params, when, as_json, **arguments):
+def _schedule(home, workflow_id, deployment_id, params, when, **arguments) -> Result:
     from cfy_local.schedules.api import create_one_shot
 
-    api = _api()
     # Validate the parameters now, as a start would: a bad schedule is refused at once.
-    api.validate_start_parameters(home, deployment_id, workflow_id, params, arguments["allow_custom_parameters"])
-    if not as_json:
-        render.echo(f"Scheduling the execution of workflow `{workflow_id}` on deployment `{deployment_id}`. ")
+    api.validate_start(home, workflow_id, deployment_id, params, arguments["allow_custom_parameters"])
     schedule = create_one_shot(home, deployment_id, workflow_id, when, params, {
         "allow_custom_parameters": arguments["allow_custom_parameters"], "force": arguments["force"],
         "is_dry_run": arguments["dry_run"], "wait_after_fail": arguments["wait_after_fail"]})
-    if as_json:
-        render.print_json({"status": "scheduled", "workflow_id": workflow_id, "deployment_id": deployment_id,
-                           "schedule_id": schedule.get("id"), "scheduled_for": schedule.get("next_occurrence")
-                           or schedule.get("since")})
-        return ExitCode.OK
     when_text = schedule.get("next_occurrence") or schedule.get("since") or when
-    render.echo(f"Execution is scheduled for {when_text}.\n"
-                f"You can see the execution schedule using `cfy deployments schedule list`.")
-    return ExitCode.OK
+    return Result(
+        data={"status": "scheduled", "workflow_id": workflow_id, "deployment_id": deployment_id,
+              "schedule_id": schedule.get("id"), "scheduled_for": schedule.get("next_occurrence")
+              or schedule.get("since")},
+        before=[Message(f"Scheduling the execution of workflow `{workflow_id}` on deployment `{deployment_id}`. ")],
+        after=[Message(f"Execution is scheduled for {when_text}.\n"
+                       f"You can see the execution schedule using `cfy deployments schedule list`.")])
+
+
+@executions.command("wait")
+@click.argument("execution_id")
+@click.option("--timeout", type=int, help="Stop waiting after this many seconds (exit 4; the execution keeps going)")
+@click.option("--include-logs/--no-logs", default=True, show_default=True, help="Include logs in the events shown")
+@json_option
+def wait(execution_id, timeout, include_logs):
+    """Wait for an execution to end, showing its events; exit 0 completed, 1 failed, 3 cancelled"""
+    home = get_home()
+    try:
+        record = api.get(home, execution_id)
+    except NotFoundError:
+        raise _missing(execution_id) from None
+    return wait_result(home, record, keep=event_filter(include_logs), verbose=verbosity(), timeout=timeout)
 
 
 @executions.command("list")
@@ -188,45 +192,54 @@ def _schedule(home, workflow_id, deployment_id, params, when, as_json, **argumen
 @click.option("--status", "statuses", multiple=True, help="Only executions in this status (repeatable)")
 @click.option("--sort-by", default="created_at", show_default=True, help="Key for sorting the list")
 @click.option("--descending", is_flag=True, help="Sort list in descending order [default: False]")
+@click.option("--last", "last", type=click.IntRange(min=1), help="Only the N most recently created executions")
+@wide_option
 @json_option
-def list_cmd(deployment_id, include_system_workflows, statuses, sort_by, descending):
+def list_cmd(deployment_id, include_system_workflows, statuses, sort_by, descending, last):
     """List executions"""
     home = get_home()
-    rows = _api().list_executions(home, deployment_id=deployment_id, include_system=include_system_workflows,
-                                  statuses=list(statuses), sort_by=sort_by, descending=descending)
-    if wants_json():
-        render.print_json(rows)
-        return
-    render.echo(f"Listing executions for deployment {deployment_id}..." if deployment_id
-                else "Listing all executions...")
-    render.print_table(_table_rows(rows), LIST_COLUMNS, "Executions:")
-    render.echo(f"Showing {len(rows)} of {len(rows)} executions")
+    rows = api.list_executions(home, deployment_id=deployment_id, include_system=include_system_workflows,
+                               statuses=list(statuses), sort_by=sort_by, descending=descending)
+    total = len(rows)
+    if last is not None:
+        newest = {r["id"] for r in sorted(rows, key=lambda r: (r.get("created_at") or "", r.get("created_ns") or 0))
+                  [-last:]}
+        rows = [r for r in rows if r["id"] in newest]
+    result = Result(
+        # Computed only for --json: the errors of ended runs are read from their records.
+        data=lambda: [execution_json(_with_list_fields(home, r)) for r in rows],
+        before=[Message(f"Listing executions for deployment {deployment_id}..." if deployment_id
+                        else "Listing all executions...")],
+        views=[Table(_table_rows(rows), LIST_COLUMNS, "Executions:", drop_order=LIST_DROP_ORDER)])
+    result.say(f"Showing {len(rows)} of {total} executions")
     if any(r["status"] in ("cancelling", "force_cancelling") for r in rows):
-        render.echo(CANCELLING_NOTE)
+        result.say(CANCELLING_NOTE)
+    return result
 
 
 @executions.command("get")
 @click.argument("execution_id")
+@wide_option
 @json_option
 def get(execution_id):
     """Retrieve information for a specific execution"""
-    from cfy_local.errors import NotFoundError
-
     home = get_home()
-    if not wants_json():
-        render.echo(f"Retrieving execution {execution_id}")
     try:
-        record = _api().get(home, execution_id)
+        record = api.get(home, execution_id)
     except NotFoundError:
-        raise NotFoundError(f"Execution {execution_id} not found") from None
-    if wants_json():
-        render.print_json(record)
-        return
-    render.print_table(_table_rows([record]), GET_COLUMNS, "Execution:", max_width=50)
-    render.print_details(record.get("parameters") or {}, "Execution Parameters:")
+        raise _missing(execution_id) from None
+    views = [Table(_table_rows([record]), GET_COLUMNS, "Execution:", drop_order=GET_DROP_ORDER),
+             Details(record.get("parameters") or {}, "Execution Parameters:")]
+    total, finished = record.get("total_operations"), record.get("finished_operations")
+    if total:
+        views.append(Text([f"Operations: {finished or 0}/{total} finished"]))
+    if record.get("error"):
+        views.append(Text(["Error:", record["error"].rstrip()]))
+    result = Result(data=execution_json(record, full=True), views=views,
+                    before=[Message(f"Retrieving execution {execution_id}")])
     if record["status"] in ("cancelling", "force_cancelling"):
-        render.echo(CANCELLING_NOTE)
-    render.echo("")
+        result.say(CANCELLING_NOTE)
+    return result.say("")
 
 
 @executions.command("cancel")
@@ -239,17 +252,11 @@ def get(execution_id):
 @json_option
 def cancel(execution_id, force, kill):
     """Cancel a workflow's execution"""
-    home = get_home()
-    as_json = wants_json()
-    if not as_json:
-        verb = "Killing" if kill else "Force-cancelling" if force else "Cancelling"
-        render.echo(f"{verb} execution {execution_id}")
-    record = _api().cancel(home, execution_id, force=force, kill=kill)
-    if as_json:
-        render.print_json(record)
-        return
-    render.echo(f"A cancel request for execution {execution_id} has been sent. To track the execution's status, "
-                f"use:\ncfy executions get {execution_id}")
+    verb = "Killing" if kill else "Force-cancelling" if force else "Cancelling"
+    record = api.cancel(get_home(), execution_id, force=force, kill=kill)
+    return Result(data=execution_json(record, full=True), before=[Message(f"{verb} execution {execution_id}")],
+                  after=[Message(f"A cancel request for execution {execution_id} has been sent. To track the "
+                                 f"execution's status, use:\ncfy executions get {execution_id}")])
 
 
 @executions.command("resume")
@@ -259,18 +266,10 @@ def cancel(execution_id, force, kill):
 @json_option
 def resume(execution_id, reset_operations):
     """Resume the execution of a workflow in a failed or cancelled state"""
-    import os
-
-    home = get_home()
-    as_json = wants_json()
-    if not as_json:
-        render.echo(f"Resuming execution {execution_id}")
-    record = _api().resume(home, execution_id, reset_operations=reset_operations, env=dict(os.environ))
-    if as_json:
-        render.print_json(record)
-        return
-    render.echo(f"A resume request for execution {execution_id} has been sent. To track the execution's status, "
-                f"use:\ncfy executions get {execution_id}")
+    record = api.resume(get_home(), execution_id, reset_operations=reset_operations, env=dict(os.environ))
+    return Result(data=execution_json(record, full=True), before=[Message(f"Resuming execution {execution_id}")],
+                  after=[Message(f"A resume request for execution {execution_id} has been sent. To track the "
+                                 f"execution's status, use:\ncfy executions get {execution_id}")])
 
 
 @executions.command("summary")
@@ -279,15 +278,11 @@ def resume(execution_id, reset_operations):
 @json_option
 def summary(target_field, sub_field):
     """Retrieve summary of executions"""
-    home = get_home()
-    rows = _api().summary(home, target_field, sub_field)
-    if wants_json():
-        render.print_json(rows)
-        return
-    render.echo(f"Retrieving summary of executions on field {target_field}")
+    rows = api.summary(get_home(), target_field, sub_field)
     columns = [target_field] + ([sub_field] if sub_field else []) + ["executions"]
     shown = [dict(r, **{sub_field: "TOTAL"}) if sub_field and r.get(sub_field) is None else r for r in rows]
-    render.print_table(shown, columns, f"Execution summary by {target_field}")
+    return Result(data=rows, before=[Message(f"Retrieving summary of executions on field {target_field}")],
+                  views=[Table(shown, columns, f"Execution summary by {target_field}")])
 
 
 @executions.command("delete")
@@ -296,20 +291,25 @@ def summary(target_field, sub_field):
 @click.option("--before", "before_text", help="Delete executions older than this, e.g. '2 weeks' or '3 days ago'")
 @click.option("--keep-last", type=int, help="Keep the N most recent finished executions")
 @click.option("-d", "--deployment-id", help="Only executions of this deployment")
+@click.option("--all", "delete_all", is_flag=True, help="Delete every finished execution (needed when no other "
+                                                        "option says which)")
 @json_option
-def delete(to_text, before_text, keep_last, deployment_id):
+def delete(to_text, before_text, keep_last, deployment_id, delete_all):
     """Delete finished executions (terminated, failed, cancelled)"""
     given = [name for name, value in (("to", to_text), ("before", before_text), ("keep_last", keep_last))
              if value is not None]
     if len(given) > 1:
         raise click.UsageError(f"Illegal usage: `{given[0]}` is mutually exclusive with arguments: "
                                f"[{', '.join(given[1:])}]")
-    api = _api()
+    if not given and deployment_id is None and not delete_all:
+        # Deleting every finished execution is never a default: ask on a terminal, refuse otherwise.
+        stdin = sys.stdin
+        if not stdin.isatty() or not click.confirm("Delete every finished execution?", default=False,
+                                                   err=True):
+            raise click.UsageError("Say which executions to delete: --to, --before, --keep-last or -d, or "
+                                   "--all for every finished execution.")
     to = api.parse_timestamp(to_text) if to_text is not None else None
     if before_text is not None:
         to = api.parse_before(before_text)
     count = api.delete_executions(get_home(), to=to, keep_last=keep_last, deployment_id=deployment_id)
-    if wants_json():
-        render.print_json({"deleted": count})
-        return
-    render.echo(f"\nDeleted {count} executions" if count else "\nNo executions to delete")
+    return message(f"\nDeleted {count} executions" if count else "\nNo executions to delete", data={"deleted": count})

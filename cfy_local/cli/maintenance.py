@@ -1,12 +1,15 @@
-"""``cfy maintenance-mode activate|deactivate|status``, with cfy's texts."""
+"""``cfy maintenance-mode activate|deactivate|status``."""
 from __future__ import annotations
 
 import time
 
 import click
 
-from cfy_local.cli import AliasedGroup, render
-from cfy_local.cli.common import get_home, json_option, verbosity, wants_json
+from cfy_local import clock, maintenance
+from cfy_local.cli import AliasedGroup
+from cfy_local.cli.common import get_home, json_option, verbosity
+from cfy_local.cli.result import Message, Result, Table, Text
+from cfy_local.errors import CfyLocalError, ExitCode
 
 # Locally a state check is a directory scan, so poll far more often than cfy's 5 s.
 POLL_SECONDS = 0.25
@@ -24,30 +27,24 @@ def maintenance_mode():
 @json_option
 def status():
     """Show the maintenance mode status (and what it is waiting for)."""
-    from cfy_local import maintenance
-
     state = maintenance.state(get_home())
-    if wants_json():
-        render.print_json(state)
-        return
-    render.echo("")
-    render.echo("Maintenance Mode Status:")
-    for key, title in TITLES:
-        if state.get(key):
-            render.echo(f"\t{title}:\t{state[key]}")
-    render.echo("")
+    lines = ["", "Maintenance Mode Status:"]
+    lines += [f"\t{title}:\t{state[key]}" for key, title in TITLES if state.get(key)]
+    lines.append("")
+    views = [Text(lines)]
     remaining = state.get("remaining_executions") or []
     if remaining:
         if len(remaining) == 1:
-            render.echo("Cloudify Manager currently has one running or pending execution. "
-                        "Waiting for it to finish before entering maintenance mode.")
+            views.append(Text(["There is one running or pending execution. "
+                               "Waiting for it to finish before entering maintenance mode."]))
         else:
-            render.echo(f"Cloudify Manager currently has {len(remaining)} running or pending executions. "
-                        f"Waiting for all executions to finish before entering maintenance mode.")
+            views.append(Text([f"There are {len(remaining)} running or pending executions. "
+                               f"Waiting for all executions to finish before entering maintenance mode."]))
         if verbosity() > 0:
-            render.print_table(remaining, REMAINING_COLUMNS, "Remaining executions:")
+            views.append(Table(remaining, REMAINING_COLUMNS, "Remaining executions:"))
     if state["status"] == maintenance.ACTIVATED:
-        render.echo("INFO - Cloudify Manager is currently in maintenance mode. Most requests will be blocked.\n")
+        views.append(Text(["INFO - Maintenance mode is on. Most requests will be blocked.\n"]))
+    return Result(data=state, views=views)
 
 
 @maintenance_mode.command("activate")
@@ -57,55 +54,39 @@ def status():
 @json_option
 def activate(wait, timeout):
     """Enter maintenance mode (after running and queued executions end)."""
-    from cfy_local import maintenance
-    from cfy_local.errors import CfyLocalError, ExitCode
-
     ctx = click.get_current_context()
     if ctx.get_parameter_source("timeout") != click.core.ParameterSource.DEFAULT and not wait:
         raise CfyLocalError("'--timeout' was used without '--wait'.",
                             possible_solutions=["Add the '--wait' flag to the command in order to wait."])
     home = get_home()
-    as_json = wants_json()
-    if not as_json:
-        render.echo("Entering maintenance mode...")
-    state = maintenance.activate(home)
+    before = [Message("Entering maintenance mode...")]
+    try:
+        state = maintenance.activate(home)
+    except maintenance.NothingToModify:
+        # Already activating (or on): with --wait, wait for it like the request that started it.
+        if not wait:
+            raise
+        state = maintenance.state(home)
     if not wait:
-        if as_json:
-            render.print_json(state)
-        else:
-            render.echo("Run 'cfy maintenance-mode status' to check the maintenance mode's status.\n")
-        return
-    if not as_json:
-        render.echo("Cloudify manager will enter Maintenance mode once there are no running or pending executions...\n")
-    deadline = time.monotonic() + timeout if timeout else None
+        return Result(data=state, before=before,
+                      after=[Message("Run 'cfy maintenance-mode status' to check the maintenance mode's status.\n")])
+    before.append(Message("Maintenance mode will be on once there are no running or pending executions...\n"))
+    deadline = clock.monotonic() + timeout if timeout else None
     while state["status"] != maintenance.ACTIVATED:
-        if deadline is not None and time.monotonic() >= deadline:
-            if as_json:
-                render.print_json(state)
-            render.error("Timed out while entering maintenance mode. Note that the manager is still entering "
-                         "maintenance mode in the background. You can run 'cfy maintenance-mode status' to "
-                         "check the status.")
-            return ExitCode.TIMEOUT
+        if deadline is not None and clock.monotonic() >= deadline:
+            return Result(data=state, before=before, exit_code=ExitCode.TIMEOUT, after=[Message(
+                "Timed out while entering maintenance mode. Note that maintenance mode is still being entered in "
+                "the background. You can run 'cfy maintenance-mode status' to check the status.", err=True)])
         time.sleep(POLL_SECONDS)
         state = maintenance.state(home)
-    if as_json:
-        render.print_json(state)
-    else:
-        render.echo("Manager is in maintenance mode.")
-        render.echo("While in maintenance mode most requests will be blocked.")
+    return Result(data=state, before=before, after=[Message("Maintenance mode is on."),
+                                                    Message("While in maintenance mode most requests will be blocked.")])
 
 
 @maintenance_mode.command("deactivate")
 @json_option
 def deactivate():
     """Leave maintenance mode; queued executions start."""
-    from cfy_local import maintenance
-
-    as_json = wants_json()
-    if not as_json:
-        render.echo("Turning off maintenance mode...")
     state = maintenance.deactivate(get_home())
-    if as_json:
-        render.print_json(state)
-    else:
-        render.echo("Maintenance mode is off.")
+    return Result(data=state, before=[Message("Turning off maintenance mode...")],
+                  after=[Message("Maintenance mode is off.")])

@@ -1,15 +1,24 @@
-"""``cfy scheduler run [--interval S] [--once] [--at TIME]``: the scheduler loop."""
+"""``cfy scheduler run [--interval S] [--once] [--at TIME]``."""
 from __future__ import annotations
 
 import os
 import signal
-import sys
 import traceback
 
 import click
 
+from cfy_local import clock
 from cfy_local.cli import AliasedGroup, render
 from cfy_local.cli.common import get_home, json_option, wants_json
+from cfy_local.cli.result import Message, Result
+from cfy_local.config import load_config
+from cfy_local.errors import ConflictError
+from cfy_local.scheduler import LOCK
+from cfy_local.scheduler.loop import SchedulerLoop, read_status, write_status
+from cfy_local.scheduler.passes import run_pass, write_log
+from cfy_local.schedules.timeexpr import parse_at
+from cfy_local.store.locks import try_hold
+from cfy_local.timefmt import iso
 
 
 @click.group("scheduler", cls=AliasedGroup)
@@ -17,9 +26,8 @@ def scheduler():
     """Run the loop that fires execution schedules"""
 
 
-def _log_line(line: str) -> None:
-    render.echo(line)
-    sys.stdout.flush()
+def _decision(decision) -> dict:
+    return dict(decision.history_entry(), deployment_id=decision.deployment_id, schedule_id=decision.schedule_id)
 
 
 @scheduler.command("run")
@@ -31,35 +39,21 @@ def _log_line(line: str) -> None:
 @json_option
 def run(interval, once, at):
     """Fire due schedules: one pass every --interval seconds until SIGINT/SIGTERM."""
-    from cfy_local import clock
-    from cfy_local.config import load_config
-    from cfy_local.errors import ConflictError
-    from cfy_local.scheduler import LOCK
-    from cfy_local.scheduler.loop import SchedulerLoop, read_status, write_status
-    from cfy_local.scheduler.passes import run_pass
-    from cfy_local.schedules.timeexpr import parse_at
-    from cfy_local.store.locks import try_hold
-    from cfy_local.timefmt import iso
-
     if at and not once:
         raise click.UsageError("'--at' can only be used with '--once'.")
     home = get_home()
-    as_json = wants_json()
-    log = None if as_json else _log_line
+    # A pass logs its decisions as it makes them; the daemon's output is that log (a stream).
+    out = render.LiveOutput(wants_json())
 
     if once:
         now = parse_at(at) if at else clock.now()
-        report = run_pass(home, now, log=log)
-        if as_json:
-            render.print_json({"now": report.now, "scanned": report.scanned, "due": report.due,
-                               "maintenance": report.maintenance,
-                               "decisions": [dict(d.history_entry(), deployment_id=d.deployment_id,
-                                                  schedule_id=d.schedule_id) for d in report.decisions]})
-        else:
-            render.echo(f"Pass at {report.now}: {report.scanned} schedules, {report.due} due, "
-                        f"{report.count('fired')} fired, {report.count('skipped')} skipped, "
-                        f"{report.count('disabled')} disabled")
-        return
+        report = run_pass(home, now, log=out.line)
+        return Result(
+            data={"now": report.now, "scanned": report.scanned, "due": report.due, "maintenance": report.maintenance,
+                  "decisions": [_decision(d) for d in report.decisions]},
+            after=[Message(f"Pass at {report.now}: {report.scanned} schedules, {report.due} due, "
+                           f"{report.count('fired')} fired, {report.count('skipped')} skipped, "
+                           f"{report.count('disabled')} disabled")])
 
     held = try_hold(home.root, LOCK)
     if held is None:
@@ -71,28 +65,21 @@ def run(interval, once, at):
 
         def one_pass():
             try:
-                report = run_pass(home, log=log)
-                if as_json:  # a stream: one JSON object per decision
-                    for decision in report.decisions:
-                        render.print_ndjson(dict(decision.history_entry(), deployment_id=decision.deployment_id,
-                                                 schedule_id=decision.schedule_id))
+                for decision in run_pass(home, log=out.line).decisions:
+                    out.record(_decision(decision))  # with --json: one object per decision
             except Exception as exc:  # the daemon outlives one bad pass; the next pass retries
-                from cfy_local.scheduler.passes import write_log
-
                 line = f"{iso(clock.now())} error pass failed: {exc!r}"
                 write_log(home, line + "\n" + traceback.format_exc().rstrip())
-                render.warn(line)
+                out.warn(line)
 
         loop = SchedulerLoop(home, seconds, one_pass)
 
         def stop(signum, _frame):
-            render.warn(f"Received {signal.Signals(signum).name}; stopping after the current pass")
+            out.warn(f"Received {signal.Signals(signum).name}; stopping after the current pass")
             loop.request_stop()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        if not as_json:
-            render.echo(f"Scheduler running on {home.root} (pid {os.getpid()}), a pass every {seconds} s")
-            sys.stdout.flush()
+        out.line(f"Scheduler running on {home.root} (pid {os.getpid()}), a pass every {seconds} s")
         try:
             loop.run()
         finally:
@@ -101,7 +88,6 @@ def run(interval, once, at):
             status = read_status(home)
             status.pop("schema_version", None)
             write_status(home, dict(status, next_pass=None, stopped_at=iso(clock.now())))
-        if not as_json:
-            render.echo(f"Scheduler stopped after {loop.passes} passes")
+        out.line(f"Scheduler stopped after {loop.passes} passes")
     finally:
         held.release()

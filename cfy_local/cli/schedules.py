@@ -6,28 +6,23 @@ from __future__ import annotations
 
 import click
 
-from cfy_local.cli import AliasedGroup
-from cfy_local.cli.common import get_home, json_option, wants_json
-from cfy_local.cli import render
+from zoneinfo import ZoneInfo
 
-LIST_COLUMNS = ["id", "deployment_id", "workflow_id", "created_at", "next_occurrence", "since", "until",
+from cfy_local import clock
+from cfy_local.cli import AliasedGroup
+from cfy_local.cli.common import get_home, json_option, parse_values, wide_option
+from cfy_local.cli.result import Details, Message, Result, Table, Text
+from cfy_local.errors import ExitCode, ValidationError
+from cfy_local.executions.lifecycle import display
+from cfy_local.schedules import api
+from cfy_local.schedules.timeexpr import local_zone_name, parse_time_expression
+from cfy_local.timefmt import parse_iso
+
+LIST_COLUMNS = ["id", "deployment_id", "workflow_id", "created_at", "next_occurrence", "timezone", "since", "until",
                 "stop_on_fail", "enabled"]
+LIST_DROP_ORDER = ["created_at", "until", "since", "stop_on_fail", "deployment_id"]
 HISTORY_COLUMNS = ["occurrence", "decided_at", "action", "reason", "execution_id"]
 RRULE_EXCLUSIVE = "`rrule` cannot be provided together with `recurrence`, `weekdays` or `count`."
-
-
-def _api():
-    from cfy_local.schedules import api
-
-    return api
-
-
-def _parse_parameters(values: tuple[str, ...]) -> dict:
-    if not values:
-        return {}
-    from cfy_local.inputs import parse_inputs
-
-    return parse_inputs(list(values))
 
 
 def _check_rrule_exclusive(rrule, recurrence, count, weekdays) -> None:
@@ -36,11 +31,7 @@ def _check_rrule_exclusive(rrule, recurrence, count, weekdays) -> None:
 
 
 def _default_tz(tz: str | None) -> str:
-    if tz:
-        return tz
-    from cfy_local.schedules.timeexpr import local_zone_name
-
-    return local_zone_name()
+    return tz or local_zone_name()
 
 
 @click.group("schedule", cls=AliasedGroup)
@@ -86,20 +77,15 @@ def create(deployment_id, workflow_id, schedule_name, parameters, allow_custom_p
     _check_rrule_exclusive(rrule, recurrence, count, weekdays)
     name = schedule_name or workflow_id
     home = get_home()
-    as_json = wants_json()
-    if not as_json:
-        render.echo(f"Scheduling the execution of workflow `{workflow_id}` on deployment `{deployment_id}`. "
-                    f"Schedule name: {name}")
-    created = _api().create_schedule(
+    created = api.create_schedule(
         home, deployment_id, workflow_id, schedule_id=name, since=since, until=until, tz=_default_tz(tz),
         recurrence=recurrence, count=count, weekdays=list(weekdays) or None, rrule=rrule, slip=slip,
-        stop_on_fail=stop_on_fail, parameters=_parse_parameters(parameters),
+        stop_on_fail=stop_on_fail, parameters=parse_values(parameters),
         allow_custom_parameters=allow_custom_parameters, force=force, dry_run=dry_run,
         wait_after_fail=wait_after_fail)
-    if as_json:
-        render.print_json(created)
-    else:
-        render.echo("Deployment schedule created successfully")
+    return Result(data=created, before=[Message(
+        f"Scheduling the execution of workflow `{workflow_id}` on deployment `{deployment_id}`. "
+        f"Schedule name: {name}")], after=[Message("Deployment schedule created successfully")])
 
 
 @schedule.command("update")
@@ -117,27 +103,24 @@ def update(deployment_id, schedule_id, since, until, tz, recurrence, count, week
            stop_on_fail, enabled):
     """Change only the given settings of a schedule."""
     _check_rrule_exclusive(rrule, recurrence, count, weekdays)
-    as_json = wants_json()
-    if not as_json:
-        render.echo(f"Updating schedule `{schedule_id}` on deployment `{deployment_id}`...")
-    updated = _api().update_schedule(
+    updated = api.update_schedule(
         get_home(), deployment_id, schedule_id, since=since, until=until, tz=tz, recurrence=recurrence,
         count=count, weekdays=list(weekdays) or None, rrule=rrule, slip=slip, stop_on_fail=stop_on_fail,
         enabled=enabled)
-    if as_json:
-        render.print_json(updated)
-    else:
-        render.echo("Deployment schedule updated successfully")
+    return Result(data=updated, before=[Message(f"Updating schedule `{schedule_id}` on deployment `{deployment_id}`...")],
+                  after=[Message("Deployment schedule updated successfully")])
 
 
 @schedule.command("delete")
 @click.argument("deployment_id")
 @click.argument("schedule_id")
+@json_option
 def delete(deployment_id, schedule_id):
     """Delete a schedule (and its history)."""
-    render.echo(f"Deleting schedule `{schedule_id}` on deployment `{deployment_id}`...")
-    _api().delete_schedule(get_home(), deployment_id, schedule_id)
-    render.echo("Deployment schedule deleted successfully")
+    api.delete_schedule(get_home(), deployment_id, schedule_id)
+    return Result(data={"deployment_id": deployment_id, "id": schedule_id, "deleted": True},
+                  before=[Message(f"Deleting schedule `{schedule_id}` on deployment `{deployment_id}`...")],
+                  after=[Message("Deployment schedule deleted successfully")])
 
 
 @schedule.command("list")
@@ -148,47 +131,43 @@ def delete(deployment_id, schedule_id):
 @click.option("-s", "--since", help="List only schedules which have occurrences after this time")
 @click.option("-u", "--until", help="List only schedules which have occurrences before this time")
 @click.option("--tz", help="Time zone of absolute --since/--until (default: this machine's zone)")
+@wide_option
 @json_option
 def list_(deployment_id, sort_by, descending, search, since, until, tz):
     """List schedules (of one deployment, or all)."""
-    from cfy_local import clock
-    from cfy_local.schedules.timeexpr import parse_time_expression
-
     home = get_home()
-    as_json = wants_json()
+    as_json = bool(click.get_current_context().find_root().obj.get("json"))
     now = clock.now()
     zone = _default_tz(tz)
     since_at = parse_time_expression(since, zone, now) if since else None
     until_at = parse_time_expression(until, zone, now) if until else None
-    api = _api()
-    if not as_json:
-        render.echo("Listing deployment schedules...")
+    # Occurrence lists only for --json: computing them is the costly part of a listing.
     rows = api.list_schedules(home, deployment_id, with_occurrences=as_json, search=search, since=since_at,
                               until=until_at, sort_by=sort_by, descending=descending, now=now)
-    if as_json:
-        render.print_json(rows)
-        return
     total = len(api.list_schedules(home, deployment_id, now=now)) if (search or since or until) else len(rows)
-    render.print_table(rows, LIST_COLUMNS, "Deployment schedules:")
-    render.echo(f"Showing {len(rows)} of {total} deployment schedules")
+    return Result(data=rows, before=[Message("Listing deployment schedules...")],
+                  views=[Table(rows, LIST_COLUMNS, "Deployment schedules:", drop_order=LIST_DROP_ORDER)],
+                  after=[Message(f"Showing {len(rows)} of {total} deployment schedules")])
 
 
 def _additional_data(data: dict) -> dict:
-    shown = set(LIST_COLUMNS) | {"rule", "execution_arguments", "all_next_occurrences", "preview"}
+    shown = (set(LIST_COLUMNS) - {"timezone"}) | {"rule", "execution_arguments", "all_next_occurrences", "preview"}
     out = {}
     for key, value in data.items():
         if key in shown:
             continue
         if key == "latest_execution_status" and value:
-            from cfy_local.executions.lifecycle import display
-
             value = display(value)
         out[key.replace("_", " ")] = value
     return out
 
 
-def _preview_date(value: str) -> str:
-    return value.replace("T", " ")[:19]
+def _preview_date(value: str, zone: str) -> str:
+    """An occurrence (stored in UTC) in the schedule's own zone, as the TUI shows it."""
+    try:
+        return parse_iso(value).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, KeyError):
+        return value.replace("T", " ")[:19]
 
 
 @schedule.command("get")
@@ -198,61 +177,58 @@ def _preview_date(value: str) -> str:
 @json_option
 def get(deployment_id, schedule_id, preview):
     """Show a schedule: its rule, execution arguments, latest run and upcoming occurrences."""
-    from cfy_local.errors import ValidationError
-
-    home = get_home()
-    api = _api()
-    data = api.get_schedule(home, deployment_id, schedule_id)
-    if wants_json():
-        if preview:
-            data["preview"] = data["all_next_occurrences"][:preview] if data["enabled"] else []
-        render.print_json(data)
-        return
-    render.echo(f"Retrieving execution schedule {schedule_id}")
-    render.print_table([data], LIST_COLUMNS, "Execution schedule:", max_width=50)
-    render.print_details(data["rule"], "Scheduling rule:")
-    render.print_details(data["execution_arguments"], "Execution arguments:")
-    render.print_details(_additional_data(data), "Additional data:")
+    data = api.get_schedule(get_home(), deployment_id, schedule_id)
+    json_data = dict(data)
+    if preview:
+        json_data["preview"] = data["all_next_occurrences"][:preview] if data["enabled"] else []
+    result = Result(data=json_data, before=[Message(f"Retrieving execution schedule {schedule_id}")], views=[
+        Table([data], LIST_COLUMNS, "Execution schedule:", max_cell=50, drop_order=LIST_DROP_ORDER),
+        Details(data["rule"], "Scheduling rule:"),
+        Details(data["execution_arguments"], "Execution arguments:"),
+        Details(_additional_data(data), "Additional data:")])
     if preview:
         if not data["enabled"]:
-            raise ValidationError(f"Deployment schedule {schedule_id} is disabled, no upcoming occurrences")
+            # cfy shows the schedule, then refuses the preview
+            result.exit_code = ExitCode.ERROR
+            return result.warn(f"Deployment schedule {schedule_id} is disabled, no upcoming occurrences")
+        zone = data.get("timezone") or "UTC"
         upcoming = data["all_next_occurrences"]
         message = f"Computed {len(upcoming)} upcoming occurrences."
         if upcoming:
             message += f" Listing first {preview}:" if len(upcoming) > preview else " Listing:"
-        render.echo(message)
-        for index, value in enumerate(upcoming[:preview], start=1):
-            render.echo(f"  {index:<5} {_preview_date(value)}")
+        result.views.append(Text([message] + [f"  {index:<5} {_preview_date(value, zone)} {zone}"
+                                              for index, value in enumerate(upcoming[:preview], start=1)]))
+    return result
 
 
 def _toggle(deployment_id: str, schedule_id: str, enabled: bool) -> None:
     home = get_home()
-    api = _api()
     verb, done = ("Enabling", "enabled") if enabled else ("Disabling", "disabled")
     current = api.get_schedule(home, deployment_id, schedule_id, with_occurrences=False)
     if bool(current["enabled"]) == enabled:
-        from cfy_local.errors import ValidationError
-
         raise ValidationError(f"Schedule `{schedule_id}` on deployment `{deployment_id}` is already {done}")
-    render.echo(f"{verb} schedule `{schedule_id}` on deployment `{deployment_id}`...")
     api.set_enabled(home, deployment_id, schedule_id, enabled)
-    render.echo(f"Deployment schedule {done} successfully")
+    return Result(data={"deployment_id": deployment_id, "id": schedule_id, "enabled": enabled},
+                  before=[Message(f"{verb} schedule `{schedule_id}` on deployment `{deployment_id}`...")],
+                  after=[Message(f"Deployment schedule {done} successfully")])
 
 
 @schedule.command("enable")
 @click.argument("deployment_id")
 @click.argument("schedule_id")
+@json_option
 def enable(deployment_id, schedule_id):
     """Enable a schedule (its next occurrence is computed from now)."""
-    _toggle(deployment_id, schedule_id, True)
+    return _toggle(deployment_id, schedule_id, True)
 
 
 @schedule.command("disable")
 @click.argument("deployment_id")
 @click.argument("schedule_id")
+@json_option
 def disable(deployment_id, schedule_id):
     """Disable a schedule."""
-    _toggle(deployment_id, schedule_id, False)
+    return _toggle(deployment_id, schedule_id, False)
 
 
 @schedule.command("summary")
@@ -260,13 +236,10 @@ def disable(deployment_id, schedule_id):
 @json_option
 def summary(target_field):
     """Count schedules by TARGET_FIELD, sub-grouped by recurrence."""
-    rows = _api().summary(get_home(), target_field)
-    if wants_json():
-        render.print_json(rows)
-        return
-    render.echo(f"Retrieving summary of deployment schedules on field {target_field}")
-    render.print_table(rows, [target_field, "recurrence", "execution_schedules"],
-                       f"Deployment schedules summary by {target_field}")
+    rows = api.summary(get_home(), target_field)
+    return Result(data=rows, before=[Message(f"Retrieving summary of deployment schedules on field {target_field}")],
+                  views=[Table(rows, [target_field, "recurrence", "execution_schedules"],
+                               f"Deployment schedules summary by {target_field}")])
 
 
 @schedule.command("history")
@@ -275,9 +248,7 @@ def summary(target_field):
 @json_option
 def history(deployment_id, schedule_id):
     """What the scheduler decided for each occurrence: fired, skipped or disabled, and why."""
-    rows = _api().history(get_home(), deployment_id, schedule_id)
-    if wants_json():
-        render.print_json(rows)
-        return
-    render.print_table(rows, HISTORY_COLUMNS, f"History of schedule {schedule_id} on deployment {deployment_id}:")
-    render.echo(f"Showing {len(rows)} decisions")
+    rows = api.history(get_home(), deployment_id, schedule_id)
+    return Result(data=rows, views=[Table(rows, HISTORY_COLUMNS,
+                                          f"History of schedule {schedule_id} on deployment {deployment_id}:")],
+                  after=[Message(f"Showing {len(rows)} decisions")])

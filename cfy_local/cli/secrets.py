@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import click
 
-from cfy_local.cli import AliasedGroup, render
-from cfy_local.cli.common import get_home, json_option, wants_json
+from cfy_local import secrets as core
+from cfy_local.cli import AliasedGroup
+from cfy_local.cli.common import get_home, json_option
+from cfy_local.cli.result import Message, Result, Table
 from cfy_local.errors import ValidationError
 
 COLUMNS = ["key", "created_at", "updated_at"]
-
-
-def _api():
-    from cfy_local import secrets
-
-    return secrets
 
 
 @click.group("secrets", cls=AliasedGroup)
@@ -37,11 +33,8 @@ def create(key, secret_string, secret_file, update_if_exists):
                 secret_string = fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(f"Cannot read secret file {secret_file}: {exc}") from None
-    record = _api().create_secret(get_home(), key, secret_string, update_if_exists=update_if_exists)
-    if wants_json():
-        render.print_json(record)
-        return
-    render.echo(f"Secret `{key}` created")
+    record = core.create_secret(get_home(), key, secret_string, update_if_exists=update_if_exists)
+    return Result(data=record, after=[Message(f"Secret `{key}` created")])
 
 
 @secrets.command("get")
@@ -49,31 +42,25 @@ def create(key, secret_string, secret_file, update_if_exists):
 @json_option
 def get(key):
     """Get a secret's value"""
-    record = _api().get_secret(get_home(), key)
-    if wants_json():
-        render.print_json(record)
-        return
-    render.echo(f"Getting info for secret `{key}`...")
-    render.print_table([record], ["key", "value", "created_at", "updated_at"], "Requested secret info:")
+    record = core.get_secret(get_home(), key)
+    return Result(data=record, before=[Message(f"Getting info for secret `{key}`...")],
+                  views=[Table([record], ["key", "value", "created_at", "updated_at"], "Requested secret info:")])
 
 
 @secrets.command("list")
 @json_option
 def list_():
     """List secrets (keys only)"""
-    rows = _api().list_secrets(get_home())
-    if wants_json():
-        render.print_json(rows)
-        return
-    render.echo("Listing all secrets...")
-    render.print_table(rows, COLUMNS, "Secrets:")
-    render.echo(f"Showing {len(rows)} of {len(rows)} secrets")
+    rows = core.list_secrets(get_home())
+    return Result(data=rows, before=[Message("Listing all secrets...")], views=[Table(rows, COLUMNS, "Secrets:")],
+                  after=[Message(f"Showing {len(rows)} of {len(rows)} secrets")])
 
 
 @secrets.command("delete")
 @click.argument("key")
+@json_option
 def delete(key):
     """Delete a secret"""
-    render.echo(f"Deleting secret `{key}`...")
-    _api().delete_secret(get_home(), key)
-    render.echo("Secret removed")
+    core.delete_secret(get_home(), key)
+    return Result(data={"key": key, "deleted": True}, before=[Message(f"Deleting secret `{key}`...")],
+                  after=[Message("Secret removed")])

@@ -2,33 +2,24 @@
 uninstall + delete the deployment + delete its blueprint when nothing else uses it)."""
 from __future__ import annotations
 
-import os
-
 import click
 
-from cfy_local.cli import render
-from cfy_local.cli.common import get_home, json_option, wants_json
+from cfy_local.cli.common import get_home, json_option, parse_values, verbosity
+from cfy_local.cli.deployments import created_text
+from cfy_local.cli.executions import event_filter, start_execution
+from cfy_local.cli.result import Message, Result
+from cfy_local.cli.waiting import wait_result
+from cfy_local.deployments import api as deployments
 from cfy_local.errors import ExitCode
 
 
-def _parse(values) -> dict:
-    if not values:
-        return {}
-    from cfy_local.inputs import parse_inputs
-
-    return parse_inputs(list(values))
-
-
-def _run_and_wait(home, workflow_id, deployment_id, params, *, allow_custom, force, timeout, include_logs):
-    from cfy_local.cli.executions import wait_and_report
-    from cfy_local.executions import api
-
-    as_json = wants_json()
-    if not as_json:
-        render.echo(f"Executing workflow `{workflow_id}` on deployment `{deployment_id}` [timeout={timeout} seconds]")
-    record = api.start(home, workflow_id, deployment_id, params, allow_custom_parameters=allow_custom,
-                       force=force, env=dict(os.environ))
-    return wait_and_report(home, record, timeout=timeout, include_logs=include_logs, as_json=as_json)
+def _run_and_wait(home, workflow_id, deployment_id, params, *, allow_custom, timeout, include_logs,
+                  before: list[Message], then=None) -> Result:
+    record = start_execution(home, workflow_id, deployment_id, params, allow_custom_parameters=allow_custom)
+    before = before + [Message(f"Executing workflow `{workflow_id}` on deployment `{deployment_id}` "
+                               f"[timeout={timeout} seconds]")]
+    return wait_result(home, record, keep=event_filter(include_logs), verbose=verbosity(), timeout=timeout, before=before,
+                       then=then)
 
 
 @click.command("install")
@@ -49,26 +40,18 @@ def _run_and_wait(home, workflow_id, deployment_id, params, *, allow_custom, for
 def install(blueprint_path, blueprint_id, blueprint_filename, deployment_id, inputs, workflow_id, parameters,
             allow_custom_parameters, timeout, include_logs):
     """Upload a blueprint, create a deployment from it and execute the install workflow"""
-    from cfy_local.deployments import api as deployments
-
     home = get_home()
-    as_json = wants_json()
-    deployment_inputs = _parse(inputs)
-    params = _parse(parameters)
-    if not as_json:
-        render.echo(f"Uploading blueprint {blueprint_path}...")
+    deployment_inputs = parse_values(inputs)
+    params = parse_values(parameters)
     blueprint = deployments.upload_blueprint(home, blueprint_path, blueprint_id, blueprint_filename)
-    if not as_json:
-        render.echo(f"Blueprint uploaded. The blueprint's id is {blueprint['id']}")
     deployment_id = deployment_id or blueprint["id"]
-    if not as_json:
-        render.echo(f"Creating new deployment from blueprint {blueprint['id']}...")
     deployment = deployments.create_deployment(home, deployment_id, blueprint["id"], deployment_inputs)
-    if not as_json:
-        render.echo(f"Deployment created. The deployment's id is {deployment['id']}")
-    code = _run_and_wait(home, workflow_id, deployment["id"], params, allow_custom=allow_custom_parameters,
-                         force=False, timeout=timeout, include_logs=include_logs)
-    click.get_current_context().exit(code)
+    before = [Message(f"Uploading blueprint {blueprint_path}..."),
+              Message(f"Blueprint uploaded. The blueprint's id is {blueprint['id']}"),
+              Message(f"Creating new deployment from blueprint {blueprint['id']}..."),
+              Message(created_text(deployment))]
+    return _run_and_wait(home, workflow_id, deployment["id"], params, allow_custom=allow_custom_parameters,
+                         timeout=timeout, include_logs=include_logs, before=before)
 
 
 @click.command("uninstall")
@@ -84,25 +67,22 @@ def install(blueprint_path, blueprint_id, blueprint_filename, deployment_id, inp
 @json_option
 def uninstall(deployment_id, workflow_id, parameters, allow_custom_parameters, force, timeout, include_logs):
     """Execute the uninstall workflow, delete the deployment and its blueprint"""
-    from cfy_local.deployments import api as deployments
-
     home = get_home()
-    as_json = wants_json()
     deployment = deployments.load_deployment(home, deployment_id)
-    code = _run_and_wait(home, workflow_id, deployment_id, _parse(parameters), allow_custom=allow_custom_parameters,
-                         force=False, timeout=timeout, include_logs=include_logs)
-    if code != ExitCode.OK:
-        click.get_current_context().exit(code)
-    if not as_json:
-        render.echo(f"Trying to delete deployment {deployment_id}...")
-    deployments.delete_deployment(home, deployment_id, force=force)
-    if not as_json:
-        render.echo("Deployment deleted")
-    blueprint_id = deployment.get("blueprint_id")
-    if blueprint_id and not deployments.list_deployments(home, blueprint_id):
-        if not as_json:
-            render.echo(f"Deleting blueprint {blueprint_id}...")
-        deployments.delete_blueprint(home, blueprint_id)
-        if not as_json:
-            render.echo("Blueprint deleted")
-    click.get_current_context().exit(ExitCode.OK)
+
+    def remove(code: int) -> Result:
+        """After a successful uninstall: delete the deployment, then its blueprint if unused."""
+        result = Result(exit_code=ExitCode.OK)  # with --json the events alone are the output (NDJSON)
+        result.say(f"Trying to delete deployment {deployment_id}...")
+        deployments.delete_deployment(home, deployment_id, force=force)
+        result.say("Deployment deleted")
+        blueprint_id = deployment.get("blueprint_id")
+        if blueprint_id and not deployments.list_deployments(home, blueprint_id):
+            result.say(f"Deleting blueprint {blueprint_id}...")
+            deployments.delete_blueprint(home, blueprint_id)
+            result.say("Blueprint deleted")
+        return result
+
+    return _run_and_wait(home, workflow_id, deployment_id, parse_values(parameters),
+                         allow_custom=allow_custom_parameters, timeout=timeout, include_logs=include_logs,
+                         before=[], then=remove)

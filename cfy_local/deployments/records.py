@@ -89,7 +89,7 @@ def load_node_instance(home: Home, deployment_id: str, instance_id: str) -> dict
 
 
 def _instance_not_found(instance_id: str):
-    return NotFoundError(f"Node instance {instance_id} not found")
+    return not_found("NodeInstance", instance_id)
 
 
 def find_node_instance(home: Home, instance_id: str) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def list_node_instances(home: Home, deployment_id: str | None = None, node_id: s
         deployment_ids = scan_ids(home.deployments_dir, "deployment.json")
     else:
         if not deployment_exists(home, deployment_id):
-            raise NotFoundError(f"Deployment {deployment_id} does not exist")
+            raise not_found("Deployment", deployment_id)
         deployment_ids = [deployment_id]
     out = []
     for dep in deployment_ids:

@@ -4,6 +4,8 @@ unknown workflow → undeclared custom parameters → defaults → types → con
 from __future__ import annotations
 
 import copy
+import difflib
+import json
 from typing import Any
 
 from cfy_local.dsl import values
@@ -106,7 +108,11 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
     if workflow_id not in workflows:
         if workflow_id in SYSTEM_WORKFLOWS:
             return parameters
-        raise ValidationError(f"Workflow {workflow_id} does not exist in the deployment {deployment.get('id')}")
+        declared_names = sorted(workflows)
+        close = difflib.get_close_matches(workflow_id, declared_names, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ValidationError(f"Workflow {workflow_id} does not exist in the deployment {deployment.get('id')}."
+                              f"{hint} Declared workflows: {', '.join(declared_names) or 'none'}")
     declared: dict = workflows[workflow_id].get("parameters") or {}
     custom = [name for name in parameters if name not in declared]
     if custom and not allow_custom:
@@ -157,7 +163,8 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
                 if failure:
                     failures.append(failure)
         for failure in failures:
-            constraint_errors.append(f'Parameter "{name}" does not meet its constraints: {failure}')
+            constraint_errors.append(f'Parameter "{name}" does not meet its constraints: {failure} '
+                                     f'(value given: {json.dumps(merged[name], default=str)})')
     if constraint_errors:
         raise ValidationError("\n".join(constraint_errors))
     missing = [name for name, schema in declared.items()

@@ -94,6 +94,12 @@ class GraphState:
         last write (the first change is written at once) — also called by the graph loop
         before it waits, so the progress that `executions get` and the TUI show does not
         stay behind while a long operation runs."""
+        if self._dirty and not self._progressed and not self._last_flush:
+            # Operations registered, none changed yet: write them so the total is known from
+            # the start (0/N, not 0/0); the first change is still written at once after it.
+            self.flush()
+            self._last_flush = 0.0
+            return
         if self._progressed and clock.monotonic() - self._last_flush >= FLUSH_INTERVAL:
             self.flush()
 

@@ -39,6 +39,17 @@ def _repr(summary: dict[str, Any]) -> str:
             f"workflow_id=`{summary['workflow_id']}`>")
 
 
+class DeploymentBusyError(ConflictError):
+    """A start refused because the deployment has another non-forced execution active (or
+    queued before it). The message is Cloudify's; Cloudify's REST advice follows it, which
+    an adapter may replace with its own (``first_sentence`` holds the message without it)."""
+
+    def __init__(self, first_sentence: str):
+        super().__init__(first_sentence + ' To execute this workflow anyway, pass "force=true" as a query '
+                                          'parameter to this request')
+        self.first_sentence = first_sentence
+
+
 def decide(record: dict[str, Any], others: Iterable[dict[str, Any]], *, queue: bool, force: bool,
            dequeue: bool = False, max_concurrent: int | None = None) -> str:
     """``START`` or ``QUEUE`` for ``record``, or raise ConflictError with Cloudify's text.
@@ -79,6 +90,4 @@ def decide(record: dict[str, Any], others: Iterable[dict[str, Any]], *, queue: b
     if queue or dequeue:
         return QUEUE
     listed = ", ".join(_repr(s) for s in sorted(busy, key=order_key))
-    raise ConflictError(
-        f"The following executions are currently running for this deployment: [{listed}]. "
-        f"To execute this workflow anyway, pass \"force=true\" as a query parameter to this request")
+    raise DeploymentBusyError(f"The following executions are currently running for this deployment: [{listed}].")

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cfy_local import clock
+from cfy_local import clock, errors
 from cfy_local.config import load_config
 from cfy_local.deployments.records import load_deployment
 from cfy_local.dsl.parameters import merge_workflow_parameters
@@ -55,11 +55,13 @@ def _reconciled_scan(home: Home) -> list[dict[str, Any]]:
 
 # --- start -----------------------------------------------------------------------------
 
-def validate_start_parameters(home: Home, deployment_id: str, workflow_id: str, parameters: dict[str, Any],
-                              allow_custom: bool) -> dict[str, Any]:
-    """The parameters a start of ``workflow_id`` on the deployment would run with (declared
-    defaults merged in), or the error the start would refuse them with. Writes nothing."""
-    return merge_workflow_parameters(load_deployment(home, deployment_id), workflow_id, parameters, allow_custom)
+def validate_start(home: Home, workflow_id: str, deployment_id: str, parameters: dict[str, Any] | None = None,
+                   allow_custom_parameters: bool = False) -> dict[str, Any]:
+    """The checks a start makes before anything is written (the deployment exists, the
+    workflow and its parameters are valid); returns the merged parameters. For callers
+    that create something else from a start's request (a one-shot schedule)."""
+    return merge_workflow_parameters(load_deployment(home, deployment_id), workflow_id, dict(parameters or {}),
+                                     allow_custom_parameters)
 
 
 def _admission_relevant(deployment_id: str | None):
@@ -455,7 +457,7 @@ def require_execution(home: Home, execution_id: str) -> dict[str, Any]:
     try:
         return records.load(home, execution_id)
     except NotFoundError:
-        raise NotFoundError(f"Execution {execution_id} not found") from None
+        raise errors.not_found("Execution", execution_id) from None
 
 
 def record_watcher(home: Home, execution_id: str, *, check_every: float = 1.0):

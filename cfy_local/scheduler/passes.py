@@ -2,7 +2,7 @@
 schedule records/history and the executions API. The rules are Cloudify's scheduler's
 (docs/cloudify-behaviour.md, "The scheduler"), decided under each schedule's lock.
 
-For each enabled schedule whose ``next_occurrence`` is before now, under that schedule's
+For each enabled schedule whose ``next_occurrence`` is now or earlier, under that schedule's
 lock and after re-reading it: advance ``next_occurrence`` (whether it runs or not); skip if
 its latest execution has not ended; disable it if ``stop_on_fail`` and that execution
 failed; fire only if ``now - occurrence <= slip minutes + 60 s``, through the executions
@@ -120,7 +120,7 @@ def run_pass(home: Home, now: datetime | None = None, *, fire: FireFn | None = N
         report.scanned += 1
         nxt = record.get("next_occurrence")
         # ISO strings of one fixed format compare like the instants they name.
-        if record.get("enabled", True) and nxt and nxt < now_text:
+        if record.get("enabled", True) and nxt and nxt <= now_text:  # due at its time, not after
             due.append((nxt, record["deployment_id"], record["id"]))
     due.sort()
     report.due = len(due)
@@ -178,7 +178,7 @@ def _process(home: Home, dep: str, sched: str, now: datetime, fire: FireFn) -> D
         if current is None:
             return Decision(dep, sched, None, SKIPPED, "schedule was deleted during the pass", decided_at=now_text)
         occurrence = current.get("next_occurrence")
-        if not current.get("enabled", True) or not occurrence or occurrence >= now_text:
+        if not current.get("enabled", True) or not occurrence or occurrence > now_text:
             return None  # edited, disabled or already handled by a concurrent pass
         last = records.last_history_entry(home, dep, sched)
         if last and last.get("occurrence") == occurrence and last.get("action") in (FIRED, DISABLED):

@@ -196,8 +196,8 @@ def test_missing_required_input(cfy, home, tmp_path):
     (["deployments", "create", "a/b", "-b", "hello-world"], "contains illegal characters"),
     (["deployments", "create", "d", "-b", "ghost"], "Requested `Blueprint` with ID `ghost` was not found"),
     (["deployments", "delete", "ghost"], "Requested `Deployment` with ID `ghost` was not found"),
-    (["node-instances", "get", "ghost_abcdef"], "Node instance ghost_abcdef not found"),
-    (["node-instances", "list", "-d", "ghost"], "Deployment ghost does not exist"),
+    (["node-instances", "get", "ghost_abcdef"], "Requested `NodeInstance` with ID `ghost_abcdef` was not found"),
+    (["node-instances", "list", "-d", "ghost"], "Requested `Deployment` with ID `ghost` was not found"),
     (["blueprints", "upload", HELLO], "Blueprint `hello-world` already exists"),
     (["blueprints", "validate", str(EXAMPLES / "nope.yaml")], "does not exist"),
 ])

@@ -60,8 +60,11 @@ def test_defaults_types_and_passed_values():
 
 
 def test_unknown_workflow():
-    with pytest.raises(ValidationError, match="^Workflow nope does not exist in the deployment dep$"):
+    with pytest.raises(ValidationError, match=r"^Workflow nope does not exist in the deployment dep\. "
+                                              r"Declared workflows: wf$"):
         merge_workflow_parameters(DEPLOYMENT, "nope", {}, False)
+    with pytest.raises(ValidationError, match=r"dep\. Did you mean `wf`\? Declared workflows: wf$"):
+        merge_workflow_parameters(DEPLOYMENT, "wff", {}, False)
 
 
 def test_system_workflow_allows_anything():

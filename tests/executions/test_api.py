@@ -44,4 +44,5 @@ def test_queued_start_returns_at_once_with_an_event(home, cfy, tmp_path):
     assert event["event_type"] == "workflow_queued"
     assert event["message"]["text"] == "'install' workflow execution queued"
     text = cfy("executions", "start", "install", "-d", "dep", "--queue")
-    assert text.stdout.strip().endswith("Execution is being queued. It will automatically start when possible.")
+    assert text.stderr.strip() == "Execution is being queued. It will automatically start when possible."
+    assert text.stdout.strip() != record["id"] and len(text.stdout.strip()) == len(record["id"])  # its own id

@@ -53,7 +53,7 @@ def test_get_table_json_and_not_found(home, cfy):
     for key in ("total_operations", "finished_operations", "worker_pid", "error", "parameters", "status_display"):
         assert key in data
     missing = cfy("executions", "get", "nope")
-    assert missing.exit_code == 1 and "Execution nope not found" in missing.stderr
+    assert missing.exit_code == 1 and "Requested `Execution` with ID `nope` was not found" in missing.stderr
 
 
 def test_summary(home, cfy):
@@ -85,7 +85,10 @@ def test_delete_ended_only_and_bad_values(home, cfy):
     assert not (home / "executions" / f"{old['id']}.json").exists()
     result = cfy("executions", "delete", "--before", "1 days")
     assert "No executions to delete" in result.stdout
-    result = cfy("executions", "delete")
+    refused = cfy("executions", "delete")  # no filter, not on a terminal: nothing deleted
+    assert refused.exit_code == 2 and "--all for every finished execution" in refused.stderr
+    assert (home / "executions" / f"{new['id']}.json").exists()
+    result = cfy("executions", "delete", "--all")
     assert "Deleted 1 executions" in result.stdout
     left = {p.stem for p in (home / "executions").glob("*.json")}
     assert left == {running["id"], keep_env["id"]} and new["id"] not in left
@@ -109,7 +112,7 @@ def test_events_list_text_json_filters(home, cfy):
     assert any(line.endswith("  CFY <web> [vm_abc123.create] Task succeeded 'x'") for line in lines)
     assert any("  LOG <web> INFO: hello" in line for line in lines)
     assert not any("noisy" in line for line in lines)
-    assert "Showing 3 of 3 events" in result.stdout
+    assert "Showing 3 of 4 events" in result.stdout
     assert len(cfy("-vv", "events", "list", rec["id"], "--json").stdout.splitlines()) == 4
     only_events = cfy("events", "list", rec["id"], "--no-logs", "--json").stdout.splitlines()
     assert [json.loads(x)["type"] for x in only_events] == ["cloudify_event"] * 2

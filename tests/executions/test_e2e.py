@@ -167,13 +167,14 @@ def test_queue_drains_after_cancel_and_force_runs_in_parallel(home, markers, cfy
     first = cfy_proc("executions", "start", "install", "-d", "dep", "--no-wait").stdout.strip()
     wait_for(lambda: holding(markers), message="first run to hold")
     queued = cfy_proc("executions", "start", "install", "-d", "dep", "--queue")
-    assert "Execution is being queued. It will automatically start when possible." in queued.stdout
+    assert "Execution is being queued. It will automatically start when possible." in queued.stderr
     forced = cfy_proc("executions", "start", "uninstall", "-d", "dep", "--force", "--no-wait").stdout.strip()
     wait_status(home, forced, ("started", "terminated"))
     assert status(home, first) == "started"
     assert cfy_proc("executions", "cancel", "-f", first).exit_code == 0
     assert wait_status(home, first)["status"] == "cancelled"
     queued_id = [r for r in runs_of(home) if r["id"] != first][0]["id"]
+    assert queued.stdout.strip() == queued_id  # the queued start printed its id alone on stdout
     (markers / "release").touch()
     assert wait_status(home, queued_id)["status"] == "terminated"
 

@@ -12,7 +12,7 @@ from cfy_local.executions import records
 from polling import wait_for
 from process_support import cfy_running
 
-WAITING_ONE = ("Cloudify Manager currently has one running or pending execution. "
+WAITING_ONE = ("There is one running or pending execution. "
                "Waiting for it to finish before entering maintenance mode.")
 
 
@@ -33,7 +33,7 @@ def test_activate_idle_goes_straight_to_activated(cfy, store):
     lines = status.stdout.splitlines()
     assert lines[:3] == ["", "Maintenance Mode Status:", "\tStatus:\tactivated"]
     assert any(line.startswith("\tActivated At:\t") for line in lines)
-    assert status.stdout.endswith("INFO - Cloudify Manager is currently in maintenance mode. "
+    assert status.stdout.endswith("INFO - Maintenance mode is on. "
                                   "Most requests will be blocked.\n\n")
     again = cfy("maintenance-mode", "activate")
     assert again.exit_code == 1 and again.stderr.strip() == "Nothing to modify"
@@ -75,7 +75,7 @@ def test_two_remaining_executions_message(cfy, store):
     running_execution(store)
     running_execution(store, "pending")
     cfy("maintenance-mode", "activate")
-    assert ("Cloudify Manager currently has 2 running or pending executions. Waiting for all executions to "
+    assert ("There are 2 running or pending executions. Waiting for all executions to "
             "finish before entering maintenance mode.") in cfy("maintenance-mode", "status").stdout
 
 
@@ -83,10 +83,10 @@ def test_wait_with_timeout_gives_up_with_exit_4(cfy, store):
     running_execution(store)
     result = cfy("maintenance-mode", "activate", "--wait", "--timeout", "1")
     assert result.exit_code == 4
-    assert "Cloudify manager will enter Maintenance mode once there are no running or pending executions...\n" \
+    assert "Maintenance mode will be on once there are no running or pending executions...\n" \
         in result.stdout
-    assert result.stderr.strip() == ("Timed out while entering maintenance mode. Note that the manager is still "
-                                     "entering maintenance mode in the background. You can run 'cfy "
+    assert result.stderr.strip() == ("Timed out while entering maintenance mode. Note that maintenance mode is "
+                                     "still being entered in the background. You can run 'cfy "
                                      "maintenance-mode status' to check the status.")
     assert maintenance.current_status(store) == maintenance.ACTIVATING
 
@@ -99,4 +99,4 @@ def test_wait_returns_once_the_last_execution_ends(home, store):
         records.set_status(store, execution["id"], "failed", error="boom")
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert out.endswith("Manager is in maintenance mode.\nWhile in maintenance mode most requests will be blocked.\n")
+    assert out.endswith("Maintenance mode is on.\nWhile in maintenance mode most requests will be blocked.\n")

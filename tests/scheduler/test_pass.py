@@ -56,8 +56,13 @@ def test_due_schedule_fires_and_advances(store, daily):
 
 
 def test_nothing_due_before_the_occurrence(store, daily):
-    report, _ = run(store, START)  # next_occurrence < now is strict
+    report, _ = run(store, START - timedelta(milliseconds=1))
     assert report.due == 0 and history(store) == []
+
+
+def test_an_occurrence_is_due_at_its_time(store, daily):
+    report, _ = run(store, START)  # next_occurrence <= now: a pass at exactly that time fires it
+    assert report.due == 1 and [e["action"] for e in history(store)] == ["fired"]
 
 
 @pytest.mark.parametrize("late, action", [(60, "fired"), (61, "skipped")])

@@ -109,7 +109,7 @@ def test_get_with_preview_text(sched_cli, dep):
     assert "Scheduling rule:" in out and "Execution arguments:" in out and "Additional data:" in out
     assert "\ttimezone:" in out and "\tlatest execution status:" in out
     assert out.rstrip().endswith("Computed 3 upcoming occurrences. Listing first 2:\n"
-                                 "  1     2026-03-02 09:00:00\n  2     2026-03-03 09:00:00")
+                                 "  1     2026-03-02 09:00:00 UTC\n  2     2026-03-03 09:00:00 UTC")
     result = sched_cli("get", "dep1", "backup", "--preview", "5")
     assert "Computed 3 upcoming occurrences. Listing:\n" in result.stdout
     sched_cli("disable", "dep1", "backup")

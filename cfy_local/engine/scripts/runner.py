@@ -92,7 +92,9 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
             env["CFY_LOCAL_CTX_TOKEN"] = proxy.token
         else:
             env["CTX_SOCKET_URL"] = ""
-        return_code, stdout_tail, stderr_tail = _execute(ctx, argv, env, process)
+        # Logs and errors name the script as the blueprint does (scripts/create.sh), not its temporary copy.
+        shown = [script_path if script_path and arg == script_file else arg for arg in argv]
+        return_code, stdout_tail, stderr_tail = _execute(ctx, argv, env, process, shown=shown)
         outcome = proxy.outcome if proxy is not None else ScriptOutcome()
     finally:
         if proxy is not None:
@@ -101,7 +103,7 @@ def run(ctx: Any, script_path: str | None = None, script_source: str | None = No
         if socket_dir != workdir:
             shutil.rmtree(socket_dir, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    return _outcome_result(outcome, argv, return_code, stdout_tail, stderr_tail)
+    return _outcome_result(outcome, shown, return_code, stdout_tail, stderr_tail)
 
 
 _swept = threading.Event()
@@ -333,7 +335,8 @@ class _LineStream:
         self.logger.info(f"{self.tag} {text}")
 
 
-def _execute(ctx: Any, argv: list[str], env: dict, process: dict) -> tuple[int, list[str], list[str]]:
+def _execute(ctx: Any, argv: list[str], env: dict, process: dict, *,
+             shown: list[str] | None = None) -> tuple[int, list[str], list[str]]:
     logger = ctx.logger
     log_stdout = bool(process.get("log_stdout", True))
     log_stderr = bool(process.get("log_stderr", True))
@@ -379,7 +382,7 @@ def _execute(ctx: Any, argv: list[str], env: dict, process: dict) -> tuple[int, 
         for pipe in (child.stdout, child.stderr):
             if pipe is not None:
                 pipe.close()
-    logger.info(f"Execution done (PID={child.pid}, return_code={return_code}): {display_command(argv)}")
+    logger.info(f"Execution done (PID={child.pid}, return_code={return_code}): {display_command(shown or argv)}")
     return return_code, list(out_stream.tail), list(err_stream.tail)
 
 
