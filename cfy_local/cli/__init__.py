@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("cfy_local.cli.status:status", "Show the state directory, scheduler and maintenance status"),
     "init": ("cfy_local.cli.status:init", "Create the state directory and its config.yaml"),
     "tui": ("cfy_local.cli.tui:tui", "Watch and steer executions in a terminal UI"),
+    "serve": ("cfy_local.cli.serve:serve", "Serve Cloudify's REST API for Cloudify's own CLI and client"),
 }
 
 

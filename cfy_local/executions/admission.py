@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from cfy_local.errors import ConflictError
+from cfy_local.errors import ConflictError, ExistingRunningExecutionError
 from cfy_local.executions import lifecycle
 from cfy_local.executions.index import order_key
 from cfy_local.executions.lifecycle import Status
@@ -72,6 +72,6 @@ def decide(record: dict[str, Any], others: Iterable[dict[str, Any]], *, queue: b
     if queue or dequeue:
         return QUEUE
     listed = ", ".join(_repr(s) for s in sorted(busy, key=order_key))
-    raise ConflictError(
+    raise ExistingRunningExecutionError(
         f"The following executions are currently running for this deployment: [{listed}]. "
         f"To execute this workflow anyway, pass \"force=true\" as a query parameter to this request")
