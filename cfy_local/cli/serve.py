@@ -29,6 +29,7 @@ def serve(host, port, password, show_password, verbose):
     if host not in LOOPBACK:
         click.echo(f"Warning: listening on {host}: anyone who can reach this address and knows the password "
                    f"can run workflows on this machine", err=True)
+    stop = server.stop_on_signals()
     try:
         running = server.start(home, host=host, port=port, password=secret,
                                log=server.stderr_log if verbose else None)
@@ -41,5 +42,5 @@ def serve(host, port, password, show_password, verbose):
                 f"-t default_tenant")
     render.echo("Stop with Ctrl-C")
     sys.stdout.flush()
-    server.serve_until_signalled(running)
+    server.serve_until(running, stop)
     render.echo("Stopped")

@@ -213,7 +213,8 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     declared = plan["inputs"]
     unknown = [k for k in inputs if k not in declared]
     if unknown:
-        raise UnknownDeploymentInputError(f"Unknown input '{unknown[0]}' specified - expected inputs: {sorted(declared)}")
+        raise UnknownDeploymentInputError(
+            f"Unknown input '{unknown[0]}' specified - expected inputs: {sorted(declared)}")
     out = {}
     missing = []
     for name, schema in declared.items():
@@ -234,8 +235,9 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     if missing:
         noun = "input" if len(missing) == 1 else "inputs"
         names = ", ".join(f"'{m}'" for m in missing)
-        raise MissingDeploymentInputError(f"Required {noun} {names} {'was' if len(missing) == 1 else 'were'} not specified - "
-                              f"expected inputs: {sorted(declared)}")
+        raise MissingDeploymentInputError(
+            f"Required {noun} {names} {'was' if len(missing) == 1 else 'were'} not specified - "
+            f"expected inputs: {sorted(declared)}")
     return out
 
 

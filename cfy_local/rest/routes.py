@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -18,12 +19,14 @@ from urllib.parse import unquote
 
 from cfy_local import __version__, clock, maintenance, secrets, status as local_status
 from cfy_local.deployments import api as deployments
-from cfy_local.errors import ValidationError
+from cfy_local.errors import NotFoundError, ValidationError
 from cfy_local.executions import api as executions
 from cfy_local.executions import events as execution_events
 from cfy_local.executions import index as execution_index
+from cfy_local.executions import records as execution_records
 from cfy_local.rest import archive, views
-from cfy_local.rest.wire import HttpError, Request, bad, body_field, filter_rows, page, to_bool, to_int
+from cfy_local.rest.wire import (HttpError, RawJson, Request, bad, body_field, filter_rows, json_bytes, page, to_bool,
+                                 to_int)
 from cfy_local.schedules import api as schedules
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso, parse_iso
@@ -273,22 +276,59 @@ def start_execution(request: Request, home: Home):
     return 201, views.execution(record)
 
 
+class _ExecutionViews:
+    """Views of whole execution records, kept per record file signature (inode, mtime,
+    size): a record is rewritten by os.replace, so any change gives a new signature."""
+
+    def __init__(self):
+        self._entries: dict[tuple[str, str], tuple[tuple[int, int, int], dict[str, Any], bytes]] = {}
+        self._mutex = threading.Lock()
+
+    def get(self, home: Home, execution_id: str) -> tuple[dict[str, Any], bytes] | None:
+        """The view and its JSON text. ``execution_id`` comes from the executions index
+        (already a file name there)."""
+        path = os.path.join(home.executions_dir, execution_id + ".json")
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+        key = (home.root, execution_id)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == signature:
+            return entry[1], entry[2]
+        try:
+            view = views.execution(execution_records.load(home, execution_id))
+        except NotFoundError:
+            return None
+        encoded = json_bytes(view)
+        with self._mutex:
+            if len(self._entries) > 100_000:
+                self._entries.clear()
+            self._entries[key] = (signature, view, encoded)
+        return view, encoded
+
+
+EXECUTION_VIEWS = _ExecutionViews()
+
+
 def list_executions(request: Request, home: Home):
     include = request.args("_include")
     from_wire = [f.lstrip("-+") for f in request.args("_sort")]
     rows = executions.list_executions(home, include_system=request.flag("_include_system_workflows"))
     rows = filter_rows(request, rows, ("id", "deployment_id", "workflow_id", "status", "blueprint_id"))
     wanted = set(include) | set(from_wire)
-    if not wanted or not wanted <= SUMMARY_ONLY:
-        full = []
-        for row in rows:
-            try:
-                full.append(executions.records.load(home, row["id"]))
-            except Exception:  # noqa: BLE001 - deleted between the scan and the read
-                continue
-        rows = full
-    rows = [views.execution(r) for r in rows]
-    return 200, page(request, rows, sort_default=["created_at"], known_fields=EXECUTION_FIELDS)
+    if wanted and wanted <= SUMMARY_ONLY:
+        rows = [views.execution(r) for r in rows]
+        return 200, page(request, rows, sort_default=["created_at"], known_fields=EXECUTION_FIELDS)
+    cached = [entry for entry in (EXECUTION_VIEWS.get(home, row["id"]) for row in rows) if entry is not None]
+    envelope = page(request, [view for view, _ in cached], sort_default=["created_at"], known_fields=EXECUTION_FIELDS)
+    if include:
+        return 200, envelope
+    # Whole records: their JSON texts are reused (encoding is most of the cost of a list).
+    texts = {id(view): text for view, text in cached}
+    return 200, RawJson(b'{"items":[' + b",".join(texts[id(v)] for v in envelope["items"]) + b'],"metadata":'
+                        + json_bytes(envelope["metadata"]) + b"}")
 
 
 def get_execution(request: Request, home: Home):

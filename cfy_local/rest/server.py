@@ -12,7 +12,6 @@ the manager's error bodies and status codes; no HTML, no traceback reaches a cli
 """
 from __future__ import annotations
 
-import json
 import secrets
 import signal
 import socket
@@ -22,13 +21,13 @@ import time
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from cfy_local import errors, maintenance
 from cfy_local.rest import routes
 from cfy_local.rest.auth import TENANT, Authenticator
-from cfy_local.rest.wire import HttpError, Request, error_body
+from cfy_local.rest.wire import HttpError, Request, error_body, json_bytes
 from cfy_local.store.paths import Home
 
 API_PREFIX = "/api/v3.1/"
@@ -61,10 +60,6 @@ ERROR_CODES: list[tuple[type, str, int]] = [
     (errors.CorruptRecordError, "internal_server_error", 500),
     (errors.StorageError, "internal_server_error", 500),
 ]
-
-
-def _json_bytes(body: Any) -> bytes:
-    return json.dumps(body, default=str, separators=(",", ":")).encode("utf-8")
 
 
 class Api:
@@ -143,10 +138,10 @@ class Api:
         except HttpError as exc:
             if exc.status == 304:
                 return 304, exc.headers, b""
-            return exc.status, exc.headers, _json_bytes(error_body(exc.error_code, exc.message))
+            return exc.status, exc.headers, json_bytes(error_body(exc.error_code, exc.message))
         if status == 204 or payload is None:
             return 204, {}, b""
-        return status, {}, _json_bytes(payload)
+        return status, {}, json_bytes(payload)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -190,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         text = message or HTTPStatus(code).phrase
         try:
-            self._answer(code, {}, _json_bytes(error_body("bad_request_error" if code < 500 else "internal_server_error",
+            self._answer(code, {}, json_bytes(error_body("bad_request_error" if code < 500 else "internal_server_error",
                                                           text)))
         except OSError:
             pass
@@ -199,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.tracker:
             if self.headers.get("Transfer-Encoding"):
                 self.close_connection = True
-                self._answer(411, {}, _json_bytes(error_body(
+                self._answer(411, {}, json_bytes(error_body(
                     "bad_request_error", "Chunked request bodies are not accepted; send Content-Length")))
                 return
             try:
@@ -212,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 status, message = (413, f"Request body too large ({length} bytes; at most {limit})") \
                     if length > limit else (400, "Invalid Content-Length")
-                self._answer(status, {}, _json_bytes(error_body("request_too_large_error" if status == 413
+                self._answer(status, {}, json_bytes(error_body("request_too_large_error" if status == 413
                                                                 else "bad_request_error", message)))
                 return
             body = self.rfile.read(length) if length else b""
@@ -299,20 +294,21 @@ def serve_in_thread(home, host: str = "127.0.0.1", port: int = 0, token: str | N
     return start(home, host=host, port=port, password=password or secrets.token_urlsafe(32), token=token)
 
 
-def serve_until_signalled(running: RunningServer, on_stop: Callable[[], None] | None = None) -> None:
-    """Block until SIGINT or SIGTERM, then stop cleanly (workers are separate processes
-    in their own sessions: they keep running)."""
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM; installed before the server starts, so a
+    signal that arrives while it starts still means a clean stop."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(1.0):
-            pass
-        if on_stop:
-            on_stop()
-        running.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def serve_until(running: RunningServer, stop: threading.Event) -> None:
+    """Block until ``stop`` is set, then stop cleanly: requests in flight finish; workers
+    are separate processes in their own sessions and keep running."""
+    while not stop.wait(1.0):
+        pass
+    running.stop()
 
 
 def _stderr(line: str) -> None:

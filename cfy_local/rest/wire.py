@@ -12,6 +12,16 @@ from cfy_local.errors import ValidationError
 MAX_PAGE_SIZE = 10_000
 
 
+class RawJson(bytes):
+    """A response body already encoded as JSON."""
+
+
+def json_bytes(body: Any) -> bytes:
+    if isinstance(body, RawJson):
+        return body
+    return json.dumps(body, default=str, separators=(",", ":")).encode("utf-8")
+
+
 class HttpError(Exception):
     """An answer other than success, with the manager's error code."""
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import textwrap
 from pathlib import Path
 
@@ -344,7 +342,8 @@ def test_python_client_queue_cancel_resume_and_instance_update(env):
             conflict = getattr(exc, "status_code", None)
         print(json.dumps({"failed": failed.status, "done": done.status,
                           "listed": [[e.id, e.status] for e in listed], "total": listed.metadata.pagination.total,
-                          "version": updated.version, "read_version": instance.version, "conflict": conflict, "instance": instance.id}))
+                          "version": updated.version, "read_version": instance.version, "conflict": conflict,
+                          "instance": instance.id}))
     """, first["first"], first["queued"], str(markers / "fail"))
     # The snippet removes the fail marker only once the run failed: the resumed run succeeds.
     assert result["failed"] == "failed"
