@@ -25,6 +25,7 @@ from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 from cfy_local import errors, maintenance
+from cfy_local.executions.spawn import reap_finished
 from cfy_local.rest import routes
 from cfy_local.rest.auth import TENANT, Authenticator
 from cfy_local.rest.wire import HttpError, Request, error_body, json_bytes
@@ -307,7 +308,7 @@ def serve_until(running: RunningServer, stop: threading.Event) -> None:
     """Block until ``stop`` is set, then stop cleanly: requests in flight finish; workers
     are separate processes in their own sessions and keep running."""
     while not stop.wait(1.0):
-        pass
+        reap_finished()
     running.stop()
 
 
