@@ -67,7 +67,8 @@ class Env:
         prelude = textwrap.dedent(f"""
             import json, sys, time
             from cloudify_rest_client import CloudifyClient
-            client = CloudifyClient(host="127.0.0.1", port={self.port}, username="admin",
+            PORT = {self.port}
+            client = CloudifyClient(host="127.0.0.1", port=PORT, username="admin",
                                     password="{PASSWORD}", tenant="default_tenant")
             def wait(execution_id, statuses, timeout=60):
                 deadline = time.monotonic() + timeout
@@ -340,13 +341,29 @@ def test_python_client_queue_cancel_resume_and_instance_update(env):
             conflict = None
         except Exception as exc:
             conflict = getattr(exc, "status_code", None)
-        print(json.dumps({"failed": failed.status, "done": done.status,
+        client.secrets.create("py_secret", "one")
+        client.secrets.update("py_secret", "two")
+        secret_value = client.secrets.get("py_secret").value
+        token = client.tokens.create().value
+        with_token = CloudifyClient(host="127.0.0.1", port=PORT, token=token, tenant="default_tenant")
+        token_ok = with_token.deployments.get("pyc").id == "pyc"
+        events = client.events.list(execution_id=first, include_logs=True, _size=1000)
+        outputs = client.deployments.outputs.get("pyc").outputs
+        print(json.dumps({"secret": secret_value, "token_ok": token_ok, "outputs": outputs,
+                          "events": events.metadata.pagination.total,
+                          "last_event": events.items[-1]["event_type"],
+                          "failed": failed.status, "done": done.status,
                           "listed": [[e.id, e.status] for e in listed], "total": listed.metadata.pagination.total,
                           "version": updated.version, "read_version": instance.version, "conflict": conflict,
                           "instance": instance.id}))
     """, first["first"], first["queued"], str(markers / "fail"))
     # The snippet removes the fail marker only once the run failed: the resumed run succeeds.
     assert result["failed"] == "failed"
+    assert result["secret"] == "two" and env.local_json("secrets", "get", "py_secret")["value"] == "two"
+    assert result["token_ok"] is True
+    # The update above replaced the runtime properties, so the output's attribute is gone.
+    assert result["outputs"] == {"message": None}
+    assert result["last_event"] == "workflow_succeeded" and result["events"] > 10
     assert result["done"] == "terminated", result
     assert result["total"] == 2, result
     assert [first["first"], "terminated"] in result["listed"]
