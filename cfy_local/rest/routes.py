@@ -373,7 +373,10 @@ def _range(request: Request) -> tuple[datetime | None, datetime | None]:
 def list_events(request: Request, home: Home):
     ids = request.args("execution_id")
     if not ids:
-        raise bad("cfy-local lists events of an execution: give execution_id")
+        # The events of a deployment's executions, or of every execution.
+        deployments_wanted = request.args("deployment_id")
+        rows = executions.list_executions(home, include_system=True)
+        ids = [r["id"] for r in rows if not deployments_wanted or r.get("deployment_id") in deployments_wanted]
     since, until = _range(request)
     types = set(request.args("type")) or {"cloudify_event", "cloudify_log"}
     levels = set(request.args("level"))
@@ -398,10 +401,12 @@ def list_events(request: Request, home: Home):
                 continue
             rows.append((position, event))
     sort = request.args("_sort") or ["reported_timestamp"]
-    if sort:
-        field = sort[0].lstrip("-+")
-        # Ties keep the order the events were recorded in, so paging by offset is stable.
-        rows.sort(key=lambda pair: (str(pair[1].get(field) or ""), pair[0]), reverse=sort[0].startswith("-"))
+    field, descending = sort[0].lstrip("-+"), sort[0].startswith("-")
+    if len(ids) > 1 or descending or field not in ("reported_timestamp", "timestamp"):
+        rows.sort(key=lambda pair: (str(pair[1].get(field) or ""), pair[0]), reverse=descending)
+    # One execution in time order is the order its events were recorded in (the file is
+    # appended as they happen): pages by offset then never skip or repeat an event, even
+    # while the run still appends, which the CLI's wait loop relies on.
     return 200, page(_without_sort(request), [e for _, e in rows])
 
 

@@ -12,12 +12,14 @@ the manager's error bodies and status codes; no HTML, no traceback reaches a cli
 """
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -111,6 +113,8 @@ class Api:
                 return HttpError(status, code, str(exc))
         if isinstance(exc, errors.CfyLocalError):
             return HttpError(400, "general_error", str(exc))
+        # The operator sees the traceback on the server's stderr; the client only the kind.
+        traceback.print_exception(exc, file=sys.stderr)
         return HttpError(500, "internal_server_error", f"Internal error in cfy-local: {type(exc).__name__}")
 
     def handle(self, method: str, target: str, headers, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -218,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, extra, payload = self.api.handle(self.command, self.path, self.headers, body)
             self._answer(status, extra, payload)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         if self.log:
@@ -290,7 +294,7 @@ def serve_in_thread(home, host: str = "127.0.0.1", port: int = 0, token: str | N
     Without ``token`` one is made; without ``password`` HTTP Basic accepts nothing (a
     random password), so only the token opens it.
     """
-    home = home if isinstance(home, Home) else Home(str(home))
+    home = home if isinstance(home, Home) else Home.open(os.path.abspath(str(home)))
     token = token or secrets.token_urlsafe(24)
     return start(home, host=host, port=port, password=password or secrets.token_urlsafe(32), token=token)
 
