@@ -1,4 +1,5 @@
-"""Credentials of ``cfy serve``: HTTP Basic ``admin:<password>`` or an Authentication-Token.
+"""Credentials of ``cfy serve``: HTTP Basic ``admin:<password>``, or a token in the
+``Authentication-Token`` (clients) or ``Execution-Token`` (operations) header.
 
 The password comes from ``--password``, else ``$CFY_LOCAL_REST_PASSWORD``, else the one kept
 (mode 0600) in the state dir, generated on first use. Tokens are issued by ``/tokens`` and
@@ -85,7 +86,8 @@ class Authenticator:
         return expires is not None
 
     def check(self, headers) -> bool:
-        token = headers.get("Authentication-Token")
+        # Operations calling cloudify.manager.get_rest_client() send Execution-Token.
+        token = headers.get("Authentication-Token") or headers.get("Execution-Token")
         if token:
             return self._token_ok(token.strip())
         basic = headers.get("Authorization") or ""

@@ -96,6 +96,8 @@ def test_missing_or_wrong_credentials_get_401_and_nothing_else(served):
 def test_tokens_open_the_api(served):
     running, _ = served
     assert call(running, "GET", "/api/v3.1/status", headers={"Authentication-Token": "fixed-token"})[0] == 200
+    assert call(running, "GET", "/api/v3.1/status", headers={"Execution-Token": "fixed-token"})[0] == 200
+    assert call(running, "GET", "/api/v3.1/status", headers={"Execution-Token": "other"})[0] == 401
     status, _, body = call(running, "GET", "/api/v3.1/tokens", headers=BASIC)
     assert status == 200
     token = json.loads(body)["value"]
