@@ -46,11 +46,18 @@ def get_version(request: Request, home: Home):
 
 def get_status(request: Request, home: Home):
     state = local_status.collect(home)
-    services = {"REST Service": {"status": "Active", "is_remote": False, "extra_info": {}},
-                "Workflow workers": {"status": "Active", "is_remote": False, "extra_info": {}},
-                "Scheduler": {"status": "Active" if (state.get("scheduler") or {}).get("running") else "Inactive",
-                              "is_remote": False, "extra_info": {}}}
-    return 200, {"status": "OK", "services": services}
+    corrupt = state["corrupt_records"]
+    scheduler = state["scheduler"]
+    services = {
+        "REST Service": {"status": "Active", "is_remote": False, "extra_info": {"state_dir": state["home"]}},
+        # Workers are processes started per execution: there is no service to be down.
+        "Workflow workers": {"status": "Active", "is_remote": False, "extra_info": state["executions"]},
+        "Scheduler": {"status": "Active" if scheduler["running"] else "Inactive", "is_remote": False,
+                      "extra_info": {k: scheduler[k] for k in ("pid", "last_pass", "next_pass")}},
+        "State directory": {"status": "Failed" if corrupt else "Active", "is_remote": False,
+                            "extra_info": {"corrupt_records": corrupt}},
+    }
+    return 200, {"status": "Failed" if corrupt else "OK", "services": services}
 
 
 def get_provider_context(request: Request, home: Home):
