@@ -233,3 +233,17 @@ def test_maintenance_mode_blocks_like_the_manager(api):
     assert status == 200 and data["status"] == "deactivated" and data["remaining_executions"] is None
     assert client("POST", "/maintenance/deactivate") == (304, None)
     assert client("GET", "/blueprints")[0] == 200
+
+
+def test_an_invalid_blueprint_is_refused_with_its_error_and_not_stored(api):
+    client, home, _, _ = api
+    before = sorted(p.name for p in Path(home.blueprints_dir).iterdir())
+    bad = (b"tosca_definitions_version: cloudify_dsl_1_4\nnode_templates:\n  x:\n    type: no.Such.Type\n")
+    body, kind = multipart({"blueprint.yaml": bad})
+    status, data = client("PUT", "/blueprints/broken", body=body, headers={"Content-Type": kind})
+    assert (status, data["error_code"]) == (400, "invalid_blueprint_error")
+    assert "no.Such.Type" in data["message"]
+    assert sorted(p.name for p in Path(home.blueprints_dir).iterdir()) == before
+    status, data = client("PUT", "/blueprints/bp", body=multipart({"blueprint.yaml": BLUEPRINT_DIR.joinpath(
+        "blueprint.yaml").read_bytes()})[0], headers={"Content-Type": kind})
+    assert (status, data["error_code"]) == (409, "conflict_error")
