@@ -5,7 +5,9 @@ processes, each on one keep-alive connection as ``requests.Session`` keeps it, f
 seconds per endpoint:
 
 1. ``GET /api/v3.1/executions/<id>`` (target ≥ 1,000 requests/s in total)
-2. ``GET /api/v3.1/executions`` listing the 100 (target ≥ 300 requests/s in total)
+2. ``GET /api/v3.1/executions`` listing the 100 (target ≥ 300 requests/s in total), once
+   while all have ended (the server reuses its answer while the records do not change) and
+   once while one of them runs (every request scans the records)
 
 Usage: ``.venv/bin/python bench/bench_rest.py [--seconds S] [--clients N]``
 """
@@ -104,10 +106,16 @@ def main() -> int:
                     raise SystemExit("cfy serve did not start")
                 time.sleep(0.05)
         assert listed["metadata"]["pagination"]["total"] == 100, listed["metadata"]
-        for name, path in (("get", f"/api/v3.1/executions/{ids[0]}"), ("list", "/api/v3.1/executions")):
+        plan = [("get", f"/api/v3.1/executions/{ids[0]}", ""),
+                ("list", "/api/v3.1/executions", " (all ended: the answer is reused while nothing changes)"),
+                ("list", "/api/v3.1/executions", " (one of them running: every request scans)")]
+        for step, (name, path, note) in enumerate(plan):
+            if step == 2:
+                # A run with no worker pid: reconcile leaves it alone, and lists scan every time.
+                record_system_execution(Home(str(home)), "install", "dep0", "bp", "started")
             rate, errors = measure(port, path, args.clients, args.seconds)
             target = TARGETS[name]
-            print(f"GET {path.replace(ids[0], '<id>')}: {rate:,.0f} requests/s from {args.clients} clients "
+            print(f"GET {path.replace(ids[0], '<id>')}{note}: {rate:,.0f} requests/s from {args.clients} clients "
                   f"(target >= {target:,.0f}; ratio {rate / target:.2f}){'; ERRORS: ' + str(errors) if errors else ''}")
             failed |= bool(errors)
     finally:

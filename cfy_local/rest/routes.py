@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -23,6 +24,7 @@ from cfy_local.errors import NotFoundError, ValidationError
 from cfy_local.executions import api as executions
 from cfy_local.executions import events as execution_events
 from cfy_local.executions import index as execution_index
+from cfy_local.executions import lifecycle as execution_lifecycle
 from cfy_local.executions import records as execution_records
 from cfy_local.rest import archive, views
 from cfy_local.rest.wire import (HttpError, RawJson, Request, bad, body_field, filter_rows, json_bytes, page, to_bool,
@@ -291,17 +293,20 @@ class _ExecutionViews:
         self._entries: dict[tuple[str, str], tuple[tuple[int, int, int], dict[str, Any], bytes]] = {}
         self._mutex = threading.Lock()
 
-    def get(self, home: Home, execution_id: str) -> tuple[dict[str, Any], bytes] | None:
+    def get(self, home: Home, execution_id: str, *, unchanged: bool = False) -> tuple[dict[str, Any], bytes] | None:
         """The view and its JSON text. ``execution_id`` comes from the executions index
-        (already a file name there)."""
+        (already a file name there); ``unchanged`` says no record file was replaced since
+        the last look, so a cached view needs no stat."""
+        key = (home.root, execution_id)
+        entry = self._entries.get(key)
+        if unchanged and entry is not None:
+            return entry[1], entry[2]
         path = os.path.join(home.executions_dir, execution_id + ".json")
         try:
             st = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
             return None
         signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-        key = (home.root, execution_id)
-        entry = self._entries.get(key)
         if entry is not None and entry[0] == signature:
             return entry[1], entry[2]
         try:
@@ -319,16 +324,50 @@ class _ExecutionViews:
 EXECUTION_VIEWS = _ExecutionViews()
 
 
+class _SettledSummaries:
+    """The last execution summaries, reused while the executions folder keeps the same
+    inode and mtime and is older than the index's settle time. Records are replaced by
+    rename, which changes the folder's mtime, so an unchanged folder means unchanged
+    records. Kept only when every execution has ended: then there is no worker whose
+    death reconcile would have to notice."""
+
+    def __init__(self):
+        self._key: tuple | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._mutex = threading.Lock()
+
+    def rows(self, home: Home, include_system: bool) -> tuple[list[dict[str, Any]], bool]:
+        """(summaries, whether they come from an unchanged folder)."""
+        try:
+            st = os.stat(home.executions_dir)
+        except FileNotFoundError:
+            return executions.list_executions(home, include_system=include_system), False
+        settled = time.time_ns() - st.st_mtime_ns > execution_index.DIR_MTIME_SETTLE_NS
+        key = (home.root, st.st_ino, st.st_mtime_ns, include_system)
+        with self._mutex:
+            if settled and key == self._key:
+                return list(self._rows), True
+        rows = executions.list_executions(home, include_system=include_system)
+        if settled and all(execution_lifecycle.is_end(r["status"]) for r in rows):
+            with self._mutex:
+                self._key, self._rows = key, list(rows)
+        return rows, False
+
+
+SETTLED_SUMMARIES = _SettledSummaries()
+
+
 def list_executions(request: Request, home: Home):
     include = request.args("_include")
     from_wire = [f.lstrip("-+") for f in request.args("_sort")]
-    rows = executions.list_executions(home, include_system=request.flag("_include_system_workflows"))
+    rows, unchanged = SETTLED_SUMMARIES.rows(home, request.flag("_include_system_workflows"))
     rows = filter_rows(request, rows, ("id", "deployment_id", "workflow_id", "status", "blueprint_id"))
     wanted = set(include) | set(from_wire)
     if wanted and wanted <= SUMMARY_ONLY:
         rows = [views.execution(r) for r in rows]
         return 200, page(request, rows, sort_default=["created_at"], known_fields=EXECUTION_FIELDS)
-    cached = [entry for entry in (EXECUTION_VIEWS.get(home, row["id"]) for row in rows) if entry is not None]
+    cached = [entry for entry in (EXECUTION_VIEWS.get(home, row["id"], unchanged=unchanged) for row in rows)
+              if entry is not None]
     envelope = page(request, [view for view, _ in cached], sort_default=["created_at"], known_fields=EXECUTION_FIELDS)
     if include:
         return 200, envelope

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from polling import wait_for
 from cfy_local.executions.api import record_system_execution
 from cfy_local.rest.server import serve_in_thread
 from cfy_local.store.paths import Home
+from cfy_local.store.records import save_record
 from test_rest_security import multipart
 
 BLUEPRINT_DIR = Path(__file__).resolve().parent / "blueprint"
@@ -247,3 +249,38 @@ def test_an_invalid_blueprint_is_refused_with_its_error_and_not_stored(api):
     status, data = client("PUT", "/blueprints/bp", body=multipart({"blueprint.yaml": BLUEPRINT_DIR.joinpath(
         "blueprint.yaml").read_bytes()})[0], headers={"Content-Type": kind})
     assert (status, data["error_code"]) == (409, "conflict_error")
+
+
+def test_execution_lists_follow_every_change_of_the_records(tmp_path):
+    home = Home(str(tmp_path / "home"))
+    running = serve_in_thread(home, token="api-test-token")
+    try:
+        client = Client(running)
+        first = [record_system_execution(home, "install", "d1", "bp", "terminated") for _ in range(3)]
+        folder = Path(home.executions_dir)
+
+        def settle():  # as if the last change were a minute ago
+            past = folder.stat().st_mtime - 60
+            os.utime(folder, (past, past))
+
+        def listed():
+            return {e["id"]: e["status"] for e in client("GET", "/executions")[1]["items"]}
+
+        settle()
+        assert listed() == {r["id"]: "terminated" for r in first}
+        assert listed() == {r["id"]: "terminated" for r in first}  # the reused answer
+        added = record_system_execution(home, "install", "d1", "bp", "failed")
+        assert listed()[added["id"]] == "failed" and len(listed()) == 4
+        settle()
+        listed()
+        records_path = Path(home.execution_file(first[0]["id"]))
+        record = json.loads(records_path.read_text())
+        record["status"] = "cancelled"
+        save_record(str(records_path), record)  # replaced by rename, as every writer does
+        assert listed()[first[0]["id"]] == "cancelled"
+        settle()
+        assert listed()[first[0]["id"]] == "cancelled"
+        os.unlink(records_path)
+        assert first[0]["id"] not in listed()
+    finally:
+        running.stop()
