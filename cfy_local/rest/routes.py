@@ -275,7 +275,7 @@ def start_execution(request: Request, home: Home):
         raise ValidationError(f"request body's 'parameters' field must be a dict but is of type "
                               f"{type(parameters).__name__}")
     if body.get("scheduled_time"):
-        raise bad("scheduled_time is not supported by cfy-local's REST API; create an execution schedule instead")
+        return _schedule_once(home, body, workflow_id, deployment_id, parameters)
     record = executions.start(
         home, workflow_id, deployment_id, parameters,
         allow_custom_parameters=to_bool(body.get("allow_custom_parameters"), "allow_custom_parameters"),
@@ -355,6 +355,25 @@ class _SettledSummaries:
 
 
 SETTLED_SUMMARIES = _SettledSummaries()
+
+
+def _schedule_once(home: Home, body: dict[str, Any], workflow_id: str, deployment_id: str | None,
+                   parameters: dict[str, Any]):
+    """``scheduled_time``: as on a manager, a schedule that fires once (listed by
+    ``deployments schedule list``); the answer says ``scheduled``."""
+    if not deployment_id:
+        raise ValidationError("Missing deployment_id in json request body")
+    schedule = schedules.create_one_shot(home, deployment_id, workflow_id, str(body["scheduled_time"]), parameters, {
+        "allow_custom_parameters": to_bool(body.get("allow_custom_parameters"), "allow_custom_parameters"),
+        "force": to_bool(body.get("force"), "force"), "is_dry_run": to_bool(body.get("dry_run"), "dry_run"),
+        "wait_after_fail": to_int(body.get("wait_after_fail"), "wait_after_fail")})
+    when = schedule.get("next_occurrence") or schedule.get("since")
+    return 201, views.execution({"id": schedule["id"], "workflow_id": workflow_id, "deployment_id": deployment_id,
+                                 "status": "scheduled", "status_display": "scheduled", "scheduled_for": when,
+                                 "created_at": schedule.get("created_at"), "started_at": None, "ended_at": None,
+                                 "parameters": schedule.get("parameters") or {}, "schedule_id": schedule["id"],
+                                 "is_dry_run": schedule["execution_arguments"].get("is_dry_run", False),
+                                 "is_system_workflow": False})
 
 
 def list_executions(request: Request, home: Home):

@@ -284,3 +284,17 @@ def test_execution_lists_follow_every_change_of_the_records(tmp_path):
         assert first[0]["id"] not in listed()
     finally:
         running.stop()
+
+
+def test_a_scheduled_time_makes_a_one_shot_schedule(api):
+    client, home, _, _ = api
+    status, data = client("POST", "/executions", {"deployment_id": "dep", "workflow_id": "install",
+                                                  "scheduled_time": "203001012230+0100"})
+    assert status == 201 and data["status"] == "scheduled"
+    assert data["scheduled_for"].startswith("2030-01-01T21:30")
+    status, listed = client("GET", "/execution-schedules", query={"deployment_id": "dep"})
+    assert [s["id"] for s in listed["items"]] == [data["id"]] and listed["items"][0]["rule"]["count"] == 1
+    status, refused = client("POST", "/executions", {"deployment_id": "dep", "workflow_id": "install",
+                                                     "scheduled_time": "200001012230+0100"})
+    assert status == 400 and "already passed" in refused["message"]
+    assert client("DELETE", f"/execution-schedules/{data['id']}", query={"deployment_id": "dep"}) == (204, None)
