@@ -19,7 +19,7 @@ from cfy_local.executions.api import record_system_execution
 from cfy_local.rest.server import serve_in_thread
 from cfy_local.store.paths import Home
 from cfy_local.store.records import save_record
-from test_rest_security import multipart
+from rest_support import multipart
 
 BLUEPRINT_DIR = Path(__file__).resolve().parent / "blueprint"
 TOKEN = {"Authentication-Token": "api-test-token", "Tenant": "default_tenant"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import json
 import os
 import signal
@@ -13,12 +12,12 @@ import socket
 import stat
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 from cloudify_oracle import oracle_cfy
 from polling import wait_for
+from rest_support import multipart
 
 from cfy_local.rest.server import serve_in_thread
 from cfy_local.store.paths import Home
@@ -60,26 +59,6 @@ def error(body: bytes) -> dict:
     data = json.loads(body)
     assert set(data) == {"message", "error_code", "server_traceback"}
     return data
-
-
-def multipart(members: dict[str, bytes], *, links: dict[str, str] | None = None, top="blueprint") -> tuple[bytes, str]:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name if name.startswith(("/", "..")) else f"{top}/{name}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(f"{top}/{name}")
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            archive.addfile(info)
-    boundary = "b0undary"
-    params = json.dumps({"visibility": "tenant", "async_upload": True, "application_file_name": "blueprint.yaml"})
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"params\"\r\n\r\n{params}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"blueprint_archive\"; filename=\"filename\"\r\n"
-            f"Content-Type: text/plain\r\n\r\n").encode() + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def test_missing_or_wrong_credentials_get_401_and_nothing_else(served):
