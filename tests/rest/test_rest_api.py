@@ -298,3 +298,21 @@ def test_a_scheduled_time_makes_a_one_shot_schedule(api):
                                                      "scheduled_time": "200001012230+0100"})
     assert status == 400 and "already passed" in refused["message"]
     assert client("DELETE", f"/execution-schedules/{data['id']}", query={"deployment_id": "dep"}) == (204, None)
+
+
+def test_the_scheduler_fires_a_schedule_made_through_rest(api):
+    client, home, _, _ = api
+    body = {"workflow_id": "install", "since": "2031-03-01T09:00:00", "recurrence": "1 day", "enabled": True}
+    assert client("PUT", "/execution-schedules/daily", body, query={"deployment_id": "dep"})[0] == 201
+    try:
+        fired = subprocess.run([sys.executable, "-m", "cfy_local", "--json", "scheduler", "run", "--once",
+                                "--at", "2031-03-01 09:00:30"], capture_output=True, text=True, timeout=120,
+                               env=dict(os.environ, CFY_LOCAL_HOME=home.root))
+        assert fired.returncode == 0, fired.stderr
+        execution_id = json.loads(fired.stdout)["decisions"][0]["execution_id"]
+        assert execution_id
+        _wait_status(client, execution_id, ("terminated",))
+        status, data = client("GET", "/execution-schedules/daily", query={"deployment_id": "dep"})
+        assert data["latest_execution"] == execution_id
+    finally:
+        client("DELETE", "/execution-schedules/daily", query={"deployment_id": "dep"})
