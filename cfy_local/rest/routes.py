@@ -142,9 +142,18 @@ def _multipart(request: Request) -> tuple[dict[str, Any], bytes | None]:
     return params, data
 
 
+def _refuse_unsupported(body: dict[str, Any], names: tuple[str, ...], kind: str) -> None:
+    """Refuse what would otherwise be silently dropped (a wrong success)."""
+    given = [name for name in names if body.get(name)]
+    if given:
+        raise bad(f"cfy-local does not take {', '.join(given)} for a {kind} through the REST API "
+                  f"(declare labels in the blueprint)")
+
+
 def upload_blueprint(request: Request, home: Home):
     blueprint_id = request.params["id"]
     params, data = _multipart(request)
+    _refuse_unsupported(params, ("labels",), "blueprint")
     if params.get("blueprint_archive_url"):
         raise bad("Uploading a blueprint from a URL is not supported by cfy-local; upload the archive")
     if not data:
@@ -212,6 +221,7 @@ def create_deployment(request: Request, home: Home):
     blueprint_id = body_field(body, "blueprint_id", str, required=True)
     inputs = body_field(body, "inputs", dict, {})
     display_name = body_field(body, "display_name", str)
+    _refuse_unsupported(body, ("labels", "site_name"), "deployment")
     record = deployments.create_deployment(home, request.params["id"], blueprint_id, inputs,
                                            display_name=display_name)
     return 201, views.deployment(record)

@@ -316,3 +316,11 @@ def test_the_scheduler_fires_a_schedule_made_through_rest(api):
         assert data["latest_execution"] == execution_id
     finally:
         client("DELETE", "/execution-schedules/daily", query={"deployment_id": "dep"})
+
+
+def test_what_cfy_local_cannot_store_is_refused_not_dropped(api):
+    client, home, _, _ = api
+    status, data = client("PUT", "/deployments/labelled", {"blueprint_id": "bp", "inputs": {"marker_dir": "/"},
+                                                           "labels": [{"env": "prod"}]})
+    assert status == 400 and "labels" in data["message"]
+    assert not Path(home.deployment_dir("labelled")).exists()
