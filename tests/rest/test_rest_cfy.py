@@ -164,9 +164,10 @@ def test_deployments_create_inputs_outputs_delete(env):
     assert installed.returncode == 0, installed.stdout + installed.stderr
     outputs = env.remote("deployments", "outputs", "dep")
     assert outputs.returncode == 0 and "hello from create" in outputs.stdout
-    # Only a deployment with no live nodes may be deleted without force.
-    assert env.remote("executions", "start", "uninstall", "-d", "dep").returncode == 0
-    deleted = env.remote("deployments", "delete", "dep")
+    # A deployment with live nodes is deleted only with force.
+    refused = env.remote("deployments", "delete", "dep")
+    assert refused.returncode == 1 and "active nodes" in refused.stdout + refused.stderr
+    deleted = env.remote("deployments", "delete", "dep", "-f")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert "dep" not in {d["id"] for d in env.local_json("deployments", "list")}
 
