@@ -372,3 +372,27 @@ def test_python_client_queue_cancel_resume_and_instance_update(env):
     local = env.local_json("node-instances", "get", result["instance"])
     assert local["runtime_properties"] == {"k": "v"}
     assert env.local_json("executions", "get", first["queued"])["status"] == "cancelled"
+
+
+def test_kill_tail_time_range_and_capabilities(env):
+    markers = env.deployment("more")
+    capabilities = env.remote("deployments", "capabilities", "more")
+    assert capabilities.returncode == 0, capabilities.stdout + capabilities.stderr
+    (markers / "hold").touch()
+    started = env.client("""
+        e = client.executions.start("more", "install")
+        wait(e.id, ("started",))
+        print(json.dumps({"id": e.id}))
+    """)
+    killed = env.remote("executions", "cancel", started["id"], "--kill")
+    assert killed.returncode == 0, killed.stdout + killed.stderr
+    wait_for(lambda: env.local_json("executions", "get", started["id"])["status"] == "cancelled", timeout=60,
+             message="the killed execution to end cancelled")
+    tail = env.remote("events", "list", started["id"], "--tail")
+    assert tail.returncode == 0 and "Finished executing workflow" in tail.stdout
+    stored = [json.loads(line) for line in
+              (env.home / "runs" / started["id"] / "events.ndjson").read_text().splitlines()]
+    middle = stored[len(stored) // 2]["reported_timestamp"]
+    later = env.remote("events", "list", started["id"], "--from", middle.rstrip("Z").replace("T", " "))
+    expected = sum(1 for e in stored if e["reported_timestamp"] >= middle)
+    assert f"Showing {expected} of {expected} events" in later.stdout, later.stdout
