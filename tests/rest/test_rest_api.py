@@ -324,3 +324,22 @@ def test_what_cfy_local_cannot_store_is_refused_not_dropped(api):
                                                            "labels": [{"env": "prod"}]})
     assert status == 400 and "labels" in data["message"]
     assert not Path(home.deployment_dir("labelled")).exists()
+
+
+def test_force_cancel_then_force_resume(api):
+    client, home, _, markers = api
+    assert client("PUT", "/deployments/fcdep", {"blueprint_id": "bp", "inputs": {"marker_dir": str(markers)}})[0] == 201
+    (markers / "hold").touch()
+    try:
+        status, started = client("POST", "/executions", {"deployment_id": "fcdep", "workflow_id": "install"})
+        _wait_status(client, started["id"], ("started",))
+        status, data = client("POST", f"/executions/{started['id']}", {"action": "force-cancel"})
+        assert status == 200
+        _wait_status(client, started["id"], ("cancelled",))
+    finally:
+        (markers / "hold").unlink()
+    status, data = client("POST", f"/executions/{started['id']}", {"action": "force-resume"})
+    assert status == 200 and data["reset_operations"] is True
+    _wait_status(client, started["id"], ("terminated",))
+    instance = client("GET", "/node-instances", query={"deployment_id": "fcdep"})[1]["items"][0]
+    assert instance["state"] == "started"
