@@ -70,3 +70,33 @@ class StorageError(CfyLocalError):
 def not_found(kind: str, ident: str) -> NotFoundError:
     """Cloudify's wording for a missing resource, e.g. ``Requested `Deployment` with ID `x` was not found``."""
     return NotFoundError(f"Requested `{kind}` with ID `{ident}` was not found")
+
+
+# Kinds of refusal that Cloudify's REST API reports with their own error codes. The core
+# raises them where the rule lives; the CLI treats them as their base class.
+class IllegalExecutionParametersError(ValidationError):
+    """Workflow parameters undeclared (without allow_custom_parameters), missing or invalid."""
+
+
+class NonexistentWorkflowError(ValidationError):
+    """The deployment has no workflow of that name."""
+
+
+class ExistingRunningExecutionError(ConflictError):
+    """Another execution of the deployment is running (no force, no queue)."""
+
+
+class EnvironmentCreationPendingError(ConflictError):
+    """The deployment's create_deployment_environment run has not started yet."""
+
+
+class EnvironmentCreationInProgressError(ConflictError):
+    """The deployment's create_deployment_environment run is still running."""
+
+
+class MissingDeploymentInputError(ValidationError):
+    """A required deployment input was not given."""
+
+
+class UnknownDeploymentInputError(ValidationError):
+    """A deployment input that the blueprint does not declare."""

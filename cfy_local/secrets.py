@@ -44,6 +44,22 @@ def create_secret(home: Home, key: str, value: str, *, update_if_exists: bool = 
     return _view(record, with_value=False)
 
 
+def update_secret(home: Home, key: str, value: str) -> dict[str, Any]:
+    """Replace the value of an existing secret (not found if there is none)."""
+    validate_id(key, "secret_key")
+    if not isinstance(value, str):
+        raise ValidationError("ERROR: The secret value must be a string")
+    path = home.secret_file(key)
+    with lock(home.root, LOCK):
+        try:
+            record = load_record(path, KIND)
+        except FileNotFoundError:
+            raise not_found("Secret", key) from None
+        record = dict(record, value=value, updated_at=iso(clock.now()))
+        save_record(path, record)
+    return _view(record, with_value=False)
+
+
 def get_secret(home: Home, key: str) -> dict[str, Any]:
     validate_id(key, "secret_key")
     try:

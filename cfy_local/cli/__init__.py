@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("cfy_local.cli.status:init", "Create the state directory and its config.yaml"),
     "tui": ("cfy_local.cli.tui:tui", "Watch and steer executions in a terminal UI"),
     "completion": ("cfy_local.cli.completion:completion", "Print the shell completion script (bash, zsh, fish)"),
+    "serve": ("cfy_local.cli.serve:serve", "Serve Cloudify's REST API for Cloudify's own CLI and client"),
 }
 
 

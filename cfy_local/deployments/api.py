@@ -19,7 +19,8 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            load_deployment, load_node_instance, load_nodes, load_plan,
                                            scan_ids)
 from cfy_local.dsl import values
-from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
+from cfy_local.errors import (AlreadyExistsError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
+                              UnknownDeploymentInputError, ValidationError, not_found)
 from cfy_local.executions import admission, lifecycle, records
 from cfy_local.ids import validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
@@ -179,7 +180,8 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     declared = plan["inputs"]
     unknown = [k for k in inputs if k not in declared]
     if unknown:
-        raise ValidationError(f"Unknown input '{unknown[0]}' specified - expected inputs: {sorted(declared)}")
+        raise UnknownDeploymentInputError(
+            f"Unknown input '{unknown[0]}' specified - expected inputs: {sorted(declared)}")
     out = {}
     missing = []
     for name, schema in declared.items():
@@ -200,8 +202,9 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     if missing:
         noun = "input" if len(missing) == 1 else "inputs"
         names = ", ".join(f"'{m}'" for m in missing)
-        raise ValidationError(f"Required {noun} {names} {'was' if len(missing) == 1 else 'were'} not specified - "
-                              f"expected inputs: {sorted(declared)}")
+        raise MissingDeploymentInputError(
+            f"Required {noun} {names} {'was' if len(missing) == 1 else 'were'} not specified - "
+            f"expected inputs: {sorted(declared)}")
     return out
 
 
@@ -397,3 +400,32 @@ def evaluate_capabilities(home: Home, deployment_id: str) -> dict[str, Any]:
     return {name: {"value": evaluate_runtime(c.get("value"), home=home, deployment_id=deployment_id),
                    "description": c.get("description")}
             for name, c in (deployment.get("capabilities") or {}).items()}
+
+
+def update_node_instance(home: Home, instance_id: str, *, version: int | None,
+                         runtime_properties: dict | None = None, state: str | None = None,
+                         force: bool = False) -> dict[str, Any]:
+    """Cloudify's node-instance update: the caller names the ``version`` it read; another
+    version is a conflict (unless ``force``). A properties change bumps the version; a
+    state goes to the deployment's states file. Returns the instance as it now is."""
+    if runtime_properties is not None and not isinstance(runtime_properties, dict):
+        raise ValidationError("runtime_properties must be a dict")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ValidationError(f"version must be an integer, got {version!r}")
+    deployment_id = find_node_instance(home, instance_id)["deployment_id"]
+    path = home.node_instance_file(deployment_id, instance_id)
+    with lock(home.root, f"deployment-{deployment_id}"):
+        try:
+            record = load_record(path, "node_instance")
+        except FileNotFoundError:
+            raise _instance_not_found(instance_id) from None
+        current = int(record.get("version", 1))
+        if not force and version is not None and version != current:
+            raise ConflictError(f"Node instance update conflict [current version={current}, "
+                                f"update version={version}]")
+        if runtime_properties is not None:
+            record = dict(record, runtime_properties=runtime_properties, version=current + 1)
+            save_record(path, record, durable=False)
+        if state is not None:
+            instance_states.update(home.instance_states_file(deployment_id), {instance_id: state})
+    return load_node_instance(home, deployment_id, instance_id)

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from cfy_local.dsl import values
-from cfy_local.errors import ValidationError
+from cfy_local.errors import IllegalExecutionParametersError, NonexistentWorkflowError, ValidationError
 
 # Workflows the manager runs without the deployment declaring them (custom parameters allowed).
 SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "uninstall_plugin",
@@ -111,12 +111,12 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
         declared_names = sorted(workflows)
         close = difflib.get_close_matches(workflow_id, declared_names, n=1)
         hint = f" Did you mean `{close[0]}`?" if close else ""
-        raise ValidationError(f"Workflow {workflow_id} does not exist in the deployment {deployment.get('id')}."
+        raise NonexistentWorkflowError(f"Workflow {workflow_id} does not exist in the deployment {deployment.get('id')}."
                               f"{hint} Declared workflows: {', '.join(declared_names) or 'none'}")
     declared: dict = workflows[workflow_id].get("parameters") or {}
     custom = [name for name in parameters if name not in declared]
     if custom and not allow_custom:
-        raise ValidationError(f'Workflow "{workflow_id}" does not have the following parameters declared: '
+        raise IllegalExecutionParametersError(f'Workflow "{workflow_id}" does not have the following parameters declared: '
                               f'{",".join(custom)}. Remove these parameters or use the flag for allowing custom '
                               f'parameters')
     merged = dict(parameters)
@@ -146,7 +146,7 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
             shown = f"{type_name} of {item_type}s" if type_name == "list" and item_type else type_name
             type_errors.append(f'Parameter "{name}" must be of type {shown}')
     if type_errors:
-        raise ValidationError("\n".join(type_errors))
+        raise IllegalExecutionParametersError("\n".join(type_errors))
     constraint_errors = []
     for name, schema in declared.items():
         if name not in merged or merged[name] is None:
@@ -166,10 +166,10 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
             constraint_errors.append(f'Parameter "{name}" does not meet its constraints: {failure} '
                                      f'(value given: {json.dumps(merged[name], default=str)})')
     if constraint_errors:
-        raise ValidationError("\n".join(constraint_errors))
+        raise IllegalExecutionParametersError("\n".join(constraint_errors))
     missing = [name for name, schema in declared.items()
                if schema.get("required", True) is not False and name not in merged]
     if missing:
-        raise ValidationError(f'Workflow "{workflow_id}" must be provided with the following parameters to execute: '
+        raise IllegalExecutionParametersError(f'Workflow "{workflow_id}" must be provided with the following parameters to execute: '
                               f'{",".join(missing)}')
     return merged

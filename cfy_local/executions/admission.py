@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from cfy_local.errors import ConflictError
+from cfy_local.errors import ConflictError, ExistingRunningExecutionError
 from cfy_local.executions import lifecycle
 from cfy_local.executions.lifecycle import Status
 
@@ -39,7 +39,7 @@ def _repr(summary: dict[str, Any]) -> str:
             f"workflow_id=`{summary['workflow_id']}`>")
 
 
-class DeploymentBusyError(ConflictError):
+class DeploymentBusyError(ExistingRunningExecutionError):
     """A start refused because the deployment has another non-forced execution active (or
     queued before it). The message is Cloudify's; Cloudify's REST advice follows it, which
     an adapter may replace with its own (``first_sentence`` holds the message without it)."""

@@ -19,7 +19,8 @@ from cfy_local.config import load_config
 from cfy_local.deployments.records import load_deployment
 from cfy_local.dsl.parameters import merge_workflow_parameters
 from cfy_local.engine.graphstate import progress
-from cfy_local.errors import ConflictError, NotFoundError, ValidationError
+from cfy_local.errors import (ConflictError, EnvironmentCreationInProgressError, EnvironmentCreationPendingError,
+                              NotFoundError, ValidationError)
 from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.launch import launch_locked
 from cfy_local.executions.lifecycle import CancelAction, Status
@@ -87,9 +88,9 @@ def _check_environment_created(home: Home, summaries: list[dict[str, Any]], depl
     if status == Status.TERMINATED.value:
         return
     if status == Status.PENDING.value:
-        raise ConflictError("Deployment environment creation is still pending, try again in a minute")
+        raise EnvironmentCreationPendingError("Deployment environment creation is still pending, try again in a minute")
     if status == Status.STARTED.value:
-        raise ConflictError("Deployment environment creation is still in progress, try again in a minute")
+        raise EnvironmentCreationInProgressError("Deployment environment creation is still in progress, try again in a minute")
     if status == Status.FAILED.value:
         error = (records.load(home, latest["id"]).get("error") or "").strip()
         last_line = error.splitlines()[-1] if error else ""

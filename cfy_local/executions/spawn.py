@@ -51,6 +51,12 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     return pid, process_create_time(pid)
 
 
+def reap_finished() -> None:
+    """Collect workers of this process that have ended: a long-lived parent (``cfy
+    serve``) calls it now and then so its finished workers do not stay zombies."""
+    _reap_finished()
+
+
 def _reap_finished() -> None:
     for pid in list(_unreaped):
         try:

@@ -19,9 +19,9 @@ def test_help_lists_commands(cfy):
 
 
 def test_ambiguous_and_unknown_prefix_are_usage_errors(cfy):
-    ambiguous = cfy("s")  # scheduler, secrets, snapshots, status
+    ambiguous = cfy("s")  # scheduler, secrets, serve, snapshots, status
     assert ambiguous.exit_code == 2
-    assert "Too many matches: scheduler, secrets, snapshots, status" in ambiguous.stderr
+    assert "Too many matches: scheduler, secrets, serve, snapshots, status" in ambiguous.stderr
     unknown = cfy("blueprintz")
     assert unknown.exit_code == 2
     assert "No such command 'blueprintz'." in unknown.stderr

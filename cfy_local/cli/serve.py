@@ -1,0 +1,46 @@
+"""``cfy serve``: Cloudify's REST API on this machine, for Cloudify's own CLI and client."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cfy_local.cli import render
+from cfy_local.cli.common import get_home
+from cfy_local.rest import auth, server
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on")
+@click.option("--port", default=53333, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on")
+@click.option("--password", envvar=None, help="Password of user admin (default: $CFY_LOCAL_REST_PASSWORD, else the "
+                                              "one kept in the state dir, generated on first use)")
+@click.option("--show-password", is_flag=True, help="Print the password clients must use, and exit")
+@click.option("-v", "--verbose", "verbose", is_flag=True, help="Log every request on stderr")
+def serve(host, port, password, show_password, verbose):
+    """Serve Cloudify's REST API (v3.1 subset) for cfy 7.0.5 and CloudifyClient."""
+    home = get_home()
+    secret, origin = auth.resolve_password(home, password)
+    if show_password:
+        render.echo(secret)
+        return
+    if host not in LOOPBACK:
+        click.echo(f"Warning: listening on {host}: anyone who can reach this address and knows the password "
+                   f"can run workflows on this machine", err=True)
+    stop = server.stop_on_signals()
+    try:
+        running = server.start(home, host=host, port=port, password=secret,
+                               log=server.stderr_log if verbose else None)
+    except OSError as exc:
+        raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    render.echo(f"Serving Cloudify's REST API for {home.root} at {running.url}/api/v3.1 (user admin)")
+    if origin == "generated":
+        render.echo(f"Generated password (kept in {auth.password_file(home)}): {secret}")
+    render.echo(f"Use it with: cfy profiles use {running.host} --rest-port {running.port} -u admin -p <password> "
+                f"-t default_tenant")
+    render.echo("Stop with Ctrl-C")
+    sys.stdout.flush()
+    server.serve_until(running, stop)
+    render.echo("Stopped")
