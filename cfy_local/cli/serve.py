@@ -1,12 +1,11 @@
 """``cfy serve``: Cloudify's REST API on this machine, for Cloudify's own CLI and client."""
 from __future__ import annotations
 
-import sys
-
 import click
 
 from cfy_local.cli import render
-from cfy_local.cli.common import get_home
+from cfy_local.cli.common import get_home, json_option
+from cfy_local.cli.result import Result, Text
 from cfy_local.rest import auth, server
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -19,28 +18,29 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
                                               "one kept in the state dir, generated on first use)")
 @click.option("--show-password", is_flag=True, help="Print the password clients must use, and exit")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Log every request on stderr")
+@json_option
 def serve(host, port, password, show_password, verbose):
     """Serve Cloudify's REST API (v3.1 subset) for cfy 7.0.5 and CloudifyClient."""
     home = get_home()
     secret, origin = auth.resolve_password(home, password)
     if show_password:
-        render.echo(secret)
-        return
+        return Result(data={"password": secret}, views=[Text([secret])])
+    # A long-running server's log: lines as they happen, through the renderer.
+    log = render.LiveOutput(as_json=False)
     if host not in LOOPBACK:
-        click.echo(f"Warning: listening on {host}: anyone who can reach this address and knows the password "
-                   f"can run workflows on this machine", err=True)
+        log.warn(f"Warning: listening on {host}: anyone who can reach this address and knows the password "
+                 f"can run workflows on this machine")
     stop = server.stop_on_signals()
     try:
         running = server.start(home, host=host, port=port, password=secret,
                                log=server.stderr_log if verbose else None)
     except OSError as exc:
         raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    render.echo(f"Serving Cloudify's REST API for {home.root} at {running.url}/api/v3.1 (user admin)")
+    log.line(f"Serving Cloudify's REST API for {home.root} at {running.url}/api/v3.1 (user admin)")
     if origin == "generated":
-        render.echo(f"Generated password (kept in {auth.password_file(home)}): {secret}")
-    render.echo(f"Use it with: cfy profiles use {running.host} --rest-port {running.port} -u admin -p <password> "
-                f"-t default_tenant")
-    render.echo("Stop with Ctrl-C")
-    sys.stdout.flush()
+        log.line(f"Generated password (kept in {auth.password_file(home)}): {secret}")
+    log.line(f"Use it with: cfy profiles use {running.host} --rest-port {running.port} -u admin -p <password> "
+             f"-t default_tenant")
+    log.line("Stop with Ctrl-C")
     server.serve_until(running, stop)
-    render.echo("Stopped")
+    log.line("Stopped")
