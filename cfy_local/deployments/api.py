@@ -19,6 +19,7 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            load_deployment, load_node_instance, load_nodes, load_plan,
                                            scan_ids)
 from cfy_local.dsl import values
+from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import (AlreadyExistsError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
                               UnknownDeploymentInputError, ValidationError, not_found)
 from cfy_local.executions import admission, lifecycle, records
@@ -413,19 +414,21 @@ def update_node_instance(home: Home, instance_id: str, *, version: int | None,
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise ValidationError(f"version must be an integer, got {version!r}")
     deployment_id = find_node_instance(home, instance_id)["deployment_id"]
-    path = home.node_instance_file(deployment_id, instance_id)
-    with lock(home.root, f"deployment-{deployment_id}"):
-        try:
-            record = load_record(path, "node_instance")
-        except FileNotFoundError:
-            raise _instance_not_found(instance_id) from None
-        current = int(record.get("version", 1))
-        if not force and version is not None and version != current:
-            raise ConflictError(f"Node instance update conflict [current version={current}, "
-                                f"update version={version}]")
+    # Through the engine's storage, which owns the versions (the journal of running
+    # workflows and the states file), so a REST client and a running workflow check the
+    # same version under the same per-instance lock.
+    storage = DeploymentStorage(home, deployment_id)
+    try:
         if runtime_properties is not None:
-            record = dict(record, runtime_properties=runtime_properties, version=current + 1)
-            save_record(path, record, durable=False)
+            try:
+                storage.update_instance(instance_id, expected_version=None if force else version,
+                                        runtime_properties=dict(runtime_properties))
+            except StorageConflictError:
+                current = int(storage.load_instance(instance_id).get("version", 1))
+                raise ConflictError(f"Node instance update conflict [current version={current}, "
+                                    f"update version={version}]") from None
         if state is not None:
-            instance_states.update(home.instance_states_file(deployment_id), {instance_id: state})
+            storage.set_state(instance_id, state)
+    finally:
+        storage.close()
     return load_node_instance(home, deployment_id, instance_id)

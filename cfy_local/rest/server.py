@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
-from cfy_local import errors, maintenance
+from cfy_local import errors, maintenance, maintenance_state
 from cfy_local.executions.spawn import reap_finished
 from cfy_local.rest import routes
 from cfy_local.rest.auth import TENANT, Authenticator
@@ -97,10 +97,10 @@ class Api:
             return
         current = maintenance.current_status(self.home)
         if current == maintenance.ACTIVATED:
-            raise HttpError(503, "maintenance_mode_active", maintenance.REFUSAL)
+            raise HttpError(503, "maintenance_mode_active", maintenance_state.REFUSAL)
         if (current == maintenance.ACTIVATING and method in ("POST", "PATCH", "PUT") and segments
                 and segments[0] in ACTIVATING_REFUSED):
-            raise HttpError(503, "entering_maintenance_mode", maintenance.REFUSAL)
+            raise HttpError(503, "entering_maintenance_mode", maintenance_state.REFUSAL)
 
     def _error(self, exc: Exception) -> HttpError:
         if isinstance(exc, maintenance.NothingToModify):
