@@ -16,6 +16,7 @@ from typing import Any
 from cfy_local.engine.exceptions import HttpException, NonRecoverableError, OperationRetry
 from cfy_local.engine.proxy import AttrDict, current_ctx
 from cfy_local.engine.tasks import WorkflowTask
+from cfy_local.plugins.rest_client import local_brokers, local_managers
 
 SCRIPT_MAPPINGS = frozenset({"script_runner.tasks.run", "script.script_runner.tasks.run"})
 RUNTIME_FUNCTIONS = frozenset({
@@ -468,6 +469,12 @@ class CloudifyContext:
     # -- manager-only APIs -------------------------------------------------------------
     def get_config(self, *args, **kwargs):
         return {}
+
+    def get_managers(self, network: str = "default") -> list:
+        return [m for m in local_managers() if network in m["networks"]]
+
+    def get_brokers(self, network: str = "default") -> list:
+        return [b for b in local_brokers() if network in b["networks"]]
 
     def _persist(self) -> None:
         if self._relationship is None:
