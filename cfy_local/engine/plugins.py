@@ -245,9 +245,10 @@ def remote_exception(error: dict) -> BaseException:
     message = error.get("message") or ""
     retry_after = error.get("retry_after")
     causes = list(error.get("causes") or [])
-    causes.append({"message": message, "type": kind, "traceback": error.get("traceback") or ""})
     if kind == "OperationRetry":
+        # a retry asked for is no error: no traceback, as for an in-process operation
         return OperationRetry(message, retry_after=retry_after, causes=causes)
+    causes.append({"message": message, "type": kind, "traceback": error.get("traceback") or ""})
     if kind == "RecoverableError":
         return RecoverableError(message, retry_after=retry_after, causes=causes)
     if kind == "HttpException":
