@@ -39,7 +39,7 @@ def test_plugin_wagon() -> Path:
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(TEST_PLUGIN, work)
         done = subprocess.run([oracle_python(), "-m", "wagon", "create", str(work), "-t", "tar.gz", "-o", str(folder)],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, cwd=str(work))
         shutil.rmtree(work, ignore_errors=True)
         assert done.returncode == 0, done.stderr[-3000:]
         return sorted(folder.glob("*.wgn"))[0]
