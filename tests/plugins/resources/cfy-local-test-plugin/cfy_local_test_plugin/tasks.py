@@ -82,3 +82,9 @@ def retry_error(**kwargs):
 @operation
 def boom(**kwargs):
     raise ValueError('a plain bug')
+
+
+@operation
+def touch(**kwargs):
+    ctx.instance.runtime_properties[ctx.operation.name.rsplit('.', 1)[-1]] = ctx.instance.runtime_properties.get(
+        'seen', 0) + 1
