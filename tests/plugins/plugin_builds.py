@@ -69,3 +69,36 @@ def source_plugin(root: Path, name: str, version: str, code: str, *, requires: l
             package_version: '{version}'
         """))
     return folder, plugin_yaml
+
+
+SDK_PLUGIN = RESOURCES / "sdk-test-plugin"
+_CATALOG_CODE = Path(__file__).resolve().parents[2] / "cfy_local" / "plugins" / "catalog.py"
+
+
+def sdk_plugin_home(target: Path) -> Path:
+    """A state dir at ``target`` with the sdk test plugin uploaded (pip: cloudify-common and
+    cloudify-utilities-plugins-sdk with their ~180 MB of dependencies). The upload is done
+    once into ~/.cache/cfy-local/test-homes (keyed by the plugin's and the catalog's code) and
+    hard-link copied for each run, since it takes tens of seconds."""
+    import sys
+
+    from cfy_local.plugins import catalog
+    from cfy_local.store.paths import Home
+
+    key = hashlib.sha256((_digest(SDK_PLUGIN) + _CATALOG_CODE.read_text()).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cfy-local" / "test-homes"
+    cached = cache / f"sdk-{key}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".sdk-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cached / ".complete").exists():
+            shutil.rmtree(cached, ignore_errors=True)
+            work = cache / f"src-{key}"
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(SDK_PLUGIN, work)
+            home = Home.open(str(cached / "home"))
+            catalog.upload_plugin(home, str(work), [str(work / "plugin.yaml")])
+            shutil.rmtree(work, ignore_errors=True)
+            (cached / ".complete").write_text(sys.version)
+    shutil.copytree(cached / "home", target, symlinks=True, copy_function=os.link)
+    return target
