@@ -23,8 +23,9 @@ from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import api as executions_api
+from cfy_local.plugins import managers
 
-MANAGER_VERSION = "7.0.5"
+MANAGER_VERSION = managers.MANAGER_VERSION
 
 
 class CloudifyClientError(Exception):
@@ -351,19 +352,6 @@ class _Blueprints:
         return _page([Resource(b) for b in _call(deployments_api.list_blueprints, self._home)], _include, **filters)
 
 
-def local_managers() -> ListResponse:
-    """The one "manager" of a cfy-local state dir: this machine."""
-    return ListResponse([Resource(id=0, hostname="localhost", private_ip="127.0.0.1", public_ip="127.0.0.1",
-                                  networks={"default": "127.0.0.1"}, version=MANAGER_VERSION, edition="community",
-                                  distribution="cfy-local", distro_release="local", ca_cert_content="")])
-
-
-def local_brokers() -> ListResponse:
-    """No message broker runs here; Cloudify's local engine answers with one on 127.0.0.1 too."""
-    return ListResponse([Resource(name="localhost", host="127.0.0.1", port=5671, networks={"default": "127.0.0.1"},
-                                  management_host="127.0.0.1", ca_cert_content="")])
-
-
 class _Manager:
     def get_version(self):
         return Resource(version=MANAGER_VERSION, edition="community", distribution="cfy-local",
@@ -373,10 +361,10 @@ class _Manager:
         return Resource(status="OK", services={})
 
     def get_managers(self, hostname=None):
-        return local_managers()
+        return ListResponse([Resource(m) for m in managers.local_managers()])
 
     def get_brokers(self):
-        return local_brokers()
+        return ListResponse([Resource(b) for b in managers.local_brokers()])
 
     def get_config(self, name=None, scope=None):
         return ListResponse([])

@@ -20,6 +20,14 @@ from cloudify import ctx
 def create(**kwargs):
     ctx.instance.runtime_properties['python'] = sys.executable
     ctx.instance.runtime_properties['who'] = ctx.node.properties.get('who')
+
+
+def create_all(ctx, **kwargs):
+    # a workflow of an uploaded plugin: it runs in the worker, its operations in the plugin's env
+    graph = ctx.graph_mode()
+    for instance in ctx.node_instances:
+        graph.add_task(instance.execute_operation('cloudify.interfaces.lifecycle.create'))
+    return graph.execute()
 """
 
 
@@ -38,6 +46,8 @@ node_types:
     interfaces:
       cloudify.interfaces.lifecycle:
         create: {module}.{module}.tasks.create
+workflows:
+  create_all: {module}.{module}.tasks.create_all
 """
 
 
@@ -81,6 +91,13 @@ def test_upload_list_get_delete(cfy, tmp_path, home):
           n: {type: demo.Node}
         """))
     assert cfy("blueprints", "upload", str(bp / "blueprint.yaml"), "-b", "bp").exit_code == 0
+    assert cfy("deployments", "create", "dep", "-b", "bp").exit_code == 0
+    ran = cfy("executions", "start", "create_all", "-d", "dep")
+    assert ran.exit_code == 0, ran
+    from cfy_local.deployments import api
+
+    props = api.list_node_instances(Home.open(str(home)), "dep")[0]["runtime_properties"]
+    assert props == {"python": os.path.join(env, "bin", "python"), "who": "1.2.0"}
     refused = cfy("plugins", "delete", plugin_id)
     assert refused.exit_code == 1
     assert refused.stderr.strip() == (f'Plugin "{plugin_id}" is currently in use in blueprints: bp. '
