@@ -373,6 +373,8 @@ def _classify(path: str) -> str:
     from packaging.requirements import InvalidRequirement, Requirement
 
     if re.match(r"^https?://", path):
+        if path.split("?", 1)[0].endswith((".wgn", ".tar.gz", ".zip")):
+            raise ValidationError(f"cfy-local does not download wagons: download {path} and upload the file")
         return "spec"
     try:
         Requirement(path)

@@ -203,3 +203,74 @@ def test_version_specifiers_are_anded_and_exact_pieces_are_string_equal():
     assert "1.4" in spec and "1.5" not in spec and "2.0" not in spec and "1.1" not in spec
     exact = resolver._specifier_set(["1.2"], "p")
     assert "1.2" in exact and "1.2.0" not in exact
+
+
+def test_shim_plugin_host_restarts_after_a_crash(cfy, tmp_path, home):
+    """A plugin without cloudify-common gets the shim (ctx, decorators, constants,
+    get_rest_client); an operation that kills its host fails the task with a clear error,
+    and the deployment's next execution runs normally in a new host."""
+    code = """
+import os
+
+from cloudify import constants, ctx
+from cloudify.decorators import operation
+from cloudify.exceptions import NonRecoverableError
+from cloudify.manager import get_rest_client
+
+
+@operation
+def create(**kwargs):
+    ctx.instance.runtime_properties['pid'] = os.getpid()
+    ctx.instance.runtime_properties['kind'] = ctx.type == constants.NODE_INSTANCE
+    ctx.instance.runtime_properties['deployment'] = get_rest_client().deployments.get(ctx.deployment.id)['id']
+
+
+@operation
+def crash(**kwargs):
+    os._exit(3)
+
+
+@operation
+def refuse(**kwargs):
+    raise NonRecoverableError('shim says no')
+"""
+    yaml = """\
+plugins:
+  shimp:
+    executor: central_deployment_agent
+    package_name: shim-plug
+    package_version: '0.1'
+"""
+    folder, plugin_yaml = source_plugin(tmp_path, "shim-plug", "0.1", code, module="shimp", yaml=yaml)
+    assert cfy("plugins", "upload", str(folder), "-y", str(plugin_yaml)).exit_code == 0
+    bp = tmp_path / "bp"
+    bp.mkdir()
+    (bp / "blueprint.yaml").write_text(textwrap.dedent("""\
+        tosca_definitions_version: cloudify_dsl_1_4
+        imports:
+          - cloudify/types/types.yaml
+          - plugin:shim-plug
+        node_templates:
+          n:
+            type: cloudify.nodes.Root
+            interfaces:
+              cloudify.interfaces.lifecycle:
+                create: shimp.shimp.tasks.create
+                configure: shimp.shimp.tasks.crash
+                start: shimp.shimp.tasks.create
+                stop: shimp.shimp.tasks.refuse
+        """))
+    assert cfy("blueprints", "upload", str(bp / "blueprint.yaml"), "-b", "bp").exit_code == 0
+    assert cfy("deployments", "create", "dep", "-b", "bp").exit_code == 0
+    crashed = cfy("executions", "start", "install", "-d", "dep")
+    assert crashed.exit_code == 1 and "exited (exit code 3) while the operation ran" in crashed.stdout + crashed.stderr
+    from cfy_local.deployments import api
+
+    first = api.list_node_instances(Home.open(str(home)), "dep")[0]["runtime_properties"]
+    assert first["kind"] is True and first["deployment"] == "dep"
+    again = cfy("executions", "start", "start", "-d", "dep")
+    assert again.exit_code == 0, again
+    second = api.list_node_instances(Home.open(str(home)), "dep")[0]["runtime_properties"]
+    assert second["pid"] != first["pid"]
+    refused = cfy("executions", "start", "stop", "-d", "dep")
+    assert refused.exit_code == 1 and "shim says no" in refused.stdout + refused.stderr

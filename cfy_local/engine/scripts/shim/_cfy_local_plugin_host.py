@@ -222,13 +222,21 @@ def _prepare_real():
 
 
 def _prepare_shim():
+    import types
+
     sys.path.insert(0, SHIM_DIR)
+    import cloudify
     import cloudify._remote_ctx as remote
 
     def send_request(body):
         return ask("ctxpy", body)
 
     remote.send_request = send_request
+    # get_rest_client() without cloudify-common: the worker answers, as with it
+    manager = types.ModuleType("cloudify.manager", "Manager APIs answered by cfy-local.")
+    manager.get_rest_client = get_rest_client
+    sys.modules["cloudify.manager"] = manager
+    cloudify.manager = manager
 
 
 # -- running one operation -------------------------------------------------------------------------
