@@ -28,6 +28,7 @@ import uuid
 
 from cfy_local.engine.exceptions import CommandExecutionException, NonRecoverableError
 from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
+from cfy_local.engine.tasks import HandlerResult
 from cfy_local.plugins import rest_client
 
 _installed = False
@@ -397,6 +398,29 @@ def _download_resource_from_manager(resource_path, logger=None, target_path=None
     return _get_current_context().download_resource(resource_path, target_path)
 
 
+def _make_or_get_graph(func):
+    """cloudify.workflows.tasks_graph.make_or_get_graph: build the named graph. cfy-local
+    resumes a workflow by re-building its graph and skipping the tasks that succeeded, so a
+    graph is never restored from storage; the ``name`` keyword is dropped."""
+    @functools.wraps(func)
+    def inner(*args, **kwargs):
+        kwargs.pop("name", None)
+        return func(*args, **kwargs)
+    return inner
+
+
+def _set_send_node_event_on_error_handler(task, instance):
+    """cloudify.plugins.lifecycle's handler: a failure of ``task`` is logged on the instance and ignored."""
+    def on_failure(failed):
+        event = instance.send_event(f"Ignoring task {failed.name} failure")
+        apply_async = getattr(event, "apply_async", None)
+        if callable(apply_async):
+            apply_async()
+        return HandlerResult.ignore()
+
+    task.on_failure = on_failure
+
+
 def build_modules() -> dict[str, types.ModuleType]:
     from cfy_local.engine import context, exceptions, lifecycle, proxy, tasks, workflow_ctx
 
@@ -444,7 +468,7 @@ def build_modules() -> dict[str, types.ModuleType]:
     tasks_graph = _module(
         "cloudify.workflows.tasks_graph", "Task dependency graph.",
         TaskDependencyGraph=tasks.TaskDependencyGraph, TaskSequence=tasks.TaskSequence,
-        SubgraphTask=tasks.SubgraphTask, forkjoin=tasks.forkjoin,
+        SubgraphTask=tasks.SubgraphTask, forkjoin=tasks.forkjoin, make_or_get_graph=_make_or_get_graph,
     )
     workflow_context = _module(
         "cloudify.workflows.workflow_context", "Workflow ctx classes.",
@@ -467,6 +491,7 @@ def build_modules() -> dict[str, types.ModuleType]:
         install_node_instances=lifecycle.install_node_instances,
         uninstall_node_instances=lifecycle.uninstall_node_instances,
         reinstall_node_instances=lifecycle.reinstall_node_instances,
+        set_send_node_event_on_error_handler=_set_send_node_event_on_error_handler,
     )
     from cfy_local.engine import builtin
 

@@ -150,3 +150,45 @@ node_templates:
     assert outcome.error is None, outcome.error
     assert "conflict 409" in outcome.texts()
     assert env.by_node("n")[0]["runtime_properties"] == {"a": 1}
+
+
+def test_workflow_helpers_of_the_utilities_plugin(env):
+    """make_or_get_graph and set_send_node_event_on_error_handler, as the utilities plugin's
+    rollback workflow uses them: a failed task is reported on its instance and ignored."""
+    code = """
+from cloudify.exceptions import NonRecoverableError
+from cloudify.plugins.lifecycle import set_send_node_event_on_error_handler
+from cloudify.workflows.tasks_graph import make_or_get_graph
+
+
+def fails(**kwargs):
+    raise NonRecoverableError('broken on purpose')
+
+
+@make_or_get_graph
+def _graph(ctx, instances):
+    graph = ctx.graph_mode()
+    for instance in instances:
+        task = instance.execute_operation('cloudify.interfaces.lifecycle.create')
+        set_send_node_event_on_error_handler(task, instance)
+        graph.add_task(task)
+    return graph
+
+
+def tolerant(ctx, **kwargs):
+    _graph(ctx, list(ctx.node_instances), name='tolerant').execute()
+    return 'done'
+"""
+    env.deploy("""
+node_templates:
+  n:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.fails
+workflows:
+  tolerant: p.PKG.ops.tolerant
+""", code)
+    outcome = env.run("tolerant")
+    assert outcome.error is None and outcome.result == "done", outcome.error
+    assert any(t.startswith("Ignoring task ") and t.endswith(" failure") for t in outcome.texts()), outcome.texts()
