@@ -26,6 +26,7 @@ import traceback
 import types
 import uuid
 
+from cfy_local.engine import scripts
 from cfy_local.engine.exceptions import CommandExecutionException, NonRecoverableError
 from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
 from cfy_local.engine.tasks import HandlerResult
@@ -421,6 +422,30 @@ def _set_send_node_event_on_error_handler(task, instance):
     task.on_failure = on_failure
 
 
+class _ProcessException(Exception):
+    """script_runner.tasks.ProcessException: a process an operation ran exited non-zero."""
+
+    def __init__(self, command, exit_code, stdout=None, stderr=None):
+        super().__init__(f"Command '{command}' exited with code {exit_code}")
+        self.command = command
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class _ScriptException(Exception):
+    """cloudify.proxy.client.ScriptException: a script asked to stop (``retry`` or abort)."""
+
+    def __init__(self, message=None, retry=False):
+        super().__init__(message)
+        self.retry = retry
+
+
+def _script_run(*args, **kwargs):
+    """script_runner.tasks.run called from plugin code: the built-in script runner."""
+    return scripts.run(_get_current_context(), *args, **kwargs)
+
+
 def build_modules() -> dict[str, types.ModuleType]:
     from cfy_local.engine import context, exceptions, lifecycle, proxy, tasks, workflow_ctx
 
@@ -570,12 +595,26 @@ def build_modules() -> dict[str, types.ModuleType]:
                        CloudifyClient=_cloudify_client, exceptions=rest_exceptions, constants=rest_constants,
                        client=rest_client_module)
     rest_pkg.__path__ = []
+    script_tasks = _module(
+        "script_runner.tasks", "Names of Cloudify's script plugin that plugins import.",
+        run=_script_run, ProcessException=_ProcessException,
+        ILLEGAL_CTX_OPERATION_ERROR=RuntimeError("ctx may only abort or return once"),
+        UNSUPPORTED_SCRIPT_FEATURE_ERROR=RuntimeError(
+            "ctx abort & retry commands are only supported in Cloudify 3.4 or later"),
+        POLL_LOOP_INTERVAL=0.1, POLL_LOOP_LOG_ITERATIONS=200,
+    )
+    script_pkg = _module("script_runner", "Cloudify's script plugin (built into cfy-local).", tasks=script_tasks)
+    script_pkg.__path__ = []
+    proxy_client = _module("cloudify.proxy.client", "Script ctx proxy client names.",
+                           CTX_SOCKET_URL="CTX_SOCKET_URL", ScriptException=_ScriptException)
+    proxy_pkg = _module("cloudify.proxy", "Script ctx proxy.", client=proxy_client)
+    proxy_pkg.__path__ = []
 
     root = _module(
         "cloudify", "cfy-local's stand-in for cloudify-common inside the engine process.",
         ctx=proxy.ctx, exceptions=exceptions_module, decorators=decorators, state=state,
         workflows=workflows_pkg, plugins=plugins_pkg, manager=manager, utils=utils, logs=logs,
-        constants=constants, context=context_module,
+        constants=constants, context=context_module, proxy=proxy_pkg,
     )
     root.__path__ = []
     return {
@@ -600,6 +639,10 @@ def build_modules() -> dict[str, types.ModuleType]:
         "cloudify_rest_client.exceptions": rest_exceptions,
         "cloudify_rest_client.constants": rest_constants,
         "cloudify_rest_client.client": rest_client_module,
+        "cloudify.proxy": proxy_pkg,
+        "cloudify.proxy.client": proxy_client,
+        "script_runner": script_pkg,
+        "script_runner.tasks": script_tasks,
     }
 
 
@@ -611,7 +654,8 @@ def install() -> None:
             return
         # Our aliases win over a cloudify-common that may be installed: the engine must
         # recognise the exception classes that plugins raise.
-        for name in [key for key in sys.modules if key.split(".")[0] in ("cloudify", "cloudify_rest_client")]:
+        for name in [key for key in sys.modules
+                     if key.split(".")[0] in ("cloudify", "cloudify_rest_client", "script_runner")]:
             del sys.modules[name]
         sys.modules.update(build_modules())
         _installed = True

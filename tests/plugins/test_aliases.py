@@ -19,6 +19,9 @@ from cloudify.utils import (create_temp_folder, get_tenant_name, ipv6_url_compat
                             id_generator, LocalCommandRunner, _get_current_context)
 from cloudify.workflows import tasks as workflow_tasks
 from cloudify_rest_client.exceptions import CloudifyClientError
+from cloudify.proxy.client import CTX_SOCKET_URL, ScriptException
+from cloudify.workflows.tasks_graph import make_or_get_graph
+from script_runner.tasks import ProcessException, ILLEGAL_CTX_OPERATION_ERROR
 
 
 @operation
@@ -41,6 +44,7 @@ def app_create(**kwargs):
     props['managers'] = [m.private_ip for m in ctx.get_managers()]
     props['brokers'] = len(ctx.get_brokers())
     props['run'] = LocalCommandRunner().run('echo hi').std_out
+    props['process_exception'] = ProcessException('false', 1).exit_code
     client = get_rest_client()
     props['secret'] = client.secrets.get('db_password').value
     client.secrets.create('made_by_plugin', 'v1')
@@ -110,7 +114,7 @@ def test_module_level_names_and_rest_client(env):
     assert (props["v6"], props["v4"]) == ("[fe80::1]", "10.0.0.1")
     assert props["temp_is_dir"] is True
     assert props["managers"] == ["127.0.0.1"] and props["brokers"] == 1
-    assert props["run"] == "hi"
+    assert props["run"] == "hi" and props["process_exception"] == 1
     assert props["secret"] == "s3cret"
     assert props["deployment"] == "dep" and props["node_type"] == "cloudify.nodes.Root"
     assert props["instances"] == [host["id"]]
