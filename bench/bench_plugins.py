@@ -116,7 +116,7 @@ def main() -> int:
             fh.write("plugins:\n  bench_plug:\n    executor: central_deployment_agent\n"
                      "    package_name: bench-plug\n    package_version: '1.0'\n")
         catalog.upload_plugin(home, plugin, [os.path.join(root, "plugin.yaml")])
-        source_block = f"plugins:\n  bench_src:\n    executor: central_deployment_agent\n    source: ../src-bench_plug\n"
+        source_block = "plugins:\n  bench_src:\n    executor: central_deployment_agent\n    source: ../src-bench_plug\n"
         mapping_src = "bench_src.bench_plug.tasks.touch"
         # the in-process blueprint's folder holds a copy of the plugin as its source folder
         base_root = os.path.join(root, "inproc-root")
@@ -128,7 +128,9 @@ def main() -> int:
                                                          args.instances))
         ok &= _report("shim (no cloudify-common)", base, host, args.instances)
         if not args.no_real:
-            real_src = os.path.join(REPO, "tests", "plugins", "resources", "cfy-local-test-plugin")
+            # a copy: pip builds a source folder in place (build/, *.egg-info)
+            real_src = os.path.join(root, "cfy-local-test-plugin")
+            shutil.copytree(os.path.join(REPO, "tests", "plugins", "resources", "cfy-local-test-plugin"), real_src)
             print("installing the test plugin with cloudify-common 7.0.5 (pip)...", flush=True)
             catalog.upload_plugin(home, real_src, [os.path.join(real_src, "plugin.yaml")])
             block = ("plugins:\n  tp:\n    executor: central_deployment_agent\n"

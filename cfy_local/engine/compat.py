@@ -93,12 +93,14 @@ def _exception_to_error_cause(exception, tb=None):
 CONSTANTS = {
     "REST_PROTOCOL_KEY": "REST_PROTOCOL", "REST_HOST_KEY": "REST_HOST", "REST_PORT_KEY": "REST_PORT",
     "ADMIN_API_TOKEN_KEY": "ADMIN_API_TOKEN", "AGENT_WORK_DIR_KEY": "AGENT_WORK_DIR",
-    "MANAGER_FILE_SERVER_URL_KEY": "MANAGER_FILE_SERVER_URL", "MANAGER_FILE_SERVER_ROOT_KEY": "MANAGER_FILE_SERVER_ROOT",
+    "MANAGER_FILE_SERVER_URL_KEY": "MANAGER_FILE_SERVER_URL",
+    "MANAGER_FILE_SERVER_ROOT_KEY": "MANAGER_FILE_SERVER_ROOT",
     "MANAGER_FILE_SERVER_SCHEME": "MANAGER_FILE_SERVER_SCHEME", "MANAGER_NAME": "MANAGER_NAME",
     "FILE_SERVER_RESOURCES_FOLDER": "resources", "FILE_SERVER_BLUEPRINTS_FOLDER": "blueprints",
     "FILE_SERVER_DEPLOYMENTS_FOLDER": "deployments", "FILE_SERVER_UPLOADED_BLUEPRINTS_FOLDER": "uploaded-blueprints",
     "FILE_SERVER_SNAPSHOTS_FOLDER": "snapshots", "FILE_SERVER_PLUGINS_FOLDER": "plugins",
-    "FILE_SERVER_GLOBAL_RESOURCES_FOLDER": "global-resources", "FILE_SERVER_TENANT_RESOURCES_FOLDER": "tenant-resources",
+    "FILE_SERVER_GLOBAL_RESOURCES_FOLDER": "global-resources",
+    "FILE_SERVER_TENANT_RESOURCES_FOLDER": "tenant-resources",
     "FILE_SERVER_AUTHENTICATORS_FOLDER": "authenticators", "MANAGER_ROOT_PATH": "/opt/manager",
     "MANAGER_RESOURCES_PATH": "/opt/manager/resources", "MANAGER_PLUGINS_PATH": "/opt/manager/resources/plugins",
     "AGENT_INSTALL_METHOD_NONE": "none", "AGENT_INSTALL_METHOD_REMOTE": "remote",
@@ -563,7 +565,8 @@ def build_modules() -> dict[str, types.ModuleType]:
         format_exception=_format_exception, get_func=_get_func, setup_logger=_setup_logger,
         LocalCommandRunner=_LocalCommandRunner, CommandExecutionResponse=_CommandExecutionResponse,
         ManagerVersion=_ManagerVersion, wait_for=_wait_for,
-        ENV_CFY_EXEC_TEMPDIR=CONSTANTS["ENV_CFY_EXEC_TEMPDIR"], CFY_EXEC_TEMPDIR_ENVVAR=CONSTANTS["ENV_CFY_EXEC_TEMPDIR"],
+        ENV_CFY_EXEC_TEMPDIR=CONSTANTS["ENV_CFY_EXEC_TEMPDIR"],
+        CFY_EXEC_TEMPDIR_ENVVAR=CONSTANTS["ENV_CFY_EXEC_TEMPDIR"],
         ENV_AGENT_LOG_LEVEL=CONSTANTS["ENV_AGENT_LOG_LEVEL"], ENV_AGENT_LOG_DIR=CONSTANTS["ENV_AGENT_LOG_DIR"],
     )
     logs = _module(

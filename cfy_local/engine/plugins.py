@@ -348,7 +348,8 @@ class _Requests:
 
 def _plain_rest(value: Any) -> Any:
     if isinstance(value, rest_client.ListResponse):
-        return {"__list__": True, "items": [_plain_rest(v) for v in value], "total": value.metadata["pagination"]["total"]}
+        return {"__list__": True, "items": [_plain_rest(v) for v in value],
+                "total": value.metadata["pagination"]["total"]}
     if isinstance(value, dict):
         return {k: _plain_rest(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -307,7 +307,7 @@ def _pip(venv: str) -> list[str]:
 
 
 def _make_env(folder: str, progress: Progress) -> None:
-    progress(f"Creating the plugin's virtualenv...")
+    progress("Creating the plugin's virtualenv...")
     _run([_base_python(), "-m", "venv", "--without-pip", folder], "Creating the plugin's virtualenv", progress)
 
 

@@ -15,8 +15,6 @@ that run's own storage, so a write made with the client and one made through
 from __future__ import annotations
 
 import copy
-from typing import Any
-
 from cfy_local import secrets as secrets_store
 from cfy_local.deployments import api as deployments_api
 from cfy_local.engine.proxy import current_ctx, current_workflow_ctx

@@ -40,7 +40,7 @@ def app_create(**kwargs):
     folder = create_temp_folder()
     props['temp_is_dir'] = os.path.isdir(folder)
     os.rmdir(folder)
-    props['same_ctx'] = _get_current_context() is ctx._get_current_object() if hasattr(ctx, '_get_current_object') else True
+    props['current_ctx_id'] = _get_current_context().instance.id
     props['managers'] = [m.private_ip for m in ctx.get_managers()]
     props['brokers'] = len(ctx.get_brokers())
     props['run'] = LocalCommandRunner().run('echo hi').std_out
@@ -112,7 +112,7 @@ def test_module_level_names_and_rest_client(env):
     assert props["host_ip"] == host["runtime_properties"]["ip"]
     assert props["tenant"] == "default_tenant"
     assert (props["v6"], props["v4"]) == ("[fe80::1]", "10.0.0.1")
-    assert props["temp_is_dir"] is True
+    assert props["temp_is_dir"] is True and props["current_ctx_id"] == app["id"]
     assert props["managers"] == ["127.0.0.1"] and props["brokers"] == 1
     assert props["run"] == "hi" and props["process_exception"] == 1
     assert props["secret"] == "s3cret"

@@ -8,7 +8,7 @@ from cloudify.decorators import operation
 from cloudify.exceptions import NonRecoverableError, OperationRetry
 from cloudify.manager import get_rest_client
 from cloudify.state import ctx_parameters
-from cloudify.utils import exception_to_error_cause, get_tenant_name
+from cloudify.utils import get_tenant_name
 from cloudify_rest_client.exceptions import CloudifyClientError
 
 
