@@ -121,7 +121,7 @@ def validate(blueprint_path, blueprint_filename):
     """Validate a blueprint (nothing is written)"""
     _say(f"Validating blueprint: {blueprint_path}")
     try:
-        _api().validate_blueprint(blueprint_path, blueprint_filename)
+        _api().validate_blueprint(blueprint_path, blueprint_filename, get_home())
     except DSLError as exc:
         raise DSLError(f"Failed to validate blueprint: {exc}") from None
     if wants_json():

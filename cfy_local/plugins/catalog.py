@@ -402,6 +402,8 @@ def upload_plugin(home: Home, path: str, yaml_paths: list[str], *, title: str | 
     metadata: dict = {}
     if kind == "wagon":
         metadata = validate_wagon(path)
+        _refuse_duplicate(home, metadata["package_name"], str(metadata["package_version"]),
+                          dict(metadata.get("build_server_os_properties") or {}))
     ensure_dir(envs_dir(home))
     staging = os.path.join(envs_dir(home), f".staging-{uuid.uuid4().hex[:12]}")
     try:
@@ -433,6 +435,17 @@ def upload_plugin(home: Home, path: str, yaml_paths: list[str], *, title: str | 
     return _view(record)
 
 
+def _refuse_duplicate(home: Home, name: str, version: str, os_props: dict) -> None:
+    """The manager's unique key: package name, version and distribution (name, version, release)."""
+    wanted = {"package_name": name, "package_version": version, "distribution": os_props.get("distribution"),
+              "distribution_release": os_props.get("distribution_release"),
+              "distribution_version": os_props.get("distribution_version")}
+    for other in _records(home):
+        if all(other.get(k) == v for k, v in wanted.items()):
+            raise ConflictError(f"Plugin {name} {version} ({wanted['distribution']}) is already uploaded: "
+                                f"its id is {other['id']}")
+
+
 def _register(home: Home, staging: str, yamls, path, kind, name, version, metadata, os_props, title,
               visibility) -> dict:
     import shutil
@@ -462,12 +475,7 @@ def _register(home: Home, staging: str, yamls, path, kind, name, version, metada
         if kind == "wagon":
             shutil.copyfile(path, os.path.join(record_staging, os.path.basename(path)))
         with lock(home.root, LOCK):
-            key = ("package_name", "package_version", "distribution", "distribution_release",
-                   "distribution_version")
-            for other in _records(home):
-                if all(other.get(k) == record.get(k) for k in key):
-                    raise ConflictError(f"Plugin {name} {version} ({record['distribution']}) is already uploaded: "
-                                        f"its id is {other['id']}")
+            _refuse_duplicate(home, name, version, os_props)
             target_env = env_dir(home, name, version)
             if not os.path.exists(os.path.join(target_env, ENV_STAMP)):
                 if os.path.exists(target_env):

@@ -113,3 +113,19 @@ def test_errors_from_cloudify_common_are_classified(uploaded, operation, kind):
 def _last_execution(home, deployment):
     rows = json.loads(_cfy(home, "executions", "list", "-d", deployment, "--json").stdout)
     return rows[-1]["id"]
+
+
+def test_same_wagon_twice_is_refused_and_validate_resolves_plugin_imports(uploaded, tmp_path):
+    root, home = uploaded
+    wagon = test_plugin_wagon()
+    again = _cfy(home, "plugins", "upload", str(wagon), "-y", str(TEST_PLUGIN / "plugin.yaml"))
+    assert again.returncode == 1 and "cfy-local-test-plugin 1.3.0" in again.stderr
+    assert "already uploaded" in again.stderr and "Traceback" not in again.stderr
+    assert len(json.loads(_cfy(home, "plugins", "list", "--json").stdout)) == 1
+    (tmp_path / "blueprint.yaml").write_text(BLUEPRINT)
+    valid = _cfy(home, "blueprints", "validate", str(tmp_path / "blueprint.yaml"))
+    assert valid.returncode == 0, valid.stderr
+    (tmp_path / "blueprint.yaml").write_text(BLUEPRINT.replace(">=1.2&version=<2", ">=2"))
+    invalid = _cfy(home, "blueprints", "validate", str(tmp_path / "blueprint.yaml"))
+    assert invalid.returncode == 1
+    assert 'Couldn\'t find plugin "cfy-local-test-plugin" with version >=2 for ' in invalid.stderr
