@@ -3,9 +3,15 @@
 ``install()`` registers modules named ``cloudify``, ``cloudify.decorators``,
 ``cloudify.exceptions``, ``cloudify.state``, ``cloudify.workflows`` (+ ``workflow_api``,
 ``tasks``, ``tasks_graph``, ``workflow_context``), ``cloudify.plugins`` (+ ``lifecycle``,
-``workflows``), ``cloudify.manager``, ``cloudify.utils`` and ``cloudify.logs`` in
-``sys.modules`` of the current process. It is called by ``run_workflow`` only, i.e. in
-the process that runs the engine; cfy-local installs no top-level ``cloudify`` package.
+``workflows``), ``cloudify.manager``, ``cloudify.utils``, ``cloudify.logs``,
+``cloudify.constants``, ``cloudify.context``, ``cloudify.proxy.client``,
+``cloudify_rest_client`` (+ ``exceptions``, ``constants``, ``client``) and
+``script_runner.tasks`` in ``sys.modules`` of the current process: every module-level name
+the most used real plugins and Cloudify's own test plugins import. ``get_rest_client()`` is
+answered by the state dir (``cfy_local.plugins.rest_client``). It is called by
+``run_workflow`` only, i.e. in the process that runs the engine; cfy-local installs no
+top-level ``cloudify`` package. Plugins uploaded to the catalog run in their own
+environment instead, with the real cloudify-common when they have it (engine/plugins.py).
 """
 from __future__ import annotations
 
