@@ -15,7 +15,7 @@ def _catalog():
 
 @click.group("plugins", cls=AliasedGroup)
 def plugins():
-    """Handle plugins (the catalog that plugin: imports resolve against)"""
+    """Handle plugins (the catalog of plugin: imports)"""
 
 
 @plugins.command("upload")
