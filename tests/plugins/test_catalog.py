@@ -274,3 +274,36 @@ plugins:
     assert second["pid"] != first["pid"]
     refused = cfy("executions", "start", "stop", "-d", "dep")
     assert refused.exit_code == 1 and "shim says no" in refused.stdout + refused.stderr
+
+
+def test_plugin_output_and_child_processes_cannot_disturb_the_host(cfy, tmp_path, home):
+    """Plugin code prints, and starts a process that reads stdin: the operation host's
+    messages are on private descriptors, so both are harmless."""
+    code = """
+import subprocess
+import sys
+
+from cloudify import ctx
+
+
+def create(**kwargs):
+    print('plugin chatter on stdout')
+    sys.stdout.flush()
+    read = subprocess.run(['cat'], capture_output=False, stdout=subprocess.PIPE, timeout=10).stdout
+    ctx.instance.runtime_properties['child_read'] = read.decode()
+"""
+    folder, plugin_yaml = source_plugin(tmp_path, "noisy-plug", "0.1", code, module="noisy",
+                                        yaml=_yaml("noisy-plug", "0.1", "noisy.Node", "noisy"))
+    assert cfy("plugins", "upload", str(folder), "-y", str(plugin_yaml)).exit_code == 0
+    bp = tmp_path / "bp"
+    bp.mkdir()
+    (bp / "blueprint.yaml").write_text("tosca_definitions_version: cloudify_dsl_1_4\nimports:\n"
+                                       "  - cloudify/types/types.yaml\n  - plugin:noisy-plug\n"
+                                       "node_templates:\n  n: {type: noisy.Node}\n")
+    assert cfy("blueprints", "upload", str(bp / "blueprint.yaml"), "-b", "bp").exit_code == 0
+    assert cfy("deployments", "create", "dep", "-b", "bp").exit_code == 0
+    done = cfy("executions", "start", "install", "-d", "dep")
+    assert done.exit_code == 0, done
+    from cfy_local.deployments import api
+
+    assert api.list_node_instances(Home.open(str(home)), "dep")[0]["runtime_properties"] == {"child_read": ""}

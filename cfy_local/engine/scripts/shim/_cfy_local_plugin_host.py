@@ -2,8 +2,7 @@
 
 cfy-local's worker starts one per plugin environment (``<venv>/bin/python -I this-file``) and
 keeps it for the whole run, so an operation costs a message, not a new interpreter. Messages
-are JSON lines: requests on stdin, answers on the original stdout (fd 1 is pointed at stderr,
-so whatever plugin code prints cannot corrupt them).
+are JSON lines: requests on the original stdin, answers on the original stdout.
 
 Where cloudify-common is installed in the environment (real plugins depend on it), each
 operation runs through its own ``cloudify.dispatch.dispatch`` with a local-mode context: the
@@ -22,9 +21,16 @@ import sys
 import threading
 import traceback
 
+# The protocol gets private copies of stdin/stdout; fd 0 becomes /dev/null and fd 1 a copy of
+# stderr, so neither plugin code nor the processes it starts can read or corrupt a message.
+_IN = os.fdopen(os.dup(0), "r", encoding="utf-8")
 _OUT = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+_NULL = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_NULL, 0)
+os.close(_NULL)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
+sys.stdin = open(os.devnull, "r")
 _WRITE_LOCK = threading.Lock()
 _PENDING = {}
 _PENDING_LOCK = threading.Lock()
@@ -303,7 +309,7 @@ def main():
     else:
         _prepare_shim()
     _send({"op": "ready", "real": REAL, "python": sys.version.split()[0]})
-    for line in sys.stdin:
+    for line in _IN:
         message = json.loads(line)
         kind = message.get("op")
         if kind == "call":
