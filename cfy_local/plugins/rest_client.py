@@ -15,12 +15,14 @@ that run's own storage, so a write made with the client and one made through
 from __future__ import annotations
 
 import copy
+import os
 from cfy_local import secrets as secrets_store
 from cfy_local.deployments import api as deployments_api
 from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import api as executions_api
+from cfy_local.executions import events as execution_events
 from cfy_local.plugins import managers
 
 MANAGER_VERSION = managers.MANAGER_VERSION
@@ -337,6 +339,40 @@ class _Executions:
         return Resource(_call(executions_api.cancel, self._home, execution_id, force=force, kill=kill))
 
 
+class _Events:
+    def __init__(self, home):
+        self._home = home
+
+    def _read(self, execution_id, include_logs):
+        if not os.path.exists(self._home.events_file(execution_id)):
+            _call(executions_api.require_execution, self._home, execution_id)
+        rows = execution_events.read_all(self._home, execution_id)
+        return [Resource(e) for e in rows if include_logs or not execution_events.is_log(e)]
+
+    def get(self, execution_id, from_event=0, batch_size=100, include_logs=False):
+        """(events, total) of an execution, as the REST client's events.get returns them."""
+        rows = self._read(execution_id, include_logs)
+        return rows[from_event:from_event + batch_size], len(rows)
+
+    def list(self, execution_id=None, include_logs=False, _offset=0, _size=1000, **_):
+        if execution_id is None:
+            raise CloudifyClientError("events.list needs execution_id in cfy-local", status_code=400,
+                                      error_code="bad_parameters_error")
+        rows = self._read(execution_id, include_logs)
+        return ListResponse(rows[_offset:_offset + _size], total=len(rows))
+
+
+class _DeploymentUpdates:
+    """No deployment update ever runs in cfy-local: none to list, none to get."""
+
+    def list(self, _include=None, **filters):
+        return ListResponse([])
+
+    def get(self, update_id, _include=None):
+        raise CloudifyClientError(f"Requested `DeploymentUpdate` with ID `{update_id}` was not found",
+                                  status_code=404, error_code="not_found_error")
+
+
 class _Blueprints:
     def __init__(self, home):
         self._home = home
@@ -379,6 +415,8 @@ class LocalRestClient:
         self.nodes = _Nodes(home)
         self.executions = _Executions(home)
         self.blueprints = _Blueprints(home)
+        self.events = _Events(home)
+        self.deployment_updates = _DeploymentUpdates()
         self.manager = _Manager()
 
     def __repr__(self):

@@ -196,3 +196,55 @@ workflows:
     outcome = env.run("tolerant")
     assert outcome.error is None and outcome.result == "done", outcome.error
     assert any(t.startswith("Ignoring task ") and t.endswith(" failure") for t in outcome.texts()), outcome.texts()
+
+
+def test_client_events_and_executions_from_a_workflow(cfy, tmp_path):
+    """Through real workers: a workflow reads an earlier execution and its events."""
+    code = """
+from cloudify.manager import get_rest_client
+
+
+def op(**kwargs):
+    pass
+
+
+def inspect(ctx, previous=None, **kwargs):
+    client = get_rest_client()
+    events, total = client.events.get(previous, include_logs=True)
+    ctx.logger.info('seen %s', {
+        'total': total, 'first': events[0]['event_type'], 'last': events[-1]['event_type'],
+        'updates': len(client.deployment_updates.list(deployment_id=ctx.deployment.id)),
+        'previous_status': client.executions.get(previous).status,
+        'listed': previous in [e.id for e in client.executions.list(deployment_id=ctx.deployment.id)]})
+"""
+    folder = tmp_path / "bp"
+    (folder / "plugin" / "inspector").mkdir(parents=True)
+    (folder / "plugin" / "inspector" / "__init__.py").write_text("")
+    (folder / "plugin" / "inspector" / "ops.py").write_text(code)
+    (folder / "blueprint.yaml").write_text("""\
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+plugins:
+  p:
+    executor: central_deployment_agent
+    source: plugin
+node_templates:
+  n:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.inspector.ops.op
+workflows:
+  inspect:
+    mapping: p.inspector.ops.inspect
+    parameters:
+      previous: {}
+""")
+    assert cfy("install", str(folder / "blueprint.yaml"), "-b", "bp", "-d", "dep").exit_code == 0
+    previous = [e for e in cfy("executions", "list", "-d", "dep", "--json").json if e["workflow_id"] == "install"][0]
+    done = cfy("executions", "start", "inspect", "-d", "dep", "-p", f"previous={previous['id']}")
+    assert done.exit_code == 0, done
+    line = next(text for text in done.stdout.splitlines() if "seen {" in text)
+    assert "'first': 'workflow_started'" in line and "'last': 'workflow_succeeded'" in line
+    assert "'updates': 0" in line and "'previous_status': 'terminated'" in line and "'listed': True" in line
