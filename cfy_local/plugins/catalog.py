@@ -35,6 +35,7 @@ PLUGIN_COLUMNS = ["id", "package_name", "package_version", "distribution", "dist
                   "installed on", "uploaded_at", "visibility", "tenant_name", "created_by", "yaml_url_path"]
 GET_DATA_COLUMNS = ["file_server_path", "supported_platform", "supported_py_versions"]
 PIP_TIMEOUT = 1800
+LEFTOVER_AGE = 6 * 3600  # an upload or delete killed half-way leaves its folder; older ones go
 
 Progress = Callable[[str], None]
 # Blueprint upload imports this module (for ``plugin:`` imports): the archive, subprocess
@@ -362,6 +363,27 @@ def _fix_scripts(folder: str, old: str, new: str) -> None:
 
 # -- upload / delete --------------------------------------------------------------------------------
 
+def _remove_leftovers(home: Home) -> None:
+    """Staging and trash folders of uploads and deletes that were killed half-way."""
+    import shutil
+    import time
+
+    for folder, prefixes in ((envs_dir(home), (".staging-", ".wagon-", ".deleting-")),
+                             (plugins_dir(home), (".upload-", ".deleting-"))):
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                old = time.time() - os.lstat(path).st_mtime > LEFTOVER_AGE
+            except FileNotFoundError:
+                continue
+            if name.startswith(prefixes) and old and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def _classify(path: str) -> str:
     if os.path.isfile(path):
         return "wagon"
@@ -405,6 +427,7 @@ def upload_plugin(home: Home, path: str, yaml_paths: list[str], *, title: str | 
         _refuse_duplicate(home, metadata["package_name"], str(metadata["package_version"]),
                           dict(metadata.get("build_server_os_properties") or {}))
     ensure_dir(envs_dir(home))
+    _remove_leftovers(home)
     staging = os.path.join(envs_dir(home), f".staging-{uuid.uuid4().hex[:12]}")
     try:
         _make_env(staging, progress)

@@ -307,3 +307,15 @@ def create(**kwargs):
     from cfy_local.deployments import api
 
     assert api.list_node_instances(Home.open(str(home)), "dep")[0]["runtime_properties"] == {"child_read": ""}
+
+
+def test_leftovers_of_killed_uploads_are_removed_later(tmp_path, home):
+    h = Home.open(str(home))
+    old = os.path.join(catalog.envs_dir(h), ".staging-dead")
+    fresh = os.path.join(catalog.envs_dir(h), ".staging-running")
+    for folder in (old, fresh):
+        os.makedirs(os.path.join(folder, "bin"))
+    os.utime(old, (1, 1))
+    folder, plugin_yaml = source_plugin(tmp_path, "tiny-plug", "0.1", CODE)
+    catalog.upload_plugin(h, str(folder), [str(plugin_yaml)])
+    assert not os.path.exists(old) and os.path.exists(fresh)
