@@ -33,8 +33,10 @@ import types
 import uuid
 
 from cfy_local.engine import scripts
+from cfy_local.engine.scripts import native
+from cfy_local.engine.scripts.proxy import CtxProxy
 from cfy_local.engine.exceptions import CommandExecutionException, NonRecoverableError
-from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
+from cfy_local.engine.proxy import ContextProxy, current_ctx, current_workflow_ctx
 from cfy_local.engine.tasks import HandlerResult
 from cfy_local.plugins import rest_client
 
@@ -449,6 +451,65 @@ class _ScriptException(Exception):
         self.retry = retry
 
 
+class _StubCtxProxy:
+    """``ctx_proxy_type: none``: no proxy, an empty socket URL."""
+
+    socket_url = ""
+    token = ""
+
+    def close(self):
+        pass
+
+
+class _ScriptCtxProxy:
+    """script_runner.tasks.start_ctx_proxy's answer: cfy-local's ctx proxy for the processes
+    an operation starts itself (``ctx ...`` calls from them reach this operation's ctx)."""
+
+    def __init__(self, ctx):
+        # ``from cloudify import ctx`` is a thread-local proxy; the proxy's own thread must get
+        # the operation's ctx object itself
+        ctx = ctx._get_current_object() if isinstance(ctx, ContextProxy) else ctx
+        self._folder = tempfile.mkdtemp(prefix="cfy-ctx-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        self._proxy = CtxProxy(ctx, self._folder).start()
+        self.socket_url = self._proxy.url
+        self.token = self._proxy.token
+
+    def close(self):
+        self._proxy.close()
+        try:
+            os.rmdir(self._folder)
+        except OSError:
+            pass
+
+
+def _start_ctx_proxy(ctx, process=None):
+    proxy_type = (process or {}).get("ctx_proxy_type")
+    if not proxy_type or proxy_type in ("auto", "http", "unix"):
+        return _ScriptCtxProxy(ctx)
+    if proxy_type == "none":
+        return _StubCtxProxy()
+    raise NonRecoverableError(f"Unsupported proxy type: {proxy_type}")
+
+
+def _process_ctx_request(proxy):
+    """The proxy answers in its own thread: nothing to poll."""
+
+
+def _get_process_environment(process, proxy):
+    """The environment of a process an operation starts: its ``process.env``, the ctx proxy's
+    address and token, ``ctx`` on PATH and the ``cloudify`` shim for Python children."""
+    env = dict(os.environ)
+    env.setdefault("TMPDIR", _get_exec_tempdir())
+    env.update({str(k): str(v) for k, v in ((process or {}).get("env") or {}).items()})
+    env["CTX_SOCKET_URL"] = proxy.socket_url
+    env["CFY_LOCAL_CTX_TOKEN"] = getattr(proxy, "token", "")
+    commands = native.command_dir()
+    if commands:
+        env["PATH"] = commands + os.pathsep + env.get("PATH", os.defpath)
+    env["PYTHONPATH"] = native.SHIM_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
 def _script_run(*args, **kwargs):
     """script_runner.tasks.run called from plugin code: the built-in script runner."""
     return scripts.run(_get_current_context(), *args, **kwargs)
@@ -611,6 +672,8 @@ def build_modules() -> dict[str, types.ModuleType]:
         UNSUPPORTED_SCRIPT_FEATURE_ERROR=RuntimeError(
             "ctx abort & retry commands are only supported in Cloudify 3.4 or later"),
         POLL_LOOP_INTERVAL=0.1, POLL_LOOP_LOG_ITERATIONS=200,
+        start_ctx_proxy=_start_ctx_proxy, process_ctx_request=_process_ctx_request,
+        _get_process_environment=_get_process_environment,
     )
     script_pkg = _module("script_runner", "Cloudify's script plugin (built into cfy-local).", tasks=script_tasks)
     script_pkg.__path__ = []

@@ -248,3 +248,35 @@ workflows:
     line = next(text for text in done.stdout.splitlines() if "seen {" in text)
     assert "'first': 'workflow_started'" in line and "'last': 'workflow_succeeded'" in line
     assert "'updates': 0" in line and "'previous_status': 'terminated'" in line and "'listed': True" in line
+
+
+def test_script_runner_proxy_helpers_for_processes_an_operation_starts(env):
+    """What cloudify-utilities-plugins-sdk's process runner does: start a ctx proxy, build the
+    process environment, run a command that calls ``ctx``."""
+    code = """
+import subprocess
+
+from cloudify import ctx
+from script_runner.tasks import _get_process_environment, process_ctx_request, start_ctx_proxy
+
+
+def op(**kwargs):
+    proxy = start_ctx_proxy(ctx, {})
+    try:
+        env = _get_process_environment({'env': {'GREETING': 'hi'}}, proxy)
+        process_ctx_request(proxy)
+        subprocess.run(['bash', '-c', 'ctx instance runtime-properties greeting "$GREETING"'], env=env, check=True)
+    finally:
+        proxy.close()
+"""
+    env.deploy("""
+node_templates:
+  n:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: p.PKG.ops.op
+""", code)
+    outcome = env.run("install")
+    assert outcome.error is None, outcome.error
+    assert env.by_node("n")[0]["runtime_properties"] == {"greeting": "hi"}

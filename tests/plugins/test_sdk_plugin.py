@@ -40,3 +40,7 @@ def test_sdk_helpers_work_in_the_plugins_env(tmp_path):
     assert a["config"] == {"region": "eu-1"}
     assert a["hidden"]["user"] == "u" and a["hidden"]["password"] != "p4ss"
     assert a["target_id"] == instances["b"]["id"]
+    report = EngineEnv(tmp_path, home).run("report")
+    assert report.error is None, report.error
+    line = next(t for t in report.texts() if t.startswith("report "))
+    assert "'nodes': ['a', 'b']" in line and "k-123" not in line

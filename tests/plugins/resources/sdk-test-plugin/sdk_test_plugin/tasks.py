@@ -23,3 +23,13 @@ def link(**kwargs):
     source = get_ctx_instance(source=True)
     target = get_ctx_instance(target=True)
     source.runtime_properties['target_id'] = target.id
+
+
+def report(ctx, **kwargs):
+    """A workflow: it runs in the worker, with this plugin's packages (the sdk) importable."""
+    from cloudify.manager import get_rest_client
+    from cloudify_common_sdk.filters import obfuscate_passwords as obfuscate
+    from cloudify_common_sdk.utils import get_secret as sdk_secret
+
+    secret = sdk_secret(secret_name='api_key', rest_client=get_rest_client())
+    ctx.logger.info('report %s', obfuscate({'password': secret, 'nodes': sorted(n.id for n in ctx.nodes)}))
