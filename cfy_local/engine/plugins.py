@@ -182,9 +182,9 @@ class PluginHost:
                 inbox = self._calls.get(message.get("id"))
             if inbox is not None:
                 inbox.put(message)
-        self.alive = False
         code = self.process.wait()
         with self._calls_lock:
+            self.alive = False
             for inbox in self._calls.values():
                 inbox.put({"op": "died", "code": code})
 
@@ -198,6 +198,8 @@ class PluginHost:
         """Run one operation; answer its ctx requests in this (the operation's) thread."""
         inbox: queue.SimpleQueue = queue.SimpleQueue()
         with self._calls_lock:
+            if not self.alive:  # it died before this call could be told
+                raise PluginHostDied(f"The operation host of {self.venv} is gone")
             self._next += 1
             call_id = self._next
             self._calls[call_id] = inbox
