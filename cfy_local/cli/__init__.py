@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "maintenance-mode": ("cfy_local.cli.maintenance:maintenance_mode", "Handle maintenance mode"),
     "snapshots": ("cfy_local.cli.snapshots:snapshots", "Handle snapshots of the state directory"),
     "secrets": ("cfy_local.cli.secrets:secrets", "Handle secrets (the store behind get_secret)"),
+    "plugins": ("cfy_local.cli.plugins:plugins", "Handle plugins (the catalog of plugin: imports)"),
     "scheduler": ("cfy_local.cli.scheduler:scheduler", "Run the loop that fires execution schedules"),
     "install": ("cfy_local.cli.shortcuts:install", "Upload a blueprint, create a deployment and run install"),
     "uninstall": ("cfy_local.cli.shortcuts:uninstall", "Run uninstall, delete the deployment and its blueprint"),

@@ -106,7 +106,7 @@ def delete(blueprint_id, force):
 def validate(blueprint_path, blueprint_filename):
     """Validate a blueprint (nothing is written)"""
     try:
-        api.validate_blueprint(blueprint_path, blueprint_filename)
+        api.validate_blueprint(blueprint_path, blueprint_filename, get_home())
     except DSLError as exc:
         raise DSLError(f"Failed to validate blueprint: {exc}") from None
     return Result(data={"path": blueprint_path, "valid": True}, before=[Message(f"Validating blueprint: {blueprint_path}")],

@@ -25,6 +25,8 @@ from cfy_local.errors import (AlreadyExistsError, ConflictError, CorruptRecordEr
 from cfy_local.executions import admission, lifecycle, records
 from cfy_local.ids import validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
+from cfy_local.plugins.resolver import import_resolver
+from cfy_local.store import instance_states
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
@@ -69,11 +71,13 @@ def _resolve_blueprint_path(path: str, filename: str | None) -> str:
     return os.path.abspath(path)
 
 
-def validate_blueprint(path: str, filename: str | None = None) -> dict[str, Any]:
-    """Parse and validate; return the plan. Writes nothing."""
+def validate_blueprint(path: str, filename: str | None = None, home: Home | None = None) -> dict[str, Any]:
+    """Parse and validate; return the plan. Writes nothing. With ``home``, ``plugin:`` imports
+    resolve against its plugin catalog."""
     from cfy_local.dsl.parser import parse_blueprint
 
-    return parse_blueprint(_resolve_blueprint_path(path, filename))
+    return parse_blueprint(_resolve_blueprint_path(path, filename),
+                           plugin_resolver=import_resolver(home) if home is not None else None)
 
 
 def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
@@ -88,7 +92,7 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
         raise AlreadyExistsError(f"Blueprint `{blueprint_id}` already exists")
     from cfy_local.dsl.parser import parse_blueprint
 
-    plan = parse_blueprint(main)
+    plan = parse_blueprint(main, plugin_resolver=import_resolver(home))
     source_dir = os.path.dirname(main)
     ensure_dir(home.blueprints_dir)
     staging = os.path.join(home.blueprints_dir, f".upload-{blueprint_id}-{uuid.uuid4().hex[:8]}")

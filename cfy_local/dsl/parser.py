@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from typing import Any
+from typing import Any, Callable
 
 from cfy_local.dsl import values
 from cfy_local.dsl.loader import load_yaml_file, where
@@ -75,8 +75,13 @@ def _mapping(value, what: str, parent, key) -> dict:
 
 # --- loading and imports ----------------------------------------------------------------
 
-def parse_blueprint(path: str, *, display_name: str | None = None) -> dict[str, Any]:
-    """Parse and validate the blueprint at ``path``; return the plan (plain JSON data)."""
+def parse_blueprint(path: str, *, display_name: str | None = None,
+                    plugin_resolver: Callable[[str, str | None], str] | None = None) -> dict[str, Any]:
+    """Parse and validate the blueprint at ``path``; return the plan (plain JSON data).
+
+    ``plugin_resolver(import_url, dsl_version)`` gives the path of the YAML file a
+    ``plugin:`` import brings in (the plugin catalog, passed in by blueprint upload); it
+    raises DSLError when nothing matches. Without one, ``plugin:`` imports are refused."""
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise DSLError(f"Blueprint file {display_name or path} does not exist")
@@ -95,12 +100,14 @@ def parse_blueprint(path: str, *, display_name: str | None = None) -> dict[str, 
     combined: dict[str, dict] = {name: {} for name in MERGED_SECTIONS}
     origin: dict[tuple[str, str], Any] = {}
     seen_files: set[str] = set()
-    _absorb(main, path, base_dir, combined, origin, seen_files, is_main=True)
+    dsl_version = str(version)[len("cloudify_dsl_"):]
+    plugin_import = None if plugin_resolver is None else (lambda url: plugin_resolver(url, dsl_version))
+    _absorb(main, path, base_dir, combined, origin, seen_files, is_main=True, plugin_import=plugin_import)
     return _build_plan(main, combined, base_dir, os.path.basename(path))
 
 
 def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: dict, seen: set,
-            *, is_main: bool) -> None:
+            *, is_main: bool, plugin_import: Callable[[str], str] | None = None) -> None:
     seen.add(os.path.realpath(file_path))
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
@@ -113,14 +120,15 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
     if not isinstance(imports, list):
         raise DSLError(f"{_at(doc, 'imports')}: 'imports' must be a list")
     for entry in imports:
-        target = _resolve_import(entry, file_path, doc, base_dir)
+        target = _resolve_import(entry, file_path, doc, base_dir, plugin_import)
         if os.path.realpath(target) in seen:
             continue
-        display = "types.yaml (bundled)" if target == BUNDLED_TYPES else os.path.relpath(target, base_dir)
+        display = "types.yaml (bundled)" if target == BUNDLED_TYPES else (
+            entry.strip() if entry.strip().startswith("plugin:") else os.path.relpath(target, base_dir))
         imported = load_yaml_file(target, display)
         if not isinstance(imported, dict):
             raise DSLError(f"{display}: an imported file must be a YAML mapping")
-        _absorb(imported, target, base_dir, combined, origin, seen, is_main=False)
+        _absorb(imported, target, base_dir, combined, origin, seen, is_main=False, plugin_import=plugin_import)
     for section in MERGED_SECTIONS:
         content = doc.get(section)
         if content is None:
@@ -143,12 +151,18 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
         combined["deployment_settings"] = doc["deployment_settings"]
 
 
-def _resolve_import(entry: Any, file_path: str, doc: dict, base_dir: str) -> str:
+def _resolve_import(entry: Any, file_path: str, doc: dict, base_dir: str,
+                    plugin_import: Callable[[str], str] | None = None) -> str:
     if not isinstance(entry, str) or not entry.strip():
         raise DSLError(f"{_at(doc, 'imports')}: an import must be a non-empty string, got {entry!r}")
     entry = entry.strip()
     if _CLOUDIFY_TYPES_URL.match(entry):
         return BUNDLED_TYPES
+    if entry.startswith("plugin:") and plugin_import is not None:
+        try:
+            return plugin_import(entry)
+        except DSLError as exc:
+            raise DSLError(f"{_at(doc, 'imports')}: {exc}") from None
     if entry.startswith("plugin:"):
         raise DSLError(f"{_at(doc, 'imports')}: unknown plugin import '{entry}': cfy-local has no plugin catalog; "
                        f"put the plugin's folder beside the blueprint, import its plugin.yaml by relative path "

@@ -17,6 +17,7 @@ from cfy_local.engine.exceptions import HttpException, NonRecoverableError, Oper
 from cfy_local.engine.proxy import AttrDict, current_ctx
 from cfy_local.engine.storage import StorageConflictError
 from cfy_local.engine.tasks import WorkflowTask
+from cfy_local.plugins.managers import local_brokers, local_managers
 
 SCRIPT_MAPPINGS = frozenset({"script_runner.tasks.run", "script.script_runner.tasks.run"})
 RUNTIME_FUNCTIONS = frozenset({
@@ -549,6 +550,12 @@ class CloudifyContext:
     # -- manager-only APIs -------------------------------------------------------------
     def get_config(self, *args, **kwargs):
         return {}
+
+    def get_managers(self, network: str = "default") -> list:
+        return [m for m in local_managers() if network in m["networks"]]
+
+    def get_brokers(self, network: str = "default") -> list:
+        return [b for b in local_brokers() if network in b["networks"]]
 
     def _persist(self) -> None:
         if self._relationship is None:

@@ -143,7 +143,7 @@ class WorkflowRun:
 
     def import_function(self, op: dict) -> Callable:
         return import_function(op.get("operation") or "", plugins=self.deployment.get("plugins") or {},
-                               plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir)
+                               plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir, home=self.home)
 
     def evaluate_functions(self, value: Any, task) -> Any:
         from cfy_local.dsl.functions import evaluate_runtime
@@ -234,7 +234,7 @@ def _resolve_workflow(run: WorkflowRun) -> tuple[Callable, bool]:
     if operation in SCRIPT_WORKFLOW_MAPPINGS:
         return _script_workflow(run), True
     return import_function(operation, plugins=run.deployment.get("plugins") or {}, plugin_name=plugin,
-                           resources_dir=run.storage.resources_dir), False
+                           resources_dir=run.storage.resources_dir, home=run.home, workflow=True), False
 
 
 def _script_workflow(run: WorkflowRun) -> Callable:

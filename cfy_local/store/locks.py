@@ -14,7 +14,8 @@ deadlock:
                                   transitions, the queue, maintenance mode, deployment and
                                   blueprint create/delete. Held for milliseconds.
 4. ``deployment-<dep>``          a deployment's node instances (runtime properties)
-5. ``secrets``, ``snapshots``    leaves
+5. ``secrets``, ``snapshots``,   leaves
+   ``plugins``
 
 Lock files live in ``<home>/locks/``; they are created 0600 and never deleted (deleting
 a lock file that another process holds would let a third one lock a new inode).

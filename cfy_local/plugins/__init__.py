@@ -1,0 +1,1 @@
+"""The plugin catalog: uploaded plugins, their environments, and the ``plugin:`` import resolver."""

@@ -1,0 +1,131 @@
+"""A plugin built with the real ``wagon`` against the real cloudify-common 7.0.5, uploaded with
+``cfy plugins upload`` and run by real workers: its operations run in its own virtualenv with
+cloudify-common's own dispatch, ctx, exceptions and REST client."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cfy_local.deployments import api
+from cfy_local.store.paths import Home
+from plugin_builds import TEST_PLUGIN, test_plugin_wagon
+
+BLUEPRINT = """\
+tosca_definitions_version: cloudify_dsl_1_4
+imports:
+  - cloudify/types/types.yaml
+  - plugin:cfy-local-test-plugin?version=>=1.2&version=<2
+node_templates:
+  a:
+    type: tp.Thing
+    properties: {who: alice}
+    relationships:
+      - type: tp.linked_to
+        target: b
+  b:
+    type: tp.Thing
+"""
+FAILING = """\
+  failing:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: tp.cfy_local_test_plugin.tasks.OPERATION
+"""
+
+
+def _cfy(home, *args):
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "cfy_local", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def uploaded(tmp_path_factory):
+    """A state dir with the test plugin's wagon uploaded (with both of its YAML files)."""
+    root = tmp_path_factory.mktemp("real-plugins")
+    home = root / "home"
+    wagon = test_plugin_wagon()
+    assert _cfy(home, "plugins", "validate", str(wagon)).returncode == 0
+    done = _cfy(home, "plugins", "upload", str(wagon), "-y", str(TEST_PLUGIN / "plugin.yaml"),
+                "-y", str(TEST_PLUGIN / "plugin_1_4.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert "from the wagon's wheels (offline)" in done.stdout
+    assert _cfy(home, "secrets", "create", "token", "-s", "tok123").returncode == 0
+    return root, home
+
+
+def _deploy(root, home, name, operation=None):
+    folder = root / name
+    (folder / "files").mkdir(parents=True)
+    (folder / "files" / "data.txt").write_text("data-content\n")
+    text = BLUEPRINT if operation is None else BLUEPRINT.split("  a:\n")[0] + FAILING.replace("OPERATION", operation)
+    (folder / "blueprint.yaml").write_text(text)
+    assert _cfy(home, "blueprints", "upload", str(folder / "blueprint.yaml"), "-b", name).returncode == 0
+    assert _cfy(home, "deployments", "create", name, "-b", name).returncode == 0
+
+
+def test_operations_run_in_the_plugins_env_with_real_cloudify_common(uploaded):
+    root, home = uploaded
+    _deploy(root, home, "ok")
+    done = _cfy(home, "executions", "start", "install", "-d", "ok", "--task-retry-interval", "0")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    instances = {i["node_id"]: i for i in api.list_node_instances(Home.open(str(home)), "ok")}
+    a, b = instances["a"]["runtime_properties"], instances["b"]["runtime_properties"]
+    env = os.path.join(str(home), "plugin-envs", "cfy-local-test-plugin", "1.3.0")
+    assert a["python"] == os.path.join(env, "bin", "python")
+    assert a["cloudify_file"].startswith(env)             # the real cloudify-common, from the wagon
+    assert a["greeting"] == "hi from alice" and a["param"] == "hi" and a["type"] is True
+    assert b["greeting"] == "hi from nobody-1-4"          # plugin_1_4.yaml chosen for cloudify_dsl_1_4
+    assert a["resource"] == a["resource_bytes"] == "data-content"
+    assert a["secret"] == "tok123" and a["deployment"] == "ok" and a["missing"] == 404
+    assert a["configured_after"] == 2                     # ctx.operation.retry twice, then done
+    assert a["theirs"] == 2 and a["mine"] == 1 and a["merged"] is True   # update(on_conflict) merged
+    assert a["linked_to"] == instances["b"]["id"] and a["target_who"] == "nobody-1-4"
+    assert b["linked_from"] == instances["a"]["id"]
+    assert "INFO: created " + instances["a"]["id"] in done.stdout
+
+
+@pytest.mark.parametrize("operation,kind", [("fail", "NonRecoverableError"), ("boom", "ValueError"),
+                                            ("retry_error", "OperationRetry")])
+def test_errors_from_cloudify_common_are_classified(uploaded, operation, kind):
+    root, home = uploaded
+    name = f"err-{operation.replace('_', '-')}"
+    _deploy(root, home, name, operation)
+    done = _cfy(home, "executions", "start", "install", "-d", name, "--task-retries", "1",
+                "--task-retry-interval", "0")
+    assert done.returncode == 1
+    events = _cfy(home, "events", "list", _last_execution(home, name), "--json")
+    failed = [json.loads(line) for line in events.stdout.splitlines() if '"task_failed"' in line]
+    assert failed, events.stdout[-2000:]
+    causes = failed[-1]["context"].get("task_error_causes") or failed[-1].get("error_causes") or []
+    text = json.dumps(failed[-1])
+    assert kind in text
+    attempts = sum(1 for line in events.stdout.splitlines() if "Task started 'cfy_local_test_plugin" in line)
+    # a non-recoverable error is never retried; the others are, once (--task-retries 1)
+    assert attempts == (1 if kind == "NonRecoverableError" else 2), causes
+
+
+def _last_execution(home, deployment):
+    rows = json.loads(_cfy(home, "executions", "list", "-d", deployment, "--json").stdout)
+    return rows[-1]["id"]
+
+
+def test_same_wagon_twice_is_refused_and_validate_resolves_plugin_imports(uploaded, tmp_path):
+    root, home = uploaded
+    wagon = test_plugin_wagon()
+    again = _cfy(home, "plugins", "upload", str(wagon), "-y", str(TEST_PLUGIN / "plugin.yaml"))
+    assert again.returncode == 1 and "cfy-local-test-plugin 1.3.0" in again.stderr
+    assert "already uploaded" in again.stderr and "Traceback" not in again.stderr
+    assert len(json.loads(_cfy(home, "plugins", "list", "--json").stdout)) == 1
+    (tmp_path / "blueprint.yaml").write_text(BLUEPRINT)
+    valid = _cfy(home, "blueprints", "validate", str(tmp_path / "blueprint.yaml"))
+    assert valid.returncode == 0, valid.stderr
+    (tmp_path / "blueprint.yaml").write_text(BLUEPRINT.replace(">=1.2&version=<2", ">=2"))
+    invalid = _cfy(home, "blueprints", "validate", str(tmp_path / "blueprint.yaml"))
+    assert invalid.returncode == 1
+    assert 'Couldn\'t find plugin "cfy-local-test-plugin" with version >=2 for ' in invalid.stderr
