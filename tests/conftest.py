@@ -80,3 +80,12 @@ def cfy_proc(home):
 
     return run
 
+
+
+@pytest.fixture(autouse=True, scope="session")
+def in_process_rest_client():
+    """Tests that run workflows in this process get what a worker process wires in: the
+    in-process REST client behind ``get_rest_client()`` (cfy_local/worker_process.py)."""
+    from cfy_local.plugins import rest_client
+
+    rest_client.install()

@@ -5,12 +5,8 @@ import click
 
 from cfy_local.cli import AliasedGroup, render
 from cfy_local.cli.common import get_home, json_option, wants_json
-
-
-def _catalog():
-    from cfy_local.plugins import catalog
-
-    return catalog
+from cfy_local.cli.result import Details, Message, Result, Table
+from cfy_local.plugins import catalog
 
 
 @click.group("plugins", cls=AliasedGroup)
@@ -33,13 +29,11 @@ def upload(plugin_path, yaml_paths, title, visibility, icon_path):
     PLUGIN_PATH is the path to the wagon archive to upload; a folder pip can install, or a
     requirement spec such as my-plugin==1.0, installs through pip instead.
     """
-    catalog = _catalog()
-    quiet = wants_json()
-    say = (lambda message: None) if quiet else render.echo
+    # Installing can take minutes: its progress lines are shown as they happen.
+    progress = render.LiveOutput(as_json=wants_json())
     record = catalog.upload_plugin(get_home(), plugin_path, list(yaml_paths), title=title,
-                                   visibility=visibility, progress=say)
-    if quiet:
-        render.print_json(record)
+                                   visibility=visibility, progress=progress.line)
+    return Result(data=record)
 
 
 @plugins.command("list")
@@ -50,15 +44,11 @@ def upload(plugin_path, yaml_paths, title, visibility, icon_path):
 @json_option
 def list_(sort_by, descending, search, get_data):
     """List the uploaded plugins"""
-    catalog = _catalog()
     rows = catalog.list_plugins(get_home(), sort_by=sort_by, descending=descending, search=search)
     columns = catalog.PLUGIN_COLUMNS + (catalog.GET_DATA_COLUMNS if get_data else [])
-    if wants_json():
-        render.print_json([{c: r.get(c) for c in columns + ["installation_state"]} for r in rows])
-        return
-    render.echo("Listing all plugins...")
-    render.print_table(rows, columns, "Plugins:")
-    render.echo(f"Showing {len(rows)} of {len(rows)} plugins")
+    return Result(data=[{c: r.get(c) for c in columns + ["installation_state"]} for r in rows],
+                  before=[Message("Listing all plugins...")], views=[Table(rows, columns, "Plugins:")],
+                  after=[Message(f"Showing {len(rows)} of {len(rows)} plugins")])
 
 
 @plugins.command("get")
@@ -67,28 +57,26 @@ def list_(sort_by, descending, search, get_data):
 @json_option
 def get(plugin_id, get_data):
     """Retrieve information for a specific plugin"""
-    catalog = _catalog()
     plugin = catalog.get_plugin(get_home(), plugin_id)
     columns = catalog.PLUGIN_COLUMNS + (catalog.GET_DATA_COLUMNS if get_data else [])
-    if wants_json():
-        render.print_json({c: plugin.get(c) for c in columns + ["installation_state"]})
-        return
-    render.echo(f"Retrieving plugin {plugin_id}...")
-    render.print_details({c: plugin.get(c) for c in columns}, "Plugin:")
     states = {f"Manager {s['manager']}": s["state"] for s in plugin.get("installation_state") or []
               if s.get("manager")}
-    render.print_details(states, "Plugin installation state:")
+    return Result(data={c: plugin.get(c) for c in columns + ["installation_state"]},
+                  before=[Message(f"Retrieving plugin {plugin_id}...")],
+                  views=[Details({c: plugin.get(c) for c in columns}, "Plugin:"),
+                         Details(states, "Plugin installation state:")])
 
 
 @plugins.command("delete")
 @click.argument("plugin_id")
 @click.option("-f", "--force", is_flag=True,
               help="Delete the plugin even if a blueprint uses it")
+@json_option
 def delete(plugin_id, force):
     """Delete a plugin and its environment"""
-    render.echo(f"Deleting plugin {plugin_id}...")
-    _catalog().delete_plugin(get_home(), plugin_id, force=force)
-    render.echo("Plugin deleted")
+    catalog.delete_plugin(get_home(), plugin_id, force=force)
+    return Result(data={"id": plugin_id, "deleted": True}, before=[Message(f"Deleting plugin {plugin_id}...")],
+                  after=[Message("Plugin deleted")])
 
 
 @plugins.command("validate")
@@ -96,11 +84,8 @@ def delete(plugin_id, force):
 @json_option
 def validate(plugin_path):
     """Validate a plugin's wagon archive (nothing is written)"""
-    if not wants_json():
-        render.echo(f"Validating plugin {plugin_path}...")
-    metadata = _catalog().validate_wagon(plugin_path)
-    if wants_json():
-        render.print_json({"path": plugin_path, "valid": True, "package_name": metadata.get("package_name"),
-                           "package_version": metadata.get("package_version")})
-        return
-    render.echo("Plugin validated successfully")
+    metadata = catalog.validate_wagon(plugin_path)
+    return Result(data={"path": plugin_path, "valid": True, "package_name": metadata.get("package_name"),
+                        "package_version": metadata.get("package_version")},
+                  before=[Message(f"Validating plugin {plugin_path}...")],
+                  after=[Message("Plugin validated successfully")])

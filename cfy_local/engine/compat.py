@@ -8,7 +8,8 @@
 ``cloudify_rest_client`` (+ ``exceptions``, ``constants``, ``client``) and
 ``script_runner.tasks`` in ``sys.modules`` of the current process: every module-level name
 the most used real plugins and Cloudify's own test plugins import. ``get_rest_client()`` is
-answered by the state dir (``cfy_local.plugins.rest_client``). It is called by
+answered by the client the process installed (engine/rest_api.py; a worker installs the
+in-process one over the state dir, ``cfy_local.plugins.rest_client``). It is called by
 ``run_workflow`` only, i.e. in the process that runs the engine; cfy-local installs no
 top-level ``cloudify`` package. Plugins uploaded to the catalog run in their own
 environment instead, with the real cloudify-common when they have it (engine/plugins.py).
@@ -32,14 +33,13 @@ import traceback
 import types
 import uuid
 
-from cfy_local.engine import builtin, exceptions, lifecycle, proxy, scripts, task_states, tasks, workflow_ctx
+from cfy_local.engine import builtin, exceptions, lifecycle, proxy, rest_api, scripts, task_states, tasks, workflow_ctx
 from cfy_local.engine.events import error_cause
 from cfy_local.engine.exceptions import CommandExecutionException, NonRecoverableError
 from cfy_local.engine.proxy import ContextProxy, current_ctx, current_workflow_ctx
 from cfy_local.engine.scripts import native
 from cfy_local.engine.scripts.proxy import CtxProxy
 from cfy_local.engine.tasks import HandlerResult
-from cfy_local.plugins import rest_client
 
 _installed = False
 _install_lock = threading.Lock()
@@ -322,7 +322,7 @@ class _VisibilityState:
 
 def _cloudify_client(*args, **kwargs):
     """``CloudifyClient(host=..., ...)``: there is one manager here, cfy-local itself."""
-    return rest_client.get_rest_client()
+    return rest_api.get_rest_client()
 
 
 class _ManagerNodeInstance(dict):
@@ -360,21 +360,21 @@ class _ManagerNodeInstance(dict):
 
 
 def _get_node_instance(node_instance_id, evaluate_functions=False, client=None):
-    record = (client or rest_client.get_rest_client()).node_instances.get(node_instance_id)
+    record = (client or rest_api.get_rest_client()).node_instances.get(node_instance_id)
     return _ManagerNodeInstance(record["id"], record.get("node_id"), record.get("runtime_properties"),
                                 record.get("state"), record.get("version"), record.get("host_id"),
                                 record.get("relationships"))
 
 
 def _update_node_instance(node_instance, client=None):
-    (client or rest_client.get_rest_client()).node_instances.update(
+    (client or rest_api.get_rest_client()).node_instances.update(
         node_instance.id, state=node_instance.state, runtime_properties=node_instance.runtime_properties,
         version=node_instance.version)
 
 
 def _get_node_instance_ip(node_instance_id, client=None):
     """The IP of the host a node instance is contained in (runtime property ``ip``, else node property)."""
-    client = client or rest_client.get_rest_client()
+    client = client or rest_api.get_rest_client()
     instance = client.node_instances.get(node_instance_id)
     if instance.get("host_id") is None:
         raise NonRecoverableError(f"node instance: {instance['id']} is missing host_idproperty")
@@ -595,7 +595,7 @@ def build_modules() -> dict[str, types.ModuleType]:
 
     manager = _module(
         "cloudify.manager", "Manager APIs, answered by cfy-local's own state.",
-        get_rest_client=rest_client.get_rest_client,
+        get_rest_client=rest_api.get_rest_client,
         get_node_instance=_get_node_instance,
         update_node_instance=_update_node_instance,
         get_node_instance_ip=_get_node_instance_ip,
@@ -612,7 +612,7 @@ def build_modules() -> dict[str, types.ModuleType]:
     utils = _module(
         "cloudify.utils", "The helpers plugins import from cloudify.utils.",
         exception_to_error_cause=_exception_to_error_cause,
-        get_rest_client=rest_client.get_rest_client,
+        get_rest_client=rest_api.get_rest_client,
         id_generator=_id_generator, uuid4=lambda: str(uuid.uuid4()),
         create_temp_folder=_create_temp_folder, get_exec_tempdir=_get_exec_tempdir,
         get_tenant=lambda: {"name": "default_tenant"}, get_tenant_name=lambda: "default_tenant",
@@ -652,7 +652,7 @@ def build_modules() -> dict[str, types.ModuleType]:
         exceptions=exceptions_module,
     )
     rest_exceptions = _module("cloudify_rest_client.exceptions", "REST client errors.",
-                              **rest_client.EXCEPTION_CLASSES)
+                              **rest_api.EXCEPTION_CLASSES)
     rest_constants = _module("cloudify_rest_client.constants", "REST client constants.",
                              VisibilityState=_VisibilityState, VISIBILITY_EXCEPT_GLOBAL=["private", "tenant"])
     rest_client_module = _module("cloudify_rest_client.client", "The REST client.",

@@ -17,7 +17,7 @@ from cfy_local.engine.exceptions import HttpException, NonRecoverableError, Oper
 from cfy_local.engine.proxy import AttrDict, current_ctx
 from cfy_local.engine.storage import StorageConflictError
 from cfy_local.engine.tasks import WorkflowTask
-from cfy_local.plugins.managers import local_brokers, local_managers
+from cfy_local.engine.managers import local_brokers, local_managers
 
 SCRIPT_MAPPINGS = frozenset({"script_runner.tasks.run", "script.script_runner.tasks.run"})
 RUNTIME_FUNCTIONS = frozenset({

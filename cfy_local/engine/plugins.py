@@ -28,11 +28,12 @@ import sys
 import threading
 from typing import Any, Callable
 
+from cfy_local.engine import rest_api
 from cfy_local.engine.exceptions import (HttpException, NonRecoverableError, OperationRetry, ProcessExecutionError,
                                          RecoverableError)
 from cfy_local.engine.scripts.proxy import ScriptOutcome, resolve_python
 from cfy_local.engine.storage import StorageConflictError
-from cfy_local.plugins import catalog, rest_client
+from cfy_local.plugins import catalog
 
 _path_lock = threading.Lock()
 _cache: dict[tuple, Callable] = {}
@@ -293,7 +294,7 @@ class _Requests:
                 self.ctx.send_event(body.get("text"))
                 return {"result": None}
             raise ValueError(f"unknown request {kind!r}")
-        except rest_client.CloudifyClientError as exc:
+        except rest_api.CloudifyClientError as exc:
             return {"error": {"type": "CloudifyClientError", "message": exc.message, "status_code": exc.status_code,
                               "error_code": exc.error_code}}
         except StorageConflictError as exc:
@@ -340,7 +341,7 @@ class _Requests:
         raise ValueError(f"unknown storage call {method!r}")
 
     def _rest(self, body: dict) -> Any:
-        target: Any = rest_client.LocalRestClient(self.run.home)
+        target: Any = rest_api.client_for(self.run.home)
         for name in body.get("path") or []:
             if name.startswith("_"):
                 raise AttributeError(name)
@@ -349,7 +350,7 @@ class _Requests:
 
 
 def _plain_rest(value: Any) -> Any:
-    if isinstance(value, rest_client.ListResponse):
+    if isinstance(value, rest_api.ListResponse):
         return {"__list__": True, "items": [_plain_rest(v) for v in value],
                 "total": value.metadata["pagination"]["total"]}
     if isinstance(value, dict):

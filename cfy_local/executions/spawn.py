@@ -36,7 +36,7 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     try:
         pid = os.posix_spawn(
             sys.executable,
-            [sys.executable, "-m", "cfy_local.executions.worker", home.root, execution_id],
+            [sys.executable, "-m", "cfy_local.worker_process", home.root, execution_id],
             dict(env) if env is not None else os.environ,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

@@ -221,7 +221,7 @@ def _jsonable(value: Any) -> Any:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        sys.stderr.write("usage: python -m cfy_local.executions.worker <home> <execution_id>\n")
+        sys.stderr.write("usage: python -m cfy_local.worker_process <home> <execution_id>\n")
         return 2
     home = Home(argv[0])
     execution_id = argv[1]

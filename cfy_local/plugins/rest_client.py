@@ -16,106 +16,21 @@ from __future__ import annotations
 
 import copy
 import os
+
 from cfy_local import secrets as secrets_store
 from cfy_local.deployments import api as deployments_api
-from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import api as executions_api
 from cfy_local.executions import events as execution_events
-from cfy_local.plugins import managers
+from cfy_local.engine import managers, rest_api
+from cfy_local.engine.rest_api import (EXCEPTION_CLASSES, CloudifyClientError, DeploymentEnvironmentCreationInProgressError,
+                                       DeploymentEnvironmentCreationPendingError, ExistingRunningExecutionError,
+                                       IllegalExecutionParametersError, ListResponse, MaintenanceModeActiveError,
+                                       MissingRequiredDeploymentInputError, NoSuchIncludeFieldError, NotModifiedError,
+                                       Resource, UnknownDeploymentInputError, UserUnauthorizedError)
 
 MANAGER_VERSION = managers.MANAGER_VERSION
-
-
-class CloudifyClientError(Exception):
-    """cloudify_rest_client.exceptions.CloudifyClientError: a refused REST call."""
-
-    def __init__(self, message, server_traceback=None, status_code=-1, error_code=None, response=None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.error_code = error_code
-        self.server_traceback = server_traceback
-        self.response = response
-
-    def __str__(self):
-        if self.status_code != -1:
-            return f"{self.status_code}: {self.message}"
-        return str(self.message)
-
-
-class DeploymentEnvironmentCreationInProgressError(CloudifyClientError):
-    ERROR_CODE = "deployment_environment_creation_in_progress_error"
-
-
-class DeploymentEnvironmentCreationPendingError(CloudifyClientError):
-    ERROR_CODE = "deployment_environment_creation_pending_error"
-
-
-class UserUnauthorizedError(CloudifyClientError):
-    ERROR_CODE = "unauthorized_error"
-
-
-class MaintenanceModeActiveError(CloudifyClientError):
-    ERROR_CODE = "maintenance_mode_active"
-
-
-class NotModifiedError(CloudifyClientError):
-    ERROR_CODE = "not_modified"
-
-
-class IllegalExecutionParametersError(CloudifyClientError):
-    ERROR_CODE = "illegal_execution_parameters_error"
-
-
-class NoSuchIncludeFieldError(CloudifyClientError):
-    ERROR_CODE = "no_such_include_field_error"
-
-
-class MissingRequiredDeploymentInputError(CloudifyClientError):
-    ERROR_CODE = "missing_required_deployment_input_error"
-
-
-class UnknownDeploymentInputError(CloudifyClientError):
-    ERROR_CODE = "unknown_deployment_input_error"
-
-
-class DeploymentPluginNotFound(CloudifyClientError):
-    ERROR_CODE = "deployment_plugin_not_found"
-
-
-class ExistingRunningExecutionError(CloudifyClientError):
-    ERROR_CODE = "existing_running_execution_error"
-
-
-EXCEPTION_CLASSES = {cls.__name__: cls for cls in (
-    CloudifyClientError, DeploymentEnvironmentCreationInProgressError, DeploymentEnvironmentCreationPendingError,
-    UserUnauthorizedError, MaintenanceModeActiveError, NotModifiedError, IllegalExecutionParametersError,
-    NoSuchIncludeFieldError, MissingRequiredDeploymentInputError, UnknownDeploymentInputError,
-    DeploymentPluginNotFound, ExistingRunningExecutionError)}
-
-
-class Resource(dict):
-    """A REST resource: a dict whose keys are also attributes (``instance.runtime_properties``)."""
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError:
-            return None
-
-
-class ListResponse(list):
-    """A page of resources: iterate it, or read ``.items`` and ``.metadata``."""
-
-    def __init__(self, items, total=None):
-        super().__init__(items)
-        self.items = list(items)
-        count = len(self.items) if total is None else total
-        self.metadata = Resource(pagination=Resource(total=count, size=len(self.items), offset=0))
 
 
 def _call(func, *args, **kwargs):
@@ -131,16 +46,6 @@ def _call(func, *args, **kwargs):
                                             error_code=ExistingRunningExecutionError.ERROR_CODE) from None
     except (ValidationError, CfyLocalError) as exc:
         raise CloudifyClientError(str(exc), status_code=400, error_code="bad_parameters_error") from None
-
-
-def _current_run():
-    """The workflow run of the operation or workflow calling the client, if any."""
-    for stack in (current_ctx, current_workflow_ctx):
-        if stack.check():
-            run = getattr(stack.get_ctx(), "_run", None)
-            if run is not None:
-                return run
-    return None
 
 
 def _page(rows, _include=None, **filters):
@@ -243,7 +148,7 @@ class _NodeInstances:
         self._home = home
 
     def _run_for(self, deployment_id):
-        run = _current_run()
+        run = rest_api.current_run()
         if run is not None and run.storage is not None and run.deployment_id == deployment_id:
             return run
         return None
@@ -423,9 +328,7 @@ class LocalRestClient:
         return f"<cfy-local rest client {self._home.root}>"
 
 
-def get_rest_client(tenant=None, api_token=None) -> LocalRestClient:
-    """The client for the state dir of the running operation or workflow."""
-    run = _current_run()
-    if run is None:
-        raise CloudifyClientError("get_rest_client() needs a running operation or workflow of cfy-local")
-    return LocalRestClient(run.home)
+def install() -> None:
+    """Make this client what ``get_rest_client()`` answers in this process (the worker's
+    entry calls it; the engine itself cannot import the core services the client uses)."""
+    rest_api.install_client_factory(LocalRestClient)
