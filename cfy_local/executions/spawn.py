@@ -51,6 +51,12 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     return pid, process_create_time(pid)
 
 
+def note_child(pid: int) -> None:
+    """Another detached child of this process (a reaper) to reap on a later spawn."""
+    _unreaped.add(pid)
+    _reap_finished()
+
+
 def _reap_finished() -> None:
     for pid in list(_unreaped):
         try:
