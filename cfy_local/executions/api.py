@@ -19,7 +19,7 @@ from cfy_local.errors import ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.lifecycle import CancelAction, Status
 from cfy_local.executions.reconcile import reconcile as _reconcile
-from cfy_local.executions.reconcile import worker_alive
+from cfy_local.executions.reconcile import stop_group_and_wait, worker_alive
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso, parse_iso
 
@@ -289,6 +289,11 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
     """Re-run a failed/cancelled execution in the same id with a new worker; the engine
     skips operations that already succeeded (``resume`` true in the record)."""
     reconcile(home)
+    previous = records.load(home, execution_id)
+    if lifecycle.is_end(previous["status"]) and not stop_group_and_wait(previous.get("worker_pid")):
+        # An operation of the previous worker survived SIGKILL: never run it twice at once.
+        raise ConflictError(f"Cannot resume execution {execution_id}: operations of its previous run "
+                            f"(process group {previous.get('worker_pid')}) are still running")
     with records.state_lock(home):
         from cfy_local import maintenance
 

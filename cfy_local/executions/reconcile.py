@@ -92,7 +92,11 @@ def stop_group_and_wait(pid: int | None, grace: float = ORPHAN_GRACE_SECONDS) ->
     """Stop a dead worker's leftover group now (SIGTERM, SIGKILL after ``grace``) and wait
     for it to be gone; True when nothing of it runs any more. Used before a resume, so an
     operation never runs beside its previous copy."""
-    if not pid or not reaper.group_alive(pid):
+    if not pid or pid in reaper.group_members(pid):
+        # No group, or its leader is alive: then the pid is a live worker or was reused
+        # by a new group leader, and either way the group is not a dead worker's.
+        return True
+    if not reaper.group_alive(pid):
         return True
     reaper.signal_group(pid, signal.SIGTERM)
     if reaper.wait_group_gone(pid, grace):

@@ -160,3 +160,38 @@ def test_worker_killed_after_its_final_event_keeps_the_run_succeeded(home):
             break
     else:
         pytest.skip("the kill never landed between the final event and the status write")
+
+
+# --- 3. orphaned operations ---------------------------------------------------------------------
+
+def _stubborn_pids(markers) -> list[int]:
+    path = markers / "stubborn.pids"
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_orphaned_sigterm_ignoring_operation_is_killed_and_never_runs_twice(home, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks", "-i", f"marker_dir={markers}"))
+
+    # Reconcile alone (a read) stops the orphan: SIGTERM is ignored, SIGKILL follows the grace.
+    run = must(cfy_run(home, "executions", "start", "stubborn_only", "-d", "d", "--no-wait", "--json")).json
+    first = wait_for(lambda: _stubborn_pids(markers), timeout=60, message="the operation to start")[0]
+    os.kill(_record(home, run["id"])["worker_pid"], signal.SIGKILL)
+    wait_for(lambda: _record(home, run["id"])["status"] == "failed"
+             if must(cfy_run(home, "executions", "list")) else False, timeout=30, message="reconcile")
+    wait_for(lambda: not _pids_alive([first]), timeout=20, message="the orphaned operation to be killed")
+
+    # Resume right after the kill: the previous copy must be gone before the new one starts.
+    must(cfy_run(home, "executions", "resume", run["id"]))
+    second = wait_for(lambda: _stubborn_pids(markers)[1:], timeout=60, message="the resumed operation")[0]
+    os.kill(_record(home, run["id"])["worker_pid"], signal.SIGKILL)
+    resumed = cfy_run(home, "executions", "resume", run["id"])
+    assert resumed.exit_code == 0, resumed
+    assert not _pids_alive([second]), "resume started while the previous copy still ran"
+    third = wait_for(lambda: _stubborn_pids(markers)[2:], timeout=60, message="the third copy")[0]
+    assert _pids_alive([third])
+    (markers / "release").touch()
+    wait_for(lambda: _record(home, run["id"])["status"] in END, timeout=60, message="the run to end")
+    assert _record(home, run["id"])["status"] == "terminated"
