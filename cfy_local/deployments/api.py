@@ -13,7 +13,8 @@ import uuid
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
+from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, CorruptRecordError, ValidationError,
+                              not_found)
 from cfy_local.ids import validate_id
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import ensure_dir
@@ -333,16 +334,32 @@ def _record_system_execution(home: Home, workflow_id: str, deployment_id: str, b
     return record_system_execution(home, workflow_id, deployment_id, blueprint_id, "terminated")
 
 
-def _active_executions(home: Home, deployment_id: str) -> list[dict]:
-    from cfy_local.executions.api import active_or_queued
+def _active_executions(home: Home, deployment_id: str, *, kill: bool = False) -> list[dict]:
+    """The deployment's running or queued executions; with ``kill``, each is stopped first
+    (``cancel --kill``: queued ones are cancelled at once) and those still not ended are
+    returned."""
+    from cfy_local.executions.api import active_or_queued, cancel
 
+    active = active_or_queued(home, deployment_id)
+    if not kill:
+        return active
+    # Newest first: queued runs are cancelled while the running one still holds the
+    # deployment, so the queue never starts one of them on its way out.
+    for run in reversed(active):
+        if run.get("workflow_id") != "delete_deployment_environment":
+            try:
+                cancel(home, run["id"], kill=True)
+            except CfyLocalError:
+                pass  # ended meanwhile, or cannot be cancelled: the re-check below decides
     return active_or_queued(home, deployment_id)
 
 
 def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
     _maintenance_check(home)
     deployment = load_deployment(home, deployment_id)
-    active = [r for r in _active_executions(home, deployment_id)
+    # A forced delete stops the deployment's runs first: a run left going would retry
+    # against instances that no longer exist and block a new deployment of the same id.
+    active = [r for r in _active_executions(home, deployment_id, kill=force)
               if r.get("workflow_id") != "delete_deployment_environment"]
     if active and not force:
         raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued executions for "
@@ -355,16 +372,16 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
                                                                          "-f/--force"])
     with lock(home.root, STATE_LOCK):
         _maintenance_check(home, locked=True)
-        if not force:
-            # Admission takes this lock too: re-check so a start that slipped in between wins.
-            from cfy_local.executions import lifecycle, records
+        # Admission takes this lock too: re-check so a start that slipped in between wins
+        # (with --force too: a run that could not be stopped is never orphaned).
+        from cfy_local.executions import lifecycle, records
 
-            late = [r["id"] for r in records.load_all(home)
-                    if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
-                    and r.get("workflow_id") != "delete_deployment_environment"]
-            if late:
-                raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
-                                    f"executions for this deployment. Running executions ids: {','.join(late)}")
+        late = [r["id"] for r in records.load_all(home)
+                if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
+                and r.get("workflow_id") != "delete_deployment_environment"]
+        if late:
+            raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
+                                f"executions for this deployment. Running executions ids: {','.join(late)}")
         _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
     from cfy_local.schedules.api import delete_deployment_schedules
 

@@ -195,3 +195,23 @@ def test_orphaned_sigterm_ignoring_operation_is_killed_and_never_runs_twice(home
     (markers / "release").touch()
     wait_for(lambda: _record(home, run["id"])["status"] in END, timeout=60, message="the run to end")
     assert _record(home, run["id"])["status"] == "terminated"
+
+
+# --- 8. deployments delete -f during a run -----------------------------------------------------
+
+def test_forced_delete_stops_the_deployments_runs_and_frees_the_id(home):
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    running = must(cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=120",
+                           "--no-wait", "--json")).json
+    queued = must(cfy_run(home, "executions", "start", "pause", "-d", "d", "--queue", "--no-wait", "--json")).json
+    worker = wait_for(lambda: _record(home, running["id"]).get("worker_pid")
+                      if _record(home, running["id"])["status"] == "started" else None, timeout=30,
+                      message="the run to start")
+    must(cfy_run(home, "deployments", "delete", "d", "-f"))
+    assert _record(home, running["id"])["status"] == "cancelled"
+    assert _record(home, queued["id"])["status"] == "cancelled"
+    assert not _pids_alive([worker])
+    # The id is free: a new deployment of the same id runs at once.
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01", "--timeout", "60"))
