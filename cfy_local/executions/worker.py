@@ -25,6 +25,7 @@ from typing import Any
 from cfy_local.errors import StorageError
 from cfy_local.executions import lifecycle
 from cfy_local.executions.lifecycle import Status
+from cfy_local.store.atomic import check_folders
 from cfy_local.store.paths import Home
 
 SNAPSHOT_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
@@ -300,7 +301,9 @@ def main(argv: list[str]) -> int:
     execution_id = argv[1]
     try:
         try:
-            # Where relative paths of operations land (posix_spawn has no cwd to set).
+            # Where relative paths of operations land (posix_spawn has no cwd to set);
+            # never into a folder reached through a planted symlink.
+            check_folders(home.run_dir(execution_id), include_last=True)
             os.chdir(home.run_dir(execution_id))
         except OSError:
             pass

@@ -20,11 +20,13 @@ import threading
 from typing import Any, Iterable
 
 from cfy_local.errors import CorruptRecordError, StorageError
-from cfy_local.store.atomic import FILE_MODE, ensure_dir
+from cfy_local.store.atomic import FILE_MODE, PlantedSymlinkError, check_folders, ensure_dir
 
 
 def _events_error(path: str, exc: OSError) -> StorageError:
     """One clear line for a planted symlink (O_NOFOLLOW gives ELOOP) or a full disk."""
+    if isinstance(exc, PlantedSymlinkError):
+        return StorageError(str(exc))
     if exc.errno == errno.ELOOP:
         return StorageError(f"Refusing to follow a symlink at events file {path}")
     if exc.errno == errno.ENOSPC:
@@ -47,6 +49,7 @@ class EventWriter:
         self._mutex = threading.Lock()
         ensure_dir(os.path.dirname(path))
         try:
+            check_folders(path)
             # Read-write, not write-only: cutting a torn last line needs to read the tail.
             self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
@@ -136,6 +139,7 @@ def _cut_partial_line(fd: int) -> None:
 def last_event(path: str) -> dict[str, Any] | None:
     """The last whole event of a log (read from its tail), or None."""
     try:
+        check_folders(path)
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
@@ -191,10 +195,13 @@ def read_from(path: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     mid-line can only be the last, unterminated one, which is not taken) is skipped.
     """
     try:
+        check_folders(path)
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return [], offset
     except OSError as exc:
+        if isinstance(exc, PlantedSymlinkError):
+            raise CorruptRecordError(str(exc)) from exc
         if exc.errno == errno.ELOOP:
             raise CorruptRecordError(f"Refusing to follow a symlink at events file {path}") from exc
         raise CorruptRecordError(f"Cannot read events file {path}: {exc.strerror or exc}") from exc

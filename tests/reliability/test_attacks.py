@@ -215,3 +215,35 @@ def test_forced_delete_stops_the_deployments_runs_and_frees_the_id(home):
     # The id is free: a new deployment of the same id runs at once.
     must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
     must(cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01", "--timeout", "60"))
+
+
+# --- 9. a symlink planted at a folder -----------------------------------------------------------
+
+def test_symlink_planted_at_a_run_folder_is_never_followed(home, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    blocker = must(cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=60",
+                           "--no-wait", "--json")).json
+    queued = must(cfy_run(home, "executions", "start", "pause", "-d", "d", "--queue", "--no-wait", "--json")).json
+    run_dir = home / "runs" / queued["id"]
+    for name in os.listdir(run_dir):
+        os.rename(run_dir / name, outside / name)
+    run_dir.rmdir()
+    run_dir.symlink_to(outside)
+    before = sorted((p.name, p.stat().st_size) for p in outside.iterdir())
+    must(cfy_run(home, "executions", "cancel", blocker["id"], "-f"))
+    wait_quiet(home)
+    assert sorted((p.name, p.stat().st_size) for p in outside.iterdir()) == before, "written through the link"
+    record = _record(home, queued["id"])
+    assert record["status"] == "failed" and "symlink" in record["error"], record
+    listed = cfy_run(home, "events", "list", queued["id"])
+    assert listed.exit_code != 0 and "symlink" in listed.stderr and "Traceback" not in listed.stderr, listed
+    # A link at a folder higher up (executions/) is refused by writers and readers alike.
+    executions = home / "executions"
+    executions.rename(tmp_path / "moved")
+    executions.symlink_to(tmp_path / "moved")
+    result = cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01")
+    assert result.exit_code != 0 and "symlink" in result.stderr, result
+    assert len(os.listdir(tmp_path / "moved")) == 3
