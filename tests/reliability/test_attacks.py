@@ -247,3 +247,128 @@ def test_symlink_planted_at_a_run_folder_is_never_followed(home, tmp_path):
     result = cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01")
     assert result.exit_code != 0 and "symlink" in result.stderr, result
     assert len(os.listdir(tmp_path / "moved")) == 3
+
+
+# --- scheduler: 4 gaps, 5 maintenance, 6 killed passes, 14 a wrong future time ------------------
+
+def _history(home, dep, sched) -> list[dict]:
+    path = Path(home) / "schedules" / dep / f"{sched}.history.ndjson"
+    return [e for e in _events_file_whole(path) if e["action"] != "firing"] if path.exists() else []
+
+
+def _pass_at(home, when: str):
+    return must(cfy_run(home, "scheduler", "run", "--once", "--at", when))
+
+
+def _decided(entries) -> list[str]:
+    """Every occurrence a history decided, ranges expanded by their count (checked apart)."""
+    return [e["occurrence"] for e in entries if e["action"] in ("fired", "skipped", "disabled") and e["occurrence"]]
+
+
+def test_scheduler_gap_records_missed_occurrences_and_fires_the_one_due_now(home):
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "deployments", "schedule", "create", "d", "pause", "-n", "daily", "-s", "2030-01-01 09:00",
+                 "--tz", "UTC", "-r", "1d", "-p", "seconds=0.01"))
+    _pass_at(home, "2030-01-04 09:00:10")
+    entries = _history(home, "d", "daily")
+    assert [(e["occurrence"][:10], e["action"]) for e in entries] == [
+        ("2030-01-01", "skipped"), ("2030-01-02", "skipped"), ("2030-01-03", "skipped"), ("2030-01-04", "fired")]
+    wait_quiet(home)
+    # A one-year jump: one line names the missed range, the occurrence due now fires.
+    _pass_at(home, "2031-01-04 09:00:10")
+    entries = _history(home, "d", "daily")[4:]
+    assert len(entries) == 2, entries
+    assert entries[0]["action"] == "skipped" and entries[0]["occurrence"].startswith("2030-01-05")
+    assert entries[0]["last_occurrence"].startswith("2031-01-03") and entries[0]["missed"] == 364
+    assert entries[1]["action"] == "fired" and entries[1]["occurrence"].startswith("2031-01-04")
+    schedule = must(cfy_run(home, "deployments", "schedule", "get", "d", "daily", "--json")).json
+    assert schedule["next_occurrence"].startswith("2031-01-05")
+
+
+def test_maintenance_decides_each_occurrence_once_and_fires_the_first_after_it(home):
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "deployments", "schedule", "create", "d", "pause", "-n", "minutely", "-s", "2030-01-01 00:00",
+                 "--tz", "UTC", "-r", "1min", "-p", "seconds=0.01"))
+    must(cfy_run(home, "maintenance-mode", "activate"))
+    for second in (30, 90, 150, 210, 270):
+        _pass_at(home, f"2030-01-01 00:{second // 60:02d}:{second % 60:02d}")
+    must(cfy_run(home, "maintenance-mode", "deactivate"))
+    _pass_at(home, "2030-01-01 00:05:05")
+    entries = _history(home, "d", "minutely")
+    decided = _decided(entries)
+    assert len(decided) == len(set(decided)), entries
+    assert [o[11:16] for o in decided] == ["00:00", "00:01", "00:02", "00:03", "00:04", "00:05"], entries
+    assert [e["action"] for e in entries] == ["skipped"] * 5 + ["fired"]
+    assert all("maintenance" in e["reason"] for e in entries[:4]), entries
+
+
+def _count_executions(home) -> int:
+    folder = Path(home) / "executions"
+    return sum(1 for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")) if folder.exists() else 0
+
+
+def test_scheduler_passes_killed_mid_way_decide_every_occurrence_exactly_once(home):
+    """Each pass is SIGKILLed right after it started its k-th execution (k random; found by
+    polling the executions folder), i.e. between a fire and its history line, then passes
+    run again at the same time: every occurrence ends fired exactly once or skipped."""
+    import random
+
+    from reliability_support import env_int
+
+    schedules = env_int("CFY_RELIABILITY_KILLED_PASS_SCHEDULES", 6)
+    minutes = env_int("CFY_RELIABILITY_KILLED_PASS_MINUTES", 5)
+    rng = random.Random(int(os.environ.get("CFY_RELIABILITY_SEED", "5")))
+    _upload(home)
+    for n in range(3):
+        must(cfy_run(home, "deployments", "create", f"d{n}", "-b", "attacks"))
+    for k in range(schedules):
+        must(cfy_run(home, "deployments", "schedule", "create", f"d{k % 3}", "pause", "-n", f"s{k}",
+                     "-s", "2030-01-01 00:00", "--tz", "UTC", "-r", "1min", "-p", "seconds=0.01"))
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    landed = 0
+    for minute in range(minutes):
+        command = [sys.executable, "-m", "cfy_local", "scheduler", "run", "--once", "--at",
+                   f"2030-01-01 00:{minute:02d}:20"]
+        for _ in range(2):
+            before = _count_executions(home)
+            target = before + rng.randint(1, schedules)
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while proc.poll() is None and _count_executions(home) < target:
+                time.sleep(0.0005)
+            if proc.poll() is None:
+                proc.kill()
+                landed += 1
+            proc.wait()
+        must(cfy_run(home, *command[3:]))  # a clean pass repairs whatever the kills cut short
+    wait_quiet(home, timeout=120)
+    fired_total = 0
+    for k in range(schedules):
+        dep = f"d{k % 3}"
+        entries = _history(home, dep, f"s{k}")
+        decided = _decided(entries)
+        assert sorted(set(decided)) == sorted(decided), f"s{k}: an occurrence decided twice: {entries}"
+        assert [o[11:16] for o in sorted(decided)] == [f"00:{m:02d}" for m in range(minutes)], (k, entries)
+        assert all(e["reason"] for e in entries)
+        fired = [e for e in entries if e["action"] == "fired"]
+        started = [r for r in execution_records(home) if r.get("schedule_id") == f"s{k}" and r["deployment_id"] == dep]
+        assert sorted(e["execution_id"] for e in fired) == sorted(r["id"] for r in started), (k, entries)
+        fired_total += len(fired)
+    assert landed > 0
+    print(f"killed passes: {landed} kills landed; fired {fired_total} of {schedules * minutes}")
+
+
+def test_a_pass_at_a_wrong_future_time_does_not_silence_the_schedule(home):
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "deployments", "schedule", "create", "d", "pause", "-n", "daily", "-s", "2030-01-01 09:00",
+                 "--tz", "UTC", "-r", "1d", "-p", "seconds=0.01"))
+    _pass_at(home, "2030-06-01 09:00:10")  # the clock was months ahead
+    wait_quiet(home)
+    _pass_at(home, "2030-01-02 09:00:10")  # corrected: the occurrence due now still fires
+    entries = _history(home, "d", "daily")
+    assert entries[-2]["action"] == "recomputed", entries
+    assert entries[-1]["action"] == "fired" and entries[-1]["occurrence"].startswith("2030-01-02"), entries
+    schedule = must(cfy_run(home, "deployments", "schedule", "get", "d", "daily", "--json")).json
+    assert schedule["next_occurrence"].startswith("2030-01-03")
