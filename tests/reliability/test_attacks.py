@@ -372,3 +372,29 @@ def test_a_pass_at_a_wrong_future_time_does_not_silence_the_schedule(home):
     assert entries[-1]["action"] == "fired" and entries[-1]["occurrence"].startswith("2030-01-02"), entries
     schedule = must(cfy_run(home, "deployments", "schedule", "get", "d", "daily", "--json")).json
     assert schedule["next_occurrence"].startswith("2030-01-03")
+
+
+# --- 10. script output without newlines ---------------------------------------------------------
+
+def test_output_without_newlines_is_cut_into_bounded_events(home):
+    from reliability_support import env_int, run_cfy_bounded
+
+    size = env_int("CFY_RELIABILITY_NOISE_BYTES", 8 * 1024 * 1024)
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks", "-i", f"noise_bytes={size}"))
+    result = run_cfy_bounded(["executions", "start", "noise_only", "-d", "d", "--timeout", "120"], home,
+                             timeout=150, memory_mb=2048)
+    assert result.exit_code == 0, result.stderr[-2000:]
+    run = [r for r in execution_records(home) if r["workflow_id"] == "noise_only"][0]
+    data = (home / "runs" / run["id"] / "events.ndjson").read_bytes()
+    lines = data.splitlines()
+    longest = max(len(line) for line in lines)
+    assert longest < 80 * 1024, f"an event of {longest} bytes"
+    out = [json.loads(line) for line in lines if b"<out>" in line]
+    text = "".join(e["message"]["text"][len("<out> "):].replace(" [line continues]", "") for e in out)
+    assert text == "x" * size  # nothing lost, nothing added but the marks
+    assert all(e["message"]["text"].endswith("[line continues]") for e in out[:-1])
+    # The waiting CLI printed every piece with bounded memory.
+    assert result.max_rss_mb < 400, result.max_rss_mb
+    print(f"noise {size} bytes: {len(out)} events, longest {longest} bytes, cli {result.seconds:.1f} s "
+          f"{result.max_rss_mb:.0f} MB")
