@@ -93,11 +93,13 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
     # Created here so it is 0700 whatever the umask (copytree would make it with the umask's mode).
     ensure_dir(staging)
     try:
+        ignore = _ignore_state_dir(home, source_dir)
+        _refuse_escaping_links(source_dir, ignore)
         try:
-            shutil.copytree(source_dir, os.path.join(staging, "resources"), symlinks=True,
-                            ignore=_ignore_state_dir(home, source_dir))
+            shutil.copytree(source_dir, os.path.join(staging, "resources"), symlinks=True, ignore=ignore)
         except (OSError, shutil.Error) as exc:
             raise ValidationError(f"Cannot copy blueprint folder {source_dir}: {exc}") from None
+        _make_private(os.path.join(staging, "resources"))
         now = iso(clock.now())
         record = {"id": blueprint_id, "description": plan.get("description"),
                   "main_file_name": os.path.basename(main), "created_at": now, "updated_at": now,
@@ -118,6 +120,39 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return record
+
+
+def _refuse_escaping_links(source_dir: str, ignore) -> None:
+    """Refuse a blueprint folder holding a symlink that leads outside it (or is absolute,
+    which would lead outside the uploaded copy): copying it would plant a link to, say,
+    /etc/shadow in the state dir."""
+    root = os.path.realpath(source_dir)
+    for folder, dirs, files in os.walk(source_dir):
+        skipped = set(ignore(folder, dirs + files))
+        dirs[:] = [d for d in dirs if d not in skipped]
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if name in skipped or not os.path.islink(path):
+                continue
+            target = os.readlink(path)
+            resolved = os.path.realpath(path)
+            if os.path.isabs(target) or not (resolved == root or resolved.startswith(root + os.sep)):
+                raise ValidationError(f"Blueprint folder {source_dir} holds a symlink pointing outside it: "
+                                      f"{os.path.relpath(path, source_dir)} -> {target}")
+
+
+def _make_private(folder: str) -> None:
+    """Folders 0700, files 0600 (0700 when the owner could execute them), whatever the
+    source's modes: the copy lives in the private state dir."""
+    import stat
+
+    for current, dirs, files in os.walk(folder):
+        os.chmod(current, 0o700)
+        for name in files:
+            path = os.path.join(current, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode):
+                os.chmod(path, 0o700 if mode & stat.S_IXUSR else 0o600)
 
 
 def _ignore_state_dir(home: Home, source_dir: str):

@@ -398,3 +398,36 @@ def test_output_without_newlines_is_cut_into_bounded_events(home):
     assert result.max_rss_mb < 400, result.max_rss_mb
     print(f"noise {size} bytes: {len(out)} events, longest {longest} bytes, cli {result.seconds:.1f} s "
           f"{result.max_rss_mb:.0f} MB")
+
+
+# --- 12. uploaded blueprint resources ------------------------------------------------------------
+
+def test_uploaded_resources_are_private_and_escaping_links_are_refused(home, tmp_path):
+    import shutil
+
+    source = tmp_path / "bp"
+    shutil.copytree(ATTACKS, source)
+    for folder, dirs, files in os.walk(source):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o755 if name.endswith(".sh") else 0o644)
+    os.symlink("stubborn.sh", source / "scripts" / "inside")  # a link within the folder is fine
+    must(cfy_run(home, "blueprints", "upload", str(source / "attacks.yaml"), "-b", "ok"))
+    resources = home / "blueprints" / "ok" / "resources"
+    for folder, dirs, files in os.walk(resources):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            want = 0o700 if name.endswith(".sh") else 0o600
+            assert stat.S_IMODE(os.lstat(path).st_mode) == want, (path, oct(os.lstat(path).st_mode))
+
+    os.symlink("/etc/shadow", source / "scripts" / "shadow")
+    refused = cfy_run(home, "blueprints", "upload", str(source / "attacks.yaml"), "-b", "bad")
+    assert refused.exit_code != 0 and "scripts/shadow -> /etc/shadow" in refused.stderr, refused
+    assert not (home / "blueprints" / "bad").exists()
+    (source / "scripts" / "shadow").unlink()
+    os.symlink("../../outside", source / "scripts" / "up")
+    refused = cfy_run(home, "blueprints", "upload", str(source / "attacks.yaml"), "-b", "bad")
+    assert refused.exit_code != 0 and "scripts/up -> ../../outside" in refused.stderr, refused
