@@ -431,3 +431,21 @@ def test_uploaded_resources_are_private_and_escaping_links_are_refused(home, tmp
     os.symlink("../../outside", source / "scripts" / "up")
     refused = cfy_run(home, "blueprints", "upload", str(source / "attacks.yaml"), "-b", "bad")
     assert refused.exit_code != 0 and "scripts/up -> ../../outside" in refused.stderr, refused
+
+
+# --- 13. a dict parameter given as k=v -----------------------------------------------------------
+
+def test_dict_parameter_given_as_key_json_reaches_the_workflow_as_a_dict(home):
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    started = cfy_run(home, "executions", "start", "kwargs", "-d", "d", "-p", 'operation_kwargs={"n":5,"m":"a=b;c"}',
+                      "--timeout", "60")
+    assert started.exit_code == 0, started
+    run = [r for r in execution_records(home) if r["workflow_id"] == "kwargs"][0]
+    assert run["parameters"]["operation_kwargs"] == {"n": 5, "m": "a=b;c"}
+    assert run["status"] == "terminated" and run["result"] == {"m": "a=b;c", "n": 5}, run
+    # cfy's own k=v rules are kept for everything else.
+    from cfy_local.inputs import parse_inputs
+
+    assert parse_inputs(["a=b=c;d=1"]) == {"a": "b", "d": "1"}
+    assert parse_inputs(["k=[x"]) == {"k": "[x"}
