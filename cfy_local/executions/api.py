@@ -19,7 +19,7 @@ from cfy_local.errors import ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.lifecycle import CancelAction, Status
 from cfy_local.executions.reconcile import reconcile as _reconcile
-from cfy_local.executions.reconcile import stop_group_and_wait, worker_alive
+from cfy_local.executions.reconcile import start_escalation, stop_group_and_wait, worker_alive
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso, parse_iso
 
@@ -224,6 +224,9 @@ def _kill_group(pgid: int, not_before: float | None) -> None:
             proc.terminate()
         except psutil.Error:
             pass
+    # The escalation must not depend on this process surviving the grace period.
+    if members:
+        start_escalation(pgid, KILL_GRACE_SECONDS)
     _, alive = psutil.wait_procs(members, timeout=KILL_GRACE_SECONDS)
     for proc in alive + [p for p in _group_members(pgid, not_before) if p not in alive]:
         try:

@@ -80,12 +80,19 @@ def stop_orphaned_operations(pid: int, grace: float = ORPHAN_GRACE_SECONDS) -> N
     if not reaper.group_alive(pid):
         return
     reaper.signal_group(pid, signal.SIGTERM)
-    child = reaper.start_reaper(pid, grace)
-    if child is None:  # no reaper: escalate here rather than leave the group running
+    if not start_escalation(pid, grace):  # no reaper: escalate here rather than leave the group running
         if not reaper.wait_group_gone(pid, grace):
             reaper.signal_group(pid, signal.SIGKILL)
-    else:
-        note_child(child)
+
+
+def start_escalation(pgid: int, grace: float = ORPHAN_GRACE_SECONDS) -> bool:
+    """A detached reaper that SIGKILLs process group ``pgid`` if it outlives ``grace``
+    (whatever happens to the caller); False if none could be started."""
+    child = reaper.start_reaper(pgid, grace)
+    if child is None:
+        return False
+    note_child(child)
+    return True
 
 
 def stop_group_and_wait(pid: int | None, grace: float = ORPHAN_GRACE_SECONDS) -> bool:

@@ -449,3 +449,27 @@ def test_dict_parameter_given_as_key_json_reaches_the_workflow_as_a_dict(home):
 
     assert parse_inputs(["a=b=c;d=1"]) == {"a": "b", "d": "1"}
     assert parse_inputs(["k=[x"]) == {"k": "[x"}
+
+
+# --- 11. cancel -k killed during its grace -------------------------------------------------------
+
+def test_killing_cancel_kill_during_its_grace_still_kills_the_operation(home, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks", "-i", f"marker_dir={markers}"))
+    run = must(cfy_run(home, "executions", "start", "stubborn_only", "-d", "d", "--no-wait", "--json")).json
+    operation = wait_for(lambda: _stubborn_pids(markers), timeout=60, message="the operation to start")[0]
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    cancel = subprocess.Popen([sys.executable, "-m", "cfy_local", "executions", "cancel", run["id"], "-k"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The grace has begun once the worker is gone (it records `cancelled` on SIGTERM) while
+    # the operation, which ignores SIGTERM, still runs.
+    wait_for(lambda: _record(home, run["id"])["status"] == "cancelled" or cancel.poll() is not None,
+             timeout=30, interval=0.005, message="the cancel to reach its grace period")
+    assert cancel.poll() is None, "cancel -k ended before its grace period"
+    cancel.kill()
+    cancel.wait()
+    assert _pids_alive([operation]), "the operation died before the grace ended"
+    wait_for(lambda: not _pids_alive([operation]), timeout=20, message="the operation to be killed anyway")
+    assert _record(home, run["id"])["status"] == "cancelled"
