@@ -473,3 +473,39 @@ def test_killing_cancel_kill_during_its_grace_still_kills_the_operation(home, tm
     assert _pids_alive([operation]), "the operation died before the grace ended"
     wait_for(lambda: not _pids_alive([operation]), timeout=20, message="the operation to be killed anyway")
     assert _record(home, run["id"])["status"] == "cancelled"
+
+
+# --- the restore race: a restore killed with its staging folder extracted ---------------------------
+
+def test_restore_killed_after_extracting_leaves_no_staging_behind(home):
+    must(cfy_run(home, "secrets", "create", "kept", "-s", "v"))
+    must(cfy_run(home, "snapshots", "create", "snap1"))
+    wait_quiet(home)
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "cfy_local", "snapshots", "restore", "snap1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        staged, workers = None, []
+        deadline = time.monotonic() + 60
+        # The window: the archive extracted into the staging folder, not yet swapped in.
+        while staged is None and time.monotonic() < deadline and (not workers or _pids_alive(workers)):
+            if not workers:
+                workers = [r["worker_pid"] for r in execution_records(home)
+                           if r["workflow_id"] == "restore_snapshot" and r["status"] not in END and r.get("worker_pid")]
+                continue
+            staged = next((n for n in os.listdir(home) if n.startswith(".restore-")
+                           and os.path.exists(home / n / "snapshot.json")), None)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=60)
+        wait_quiet(home)
+        assert not [n for n in os.listdir(home) if n.startswith(".restore-")]
+        assert scan_state(home).problems == []
+        if staged and workers:
+            break
+    must(cfy_run(home, "snapshots", "restore", "snap1"))
+    wait_quiet(home)
+    assert [s["key"] for s in must(cfy_run(home, "secrets", "list", "--json")).json] == ["kept"]
