@@ -43,6 +43,7 @@ from cfy_local import clock
 from cfy_local.errors import CfyLocalError
 from cfy_local.schedules import records
 from cfy_local.schedules.api import occurrences_of
+from cfy_local.store.events import EventWriter
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record
 from cfy_local.timefmt import iso, parse_iso
@@ -133,14 +134,22 @@ def reconcile_with_executions_api(home: Home) -> None:
 
 def write_log(home: Home, line: str) -> None:
     """Append one line to ``scheduler/scheduler.log`` (one write on O_APPEND: lines from
-    concurrent passes never interleave)."""
+    concurrent passes never interleave; a full disk never leaves half a line)."""
     path = home.scheduler_log_file
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    # The log is a report (the history is the record): a full disk or a planted link costs
+    # its line, never the pass. The events writer cuts a line a full disk left half-written.
     try:
-        os.write(fd, (line + "\n").encode("utf-8"))
+        append_events_text(path, line)
+    except CfyLocalError:
+        pass
+
+
+def append_events_text(path: str, line: str) -> None:
+    writer = EventWriter(path)
+    try:
+        writer.write_lines([("", line)])
     finally:
-        os.close(fd)
+        writer.close(durable=False)  # a report: not worth an fsync per line
 
 
 def run_pass(home: Home, now: datetime | None = None, *, fire: FireFn | None = None,

@@ -101,8 +101,8 @@ class EventWriter:
                 _cut_partial_line(self._fd)
             raise _events_error(self.path, exc) from exc
 
-    def close(self) -> None:
-        self.flush(durable=True)
+    def close(self, *, durable: bool = True) -> None:
+        self.flush(durable=durable)
         with self._mutex:
             if self._fd >= 0:
                 os.close(self._fd)

@@ -509,3 +509,33 @@ def test_restore_killed_after_extracting_leaves_no_staging_behind(home):
     must(cfy_run(home, "snapshots", "restore", "snap1"))
     wait_quiet(home)
     assert [s["key"] for s in must(cfy_run(home, "secrets", "list", "--json")).json] == ["kept"]
+
+
+# --- own adversarial pass: more full-disk windows --------------------------------------------------
+
+def test_starts_and_scheduler_passes_on_a_full_disk_fail_cleanly_and_recover(small_home):
+    home = small_home
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "deployments", "schedule", "create", "d", "pause", "-n", "minutely", "-s", "2030-01-01 00:00",
+                 "--tz", "UTC", "-r", "1min", "-p", "seconds=0.01"))
+    ballast = _fill(home.parent)
+    before = {r["id"] for r in execution_records(home)}
+    started = cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01")
+    assert started.exit_code != 0 and "No space left on device" in started.stderr, started
+    assert "Traceback" not in started.stderr
+    passed = cfy_run(home, "scheduler", "run", "--once", "--at", "2030-01-01 00:00:20")
+    assert "Traceback" not in passed.stderr, passed
+    ballast.unlink()
+    wait_quiet(home)
+    assert not [r for r in execution_records(home) if r["id"] not in before and r["status"] not in END]
+    _pass_at(home, "2030-01-01 00:00:30")
+    _pass_at(home, "2030-01-01 00:01:20")
+    wait_quiet(home)
+    entries = _history(home, "d", "minutely")
+    decided = _decided(entries)
+    assert len(decided) == len(set(decided)), entries
+    assert [o[11:16] for o in decided] == ["00:00", "00:01"], entries
+    fired = [e["execution_id"] for e in entries if e["action"] == "fired"]
+    assert sorted(fired) == sorted(r["id"] for r in execution_records(home) if r.get("schedule_id") == "minutely")
+    assert scan_state(home).problems == []
