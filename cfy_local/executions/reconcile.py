@@ -182,6 +182,12 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
 
 def _record_dead_worker(home: Home, record: dict[str, Any], pid: int) -> dict[str, Any]:
     """Write the end of a run whose worker is gone (caller holds the state lock)."""
+    try:
+        # The space the worker set aside to record its end (executions.worker): it is
+        # ours to use now, which lets this end be written even on a full disk.
+        os.unlink(os.path.join(home.run_dir(record["id"]), ".reserve"))
+    except OSError:
+        pass
     final = final_event_of_attempt(home, record)
     if final is not None:
         target = _END_OF_FINAL_EVENT[final["event_type"]]

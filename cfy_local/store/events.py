@@ -14,6 +14,7 @@ an older version still recovers the whole event glued after it.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import threading
@@ -54,7 +55,8 @@ class EventWriter:
             self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
             raise _events_error(path, exc) from exc
-        _cut_partial_line(self._fd)
+        with _exclusive(self._fd):
+            _cut_partial_line(self._fd)
 
     def write(self, event: dict[str, Any]) -> None:
         self._append((_encode_event(event) + "\n").encode("utf-8"))
@@ -91,15 +93,16 @@ class EventWriter:
         what fits, then refuses), cut the log back to its last whole line."""
         view = memoryview(data)
         written = 0
-        try:
-            while view:
-                count = os.write(self._fd, view)
-                written += count
-                view = view[count:]
-        except OSError as exc:
-            if written:
-                _cut_partial_line(self._fd)
-            raise _events_error(self.path, exc) from exc
+        with _exclusive(self._fd):
+            try:
+                while view:
+                    count = os.write(self._fd, view)
+                    written += count
+                    view = view[count:]
+            except OSError as exc:
+                if written:
+                    _cut_partial_line(self._fd)
+                raise _events_error(self.path, exc) from exc
 
     def close(self, *, durable: bool = True) -> None:
         self.flush(durable=durable)
@@ -113,6 +116,29 @@ class EventWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _exclusive:
+    """``flock`` the log while appending or cutting: a large write lands page by page, and
+    another writer opening the log meanwhile must not take its unfinished tail for a torn
+    line. (Readers never lock: they only take whole lines.)"""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        except OSError:
+            pass
 
 
 def _cut_partial_line(fd: int) -> None:
