@@ -394,8 +394,30 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
     deployment = load_deployment(home, deployment_id)
     # A forced delete stops the deployment's runs first: a run left going would retry
     # against instances that no longer exist and block a new deployment of the same id.
-    active = [r for r in _active_executions(home, deployment_id, kill=force)
-              if r.get("workflow_id") != "delete_deployment_environment"]
+    # From the marker on, starts of this deployment are refused (checked under the same
+    # lock), so the runs stopped are all there are.
+    marker = home.deployment_deleting_marker(deployment_id)
+    if force:
+        with lock(home.root, STATE_LOCK):
+            save_record(marker, {"requested_at": iso(clock.now())})
+    try:
+        active = [r for r in _active_executions(home, deployment_id, kill=force)
+                  if r.get("workflow_id") != "delete_deployment_environment"]
+        _delete_stopped(home, deployment_id, deployment, active, force)
+    except BaseException:
+        try:
+            os.unlink(marker)
+        except OSError:
+            pass
+        raise
+    from cfy_local.schedules.api import delete_deployment_schedules
+
+    delete_deployment_schedules(home, deployment_id)
+    _record_system_execution(home, "delete_deployment_environment", deployment_id, deployment.get("blueprint_id"))
+
+
+def _delete_stopped(home: Home, deployment_id: str, deployment: dict, active: list[dict], force: bool) -> None:
+    """The checks and the removal of :func:`delete_deployment` once its runs are stopped."""
     if active and not force:
         raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued executions for "
                             f"this deployment. Running executions ids: {','.join(r['id'] for r in active)}")
@@ -418,10 +440,6 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
             raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
                                 f"executions for this deployment. Running executions ids: {','.join(late)}")
         _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
-    from cfy_local.schedules.api import delete_deployment_schedules
-
-    delete_deployment_schedules(home, deployment_id)
-    _record_system_execution(home, "delete_deployment_environment", deployment_id, deployment.get("blueprint_id"))
 
 
 def load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:

@@ -86,6 +86,11 @@ class Home:
     def deployment_file(self, deployment_id: str) -> str:
         return os.path.join(self.deployment_dir(deployment_id), "deployment.json")
 
+    def deployment_deleting_marker(self, deployment_id: str) -> str:
+        """Present while ``deployments delete -f`` stops the deployment's runs: no new run
+        of it may be admitted."""
+        return os.path.join(self.deployment_dir(deployment_id), ".deleting")
+
     def nodes_file(self, deployment_id: str) -> str:
         return os.path.join(self.deployment_dir(deployment_id), "nodes.json")
 

@@ -539,3 +539,40 @@ def test_starts_and_scheduler_passes_on_a_full_disk_fail_cleanly_and_recover(sma
     fired = [e["execution_id"] for e in entries if e["action"] == "fired"]
     assert sorted(fired) == sorted(r["id"] for r in execution_records(home) if r.get("schedule_id") == "minutely")
     assert scan_state(home).problems == []
+
+
+def test_starts_racing_a_forced_delete_never_leave_a_run_of_the_deleted_deployment(home):
+    """`executions start` loads the deployment before it takes the state lock; a forced
+    delete in between must not leave a run behind for a deployment that is gone."""
+    import threading
+
+    _upload(home)
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    leftovers = []
+    for round_ in range(2):
+        dep = f"r{round_}"
+        must(cfy_run(home, "deployments", "create", dep, "-b", "attacks"))
+        stop = threading.Event()
+
+        def starter():
+            while not stop.is_set():
+                subprocess.run([sys.executable, "-m", "cfy_local", "executions", "start", "pause", "-d", dep,
+                                "-p", "seconds=30", "--queue", "--no-wait"], env=env, capture_output=True)
+
+        threads = [threading.Thread(target=starter) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            wait_for(lambda: any(r["deployment_id"] == dep for r in execution_records(home)
+                                 if r["workflow_id"] == "pause"), timeout=30, message="a run to start")
+            deleted = wait_for(lambda: cfy_run(home, "deployments", "delete", dep, "-f").exit_code == 0,
+                               timeout=60, interval=0.01, message="the forced delete to win")
+            assert deleted
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        wait_quiet(home)
+        leftovers += [r for r in execution_records(home) if r["deployment_id"] == dep and r["workflow_id"] == "pause"
+                      and r["created_ns"] > 0 and r["status"] not in ("cancelled", "failed")]
+    assert leftovers == [], leftovers
