@@ -128,7 +128,8 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
         if deployment_id and os.path.exists(home.deployment_deleting_marker(deployment_id)):
             # Checked under the lock: the deployment was read before it, and a forced delete
             # may have begun since (it stops the runs it knows of, so none may be added).
-            raise ConflictError(f"Deployment {deployment_id} is being deleted")
+            raise ConflictError(f"Deployment {deployment_id} is being deleted (if no `cfy deployments delete "
+                                f"{deployment_id} -f` is running any more, run it again to finish)")
         record = records.new_record(
             workflow_id=workflow_id, deployment_id=deployment_id, blueprint_id=blueprint_id,
             parameters=merged, is_dry_run=dry_run, allow_custom_parameters=allow_custom_parameters,

@@ -114,15 +114,17 @@ def stop_group_and_wait(pid: int | None, grace: float = ORPHAN_GRACE_SECONDS) ->
 
 def final_event_of_attempt(home: Home, record: dict[str, Any]) -> dict[str, Any] | None:
     """The final event the run's current attempt wrote, if its log ends with one. An
-    earlier attempt's final event (before a resume) is older than this attempt's start."""
+    earlier attempt's final event (before a resume) lies before the offset at which this
+    attempt began (``events_offset``, recorded by the worker when it starts)."""
     if record["status"] == Status.PENDING.value or not record.get("started_at"):
         return None
-    event = last_event(home.events_file(record["id"]))
+    event = last_event(home.events_file(record["id"]), after=int(record.get("events_offset") or 0))
     if not event or event.get("event_type") not in _END_OF_FINAL_EVENT:
         return None
-    stamp = event.get("reported_timestamp") or event.get("timestamp") or ""
-    if str(stamp) < record["started_at"]:
-        return None
+    if "events_offset" not in record:  # written by an older worker: fall back on the clock
+        stamp = event.get("reported_timestamp") or event.get("timestamp") or ""
+        if str(stamp) < record["started_at"]:
+            return None
     return event
 
 

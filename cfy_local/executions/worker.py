@@ -54,6 +54,15 @@ def _reserve_space(path: str) -> None:
         os.close(fd)
 
 
+def _size(path: str) -> int:
+    """Where this attempt's events begin in the log (a resumed run appends to the same file):
+    reconcile trusts only a final event written after it."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def _release_space(path: str) -> None:
     try:
         os.unlink(path)
@@ -231,7 +240,8 @@ def run(home: Home, execution_id: str) -> int:
                              f"'{record['workflow_id']}' workflow execution cancelled")
                 return 0
             record = records.set_status(home, execution_id, Status.STARTED.value, locked=True,
-                                        updates={"worker_pid": os.getpid()})
+                                        updates={"worker_pid": os.getpid(),
+                                                 "events_offset": _size(home.events_file(execution_id))})
         if record["workflow_id"] in SNAPSHOT_WORKFLOWS:
             from cfy_local.executions import snapshots
 

@@ -162,8 +162,9 @@ def _cut_partial_line(fd: int) -> None:
         pass  # cannot read or cut: readers still skip the torn line
 
 
-def last_event(path: str) -> dict[str, Any] | None:
-    """The last whole event of a log (read from its tail), or None."""
+def last_event(path: str, *, after: int = 0) -> dict[str, Any] | None:
+    """The last whole event of a log (read from its tail), or None; with ``after``, only an
+    event whose line starts at or after that byte offset."""
     try:
         check_folders(path)
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -175,14 +176,18 @@ def last_event(path: str) -> dict[str, Any] | None:
         data = os.pread(fd, chunk, size - chunk)
     finally:
         os.close(fd)
+    base = size - chunk
     end = data.rfind(b"\n")
-    if end < 0:
-        return None
-    for raw in reversed(data[:end].split(b"\n")):
-        if raw.strip():
+    while end > 0:
+        start = data.rfind(b"\n", 0, end) + 1
+        raw = data[start:end]
+        if base + start < after:
+            return None
+        if raw.strip() and (start > 0 or base == 0):
             event = _parse_line(raw)
             if event is not None:
                 return event
+        end = start - 1
     return None
 
 
