@@ -269,8 +269,9 @@ def run(home: Home, execution_id: str) -> int:
     except Exception as exc:  # the engine itself broke: the run failed, say why
         outcome = Status.FAILED.value
         error = "".join(traceback.format_exception(exc))
-        if _is_disk_full(exc) or _is_disk_full(exc.__cause__ or exc.__context__ or exc):
-            writer.disk_full = writer.disk_full or str(exc if _is_disk_full(exc) else exc.__cause__ or exc.__context__)
+        full = next((e for e in (exc, exc.__cause__, exc.__context__) if e is not None and _is_disk_full(e)), None)
+        if full is not None:
+            writer.disk_full = writer.disk_full or str(full)
         _final_event(writer, record, "workflow_failed",
                      f"'{record['workflow_id']}' workflow execution failed: {type(exc).__name__}: {exc}")
     finally:
