@@ -87,7 +87,7 @@ def test_full_disk_never_tears_events_and_names_the_disk(small_home):
     home = small_home
     _upload(home)
     must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
-    # A run that logs ~4 MB on a 1 MB disk.
+    # A run that would log over 10 MB on a 1 MB disk.
     started = cfy_run(home, "executions", "start", "chatty", "-d", "d", "-p", "lines=20000", "-p", "size=200",
                       "--timeout", "120")
     assert started.exit_code != 0, started
