@@ -576,3 +576,38 @@ def test_starts_racing_a_forced_delete_never_leave_a_run_of_the_deleted_deployme
         leftovers += [r for r in execution_records(home) if r["deployment_id"] == dep and r["workflow_id"] == "pause"
                       and r["created_ns"] > 0 and r["status"] not in ("cancelled", "failed")]
     assert leftovers == [], leftovers
+
+
+@pytest.mark.parametrize("folder, command", [
+    ("locks", ["executions", "start", "pause", "-d", "d", "-p", "seconds=0.01"]),
+    ("deployments/d", ["deployments", "outputs", "d"]),
+    ("deployments/d/node-instances", ["node-instances", "list", "-d", "d", "--json"]),
+    ("schedules/d", ["deployments", "schedule", "update", "d", "s", "-r", "2d"]),
+    ("secrets", ["secrets", "create", "k2", "-s", "v"]),
+])
+def test_symlink_planted_at_any_state_folder_is_refused_in_one_line(home, tmp_path, folder, command):
+    """Writers and single-record reads refuse in one line; listings leave out what lies
+    behind the link. Nothing is read or written through it."""
+    import shutil
+
+    from reliability_support import tree_fingerprint
+
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "deployments", "schedule", "create", "d", "pause", "-n", "s", "-s", "+1h", "-r", "1d"))
+    must(cfy_run(home, "secrets", "create", "k", "-s", "v"))
+    planted = home / folder
+    copy = tmp_path / "copy"
+    shutil.copytree(planted, copy, symlinks=True)
+    shutil.rmtree(planted)
+    planted.symlink_to(copy)
+    before = tree_fingerprint(copy)
+    result = cfy_run(home, *command)
+    assert "Traceback" not in result.stderr, result
+    if command[-1] == "--json":
+        assert result.exit_code == 0 and result.json == [], result
+    else:
+        assert result.exit_code != 0, result
+        assert "symlink" in result.stderr, result
+        assert len(result.stderr.strip().splitlines()) <= 3, result
+    assert tree_fingerprint(copy) == before, "written through the link"
