@@ -611,3 +611,26 @@ def test_symlink_planted_at_any_state_folder_is_refused_in_one_line(home, tmp_pa
         assert "symlink" in result.stderr, result
         assert len(result.stderr.strip().splitlines()) <= 3, result
     assert tree_fingerprint(copy) == before, "written through the link"
+
+
+def test_forced_delete_killed_after_its_marker_is_finished_by_running_it_again(home):
+    _upload(home)
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=120", "--no-wait"))
+    env = dict(os.environ, CFY_LOCAL_HOME=str(home))
+    marker = home / "deployments" / "d" / ".deleting"
+    proc = subprocess.Popen([sys.executable, "-m", "cfy_local", "deployments", "delete", "d", "-f"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: marker.exists() or proc.poll() is not None, timeout=30, interval=0.001,
+             message="the delete's marker")
+    proc.kill()
+    proc.wait()
+    if not marker.exists():
+        pytest.skip("the delete finished before the kill")
+    refused = cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01")
+    assert refused.exit_code != 0 and "is being deleted" in refused.stderr and "delete d -f" in refused.stderr
+    must(cfy_run(home, "deployments", "delete", "d", "-f"))
+    wait_quiet(home)
+    assert not [r for r in execution_records(home) if r["deployment_id"] == "d" and r["status"] not in END]
+    must(cfy_run(home, "deployments", "create", "d", "-b", "attacks"))
+    must(cfy_run(home, "executions", "start", "pause", "-d", "d", "-p", "seconds=0.01", "--timeout", "60"))
