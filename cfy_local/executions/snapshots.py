@@ -175,7 +175,9 @@ def restore(home: Home, snapshot_id: str, *, execution_id: str | None = None) ->
     # Named after the execution, so reconcile can remove it when this worker dies.
     staging = tempfile.mkdtemp(prefix=f".restore-{execution_id or 'direct'}-", dir=home.root)
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        # Opened without following a symlink planted at the archive's path.
+        with os.fdopen(os.open(archive, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as raw, \
+                tarfile.open(fileobj=raw, mode="r:gz") as tar:
             members = _safe_members(tar)
             tar.extractall(staging, members=members, filter="data")
         with records.state_lock(home):
