@@ -44,6 +44,9 @@ def _parse_one(resource: str) -> dict[str, Any]:
         parsed = None
     if isinstance(parsed, dict):
         return parsed
+    structured = _key_structured_value(resource)
+    if structured is not None:
+        return structured
     pairs = _key_value_pairs(resource)
     if pairs is not None:
         return pairs
@@ -51,6 +54,25 @@ def _parse_one(resource: str) -> dict[str, Any]:
         return _from_files_or_yaml(resource)
     except _NotADict as exc:
         raise ValidationError(_HELP.format(resource=resource) + f"\n\nRoot cause: {exc}") from None
+
+
+def _key_structured_value(resource: str) -> dict[str, Any] | None:
+    """``key={"n": 5}`` or ``key=[1, 2]``: one key whose value is a JSON object or array.
+
+    cfy would split that on ``;`` and ``=`` and hand the workflow a string (or a mangled
+    one), which a dict or list parameter cannot use; a value that starts like JSON and
+    parses as a JSON object or array is taken as that value instead. Anything else keeps
+    cfy's rules.
+    """
+    key, sep, value = resource.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key or not value or value[0] not in "{[" or any(c in key for c in ";{}[]\"'"):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return {key: parsed} if isinstance(parsed, (dict, list)) else None
 
 
 def _key_value_pairs(resource: str) -> dict[str, str] | None:

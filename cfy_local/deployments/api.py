@@ -20,9 +20,10 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            scan_ids)
 from cfy_local.dsl import values
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
-from cfy_local.errors import (AlreadyExistsError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
+from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
                               UnknownDeploymentInputError, ValidationError, not_found)
 from cfy_local.executions import admission, lifecycle, records
+from cfy_local.executions import api as executions
 from cfy_local.ids import validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.plugins.resolver import import_resolver
@@ -99,11 +100,13 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
     # Created here so it is 0700 whatever the umask (copytree would make it with the umask's mode).
     ensure_dir(staging)
     try:
+        ignore = _ignore_state_dir(home, source_dir)
+        _refuse_escaping_links(source_dir, ignore)
         try:
-            shutil.copytree(source_dir, os.path.join(staging, "resources"), symlinks=True,
-                            ignore=_ignore_state_dir(home, source_dir))
+            shutil.copytree(source_dir, os.path.join(staging, "resources"), symlinks=True, ignore=ignore)
         except (OSError, shutil.Error) as exc:
             raise ValidationError(f"Cannot copy blueprint folder {source_dir}: {exc}") from None
+        _make_private(os.path.join(staging, "resources"))
         now = iso(clock.now())
         record = {"id": blueprint_id, "description": plan.get("description"),
                   "main_file_name": os.path.basename(main), "created_at": now, "updated_at": now,
@@ -124,6 +127,39 @@ def upload_blueprint(home: Home, path: str, blueprint_id: str | None = None,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return record
+
+
+def _refuse_escaping_links(source_dir: str, ignore) -> None:
+    """Refuse a blueprint folder holding a symlink that leads outside it (or is absolute,
+    which would lead outside the uploaded copy): copying it would plant a link to, say,
+    /etc/shadow in the state dir."""
+    root = os.path.realpath(source_dir)
+    for folder, dirs, files in os.walk(source_dir):
+        skipped = set(ignore(folder, dirs + files))
+        dirs[:] = [d for d in dirs if d not in skipped]
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if name in skipped or not os.path.islink(path):
+                continue
+            target = os.readlink(path)
+            resolved = os.path.realpath(path)
+            if os.path.isabs(target) or not (resolved == root or resolved.startswith(root + os.sep)):
+                raise ValidationError(f"Blueprint folder {source_dir} holds a symlink pointing outside it: "
+                                      f"{os.path.relpath(path, source_dir)} -> {target}")
+
+
+def _make_private(folder: str) -> None:
+    """Folders 0700, files 0600 (0700 when the owner could execute them), whatever the
+    source's modes: the copy lives in the private state dir."""
+    import stat
+
+    for current, dirs, files in os.walk(folder):
+        os.chmod(current, 0o700)
+        for name in files:
+            path = os.path.join(current, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISREG(mode):
+                os.chmod(path, 0o700 if mode & stat.S_IXUSR else 0o600)
 
 
 def _ignore_state_dir(home: Home, source_dir: str):
@@ -306,13 +342,54 @@ def _create_default_schedules(home: Home, deployment: dict) -> None:
     create_default_schedules(home, deployment)
 
 
-def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
-    from cfy_local.executions import api as executions
+def _active_executions(home: Home, deployment_id: str, *, kill: bool = False) -> list[dict]:
+    """The deployment's running or queued executions; with ``kill``, each is stopped first
+    (``cancel --kill``: queued ones are cancelled at once) and those still not ended are
+    returned."""
+    active = executions.active_or_queued(home, deployment_id)
+    if not kill:
+        return active
+    # Newest first: queued runs are cancelled while the running one still holds the
+    # deployment, so the queue never starts one of them on its way out.
+    for run in reversed(active):
+        if run.get("workflow_id") != "delete_deployment_environment":
+            try:
+                executions.cancel(home, run["id"], kill=True)
+            except CfyLocalError:
+                pass  # ended meanwhile, or cannot be cancelled: the re-check below decides
+    return executions.active_or_queued(home, deployment_id)
 
+
+def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
     ensure_allows_changes(home)
     deployment = load_deployment(home, deployment_id)
-    active = [r for r in executions.active_or_queued(home, deployment_id)
-              if r.get("workflow_id") != "delete_deployment_environment"]
+    # A forced delete stops the deployment's runs first: a run left going would retry
+    # against instances that no longer exist and block a new deployment of the same id.
+    # From the marker on, starts of this deployment are refused (checked under the same
+    # lock), so the runs stopped are all there are.
+    marker = home.deployment_deleting_marker(deployment_id)
+    if force:
+        with lock(home.root, STATE_LOCK):
+            save_record(marker, {"requested_at": iso(clock.now())})
+    try:
+        active = [r for r in _active_executions(home, deployment_id, kill=force)
+                  if r.get("workflow_id") != "delete_deployment_environment"]
+        _delete_stopped(home, deployment_id, deployment, active, force)
+    except BaseException:
+        try:
+            os.unlink(marker)
+        except OSError:
+            pass
+        raise
+    from cfy_local.schedules.api import delete_deployment_schedules  # dateutil, as above
+
+    delete_deployment_schedules(home, deployment_id)
+    executions.record_system_execution(home, "delete_deployment_environment", deployment_id,
+                                       deployment.get("blueprint_id"), "terminated")
+
+
+def _delete_stopped(home: Home, deployment_id: str, deployment: dict, active: list[dict], force: bool) -> None:
+    """The checks and the removal of :func:`delete_deployment` once its runs are stopped."""
     if active and not force:
         raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued executions for "
                             f"this deployment. Running executions ids: {','.join(r['id'] for r in active)}")
@@ -324,20 +401,15 @@ def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> No
                                                                          "-f/--force"])
     with lock(home.root, STATE_LOCK):
         ensure_allows_changes(home, locked=True)
-        if not force:
-            # Admission takes this lock too: re-check so a start that slipped in between wins.
-            late = [r["id"] for r in records.load_all(home)
-                    if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
-                    and r.get("workflow_id") != "delete_deployment_environment"]
-            if late:
-                raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
-                                    f"executions for this deployment. Running executions ids: {','.join(late)}")
+        # Admission takes this lock too: re-check so a start that slipped in between wins
+        # (with --force too: a run that could not be stopped is never orphaned).
+        late = [r["id"] for r in records.load_all(home)
+                if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
+                and r.get("workflow_id") != "delete_deployment_environment"]
+        if late:
+            raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
+                                f"executions for this deployment. Running executions ids: {','.join(late)}")
         _remove_tree(home, home.deployment_dir(deployment_id), home.deployments_dir)
-    from cfy_local.schedules.api import delete_deployment_schedules  # dateutil, as above
-
-    delete_deployment_schedules(home, deployment_id)
-    executions.record_system_execution(home, "delete_deployment_environment", deployment_id,
-                                       deployment.get("blueprint_id"), "terminated")
 
 
 def installation_status(instances: list[dict]) -> str:

@@ -25,7 +25,7 @@ from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.launch import launch_locked
 from cfy_local.executions.lifecycle import CancelAction, Status
 from cfy_local.executions.queue import drain
-from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE, worker_alive
+from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE, start_escalation, stop_group_and_wait, worker_alive
 from cfy_local.executions.reconcile import reconcile as _reconcile
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.store.atomic import atomic_write_json
@@ -136,6 +136,11 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
     _reconcile(home, index.live(home, rebuild=False))
     with records.state_lock(home):
         ensure_allows_changes(home, locked=True)
+        if deployment_id and os.path.exists(home.deployment_deleting_marker(deployment_id)):
+            # Checked under the lock: the deployment was read before it, and a forced delete
+            # may have begun since (it stops the runs it knows of, so none may be added).
+            raise ConflictError(f"Deployment {deployment_id} is being deleted (if no `cfy deployments delete "
+                                f"{deployment_id} -f` is running any more, run it again to finish)")
         record = records.new_record(
             workflow_id=workflow_id, deployment_id=deployment_id, blueprint_id=blueprint_id,
             parameters=merged, is_dry_run=dry_run, allow_custom_parameters=allow_custom_parameters,
@@ -208,6 +213,9 @@ def _kill_group(pgid: int, not_before: float | None) -> None:
             proc.terminate()
         except psutil.Error:
             pass
+    # The escalation must not depend on this process surviving the grace period.
+    if members:
+        start_escalation(pgid, KILL_GRACE_SECONDS)
     _, alive = psutil.wait_procs(members, timeout=KILL_GRACE_SECONDS)
     for proc in alive + [p for p in _group_members(pgid, not_before) if p not in alive]:
         try:
@@ -269,6 +277,11 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
     """Re-run a failed/cancelled execution in the same id with a new worker; the engine
     skips operations that already succeeded (``resume`` true in the record)."""
     reconcile(home)
+    previous = records.load(home, execution_id)
+    if lifecycle.is_end(previous["status"]) and not stop_group_and_wait(previous.get("worker_pid")):
+        # An operation of the previous worker survived SIGKILL: never run it twice at once.
+        raise ConflictError(f"Cannot resume execution {execution_id}: operations of its previous run "
+                            f"(process group {previous.get('worker_pid')}) are still running")
     with records.state_lock(home):
         record = records.load(home, execution_id)
         record = lifecycle.apply_resume(record, reset_operations=reset_operations)

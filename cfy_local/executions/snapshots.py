@@ -120,7 +120,7 @@ def create(home: Home, snapshot_id: str, *, execution_id: str | None = None) -> 
                 events = home.events_file(execution["id"])
                 if os.path.isfile(events):
                     tar.add(events, arcname=f"runs/{execution['id']}/events.ndjson")
-            meta = json.dumps({"snapshot_id": snapshot_id, "created_at": iso(clock.now()),
+            meta = json.dumps({"schema_version": 1, "snapshot_id": snapshot_id, "created_at": iso(clock.now()),
                                "format": 1}).encode()
             info = tarfile.TarInfo("snapshot.json")
             info.size = len(meta)
@@ -164,9 +164,17 @@ def restore(home: Home, snapshot_id: str, *, execution_id: str | None = None) ->
     if snapshot.get("status") != "created":
         raise ConflictError(f"Snapshot `{snapshot_id}` cannot be restored: its status is {snapshot.get('status')}")
     archive = home.snapshot_archive(snapshot_id)
-    staging = tempfile.mkdtemp(prefix=".restore-", dir=home.root)
+    # A restore killed mid-way leaves its staging folder; restores never run two at once
+    # (a blocking system workflow), so any other one is a leftover.
+    for name in os.listdir(home.root):
+        if name.startswith(".restore-"):
+            shutil.rmtree(os.path.join(home.root, name), ignore_errors=True)
+    # Named after the execution, so reconcile can remove it when this worker dies.
+    staging = tempfile.mkdtemp(prefix=f".restore-{execution_id or 'direct'}-", dir=home.root)
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        # Opened without following a symlink planted at the archive's path.
+        with os.fdopen(os.open(archive, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as raw, \
+                tarfile.open(fileobj=raw, mode="r:gz") as tar:
             members = _safe_members(tar)
             tar.extractall(staging, members=members, filter="data")
         with records.state_lock(home):

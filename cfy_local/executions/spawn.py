@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from cfy_local.store.atomic import ensure_dir
+from cfy_local.store.atomic import check_folders, ensure_dir
 from cfy_local.store.paths import Home
 
 # Workers this process started and has not reaped yet. A long-lived starter (the
@@ -32,6 +32,7 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     log_path = os.path.join(run_dir, "worker.log")
     # Opened here, not by a spawn file action, so a planted symlink (O_NOFOLLOW) or a full
     # disk is this command's error instead of a worker that silently never starts.
+    check_folders(log_path, include_last=False)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         pid = os.posix_spawn(
@@ -54,6 +55,12 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
 def reap_finished() -> None:
     """Collect workers of this process that have ended: a long-lived parent (``cfy
     serve``) calls it now and then so its finished workers do not stay zombies."""
+    _reap_finished()
+
+
+def note_child(pid: int) -> None:
+    """Another detached child of this process (a reaper) to reap on a later spawn."""
+    _unreaped.add(pid)
     _reap_finished()
 
 

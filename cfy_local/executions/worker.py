@@ -24,16 +24,55 @@ from typing import Any
 
 from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import progress
-from cfy_local.errors import NotFoundError
+from cfy_local.errors import NotFoundError, StorageError
 from cfy_local.executions import lifecycle, records
 from cfy_local.executions.events import make_event
 from cfy_local.executions.lifecycle import Status
 from cfy_local.executions.queue import drain
+from cfy_local.store.atomic import check_folders
 from cfy_local.store.events import EventWriter
 from cfy_local.store.paths import Home
 
 SNAPSHOT_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
 FINAL_EVENT_TYPES = frozenset({"workflow_succeeded", "workflow_failed", "workflow_cancelled"})
+# Space set aside at start (runs/<id>/.reserve) and given back before the end is recorded,
+# so a run stopped by a full disk can still write its final event and its status.
+RESERVE_BYTES = 64 * 1024
+RESERVE_NAME = ".reserve"
+DISK_FULL = "No space left on device"
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) and DISK_FULL in str(exc)
+
+
+def _reserve_space(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except OSError:  # no room even for the reserve, or no fallocate here: run without it
+        pass
+    finally:
+        os.close(fd)
+
+
+def _size(path: str) -> int:
+    """Where this attempt's events begin in the log (a resumed run appends to the same file):
+    reconcile trusts only a final event written after it."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _release_space(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class Terminated(BaseException):
@@ -43,10 +82,15 @@ class Terminated(BaseException):
 class CancelFlag:
     """What the engine polls between tasks: a cancel request file written by ``cancel``."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, writer: "TrackingWriter | None" = None):
         self.path = path
+        self._writer = writer
 
     def is_set(self) -> bool:
+        # A full disk stops the run like a cancel would (between tasks); the worker then
+        # records it as failed, naming the full disk.
+        if self._writer is not None and self._writer.disk_full:
+            return True
         return os.path.exists(self.path)
 
 
@@ -60,6 +104,20 @@ class TrackingWriter:
     def __init__(self, writer):
         self._writer = writer
         self.held_final: dict[str, Any] | None = None
+        # The first "No space left on device" met while writing events: the events are
+        # dropped from then on (the engine is not interrupted mid-task) and the run stops.
+        self.disk_full: str | None = None
+
+    def _guarded(self, call, *args, **kwargs) -> None:
+        try:
+            call(*args, **kwargs)
+        except StorageError as exc:
+            if not _is_disk_full(exc):
+                raise
+            self.disk_full = self.disk_full or str(exc)
+
+    def flush(self, *, durable: bool = False) -> None:
+        self._guarded(self._writer.flush, durable=durable)
 
     @property
     def final_written(self) -> bool:
@@ -69,7 +127,7 @@ class TrackingWriter:
         if event.get("event_type") in FINAL_EVENT_TYPES:
             self.held_final = event
             return
-        self._writer.write(event)
+        self._guarded(self._writer.write, event)
 
     def write_lines(self, items: list[tuple[str, str]]) -> None:
         kept = []
@@ -79,7 +137,7 @@ class TrackingWriter:
             else:
                 kept.append((event_type, line))
         if kept:
-            self._writer.write_lines(kept)
+            self._guarded(self._writer.write_lines, kept)
 
     def release_final(self, record: dict[str, Any], status: str, error: str) -> None:
         """Write the held final event — or, if it disagrees with ``status``, the one that
@@ -94,9 +152,12 @@ class TrackingWriter:
                     "workflow_failed": f"'{wf}' workflow execution failed: {lines[-1] if lines else ''}",
                     "workflow_cancelled": f"'{wf}' workflow execution cancelled"}[wanted]
             event = make_event(record, wanted, text)
-        self._writer.write(event)
-        self._writer.flush(durable=True)
         self.held_final = None
+        try:
+            self._writer.write(event)
+            self._writer.flush(durable=True)
+        except StorageError:
+            pass  # still no room: the status below is the record of the end
 
     def __getattr__(self, name: str):
         return getattr(self._writer, name)
@@ -157,6 +218,8 @@ def run(home: Home, execution_id: str) -> int:
     except Terminated:
         return 1
     writer = TrackingWriter(EventWriter(home.events_file(execution_id)))
+    reserve = os.path.join(home.run_dir(execution_id), RESERVE_NAME)
+    _reserve_space(reserve)
     outcome, error, result = Status.FAILED.value, "", None
     try:
         with records.state_lock(home):
@@ -169,7 +232,8 @@ def run(home: Home, execution_id: str) -> int:
                              f"'{record['workflow_id']}' workflow execution cancelled")
                 return 0
             record = records.set_status(home, execution_id, Status.STARTED.value, locked=True,
-                                        updates={"worker_pid": os.getpid()})
+                                        updates={"worker_pid": os.getpid(),
+                                                 "events_offset": _size(home.events_file(execution_id))})
         if record["workflow_id"] in SNAPSHOT_WORKFLOWS:
             from cfy_local.executions import snapshots
 
@@ -180,7 +244,7 @@ def run(home: Home, execution_id: str) -> int:
 
         try:
             result = run_workflow(
-                home, record, events=writer, cancel=CancelFlag(home.cancel_request_file(execution_id)),
+                home, record, events=writer, cancel=CancelFlag(home.cancel_request_file(execution_id), writer),
                 task_retries=record.get("task_retries"), task_retry_interval=record.get("task_retry_interval"),
                 thread_pool_size=record.get("task_thread_pool_size"))
             outcome = Status.TERMINATED.value
@@ -197,6 +261,9 @@ def run(home: Home, execution_id: str) -> int:
     except Exception as exc:  # the engine itself broke: the run failed, say why
         outcome = Status.FAILED.value
         error = "".join(traceback.format_exception(exc))
+        full = next((e for e in (exc, exc.__cause__, exc.__context__) if e is not None and _is_disk_full(e)), None)
+        if full is not None:
+            writer.disk_full = writer.disk_full or str(full)
         _final_event(writer, record, "workflow_failed",
                      f"'{record['workflow_id']}' workflow execution failed: {type(exc).__name__}: {exc}")
     finally:
@@ -204,8 +271,18 @@ def run(home: Home, execution_id: str) -> int:
         try:
             writer.flush(durable=True)
         finally:
+            _release_space(reserve)
+            if not writer.disk_full and DISK_FULL in (error or ""):
+                writer.disk_full = next(line.strip() for line in error.splitlines() if DISK_FULL in line)
+            if writer.disk_full:
+                # Whatever the engine made of it (a cancel, a failed task), the run stopped
+                # because the disk is full: say so.
+                outcome, error = Status.FAILED.value, f"{writer.disk_full}: the run was stopped"
             _record_end(home, execution_id, outcome, error=error, result=_jsonable(result), writer=writer)
-            writer.close()
+            try:
+                writer.close()
+            except StorageError:
+                pass
     return 0
 
 
@@ -227,7 +304,9 @@ def main(argv: list[str]) -> int:
     execution_id = argv[1]
     try:
         try:
-            # Where relative paths of operations land (posix_spawn has no cwd to set).
+            # Where relative paths of operations land (posix_spawn has no cwd to set);
+            # never into a folder reached through a planted symlink.
+            check_folders(home.run_dir(execution_id), include_last=True)
             os.chdir(home.run_dir(execution_id))
         except OSError:
             pass

@@ -3,36 +3,69 @@ schedule records/history and the executions API. The rules are Cloudify's schedu
 (docs/cloudify-behaviour.md, "The scheduler"), decided under each schedule's lock.
 
 For each enabled schedule whose ``next_occurrence`` is now or earlier, under that schedule's
-lock and after re-reading it: advance ``next_occurrence`` (whether it runs or not); skip if
-its latest execution has not ended; disable it if ``stop_on_fail`` and that execution
-failed; fire only if ``now - occurrence <= slip minutes + 60 s``, through the executions
-API's ``start(queue=True)`` — the same admission as ``cfy executions start``.
+lock and after re-reading it, every occurrence from ``next_occurrence`` up to now is decided
+exactly once, and every decision is a history line:
 
-Why it never fires one occurrence twice, even with two passes at once: the re-read under
-the lock sees the ``next_occurrence`` the other pass advanced, and the advanced record is
-saved *before* firing (a crash can lose an occurrence but never repeat it); the history is
-checked as a last guard.
+- occurrences more than ``slip`` minutes + 60 s late are *missed*: recorded ``skipped``
+  (one line each, or one line naming the range when there are more than
+  ``MAX_MISSED_LINES``) — a scheduler that did not run for days leaves a trace of each;
+- the latest occurrence still inside that window is the one due now: skipped if the
+  schedule's latest execution has not ended, the schedule disabled if ``stop_on_fail`` and
+  that execution failed, else fired through the executions API's ``start(queue=True)`` —
+  the same admission as ``cfy executions start``;
+- while maintenance mode is activated that occurrence is held (not decided): it fires
+  after deactivation if still inside its window, else it is recorded as skipped for
+  maintenance by the pass that finds it late.
+
+Crash safety (a pass can be SIGKILLed anywhere): the history line(s) of a decision are one
+append, written *before* the advanced record; a fire is preceded by a ``firing`` line. The
+next pass repairs whatever a kill cut short — a decision whose record was not advanced is
+not decided again (the history says it was), and a ``firing`` line without its outcome is
+resolved by looking for the execution the schedule started (recorded ``fired`` if it exists,
+fired now if still inside its window, else recorded ``skipped``). So an occurrence is fired
+at most once and never left without a line. Two passes at once exclude each other with the
+schedule's lock and the re-read.
+
+A clock that went backwards by more than ``CLOCK_JUMP`` since the schedule's last decision
+(a pass was run at a wrong future time, or the clock was corrected) makes the schedule
+recompute its next occurrence from now, with a history line saying so: otherwise it would
+stay silent until the wrong time came round again.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from cfy_local import clock, maintenance_state
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import api as executions, lifecycle
+from cfy_local.executions import api as executions, index, lifecycle
 from cfy_local.schedules import records
 from cfy_local.schedules.api import occurrences_of
+from cfy_local.store.events import EventWriter
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record
 from cfy_local.timefmt import iso, parse_iso
 
 FIRED, SKIPPED, DISABLED = "fired", "skipped", "disabled"
+# Written before a fire; the outcome line follows it (hidden from `schedule history`).
+FIRING = records.FIRING
+RECOMPUTED = "recomputed"
 MAINTENANCE_REASON = "maintenance mode is activated, schedules won't run"
 # The manager's polling period, granted on top of slip.
 GRACE = timedelta(seconds=60)
+# Missed occurrences listed one line each up to this many; more become one range line.
+MAX_MISSED_LINES = 10
+# Missed occurrences counted at most this far (a minutely rule after years of downtime).
+MAX_MISSED_COUNT = 100_000
+# A backward clock step larger than this (since the schedule's last decision) recomputes
+# the schedule's next occurrence; smaller ones (NTP slews, passes run a little apart) keep
+# what was decided.
+CLOCK_JUMP = timedelta(hours=1)
+_TICK = timedelta(milliseconds=1)
 
 FireFn = Callable[[Home, dict], dict]
 LogFn = Callable[[str], None]
@@ -48,13 +81,21 @@ class Decision:
     execution_id: str | None = None
     decided_at: str | None = None
 
+    last_occurrence: str | None = None
+    missed: int | None = None
+
     def history_entry(self) -> dict[str, Any]:
-        return {"occurrence": self.occurrence, "decided_at": self.decided_at, "action": self.action,
-                "reason": self.reason, "execution_id": self.execution_id}
+        entry = {"occurrence": self.occurrence, "decided_at": self.decided_at, "action": self.action,
+                 "reason": self.reason, "execution_id": self.execution_id}
+        if self.last_occurrence is not None:
+            entry.update(last_occurrence=self.last_occurrence, missed=self.missed)
+        return entry
 
     def log_line(self) -> str:
         line = (f"{self.decided_at} {self.action} {self.deployment_id}/{self.schedule_id} "
                 f"occurrence={self.occurrence} reason={self.reason!r}")
+        if self.last_occurrence is not None:
+            line += f" last_occurrence={self.last_occurrence} missed={self.missed}"
         if self.execution_id:
             line += f" execution={self.execution_id}"
         return line
@@ -86,14 +127,22 @@ def fire_with_executions_api(home: Home, schedule: dict) -> dict:
 
 def write_log(home: Home, line: str) -> None:
     """Append one line to ``scheduler/scheduler.log`` (one write on O_APPEND: lines from
-    concurrent passes never interleave)."""
+    concurrent passes never interleave; a full disk never leaves half a line)."""
     path = home.scheduler_log_file
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    # The log is a report (the history is the record): a full disk or a planted link costs
+    # its line, never the pass. The events writer cuts a line a full disk left half-written.
     try:
-        os.write(fd, (line + "\n").encode("utf-8"))
+        append_events_text(path, line)
+    except CfyLocalError:
+        pass
+
+
+def append_events_text(path: str, line: str) -> None:
+    writer = EventWriter(path)
+    try:
+        writer.write_lines([("", line)])
     finally:
-        os.close(fd)
+        writer.close(durable=False)  # a report: not worth an fsync per line
 
 
 def run_pass(home: Home, now: datetime | None = None, *, fire: FireFn | None = None,
@@ -115,51 +164,30 @@ def run_pass(home: Home, now: datetime | None = None, *, fire: FireFn | None = N
 
     reconcile(home)
 
+    jump_back = iso(now + CLOCK_JUMP)
     due = []
     for record in records.load_all(home, corrupt=report.corrupt):
         report.scanned += 1
         nxt = record.get("next_occurrence")
         # ISO strings of one fixed format compare like the instants they name.
-        if record.get("enabled", True) and nxt and nxt <= now_text:  # due at its time, not after
-            due.append((nxt, record["deployment_id"], record["id"]))
+        went_back = (record.get("last_decided_at") or "") > jump_back
+        # `firing`: a pass was killed between advancing the record and recording its fire.
+        if record.get("enabled", True) and ((nxt and nxt <= now_text) or went_back or record.get("firing")):  # due at its time
+            due.append((nxt or "", record["deployment_id"], record["id"]))
     due.sort()
     report.due = len(due)
     if not due:
         return report
 
-    if maintenance_state.current_status(home) == maintenance_state.ACTIVATED:
-        report.maintenance = True
-        for occurrence, dep, sched in due:
-            decision = _record_maintenance_skip(home, dep, sched, occurrence, now_text)
-            if decision is not None:
-                emit(decision)
-        return report
-
+    report.maintenance = maintenance_state.current_status(home) == maintenance_state.ACTIVATED
     for _, dep, sched in due:
         try:
-            decision = _process(home, dep, sched, now, fire)
+            decisions = _process(home, dep, sched, now, fire, held=report.maintenance)
         except CfyLocalError as exc:  # a lock timeout or a corrupt record: the next pass retries
-            decision = Decision(dep, sched, None, SKIPPED, f"not processed this pass: {exc}", decided_at=now_text)
-        if decision is not None:
+            decisions = [Decision(dep, sched, None, SKIPPED, f"not processed this pass: {exc}", decided_at=now_text)]
+        for decision in decisions:
             emit(decision)
     return report
-
-
-def _record_maintenance_skip(home: Home, dep: str, sched: str, occurrence: str, now_text: str) -> Decision | None:
-    """Record the skip once per occurrence (the occurrence stays due, as on a manager, and
-    may still run after maintenance ends if within its slip window)."""
-    with records.schedule_lock(home, dep, sched):
-        current = records.load_or_none(home, dep, sched)
-        # Re-read under the lock: the due list was read before it, and a concurrent pass
-        # (run while maintenance was briefly off) may have handled this occurrence already.
-        if current is None or current.get("next_occurrence") != occurrence:
-            return None
-        last = records.last_history_entry(home, dep, sched)
-        if last and last.get("occurrence") == occurrence and last.get("reason") == MAINTENANCE_REASON:
-            return None
-        decision = Decision(dep, sched, occurrence, SKIPPED, MAINTENANCE_REASON, decided_at=now_text)
-        records.append_history(home, dep, sched, decision.history_entry())
-    return decision
 
 
 def _latest_execution(home: Home, execution_id: str | None) -> dict | None:
@@ -171,53 +199,218 @@ def _latest_execution(home: Home, execution_id: str | None) -> dict | None:
         return None
 
 
-def _process(home: Home, dep: str, sched: str, now: datetime, fire: FireFn) -> Decision | None:
+def _decided_through(entry: dict | None) -> str | None:
+    """The latest occurrence a history line decided (None for lines that decide nothing)."""
+    if not entry or entry.get("action") not in (FIRED, SKIPPED, DISABLED):
+        return None
+    return entry.get("last_occurrence") or entry.get("occurrence")
+
+
+def _started_by_schedule(home: Home, schedule: dict, since_ns: int) -> dict | None:
+    """The execution this schedule started at or after ``since_ns`` (a fire cut short)."""
+    for row in index.scan(home, write_back=False):
+        if (row.get("deployment_id") == schedule["deployment_id"] and row.get("workflow_id") == schedule["workflow_id"]
+                and (row.get("created_ns") or 0) >= since_ns):
+            record = _latest_execution(home, row["id"])
+            if record is not None and record.get("schedule_id") == schedule["id"]:
+                return record
+    return None
+
+
+def _process(home: Home, dep: str, sched: str, now: datetime, fire: FireFn, *, held: bool) -> list[Decision]:
     now_text = iso(now)
     with records.schedule_lock(home, dep, sched):
         current = records.load_or_none(home, dep, sched)
         if current is None:
-            return Decision(dep, sched, None, SKIPPED, "schedule was deleted during the pass", decided_at=now_text)
-        occurrence = current.get("next_occurrence")
-        if not current.get("enabled", True) or not occurrence or occurrence > now_text:
-            return None  # edited, disabled or already handled by a concurrent pass
-        last = records.last_history_entry(home, dep, sched)
-        if last and last.get("occurrence") == occurrence and last.get("action") in (FIRED, DISABLED):
-            return None
-
-        new_next = iso(occurrences_of(current).next_after(now))
-        updated = dict(current, next_occurrence=new_next)
-        latest = _latest_execution(home, current.get("latest_execution"))
-        decision = Decision(dep, sched, occurrence, SKIPPED, "", decided_at=now_text)
-        lateness = now - parse_iso(occurrence)
+            return [Decision(dep, sched, None, SKIPPED, "schedule was deleted during the pass", decided_at=now_text)]
+        if not current.get("enabled", True):
+            return []  # disabled by a concurrent pass or an edit
+        out: list[Decision] = []
+        rule = occurrences_of(current)
         window = timedelta(minutes=current.get("slip", 0)) + GRACE
+        last = records.last_history_entry(home, dep, sched)
 
-        if latest is not None and not lifecycle.is_end(latest["status"]):
-            decision.reason = f"the previous execution {latest['id']} is still {latest['status']}"
-        elif latest is not None and current.get("stop_on_fail") and latest["status"] == "failed":
-            updated["enabled"] = False
-            decision.action = DISABLED
-            decision.reason = (f"Disabled schedule {sched} because the execution failed and "
-                               f"stop_on_fail is set to true")
-        elif lateness > window:
-            decision.reason = (f"{int(lateness.total_seconds())} s late, outside the window of "
-                               f"slip {current.get('slip', 0)} min + 60 s")
-        else:
-            decision.action = FIRED
-        # Advance before firing: a crash after this line can lose this occurrence, never repeat it.
+        if last and last.get("action") == FIRING:
+            decision, current = _finish_interrupted_fire(home, current, last, now, window, fire)
+            out.append(decision)
+            last = decision.history_entry()
+        elif current.get("firing"):
+            # Killed after the fire's history line, before the record noted the execution.
+            current = dict(current)
+            del current["firing"]
+            if last and last.get("action") == FIRED and last.get("execution_id"):
+                current["latest_execution"] = last["execution_id"]
+            records.save(home, current)
+
+        if (current.get("last_decided_at") or "") > iso(now + CLOCK_JUMP):
+            # From the start of the window: an occurrence due now still fires in this pass.
+            nxt = rule.next_after(now - window - _TICK)
+            decision = Decision(dep, sched, None, RECOMPUTED,
+                                f"the clock went back: the last decision was made at {current['last_decided_at']}; "
+                                f"next occurrence recomputed from now ({now_text}): {iso(nxt) if nxt else None}",
+                                decided_at=now_text)
+            records.append_history(home, dep, sched, decision.history_entry())
+            current = dict(current, next_occurrence=iso(nxt) if nxt else None, last_decided_at=now_text)
+            records.save(home, current)
+            out.append(decision)
+            last = decision.history_entry()
+
+        occurrence = current.get("next_occurrence")
+        decided = _decided_through(last)
+        if occurrence and decided and occurrence <= decided:
+            # A kill after the decision's history line and before the advanced record:
+            # the history says it was decided, so it is not decided again.
+            after = rule.next_after(parse_iso(decided))
+            occurrence = iso(after) if after else None
+            current = dict(current, next_occurrence=occurrence)
+            records.save(home, current)
+        if not occurrence or occurrence > now_text:
+            return out
+        out.extend(_decide(home, current, rule, parse_iso(occurrence), now, window, fire, held=held))
+    return out
+
+
+def _decide(home: Home, current: dict, rule, first: datetime, now: datetime, window: timedelta,
+            fire: FireFn, *, held: bool) -> list[Decision]:
+    """Decide every occurrence from ``first`` up to now (caller holds the schedule lock)."""
+    dep, sched = current["deployment_id"], current["id"]
+    now_text = iso(now)
+    window_start = now - window
+    # The one due now: the latest occurrence at or before now and inside the window.
+    candidate = None
+    start = _from(rule, first) if first >= window_start else rule.iter_from(window_start - _TICK)
+    for value in itertools.islice(start, MAX_MISSED_COUNT):
+        if value > now:
+            break
+        candidate = value
+    missed_before = candidate if candidate is not None else now
+    missed = _missed(rule, first, missed_before, now, window, current, held)
+
+    decisions = list(missed)
+    lines = [d.history_entry() for d in missed]
+    updated = dict(current, last_decided_at=now_text)
+    if candidate is None:
+        nxt = rule.next_after(now - _TICK)
+        updated["next_occurrence"] = iso(nxt) if nxt else None
+        _record(home, updated, lines)
+        return decisions
+    if held:
+        # Maintenance: the occurrence due now waits (undecided) for the end of maintenance.
+        updated["next_occurrence"] = iso(candidate)
+        _record(home, updated, lines)
+        return decisions
+
+    occurrence = iso(candidate)
+    nxt = rule.next_after(now - _TICK)
+    updated["next_occurrence"] = iso(nxt) if nxt else None
+    latest = _latest_execution(home, current.get("latest_execution"))
+    decision = Decision(dep, sched, occurrence, SKIPPED, "", decided_at=now_text)
+    if latest is not None and not lifecycle.is_end(latest["status"]):
+        decision.reason = f"the previous execution {latest['id']} is still {latest['status']}"
+    elif latest is not None and current.get("stop_on_fail") and latest["status"] == "failed":
+        updated["enabled"] = False
+        decision.action = DISABLED
+        decision.reason = (f"Disabled schedule {sched} because the execution failed and "
+                           f"stop_on_fail is set to true")
+    else:
+        decision.action = FIRED
+    if decision.action != FIRED:
+        _record(home, updated, lines + [decision.history_entry()])
+        return decisions + [decision]
+    intent = {"occurrence": occurrence, "decided_at": now_text, "action": FIRING,
+              "reason": "starting the execution", "execution_id": None, "started_ns": time.time_ns()}
+    updated["firing"] = {"occurrence": occurrence, "started_ns": intent["started_ns"]}
+    _record(home, updated, lines + [intent])
+    _fire_and_record(home, current, updated, decision, fire)
+    return decisions + [decision]
+
+
+def _from(rule, first: datetime):
+    """``first`` (the stored next occurrence, decided even if an edit of the rule no longer
+    produces it) and the rule's occurrences after it."""
+    return itertools.chain([first], rule.iter_from(first))
+
+
+def _missed(rule, first: datetime, before: datetime, now: datetime, window: timedelta, current: dict,
+            held: bool) -> list[Decision]:
+    """Skip decisions for the occurrences from ``first`` to just before ``before``."""
+    dep, sched = current["deployment_id"], current["id"]
+    now_text = iso(now)
+    values = []
+    count = 0
+    last_value = None
+    for value in _from(rule, first):
+        if value >= before or count >= MAX_MISSED_COUNT:
+            break
+        count += 1
+        last_value = value
+        if len(values) <= MAX_MISSED_LINES:
+            values.append(value)
+    if not count:
+        return []
+    late_reason = (MAINTENANCE_REASON if held else
+                   f"outside the window of slip {current.get('slip', 0)} min + 60 s")
+
+    def why(value: datetime) -> str:
+        lateness = now - value
+        if lateness <= window:
+            return "a later occurrence is due now" if not held else MAINTENANCE_REASON
+        return f"{int(lateness.total_seconds())} s late, {late_reason}" if not held else MAINTENANCE_REASON
+
+    if count <= MAX_MISSED_LINES:
+        return [Decision(dep, sched, iso(v), SKIPPED, why(v), decided_at=now_text) for v in values]
+    more = " or more" if count >= MAX_MISSED_COUNT else ""
+    reason = (f"{count}{more} occurrences missed, from {iso(values[0])} to {iso(last_value)}: "
+              f"{MAINTENANCE_REASON if held else 'the scheduler did not run within slip + 60 s of them'}")
+    return [Decision(dep, sched, iso(values[0]), SKIPPED, reason, decided_at=now_text,
+                     last_occurrence=iso(last_value), missed=count)]
+
+
+def _record(home: Home, updated: dict, lines: list[dict]) -> None:
+    """The decision's history lines (one append), then the advanced record."""
+    if lines:
+        records.append_history_lines(home, updated["deployment_id"], updated["id"], lines)
+    records.save(home, updated)
+
+
+def _fire_and_record(home: Home, current: dict, updated: dict, decision: Decision, fire: FireFn) -> None:
+    try:
+        execution = fire(home, current)
+    except CfyLocalError as exc:
+        decision.action = SKIPPED
+        decision.reason = f"could not start the execution: {exc}"
+        updated["latest_execution"] = None
+    else:
+        decision.execution_id = execution.get("id")
+        decision.reason = f"execution {execution.get('status', 'started')}"
+        updated["latest_execution"] = execution.get("id")
+    records.append_history(home, current["deployment_id"], current["id"], decision.history_entry())
+    updated.pop("firing", None)
+    records.save(home, updated)
+
+
+def _finish_interrupted_fire(home: Home, current: dict, intent: dict, now: datetime, window: timedelta,
+                             fire: FireFn) -> tuple[Decision, dict]:
+    """A pass was killed after its ``firing`` line: find out whether the execution was
+    started, and record the outcome (firing it now if it was not and still may)."""
+    dep, sched = current["deployment_id"], current["id"]
+    occurrence = intent.get("occurrence")
+    decision = Decision(dep, sched, occurrence, FIRED, "", decided_at=iso(now))
+    updated = dict(current)
+    updated.pop("firing", None)
+    execution = _started_by_schedule(home, current, int(intent.get("started_ns") or 0))
+    if execution is not None:
+        decision.execution_id = execution["id"]
+        decision.reason = f"execution {execution.get('status')} (recorded after an interrupted pass)"
+        updated["latest_execution"] = execution["id"]
+        records.append_history(home, dep, sched, decision.history_entry())
         records.save(home, updated)
-        if decision.action == FIRED:
-            try:
-                execution = fire(home, current)
-            except CfyLocalError as exc:
-                decision.action = SKIPPED
-                decision.reason = f"could not start the execution: {exc}"
-                updated["latest_execution"] = None
-            else:
-                decision.execution_id = execution.get("id")
-                decision.reason = f"execution {execution.get('status', 'started')}"
-                updated["latest_execution"] = execution.get("id")
-            records.append_history(home, dep, sched, decision.history_entry())
-            records.save(home, updated)
-        else:
-            records.append_history(home, dep, sched, decision.history_entry())
-    return decision
+        return decision, updated
+    if occurrence and now - parse_iso(occurrence) <= window:
+        _fire_and_record(home, current, updated, decision, fire)
+        return decision, updated
+    decision.action = SKIPPED
+    decision.reason = "the pass starting it was interrupted and its window has passed"
+    records.append_history(home, dep, sched, decision.history_entry())
+    records.save(home, updated)
+    return decision, updated

@@ -12,12 +12,14 @@ import os
 from typing import Any, Iterator
 
 from cfy_local.errors import CorruptRecordError, NotFoundError
-from cfy_local.store.events import append_events, read_from
+from cfy_local.store.events import EventWriter, append_events, read_from
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record, save_record
 
 KIND = "schedule"
+# The history line a pass writes just before it starts an execution (scheduler.passes).
+FIRING = "firing"
 
 
 def lock_name(deployment_id: str, schedule_id: str) -> str:
@@ -111,9 +113,18 @@ def append_history(home: Home, deployment_id: str, schedule_id: str, entry: dict
     append_events(home.schedule_history_file(deployment_id, schedule_id), [entry])
 
 
+def append_history_lines(home: Home, deployment_id: str, schedule_id: str, entries: list[dict[str, Any]]) -> None:
+    """Several history lines as one append (one write): a kill leaves all or none of them."""
+    path = home.schedule_history_file(deployment_id, schedule_id)
+    with EventWriter(path) as writer:
+        writer.write_lines([(str(entry.get("action")), json.dumps(entry, separators=(",", ":"), default=str))
+                            for entry in entries])
+
+
 def read_history(home: Home, deployment_id: str, schedule_id: str) -> list[dict[str, Any]]:
     entries, _ = read_from(home.schedule_history_file(deployment_id, schedule_id))
-    return entries
+    # `firing` lines are the scheduler's crash-safety notes, each followed by the decision.
+    return [entry for entry in entries if entry.get("action") != FIRING]
 
 
 def last_history_entry(home: Home, deployment_id: str, schedule_id: str) -> dict[str, Any] | None:

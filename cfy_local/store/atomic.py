@@ -6,7 +6,10 @@ one. Records whose loss would lie (statuses, schedules) are fsynced; the hot pat
 (runtime properties) may pass ``durable=False``.
 
 Nothing here follows a symlink planted at a target path: reads open with ``O_NOFOLLOW`` and
-writes replace the link itself (``os.replace`` renames over the link, not through it).
+writes replace the link itself (``os.replace`` renames over the link, not through it). Nor
+at a folder on the way: every folder between a state dir's root and the file (the root
+itself may be a link the user made) is checked with ``lstat`` before a read or a write
+(``check_folders``); a link there is refused as ELOOP, like a link at the file.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import errno
 import itertools
 import json
 import os
+import stat
 from typing import Any
 
 from cfy_local.errors import CorruptRecordError, StorageError
@@ -22,9 +26,63 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
+# Roots of the state dirs in use (store.paths.Home registers each): inside them no folder
+# may be a symlink.
+_ROOTS: list[str] = []
+
+
+def register_root(root: str) -> None:
+    root = os.path.abspath(root)
+    if root not in _ROOTS:
+        _ROOTS.append(root)
+
+
+class PlantedSymlinkError(OSError):
+    """A symlink at a folder inside a state dir (errno ELOOP, as O_NOFOLLOW reports one at a file)."""
+
+    def __init__(self, path: str):
+        super().__init__(errno.ELOOP, f"Refusing to follow a symlink at state folder {path}", path)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def check_folders(path: str, *, include_last: bool = False) -> None:
+    """Raise PlantedSymlinkError if a folder between a state dir's root and ``path`` (and
+    ``path`` itself with ``include_last``) is a symlink. Paths outside every registered
+    root are not checked."""
+    if not _ROOTS:
+        return
+    path = os.path.abspath(path)
+    for root in _ROOTS:
+        if path.startswith(root) and path[len(root):len(root) + 1] == os.sep:
+            break
+    else:
+        return
+    parts = path[len(root) + 1:].split(os.sep)
+    if not include_last:
+        parts = parts[:-1]
+    current = root
+    for part in parts:
+        current = os.path.join(current, part)
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return
+        except OSError:
+            return  # unreadable: the open that follows reports it
+        if stat.S_ISLNK(mode):
+            raise PlantedSymlinkError(current)
+
+
 def ensure_dir(path: str) -> str:
-    """Create ``path`` (and parents) with mode 0700 if missing."""
-    if os.path.isdir(path):
+    """Create ``path`` (and parents) with mode 0700 if missing. A symlink at ``path`` or a
+    folder above it (inside a state dir) is refused with a StorageError."""
+    try:
+        check_folders(path, include_last=True)
+    except PlantedSymlinkError as exc:
+        raise StorageError(str(exc)) from None
+    if _is_real_dir(path):
         return path
     # Not os.makedirs: it gives intermediate folders the umask's mode (0755 or even 0777),
     # and the umask can strip bits from the leaf too. Every folder we create is 0700.
@@ -34,6 +92,8 @@ def ensure_dir(path: str) -> str:
     try:
         os.mkdir(path, DIR_MODE)
     except FileExistsError:
+        if os.path.islink(path):
+            raise StorageError(f"Refusing to follow a symlink at state folder {path}") from None
         if not os.path.isdir(path):
             raise StorageError(f"Cannot create folder {path}: a file is in the way") from None
         return path  # created by a concurrent process
@@ -44,6 +104,23 @@ def ensure_dir(path: str) -> str:
     except OSError as exc:
         raise StorageError(f"Cannot set the mode of folder {path}: {exc.strerror}") from exc
     return path
+
+
+def _is_real_dir(path: str) -> bool:
+    """A folder, not a symlink to one (outside the registered roots a link is allowed, as
+    for the state dir's own root or the folders above it)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISDIR(mode):
+        return True
+    return stat.S_ISLNK(mode) and os.path.isdir(path) and not _inside_root(path)
+
+
+def _inside_root(path: str) -> bool:
+    path = os.path.abspath(path)
+    return any(path.startswith(root + os.sep) for root in _ROOTS)
 
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -95,6 +172,7 @@ def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True, folder_e
     if not folder_exists:
         ensure_dir(folder)
     try:
+        check_folders(path)
         fd, tmp = _create_temp(folder)
     except OSError as exc:
         # A full disk or a read-only folder can refuse even the temp file: same clear error.
@@ -121,6 +199,8 @@ def atomic_write_bytes(path: str, data: bytes, *, durable: bool = True, folder_e
 
 
 def _write_error(path: str, exc: OSError) -> StorageError:
+    if isinstance(exc, PlantedSymlinkError):
+        return StorageError(f"{exc}; nothing was written to {path}")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageError(f"No space left on device while writing {path}; nothing was changed")
     return StorageError(f"Cannot write {path}: {exc.strerror or exc}")
@@ -158,7 +238,8 @@ def atomic_write_json(path: str, obj: Any, *, durable: bool = True) -> None:
 
 
 def read_bytes(path: str) -> bytes:
-    """Read a state file without following a symlink at ``path``."""
+    """Read a state file without following a symlink at ``path`` or a folder above it."""
+    check_folders(path)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         chunks = []
@@ -179,6 +260,8 @@ def read_json(path: str) -> Any:
     except FileNotFoundError:
         raise
     except OSError as exc:
+        if isinstance(exc, PlantedSymlinkError):
+            raise CorruptRecordError(str(exc)) from exc
         if exc.errno == errno.ELOOP:
             raise CorruptRecordError(f"Refusing to follow a symlink at state file {path}") from exc
         raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 from cfy_local.ids import validate_id, validate_lookup_id
-from cfy_local.store.atomic import ensure_dir
+from cfy_local.store.atomic import ensure_dir, register_root
 
 ENV_HOME = "CFY_LOCAL_HOME"
 DEFAULT_HOME = "~/.cfy-local"
@@ -24,6 +24,10 @@ def resolve_home(explicit: str | None = None) -> str:
 @dataclass(frozen=True)
 class Home:
     root: str
+
+    def __post_init__(self) -> None:
+        # Folders inside this root are never followed if they are symlinks (store.atomic).
+        register_root(self.root)
 
     @classmethod
     def open(cls, explicit: str | None = None, *, create: bool = True) -> "Home":
@@ -81,6 +85,11 @@ class Home:
 
     def deployment_file(self, deployment_id: str) -> str:
         return os.path.join(self.deployment_dir(deployment_id), "deployment.json")
+
+    def deployment_deleting_marker(self, deployment_id: str) -> str:
+        """Present while ``deployments delete -f`` stops the deployment's runs: no new run
+        of it may be admitted."""
+        return os.path.join(self.deployment_dir(deployment_id), ".deleting")
 
     def nodes_file(self, deployment_id: str) -> str:
         return os.path.join(self.deployment_dir(deployment_id), "nodes.json")

@@ -117,33 +117,29 @@ def test_cancelled_is_not_a_failure_for_stop_on_fail(store, daily):
     assert history(store)[-1]["action"] == "fired"
 
 
-def test_maintenance_skips_and_records_once(store, daily):
+def test_maintenance_holds_the_due_occurrence_until_it_ends(store, daily):
+    """While maintenance is activated the occurrence due now is not decided: it fires after
+    deactivation if still inside its window, and nothing is recorded twice."""
     maintenance.activate(store)
-    assert maintenance.current_status(store) == maintenance.ACTIVATED
-    for seconds in (1, 30):
-        report, lines = run(store, START + timedelta(seconds=seconds))
-        assert report.maintenance and report.count("fired") == 0
-    [entry] = history(store)
-    assert entry["action"] == "skipped" and entry["reason"].startswith("maintenance mode is activated")
+    report, _ = run(store, START + timedelta(seconds=1))
+    assert report.maintenance and report.count("fired") == 0
+    assert history(store) == []
     assert api.get_schedule(store, "dep1", "backup")["next_occurrence"] == "2026-03-02T09:00:00.000Z"
     maintenance.deactivate(store)
     run(store, START + timedelta(seconds=50))  # still inside the window: it runs after all
-    assert history(store)[-1]["action"] == "fired"
+    assert [e["action"] for e in history(store)] == ["fired"]
 
 
-def test_maintenance_skip_of_an_occurrence_a_concurrent_pass_already_handled(store, daily):
-    """The due list is read before the schedule's lock: a pass that finds the schedule
-    already advanced (by another pass run while maintenance was briefly off) records nothing."""
-    from cfy_local.scheduler.passes import _record_maintenance_skip
-
+def test_maintenance_past_the_window_records_one_skip(store, daily):
     maintenance.activate(store)
-    run(store, START + timedelta(seconds=1))                    # skip recorded for 09:00
+    run(store, START + timedelta(seconds=1))
+    run(store, START + timedelta(minutes=2))
+    run(store, START + timedelta(minutes=3))
+    [entry] = history(store)
+    assert entry["action"] == "skipped" and entry["reason"].startswith("maintenance mode is activated")
+    assert entry["occurrence"] == "2026-03-02T09:00:00.000Z"
     maintenance.deactivate(store)
-    run(store, START + timedelta(seconds=5))                    # fired, next is tomorrow
-    maintenance.activate(store)
-    stale = _record_maintenance_skip(store, "dep1", "backup", "2026-03-02T09:00:00.000Z",
-                                     "2026-03-02T09:00:06.000Z")
-    assert stale is None
+    run(store, START + timedelta(days=1, seconds=5))
     assert [e["action"] for e in history(store)] == ["skipped", "fired"]
 
 

@@ -309,28 +309,55 @@ def _ctx_command_dir(workdir: str) -> str:
 
 # ----------------------------------------------------------------------------- running
 
+# A line longer than this is logged in pieces of this size, each but the last marked as
+# continued: a script printing without newlines must not build one unbounded event.
+MAX_LINE_BYTES = 64 * 1024
+CONTINUED_MARK = " [line continues]"
+
+
 class _LineStream:
-    """Splits one pipe's bytes into lines and logs each as it completes."""
+    """Splits one pipe's bytes into lines and logs each as it completes, cutting lines
+    longer than MAX_LINE_BYTES. Linear in the output: only new bytes are searched."""
 
     def __init__(self, logger: Any, tag: str):
         self.logger = logger
         self.tag = tag
-        self.pending = b""
+        self.pending = bytearray()
         self.tail: collections.deque[str] = collections.deque(maxlen=ERROR_TAIL_LINES)
 
     def feed(self, data: bytes) -> None:
-        self.pending += data
-        *lines, self.pending = self.pending.split(b"\n")
-        for line in lines:
-            self._emit(line)
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            self.pending += data[start:end]
+            self._cut_long()
+            self._emit(bytes(self.pending))
+            self.pending.clear()
+            start = end + 1
+        self.pending += data[start:]
+        self._cut_long()
+
+    def _cut_long(self) -> None:
+        while len(self.pending) > MAX_LINE_BYTES:
+            cut = MAX_LINE_BYTES
+            # Never split a UTF-8 character: back off over continuation bytes.
+            while cut > MAX_LINE_BYTES - 4 and (self.pending[cut] & 0xC0) == 0x80:
+                cut -= 1
+            piece = bytes(self.pending[:cut])
+            del self.pending[:cut]
+            self._emit(piece, continued=True)
 
     def finish(self) -> None:
         if self.pending:
-            self._emit(self.pending)
-            self.pending = b""
+            self._emit(bytes(self.pending))
+            self.pending.clear()
 
-    def _emit(self, raw: bytes) -> None:
+    def _emit(self, raw: bytes, *, continued: bool = False) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if continued:
+            text += CONTINUED_MARK
         self.tail.append(text)
         self.logger.info(f"{self.tag} {text}")
 
