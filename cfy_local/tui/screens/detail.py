@@ -27,7 +27,7 @@ from cfy_local.tui.table import Column, VirtualTable, fit, layout
 from cfy_local.tui.widgets import CLASS_STYLES
 
 # "All events" shows the newest this many; an operation's own events are always all shown.
-ALL_EVENTS_MAX = 5000
+ALL_EVENTS_MAX = 2000
 LEVELS = ("info", "debug", "warning", "error")     # `L` cycles; info hides debug logs
 SPEEDS = (1, 10, 100)
 PLAY_TICK = 0.1
@@ -181,7 +181,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         record = self.record
         if record is not None:
             self._retry_interval = insight.retry_intervals(self.app.home, record)
-        super().on_mount()
+        # BaseScreen.on_mount (the first draw) runs after this handler: Textual calls the
+        # handler of every class in the hierarchy
 
     # --- data --------------------------------------------------------------------------
 

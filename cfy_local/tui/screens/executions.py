@@ -1,6 +1,8 @@
 """The executions screen: a live table of every execution (the TUI's home screen)."""
 from __future__ import annotations
 
+import time
+
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -65,6 +67,7 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         super().__init__()
         self.deployment_id = deployment_id
         self._saved_deployment: str | None = None
+        self._why_signature: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -122,6 +125,11 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         """The highlighted run's reason for being slow, stuck or waiting (one or two lines)."""
         box = self.query_one("#why", Static)
         record = self.data.index.get(execution_id) if execution_id else None
+        # once per second per version of the record: a queued run's facts scan every record
+        signature = (execution_id, id(record), int(time.monotonic()), self.app.maintenance)
+        if signature == self._why_signature:
+            return
+        self._why_signature = signature
         lines = why.lines(self.app, record) if record is not None else []
         text = Text()
         for number, (line, kind) in enumerate(lines[:2]):

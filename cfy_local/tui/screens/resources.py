@@ -64,7 +64,6 @@ class DeploymentsScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one(VirtualTable).focus()
         self.app.show_command(self.app.cfy_command("deployments", "list"))
-        super().on_mount()
 
     @property
     def table(self) -> VirtualTable:
@@ -138,7 +137,6 @@ class NodesScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one(VirtualTable).focus()
         self.app.show_command(self.app.cfy_command(*self.equivalent()))
-        super().on_mount()
 
     def equivalent(self) -> list[str]:
         return ["node-instances", "list"] + (["-d", self.deployment_id] if self.deployment_id else [])
