@@ -736,9 +736,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if not record.get("deployment_id"):
             self.app.show_command("", "a system execution has no deployment", error=True)
             return
-        from cfy_local.tui.screens.resources import DeploymentScreen
-
-        self.app.push_screen(DeploymentScreen(record["deployment_id"]))
+        self.app.open_view("deployment", record["deployment_id"])
 
     def check_action(self, action: str, parameters) -> bool | None:
         record = self.record

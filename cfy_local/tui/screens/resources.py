@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cfy_local.deployments import api as deployments
 from cfy_local.errors import CfyLocalError
 from cfy_local.tui import model
 from cfy_local.tui.screens import BaseScreen
@@ -84,9 +85,7 @@ class DeploymentsScreen(BaseScreen):
     def refresh_view(self) -> None:
         if not self.app.paused:
             try:
-                from cfy_local.deployments import api
-
-                listed = api.list_deployments(self.app.home, with_status=True)
+                listed = deployments.list_deployments(self.app.home, with_status=True)
                 self.error = ""
             except CfyLocalError as exc:
                 listed, self.error = [], str(exc)
@@ -155,9 +154,7 @@ class NodesScreen(BaseScreen):
     def load(self) -> None:
         dep = self.deployment_id or self.app.deployment_id
         try:
-            from cfy_local.deployments import api
-
-            listed = api.list_node_instances(self.app.home, dep)
+            listed = deployments.list_node_instances(self.app.home, dep)
             self.error = ""
         except CfyLocalError as exc:
             listed, self.error = [], str(exc)
@@ -228,11 +225,9 @@ class DeploymentScreen(NodesScreen):
         super().refresh_view()
 
     def describe(self) -> Text:
-        from cfy_local.deployments import api
-
         text = Text()
         try:
-            record = api.load_deployment(self.app.home, self.deployment_id)
+            record = deployments.load_deployment(self.app.home, self.deployment_id)
         except CfyLocalError as exc:
             return Text(str(exc), style="red")
         text.append(f"{self.deployment_id}", style="bold")
@@ -249,7 +244,7 @@ class DeploymentScreen(NodesScreen):
         text.append(json.dumps(inputs, sort_keys=True, default=str) if inputs else "{}")
         text.append("\noutputs ", style="bold")
         try:
-            outputs = api.evaluate_outputs(self.app.home, self.deployment_id)
+            outputs = deployments.evaluate_outputs(self.app.home, self.deployment_id)
             text.append(json.dumps({k: v.get("value") for k, v in outputs.items()}, sort_keys=True, default=str)
                         if outputs else "{}")
         except CfyLocalError as exc:
@@ -257,11 +252,7 @@ class DeploymentScreen(NodesScreen):
         return text
 
     def action_executions(self) -> None:
-        from cfy_local.tui.screens.executions import ExecutionsScreen
-
-        self.app.push_screen(ExecutionsScreen(deployment_id=self.deployment_id))
+        self.app.open_view("executions", self.deployment_id)
 
     def action_schedules(self) -> None:
-        from cfy_local.tui.screens.schedules import SchedulesScreen
-
-        self.app.push_screen(SchedulesScreen(deployment_id=self.deployment_id))
+        self.app.open_view("schedules", self.deployment_id)
