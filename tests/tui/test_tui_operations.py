@@ -326,3 +326,99 @@ def test_empty_state_says_what_to_do(home, drive):
         assert "press n to start one, or run cfy executions start WORKFLOW -d DEPLOYMENT" in screen_text(app)
 
     drive(app, scenario, size=(120, 20))
+
+
+def test_list_shows_milliseconds_failed_progress_and_old_errors_expire(runs, drive):
+    from cfy_local.tui.widgets import CommandLine
+
+    start = tui_state.NOW - timedelta(minutes=1)
+    tui_state.add_execution(runs, 0x30, deployment="web", workflow="install", status="terminated",
+                            created=start, started=start, ended=start + timedelta(milliseconds=420),
+                            total=1, finished=1)
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        text = screen_text(app)
+        row = next(line for line in text.splitlines() if line.startswith("00000030"))
+        assert row.split()[-2:] == ["420ms", "1/1"]  # was 0s
+        assert "3/4 ✗1" in text  # the failed run: 3 succeeded of 4, 1 failed (was 4/4)
+        app.show_command("cfy executions cancel x", "it went wrong", error=True)
+        await pilot.pause()
+        assert "it went wrong" in screen_text(app)
+        line = app.screen.query_one(CommandLine)
+        line.shown_at -= CommandLine.ERROR_SECONDS + 1  # as if shown 16 s ago
+        app.tick()
+        await pilot.pause()
+        assert "it went wrong" not in screen_text(app) and "$ cfy executions cancel x" in screen_text(app)
+
+    drive(app, scenario, size=(100, 30))
+
+
+def test_zoom_and_pan_move_the_time_axis(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        screen = app.screen
+        await pilot.press("t")
+        whole = screen.axis()
+        await pilot.press("plus", "plus")
+        zoomed = screen.axis()
+        assert zoomed.seconds == pytest.approx(whole.seconds / 4)
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert screen.axis().start > zoomed.start
+        await pilot.press("less_than_sign", "less_than_sign", "less_than_sign")
+        assert screen.axis().start == whole.start
+        await pilot.press("minus", "minus", "minus")
+        assert screen.zoom == 1
+
+    drive(app, scenario)
+
+
+@pytest.mark.slow
+def test_a_real_retrying_run_in_the_operations_view(home, tmp_path, drive):
+    """A real worker: the flaky operation fails (RecoverableError, retry_after 2 s), the
+    tree shows it rescheduled with its retry count and cause, then succeeded."""
+    import time
+
+    from cfy_local.deployments import api as deployments
+    from cfy_local.executions import api as executions
+    from cfy_local.store.paths import Home
+    from pathlib import Path
+
+    from polling import wait_for
+
+    state = Home.open(str(home))
+    release = tmp_path / "flaky-release"
+    deployments.upload_blueprint(state, str(Path(__file__).parent / "blueprint" / "retrying.yaml"), "flaky")
+    deployments.create_deployment(state, "f1", "flaky", {"release": str(release)})
+    execution_id = executions.start(state, "install", "f1")["id"]
+    wait_for(lambda: any(e.get("event_type") == "task_failed" for e in read_from(state.events_file(execution_id))[0]),
+             timeout=60, message="the first failure")
+    app = CfyTui(state, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, execution_id)
+        screen = app.screen
+        assert isinstance(screen, ExecutionScreen)
+        [op] = [row.op for row in screen.rows if row.kind == "op"]
+        assert op.label.startswith("flaky_") and op.label.endswith(".create")
+        assert op.shown_state in ("rescheduled", "started", "sending")
+        assert "backend not reachable until flaky-release exists" in op.cause
+        assert "RecoverableError" in screen_text(app)
+        release.touch()
+        deadline = time.monotonic() + 60
+        while not (app.executions.index.get(execution_id) or {}).get("status") == "terminated":
+            assert time.monotonic() < deadline, screen_text(app)
+            app.tick()
+            await pilot.pause(0.1)
+        app.tick()
+        await pilot.pause()
+        [op] = [row.op for row in screen.rows if row.kind == "op"]
+        assert op.shown_state == "succeeded" and op.retries >= 1
+        assert "1/1 ops" in screen_text(app)
+
+    try:
+        drive(app, scenario, size=(100, 30))
+    finally:
+        release.touch()  # a failed assertion leaves no worker retrying behind
