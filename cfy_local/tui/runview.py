@@ -75,10 +75,13 @@ def summary_state(ops: list[Operation]) -> tuple[str, str]:
 
 
 def retry_text(op: Operation) -> str:
-    if not op.retries:
-        return ""  # attempts left are not news; attempts made are
+    """Cloudify's ``[retry n/N]``: the retry running (or, while waiting, the next one);
+    for an ended operation the retries it took. Empty for a first attempt."""
+    number = op.retries + (1 if op.shown_state == insight.RESCHEDULED else 0)
+    if not number:
+        return ""
     total = "∞" if op.total_retries == -1 else str(op.total_retries if op.total_retries is not None else "?")
-    return f"{op.retries}/{total}"
+    return f"{number}/{total}"
 
 
 # --- timeline ------------------------------------------------------------------------

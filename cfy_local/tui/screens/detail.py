@@ -236,6 +236,12 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             record = self.record or {}
             if self.jump_to_error or record.get("status") == "failed":
                 self.action_first_error(quiet=True)
+            elif lifecycle.is_active(record.get("status") or ""):
+                # a run retrying an operation opens on it (the first to try again)
+                retrying = insight.retrying(self.shown, self._retry_interval)
+                if retrying:
+                    self.table.move_to_key(retrying[0].operation.key)
+                    self.selected = retrying[0].operation.key
         self.update_header()
         self.update_axis()
         self.table.refresh()
@@ -277,6 +283,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if duration:
             text.append(f" ({duration})")
         text.append(f"  {self.execution_id if width >= 100 else self.execution_id[:8]}", style="dim")
+        if width < 100 and record.get("worker_pid") and lifecycle.is_active(status):
+            text.append(f"  pid {record['worker_pid']}", style="dim")
         text.append("\n")
         shown = self.shown
         counts = shown.counts()
@@ -305,16 +313,19 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if self.replay_at is not None:
             # at that moment of the replay the run was still going, and had not failed
             facts_of, moment = dict(record, status="started", error=None, wait_after_fail=None), self.replay_at
-        for line, kind in runview.why_lines(facts_of, shown, others=others,
-                                            maintenance=self.app.maintenance, max_concurrent=cap,
-                                            retry_interval=self._retry_interval, now=moment)[:3]:
+        why = runview.why_lines(facts_of, shown, others=others, maintenance=self.app.maintenance,
+                                max_concurrent=cap, retry_interval=self._retry_interval, now=moment)
+        for number, (line, kind) in enumerate(why[:3]):
             text.append("\n")
-            # one line each: the whole text is in the events pane (e jumps there)
-            text.append(fit(line, width).rstrip(), style=CLASS_STYLES.get(kind, Style()))
+            # the first reason may take two rows, the others one: the whole text is in the
+            # events pane (e jumps there)
+            rows = 2 if number == 0 and len(why) < 3 else 1
+            shown_line = line if len(line) <= width * rows else fit(line, width * rows - 4)
+            text.append(shown_line.rstrip(), style=CLASS_STYLES.get(kind, Style()))
         worker = record.get("worker_pid")
         parameters = record.get("parameters") or {}
         extra = []
-        if worker and lifecycle.is_active(status):
+        if worker and lifecycle.is_active(status) and width >= 100:
             extra.append(f"worker pid {worker}")
         if parameters and width >= 100:
             extra.append("parameters " + json.dumps(parameters, sort_keys=True, default=str))
