@@ -395,8 +395,11 @@ class RunTracker:
         failed = [op for op in self.operations.values() if op.shown_state == FAILED]
         if not failed:
             return None
+        if len(failed) == 1:
+            return failed[0]
+        position = {key: index for index, key in enumerate(self.order)}
         return min(failed, key=lambda op: (op.error_event if op.error_event is not None else 1 << 60,
-                                           self.order.index(op.key)))
+                                           position[op.key]))
 
 
 # --- reading a run ------------------------------------------------------------------

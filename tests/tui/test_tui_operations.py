@@ -252,6 +252,8 @@ def test_retrying_and_queued_headers_say_why(runs, drive):
 
     async def scenario(pilot):
         table = app.screen.query_one(VirtualTable)
+        assert "install             started ↻" in screen_text(app)  # marked in the list
+        assert "started ↻" not in screen_text(app).replace("install             started ↻", "")
         table.move_to_key(RETRYING)
         await pilot.pause()
         assert "retrying broken_ddddd1.create (3/60), next try in 13 s" in screen_text(app)

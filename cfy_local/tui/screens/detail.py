@@ -639,7 +639,12 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         record = self.record
         return record is not None and lifecycle.is_end(record["status"])
 
+    _times_cache: tuple[int, list[datetime]] = (-1, [])
+
     def _task_times(self) -> list[datetime]:
+        """The moments a task or the workflow changed state: the steps of ←/→."""
+        if self._times_cache[0] == len(self.tracker.events):
+            return self._times_cache[1]
         times = []
         for event in self.tracker.events:
             if event.get("event_type") in ("workflow_started", "sending_task", "task_started", "task_succeeded",
@@ -648,7 +653,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
                 when = insight.event_time(event)
                 if when is not None:
                     times.append(when)
-        return sorted(set(times))
+        self._times_cache = (len(self.tracker.events), sorted(set(times)))
+        return self._times_cache[1]
 
     def set_replay(self, at: datetime | None) -> None:
         """Show the run as it was at ``at`` (None: leave replay)."""

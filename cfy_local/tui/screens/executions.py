@@ -104,6 +104,9 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         styles = {}
         if record is not None:
             styles["status"] = CLASS_STYLES[model.status_class(record["status"])]
+            if execution_id in self._retrying:
+                values["status"] += " ↻"  # an operation waits for its next try
+                styles["status"] = CLASS_STYLES["cancelled"]
         return values, None, styles
 
     def refresh_view(self) -> None:
@@ -113,9 +116,25 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
                             "no executions yet: press n to start one, or run "
                             "cfy executions start WORKFLOW -d DEPLOYMENT")
         table.set_rows(self.data.row_ids)
+        self.mark_retrying()
         self.query_one("#info", Static).update(self.info_text())
         self.show_why(table.cursor_key)
         self.refresh_bindings()
+
+    def mark_retrying(self) -> None:
+        """Which active runs on screen are retrying an operation: once per refresh, for the
+        visible rows only (their events are read incrementally)."""
+        table = self.table
+        top = int(table.scroll_y)
+        visible = table.keys[top:top + (table.size.height or 50)]
+        found = set()
+        for execution_id in visible:
+            record = self.data.index.get(execution_id)
+            if record is not None and lifecycle.is_active(record["status"]) and why.retrying_now(self.app, record):
+                found.add(execution_id)
+        self._retrying = found
+
+    _retrying: set = frozenset()
 
     def on_virtual_table_highlighted(self, message: VirtualTable.Highlighted) -> None:
         self.show_why(message.key)
