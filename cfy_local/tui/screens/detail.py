@@ -694,7 +694,6 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
 
     def action_play(self) -> None:
         if not self._ended():
-            self.app.action_refresh_now()
             return
         if self.replay_at is None:
             start, _ = self._run_span()
@@ -764,8 +763,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             return status in lifecycle.RESUMABLE
         if action in ("cancel", "force_cancel", "kill"):
             return not lifecycle.is_end(status)
-        if action in ("seek", "speed"):
-            return lifecycle.is_end(status)
+        if action in ("seek", "speed", "play"):
+            return lifecycle.is_end(status)  # a live run: space refreshes (the app's key)
         return True
 
     def action_back(self) -> None:
