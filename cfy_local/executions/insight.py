@@ -268,7 +268,19 @@ class RunTracker:
                 self.last_event = when
             if self.first_error is None and is_error_event(event):
                 self.first_error = index
+            if event.get("event_type") == "workflow_started" and self.by_task:
+                self._new_run()
             self._apply(index)
+
+    def _new_run(self) -> None:
+        """A resumed run (a new worker) numbers its tasks from 1 again: its tasks are tied
+        to the graph's operations afresh (the operations keep what earlier runs told)."""
+        self.by_task = {}
+        self._free = {}
+        for key in self.order:
+            op = self.operations[key]
+            if not op.provisional:
+                self._free.setdefault(self._match_of(op), []).append(key)
 
     def _task_key(self, event: dict[str, Any]) -> str | None:
         ctx = _context(event)
@@ -327,10 +339,11 @@ class RunTracker:
         if when is not None:
             op.last_change = when
         if kind in ("sending_task", "task_started"):
+            if op.state in DONE_STATES:
+                # a resumed run runs a failed operation again: its time starts anew
+                op.started, op.ended, op.error_event = when, None, None
             if op.started is None:
                 op.started = when
-            if op.state in DONE_STATES and op.ended is not None:
-                op.ended = None      # a resumed run runs a failed operation again
             op.state = SENDING if kind == "sending_task" else STARTED
         elif kind == "task_succeeded":
             op.state, op.ended = SUCCEEDED, when

@@ -424,3 +424,24 @@ def test_a_real_retrying_run_in_the_operations_view(home, tmp_path, drive):
         drive(app, scenario, size=(100, 30))
     finally:
         release.touch()  # a failed assertion leaves no worker retrying behind
+
+
+def test_a_resumed_run_ties_its_new_task_ids_to_the_same_operations(runs):
+    """A resumed run's worker numbers tasks from 1 again: task 1 of the second run is the
+    failed configure it runs again, not the VM's create of the first run."""
+    record = tui_state.records.load(runs, FAILED)
+    again = tui_state.NOW - timedelta(minutes=5)
+    conf = dict(task="1", operation="lifecycle.configure", instance="app_bbbbb1")
+    tui_state.append_events(runs.events_file(FAILED), [
+        tui_state.event(record, again, "Resuming 'install' workflow execution", "workflow_started"),
+        tui_state.op_event(record, again, "sending_task", "Sending task", **conf),
+        tui_state.op_event(record, again, "task_started", "Task started", **conf),
+        tui_state.op_event(record, again + timedelta(seconds=3), "task_succeeded", "Task succeeded", **conf),
+    ])
+    tracker = tracker_of(runs, FAILED)
+    states = {op.label: op.shown_state for op in tracker.ordered()}
+    assert states["app_bbbbb1.configure"] == "succeeded"
+    configure = next(op for op in tracker.ordered() if op.label == "app_bbbbb1.configure")
+    assert configure.duration(clock.now()) == 3.0 and tracker.first_failed() is None
+    vm = next(op for op in tracker.ordered() if op.label == "vm_aaaaa1.create")
+    assert len(vm.events) == 4  # none of the resumed run's events
