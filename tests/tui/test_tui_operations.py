@@ -445,3 +445,34 @@ def test_a_resumed_run_ties_its_new_task_ids_to_the_same_operations(runs):
     assert configure.duration(clock.now()) == 3.0 and tracker.first_failed() is None
     vm = next(op for op in tracker.ordered() if op.label == "vm_aaaaa1.create")
     assert len(vm.events) == 4  # none of the resumed run's events
+
+
+def test_header_counts_down_wait_after_fail(state, drive):
+    """An operation failed for good while another still runs: the run waits for it at most
+    wait_after_fail seconds, and the header says how long is left."""
+    start = tui_state.NOW - timedelta(seconds=100)
+    record = tui_state.add_execution(state, 0x41, deployment="web", workflow="install", status="started",
+                                     created=start, started=start, worker_pid=1)
+    tui_state.write_graph(state, record, {
+        f"a_aaaaa1|{tui_state.LC}.create||#0": ("failed", 0),
+        f"b_bbbbb1|{tui_state.LC}.create||#0": ("pending", 0),
+    })
+    a = dict(task="1", operation="lifecycle.create", instance="a_aaaaa1")
+    b = dict(task="2", operation="lifecycle.create", instance="b_bbbbb1")
+    cause = [{"type": "NonRecoverableError", "message": "disk full", "traceback": ""}]
+    tui_state.append_events(state.events_file(record["id"]), [
+        tui_state.event(record, start, "Starting 'install' workflow execution", "workflow_started"),
+        tui_state.op_event(record, start, "task_started", "Task started", **a),
+        tui_state.op_event(record, start, "task_started", "Task started", **b),
+        tui_state.op_event(record, start + timedelta(seconds=40), "task_failed", "Task failed -> disk full",
+                           causes=cause, **a),
+    ])
+    app = CfyTui(state, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, record["id"])
+        # failed 60 s ago, wait_after_fail 600 s
+        assert ("a_aaaaa1.create failed; waiting for the other operations, 9m00s left (wait_after_fail 600 s)"
+                in " ".join(screen_text(app).split()))
+
+    drive(app, scenario, size=(120, 35))
