@@ -476,3 +476,36 @@ def test_header_counts_down_wait_after_fail(state, drive):
                 in " ".join(screen_text(app).split()))
 
     drive(app, scenario, size=(120, 35))
+
+
+def test_operations_known_from_events_before_graph_json_exists(state, drive):
+    """graph.json is first written when an operation ends: until then the tree shows the
+    operations the events named, and the cursor stays on one when its entry arrives."""
+    start = tui_state.NOW - timedelta(seconds=30)
+    record = tui_state.add_execution(state, 0x42, deployment="web", workflow="install", status="started",
+                                     created=start, started=start, worker_pid=1)
+    a = dict(task="1", operation="lifecycle.create", instance="a_aaaaa1")
+    tui_state.append_events(state.events_file(record["id"]), [
+        tui_state.event(record, start, "Starting 'install' workflow execution", "workflow_started"),
+        tui_state.op_event(record, start, "sending_task", "Sending task", **a),
+        tui_state.op_event(record, start, "task_started", "Task started", **a),
+    ])
+    app = CfyTui(state, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, record["id"])
+        screen = app.screen
+        assert "0/1+ ops (total known once the first one ends)" in screen_text(app)
+        assert [row.key for row in screen.rows if row.kind == "op"] == ["~1"]
+        await pilot.press("end")
+        assert screen.selected == "~1"
+        tui_state.write_graph(state, record, {f"a_aaaaa1|{tui_state.LC}.create||#0": ("pending", 0),
+                                              f"b_bbbbb1|{tui_state.LC}.create||#0": ("pending", 0)})
+        app.tick()
+        await pilot.pause()
+        key = f"a_aaaaa1|{tui_state.LC}.create||#0"
+        assert screen.selected == key and screen.query_one(VirtualTable).cursor_key == key
+        assert screen.shown.operations[key].shown_state == "started"
+        assert "0/2 ops, 1 running" in screen_text(app)
+
+    drive(app, scenario, size=(100, 30))

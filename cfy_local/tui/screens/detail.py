@@ -255,6 +255,13 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         self.row_by_key = {row.key: row for row in self.rows}
         self.row_keys = [row.key for row in self.rows]
         self.table.empty_text = "no operations"
+        if self.selected not in self.row_by_key and self.selected.startswith("~"):
+            # an operation known from its events got its graph.json entry: follow it
+            task_id = self.selected[1:]
+            moved = next((op.key for op in self.shown.operations.values() if op.task_id == task_id), None)
+            if moved is not None:
+                self.table.rename_cursor_key(moved)
+                self.selected = moved
         self.table.set_rows(self.row_keys)
 
     # --- header ------------------------------------------------------------------------
