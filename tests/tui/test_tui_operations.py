@@ -509,3 +509,17 @@ def test_operations_known_from_events_before_graph_json_exists(state, drive):
         assert "0/2 ops, 1 running" in screen_text(app)
 
     drive(app, scenario, size=(100, 30))
+
+
+def test_the_slowest_operation_stands_out(runs, drive):
+    from cfy_local.tui.screens.detail import SLOWEST_STYLE
+
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        screen = app.screen
+        slow = [key for key in screen.row_keys if screen.row_cells(key)[2].get("duration") == SLOWEST_STYLE]
+        assert len(slow) == 1 and "lifecycle.create" in slow[0] and slow[0].startswith("app_bbbbb1")  # 18 s
+
+    drive(app, scenario)

@@ -40,6 +40,7 @@ STATE_STYLES = {
     insight.FAILED: Style(color="red", bold=True),
     insight.RESCHEDULED: Style(color="yellow", bold=True),
 }
+SLOWEST_STYLE = Style(bold=True, underline=True)
 ROW_STYLES = {insight.FAILED: Style(color="red"), insight.RESCHEDULED: Style(color="yellow")}
 
 TREE_COLUMNS = [
@@ -163,6 +164,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         self._retry_interval = None
         self._scope_signature: tuple | None = None
         self._jumped = False
+        self._slowest: str | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -252,6 +254,9 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         record = self.record or {}
         label = f"{record.get('workflow_id') or 'workflow'} (all events)"
         self.rows = runview.build_rows(self.shown, label)
+        now = self.replay_at or clock.now()
+        timed = [(op.duration(now) or 0.0, op.key) for op in self.shown.operations.values() if op.started]
+        self._slowest = max(timed)[1] if timed else None
         self.row_by_key = {row.key: row for row in self.rows}
         self.row_keys = [row.key for row in self.rows]
         self.table.empty_text = "no operations"
@@ -399,6 +404,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             values["start"] = op.started.strftime("%H:%M:%S") if op.started else ""
             values["duration"] = insight.format_seconds(op.duration(now))
             styles["state"] = STATE_STYLES.get(state, Style())
+            if op.key == self._slowest:
+                styles["duration"] = SLOWEST_STYLE  # the slow operation stands out
             row_style = ROW_STYLES.get(state)
             started, ended = op.started, None
             if op.started is not None:
