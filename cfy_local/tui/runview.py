@@ -183,3 +183,24 @@ def why_lines(record: dict, tracker: RunTracker | None, *, others=(), maintenanc
                 cause = f"{failed.label}: {failed.cause}"
         out.append((cause or insight.first_line(record["error"]), "failed"))
     return out
+
+
+PROBLEM_STATES = frozenset({insight.FAILED, insight.RESCHEDULED})
+
+
+def visible_rows(rows: list[Row], folded: set[str], *, problems_only: bool = False) -> list[Row]:
+    """The rows shown: children of folded node/instance rows left out; with
+    ``problems_only``, only failed or retrying operations and the rows above them."""
+    out: list[Row] = []
+    hidden_below: int | None = None   # depth of a folded row whose children are skipped
+    for row in rows:
+        if hidden_below is not None:
+            if row.depth > hidden_below:
+                continue
+            hidden_below = None
+        if problems_only and row.kind != "run" and not any(op.shown_state in PROBLEM_STATES for op in row.ops):
+            continue
+        out.append(row)
+        if row.key in folded and row.kind in ("node", "instance"):
+            hidden_below = row.depth
+    return out

@@ -523,3 +523,29 @@ def test_the_slowest_operation_stands_out(runs, drive):
         assert len(slow) == 1 and "lifecycle.create" in slow[0] and slow[0].startswith("app_bbbbb1")  # 18 s
 
     drive(app, scenario)
+
+
+def test_fold_nodes_and_show_only_failed_or_retrying_operations(runs, drive):
+    app = CfyTui(runs, live=False)
+
+    async def scenario(pilot):
+        await open_run(pilot, app, FAILED)
+        screen = app.screen
+        table = screen.query_one(VirtualTable)
+        assert len(table.keys) == 9
+        await pilot.press("home", "down", "enter")  # fold the vm node
+        assert table.keys[:3] == ["run", "n:vm", "n:app"]
+        assert "▸ vm" in screen_text(app)
+        await pilot.press("enter")
+        assert len(table.keys) == 9
+        await pilot.press("asterisk")
+        assert table.keys == ["run", "n:vm", "n:app"]
+        await pilot.press("e")  # the first error unfolds its node
+        assert table.cursor_key.startswith("app_bbbbb1|cloudify.interfaces.lifecycle.configure")
+        await pilot.press("asterisk", "F")
+        assert [screen.row_by_key[k].label for k in table.keys] == ["install (all events)", "app", "app_bbbbb1",
+                                                                     "configure"]
+        await pilot.press("F")
+        assert len(table.keys) == 9
+
+    drive(app, scenario)

@@ -114,6 +114,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         Binding("n", "next_hit(1)", "Next hit", show=False),
         Binding("N", "next_hit(-1)", "Previous hit", show=False),
         Binding("t", "timeline", "Timeline"),
+        Binding("F", "problems", "Failed/retrying only", show=False),
+        Binding("asterisk", "fold_all", "Fold all", key_display="*", show=False),
         Binding("tab", "switch_pane", "Pane", show=False),
         Binding("z", "zoom_pane", "Zoom pane", show=False),
         Binding("x", "expand_frames", "Frames", show=False),
@@ -165,6 +167,9 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         self._scope_signature: tuple | None = None
         self._jumped = False
         self._slowest: str | None = None
+        self.all_rows: list[runview.Row] = []
+        self.folded: set[str] = set()
+        self.problems_only = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -253,11 +258,12 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
     def rebuild_rows(self) -> None:
         record = self.record or {}
         label = f"{record.get('workflow_id') or 'workflow'} (all events)"
-        self.rows = runview.build_rows(self.shown, label)
+        self.all_rows = runview.build_rows(self.shown, label)
+        self.rows = runview.visible_rows(self.all_rows, self.folded, problems_only=self.problems_only)
         now = self.replay_at or clock.now()
         timed = [(op.duration(now) or 0.0, op.key) for op in self.shown.operations.values() if op.started]
         self._slowest = max(timed)[1] if timed else None
-        self.row_by_key = {row.key: row for row in self.rows}
+        self.row_by_key = {row.key: row for row in self.all_rows}  # folded ones too
         self.row_keys = [row.key for row in self.rows]
         self.table.empty_text = "no operations"
         if self.selected not in self.row_by_key and self.selected.startswith("~"):
@@ -412,7 +418,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
                 ended = op.started + timedelta(seconds=op.duration(now) or 0)
         else:
             summary, state = runview.summary_state(row.ops)
-            marker = "▾ " if row.kind != "run" else ""
+            marker = "" if row.kind == "run" else ("▸ " if row.key in self.folded else "▾ ")
             values["label"] = indent + marker + row.label
             values["state"] = summary
             styles["state"] = STATE_STYLES.get(state, Style())
@@ -436,7 +442,24 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             self.update_events(True)
 
     def on_virtual_table_selected(self, message: VirtualTable.Selected) -> None:
+        """Enter folds or unfolds a node or an instance; on an operation it moves to its
+        events."""
+        row = self.row_by_key.get(message.key)
+        if row is not None and row.kind in ("node", "instance"):
+            self.folded.symmetric_difference_update({row.key})
+            self.rebuild_rows()
+            return
         self.pane.focus()
+
+    def action_fold_all(self) -> None:
+        """Fold every node (or unfold all when some are folded)."""
+        nodes = {row.key for row in self.all_rows if row.kind == "node"}
+        self.folded = set() if self.folded else nodes
+        self.rebuild_rows()
+
+    def action_problems(self) -> None:
+        self.problems_only = not self.problems_only
+        self.rebuild_rows()
 
     # --- events ------------------------------------------------------------------------
 
@@ -519,6 +542,10 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         shown = self.shown
         failed = shown.first_failed()
         if failed is not None:
+            unfold = {f"n:{failed.node}", f"i:{failed.instance}"} & self.folded
+            if unfold:
+                self.folded -= unfold
+                self.rebuild_rows()
             self.table.move_to_key(failed.key)
             self.selected = failed.key
             self.update_events(True)
