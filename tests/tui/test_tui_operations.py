@@ -233,7 +233,9 @@ def test_replay_steps_plays_and_changes_speed(runs, drive):
         await pilot.press("s", "s")
         assert screen.speed == 100
         await pilot.press("space")
-        assert screen.playing
+        assert screen.playing and screen._play_timer is not None
+        screen._play_timer.pause()  # the ticks below are driven by hand, not by the clock
+        screen.set_replay(tui_state.NOW - timedelta(minutes=30) + timedelta(seconds=1))
         screen.play_tick()  # one tick at ×100 moves 10 s on
         assert screen.replay_at == tui_state.NOW - timedelta(minutes=30) + timedelta(seconds=11)
         screen.play_tick(1.0)
