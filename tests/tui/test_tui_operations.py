@@ -551,3 +551,34 @@ def test_fold_nodes_and_show_only_failed_or_retrying_operations(runs, drive):
         assert len(table.keys) == 9
 
     drive(app, scenario)
+
+
+def test_target_side_relationship_operations_and_endless_retries(state):
+    """A target-side operation's events name both sides like the source side's; retries
+    of -1 (forever) never make a failure final."""
+    start = tui_state.NOW - timedelta(seconds=30)
+    record = tui_state.add_execution(state, 0x43, deployment="web", workflow="install", status="started",
+                                     created=start, started=start, worker_pid=1)
+    establish = "cloudify.interfaces.relationship_lifecycle.establish"
+    tui_state.write_graph(state, record, {
+        f"app_aaaaa1|{establish}|source|db_bbbbb1#0": ("succeeded", 0),
+        f"db_bbbbb1|{establish}|target|app_aaaaa1#0": ("pending", 0),
+    })
+    side = dict(operation="relationship_lifecycle.establish", source="app_aaaaa1", target="db_bbbbb1")
+    cause = [{"type": "RecoverableError", "message": "db not ready", "traceback": ""}]
+    tui_state.append_events(state.events_file(record["id"]), [
+        tui_state.op_event(record, start, "task_started", "Task started", task="1", **side),
+        tui_state.op_event(record, start, "task_succeeded", "Task succeeded", task="1", **side),
+        tui_state.op_event(record, start, "task_started", "Task started", task="2", total=-1, **side),
+        tui_state.op_event(record, start, "task_failed", "Task failed", task="2", total=-1, retry=7,
+                           causes=cause, **side),
+    ])
+    tracker = tracker_of(state, record["id"])
+    source, target = tracker.ordered()
+    assert (source.side, source.instance, source.shown_state) == ("source", "app_aaaaa1", "succeeded")
+    assert (target.side, target.instance, target.related, target.shown_state) == (
+        "target", "db_bbbbb1", "app_aaaaa1", "rescheduled")
+    assert target.short == "establish ← app_aaaaa1"
+    [item] = insight.retrying(tracker, 15)
+    assert item.text(start + timedelta(seconds=5)) == (
+        "retrying db_bbbbb1.establish (8/∞), next try in 10 s: RecoverableError: db not ready")
