@@ -255,6 +255,8 @@ def test_retrying_and_queued_headers_say_why(runs, drive):
     async def scenario(pilot):
         table = app.screen.query_one(VirtualTable)
         assert "install             started ↻" in screen_text(app)  # marked in the list
+        assert "uninstall           queued #2" in screen_text(app)  # behind 00000004 (#1)
+        assert "uninstall           queued #1" in screen_text(app)
         assert "started ↻" not in screen_text(app).replace("install             started ↻", "")
         table.move_to_key(RETRYING)
         await pilot.pause()
