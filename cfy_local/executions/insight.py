@@ -165,6 +165,11 @@ class Operation:
         return max(0.0, (now - self.started).total_seconds())
 
 
+def _int(value: Any) -> int:
+    """A count from a file a person may have edited: anything but an integer is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _split_key(key: str) -> tuple[str, str, str, str]:
     """``<instance>|<operation>|<side>|<related>#<n>`` → its four parts."""
     base = key.rsplit("#", 1)[0]
@@ -208,7 +213,10 @@ class RunTracker:
     def set_graph(self, graph: dict[str, Any]) -> None:
         """Take a (newer) graph.json: new operations are added, states refreshed."""
         operations = graph.get("operations") or {}
-        self.graph_total = int(graph.get("total_operations") or len(operations))
+        if not isinstance(operations, dict):
+            operations = {}
+        operations = {key: entry for key, entry in operations.items() if isinstance(entry, dict)}
+        self.graph_total = _int(graph.get("total_operations")) or len(operations)
         for key, entry in operations.items():
             if not isinstance(entry, dict):
                 continue
@@ -224,7 +232,7 @@ class RunTracker:
                 self._free.setdefault(self._match_of(op), []).append(key)
             if self.until is None:
                 op.graph_state = str(entry.get("state") or PENDING)
-                op.graph_retries = int(entry.get("retries") or 0)
+                op.graph_retries = _int(entry.get("retries"))
                 if op.graph_state in DONE_STATES and op.state not in DONE_STATES and op.seen:
                     # graph.json is written after the events of the same moment: trust its end
                     op.state = op.graph_state

@@ -584,3 +584,14 @@ def test_target_side_relationship_operations_and_endless_retries(state):
     [item] = insight.retrying(tracker, 15)
     assert item.text(start + timedelta(seconds=5)) == (
         "retrying db_bbbbb1.establish (8/∞), next try in 10 s: RecoverableError: db not ready")
+
+
+def test_a_hand_edited_graph_does_not_break_the_view(state):
+    graph = {"total_operations": "many", "operations": {
+        "x_aaaaa1|cloudify.interfaces.lifecycle.create||#0": {"state": "succeeded", "retries": "two"},
+        "bad": "not an entry"}}
+    tracker = insight.RunTracker(graph)
+    [op] = tracker.ordered()
+    assert (op.instance, op.graph_retries, op.shown_state) == ("x_aaaaa1", 0, "succeeded")
+    assert tracker.counts()["total"] == 1
+    assert insight.RunTracker({"operations": ["nonsense"]}).ordered() == []

@@ -247,8 +247,9 @@ class DeploymentScreen(NodesScreen):
             outputs = deployments.evaluate_outputs(self.app.home, self.deployment_id)
             text.append(json.dumps({k: v.get("value") for k, v in outputs.items()}, sort_keys=True, default=str)
                         if outputs else "{}")
-        except CfyLocalError as exc:
-            text.append(str(exc), style=Style(color="yellow"))
+        except (CfyLocalError, ValueError, KeyError, TypeError) as exc:
+            # an output that cannot be evaluated yet (an attribute not set) is said, not fatal
+            text.append(f"cannot evaluate: {exc}", style=Style(color="yellow"))
         return text
 
     def action_executions(self) -> None:
