@@ -8,6 +8,9 @@ wall time is printed beside it):
   full tick in the running app (data + redraw of 80x24)      target ≤ 100 ms
   events pane: poll after 100 new events on a 100,000-line log  target ≤ 10 ms
                 (vs. re-reading the whole log: ratio shown)
+  operations view of a run with 10,000 operations (40,000 events):
+    open (read graph.json and events, build the tree, draw 80x24)  target ≤ 1000 ms
+    scroll one page / jump to the end of the tree                  target ≤ 50 ms
 
 Usage: .venv/bin/python bench/bench_tui_refresh.py [--keep]
 """
@@ -85,6 +88,86 @@ def populate(home: Home) -> list[dict]:
         save_record(home.execution_file(record["id"]), record, durable=False)
         made.append(record)
     return made
+
+
+OPERATIONS = 10_000
+
+
+def write_big_run(home: Home) -> str:
+    """A finished install of 10,000 operations (2,500 instances × 4), with its events."""
+    import json
+
+    from cfy_local.store.atomic import atomic_write_bytes
+
+    record = records.new_record(workflow_id="install", deployment_id="big", blueprint_id="bp", status="terminated")
+    start = NOW - timedelta(hours=1)
+    record.update(created_at=iso(start), started_at=iso(start), ended_at=iso(start + timedelta(seconds=3000)),
+                  total_operations=OPERATIONS, finished_operations=OPERATIONS)
+    save_record(home.execution_file(record["id"]), record, durable=False)
+    operations = {}
+    with EventWriter(home.events_file(record["id"]), batch=True) as writer:
+        for number in range(OPERATIONS):
+            instance = f"node{number % 50}_{number // 4:06d}"
+            operation = "cloudify.interfaces.lifecycle." + ("create", "configure", "start", "poststart")[number % 4]
+            key = f"{instance}|{operation}||#0"
+            operations[key] = {"name": "script_runner.tasks.run", "operation": operation,
+                               "node_instance_id": instance, "state": "succeeded", "retries": 0}
+            at = start + timedelta(seconds=number * 0.3)
+            context = {"deployment_id": "big", "execution_id": record["id"], "workflow_id": "install",
+                       "node_id": instance, "node_name": instance.rsplit("_", 1)[0], "operation": operation,
+                       "task_id": str(number), "task_name": "script_runner.tasks.run",
+                       "task_current_retries": 0, "task_total_retries": 60}
+            for offset, kind in ((0, "sending_task"), (0, "task_started"), (0.2, None), (0.25, "task_succeeded")):
+                event = {"type": "cloudify_log" if kind is None else "cloudify_event",
+                         "timestamp": iso(at + timedelta(seconds=offset)),
+                         "reported_timestamp": iso(at + timedelta(seconds=offset)),
+                         "message": {"text": "working" if kind is None else f"{kind} 'script_runner.tasks.run'",
+                                     "arguments": None}, "context": context}
+                if kind is None:
+                    event.update(level="info", logger="ctx")
+                else:
+                    event["event_type"] = kind
+                writer.write(event)
+    graph = {"schema_version": 1, "execution_id": record["id"], "workflow_id": "install", "updated_at": iso(NOW),
+             "total_operations": OPERATIONS, "finished_operations": OPERATIONS, "operations": operations}
+    atomic_write_bytes(home.graph_file(record["id"]), json.dumps(graph).encode(), durable=False)
+    return record["id"]
+
+
+def bench_operations_view(home: Home) -> bool:
+    from cfy_local.tui.app import CfyTui
+    from cfy_local.tui.screens.detail import ExecutionScreen
+
+    execution_id = write_big_run(home)
+    timings: dict[str, tuple[float, float]] = {}
+
+    async def run_app() -> None:
+        app = CfyTui(home, live=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.refresh_state()
+            with Span() as span:
+                app.push_screen(ExecutionScreen(execution_id))
+                await pilot.pause()
+                await pilot.pause()
+            timings["open"] = (span.wall, span.cpu)
+            assert len(app.screen.rows) > OPERATIONS, len(app.screen.rows)
+            pages = []
+            for _ in range(10):
+                with Span() as span:
+                    await pilot.press("pagedown")
+                pages.append((span.wall, span.cpu))
+            timings["page"] = (statistics.median(p[0] for p in pages), statistics.median(p[1] for p in pages))
+            with Span() as span:
+                await pilot.press("end")
+            timings["end"] = (span.wall, span.cpu)
+            assert app.screen.selected == app.screen.row_keys[-1]
+
+    asyncio.run(run_app())
+    ok = report(f"operations view: open a run of {OPERATIONS} operations", *timings["open"], 1000)
+    ok &= report("operations view: one page down (median of 10)", *timings["page"], 50)
+    ok &= report("operations view: jump to the last operation", *timings["end"], 50)
+    return ok
 
 
 def main(argv: list[str]) -> int:
@@ -185,6 +268,7 @@ def main(argv: list[str]) -> int:
         ok &= report("events: poll after 100 new events", incremental.wall, incremental.cpu, 10)
         print(f"  re-reading the whole log instead: cpu {whole.cpu:.1f} ms "
               f"({whole.cpu / max(incremental.cpu, 0.001):.0f}x the incremental read)")
+        ok &= bench_operations_view(home)
     finally:
         clock.freeze(None)
         if "--keep" in argv:

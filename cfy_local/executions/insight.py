@@ -165,6 +165,11 @@ class Operation:
         return max(0.0, (now - self.started).total_seconds())
 
 
+def _int(value: Any) -> int:
+    """A count from a file a person may have edited: anything but an integer is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _split_key(key: str) -> tuple[str, str, str, str]:
     """``<instance>|<operation>|<side>|<related>#<n>`` → its four parts."""
     base = key.rsplit("#", 1)[0]
@@ -208,7 +213,10 @@ class RunTracker:
     def set_graph(self, graph: dict[str, Any]) -> None:
         """Take a (newer) graph.json: new operations are added, states refreshed."""
         operations = graph.get("operations") or {}
-        self.graph_total = int(graph.get("total_operations") or len(operations))
+        if not isinstance(operations, dict):
+            operations = {}
+        operations = {key: entry for key, entry in operations.items() if isinstance(entry, dict)}
+        self.graph_total = _int(graph.get("total_operations")) or len(operations)
         for key, entry in operations.items():
             if not isinstance(entry, dict):
                 continue
@@ -224,7 +232,7 @@ class RunTracker:
                 self._free.setdefault(self._match_of(op), []).append(key)
             if self.until is None:
                 op.graph_state = str(entry.get("state") or PENDING)
-                op.graph_retries = int(entry.get("retries") or 0)
+                op.graph_retries = _int(entry.get("retries"))
                 if op.graph_state in DONE_STATES and op.state not in DONE_STATES and op.seen:
                     # graph.json is written after the events of the same moment: trust its end
                     op.state = op.graph_state
@@ -268,7 +276,19 @@ class RunTracker:
                 self.last_event = when
             if self.first_error is None and is_error_event(event):
                 self.first_error = index
+            if event.get("event_type") == "workflow_started" and self.by_task:
+                self._new_run()
             self._apply(index)
+
+    def _new_run(self) -> None:
+        """A resumed run (a new worker) numbers its tasks from 1 again: its tasks are tied
+        to the graph's operations afresh (the operations keep what earlier runs told)."""
+        self.by_task = {}
+        self._free = {}
+        for key in self.order:
+            op = self.operations[key]
+            if not op.provisional:
+                self._free.setdefault(self._match_of(op), []).append(key)
 
     def _task_key(self, event: dict[str, Any]) -> str | None:
         ctx = _context(event)
@@ -327,10 +347,11 @@ class RunTracker:
         if when is not None:
             op.last_change = when
         if kind in ("sending_task", "task_started"):
+            if op.state in DONE_STATES:
+                # a resumed run runs a failed operation again: its time starts anew
+                op.started, op.ended, op.error_event = when, None, None
             if op.started is None:
                 op.started = when
-            if op.state in DONE_STATES and op.ended is not None:
-                op.ended = None      # a resumed run runs a failed operation again
             op.state = SENDING if kind == "sending_task" else STARTED
         elif kind == "task_succeeded":
             op.state, op.ended = SUCCEEDED, when
@@ -395,8 +416,11 @@ class RunTracker:
         failed = [op for op in self.operations.values() if op.shown_state == FAILED]
         if not failed:
             return None
+        if len(failed) == 1:
+            return failed[0]
+        position = {key: index for index, key in enumerate(self.order)}
         return min(failed, key=lambda op: (op.error_event if op.error_event is not None else 1 << 60,
-                                           self.order.index(op.key)))
+                                           position[op.key]))
 
 
 # --- reading a run ------------------------------------------------------------------

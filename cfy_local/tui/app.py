@@ -21,6 +21,10 @@ from cfy_local.errors import CfyLocalError
 from cfy_local.executions import lifecycle
 from cfy_local.store.paths import Home, resolve_home
 from cfy_local.tui import model
+from cfy_local.tui.screens import resources
+from cfy_local.tui.screens.executions import ExecutionsScreen
+from cfy_local.tui.screens.goto import GotoScreen
+from cfy_local.tui.screens.schedules import SchedulesScreen
 
 # Check for dead workers at most this often (the check itself is cheap; the reconcile it
 # may trigger takes the state lock).
@@ -60,8 +64,6 @@ class CfyTui(App):
     # --- lifecycle ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        from cfy_local.tui.screens.executions import ExecutionsScreen
-
         self.refresh_state()
         self.push_screen(ExecutionsScreen())
         if self.live:
@@ -130,27 +132,26 @@ class CfyTui(App):
         self.push_screen(HelpScreen(self.screen))
 
     def action_goto(self) -> None:
-        from cfy_local.tui.screens.goto import GotoScreen
-
         if isinstance(self.screen, GotoScreen):
             return
         self.push_screen(GotoScreen(), self.open_view)
 
-    def open_view(self, view: str | None) -> None:
-        """Push the list named by `:view` (Esc comes back to where it was opened)."""
+    def open_view(self, view: str | None, deployment_id: str | None = None) -> None:
+        """Push the screen named by `:view` — of one deployment when ``deployment_id`` is
+        given (Esc comes back to where it was opened). Screens go to each other through
+        here, so no screen module imports another."""
         if not view:
             return
-        from cfy_local.tui.screens import resources
-        from cfy_local.tui.screens.executions import ExecutionsScreen
-        from cfy_local.tui.screens.schedules import SchedulesScreen
-
-        screens = {"deployments": resources.DeploymentsScreen, "nodes": resources.NodesScreen,
-                   "schedules": SchedulesScreen}
-        if view == "executions":
+        if view == "executions" and deployment_id is None:
             # the executions list is the first screen: go back to it
             while len(self.screen_stack) > 2 and not isinstance(self.screen, ExecutionsScreen):
                 self.pop_screen()
             return
+        screens = {"deployments": lambda: resources.DeploymentsScreen(),
+                   "deployment": lambda: resources.DeploymentScreen(deployment_id),
+                   "nodes": lambda: resources.NodesScreen(deployment_id),
+                   "schedules": lambda: SchedulesScreen(deployment_id=deployment_id),
+                   "executions": lambda: ExecutionsScreen(deployment_id=deployment_id)}
         self.push_screen(screens[view]())
 
     def cfy_command(self, *args: str) -> str:

@@ -81,7 +81,7 @@ def wrap(text: str, width: int) -> list[str]:
     near the end of the piece (words stay whole), else at the width."""
     if width <= 0:
         return [text]
-    if not text.isascii():
+    if not text.isascii() and cell_len(text) != len(text):  # wide characters: cut by cells
         return [text] if cell_len(text) <= width else chop_cells(text, width)
     if len(text) <= width:
         return [text]
@@ -135,7 +135,7 @@ class EventPane(ScrollView, can_focus=True):
         lines = self._lines.get(index)
         if lines is None:
             event = self.source[index]
-            lines = event_lines(event, expand=self.expand, compact=self._text_width() < 120)
+            lines = event_lines(event, expand=self.expand, compact=self._width < 120)
             self._lines[index] = lines
         return lines
 
@@ -180,6 +180,8 @@ class EventPane(ScrollView, can_focus=True):
 
     def _relayout(self) -> None:
         width = self._text_width()
+        if (width < 120) != (self._width < 120):
+            self._lines.clear()  # compact lines below 120 columns, full ones above
         self._width = width
         self._prefix = list(accumulate((height(self.lines_of(i), width) for i in self.entries), initial=0))
         self.virtual_size = Size(width, self._prefix[-1])

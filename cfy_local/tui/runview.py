@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cfy_local.executions import insight
+from cfy_local.executions import insight, lifecycle
 from cfy_local.executions.insight import Operation, RunTracker
 
 RUN_KEY = "run"
@@ -75,10 +75,13 @@ def summary_state(ops: list[Operation]) -> tuple[str, str]:
 
 
 def retry_text(op: Operation) -> str:
-    if not op.retries:
-        return ""  # attempts left are not news; attempts made are
+    """Cloudify's ``[retry n/N]``: the retry running (or, while waiting, the next one);
+    for an ended operation the retries it took. Empty for a first attempt."""
+    number = op.retries + (1 if op.shown_state == insight.RESCHEDULED else 0)
+    if not number:
+        return ""
     total = "∞" if op.total_retries == -1 else str(op.total_retries if op.total_retries is not None else "?")
-    return f"{op.retries}/{total}"
+    return f"{number}/{total}"
 
 
 # --- timeline ------------------------------------------------------------------------
@@ -168,8 +171,7 @@ def why_lines(record: dict, tracker: RunTracker | None, *, others=(), maintenanc
             name = f"{failed.label} failed" if failed else "an operation failed"
             out.append((f"{name}; waiting for the other operations, {insight.format_seconds(left)} left "
                         f"(wait_after_fail {record.get('wait_after_fail')} s)", "failed"))
-        from_status = record.get("status") or ""
-        if not from_status or from_status not in ("terminated", "failed", "cancelled"):
+        if not lifecycle.is_end(record.get("status") or ""):  # an ended run retries nothing
             for item in insight.retrying(tracker, retry_interval):
                 out.append((item.text(now), "cancelled"))
     if record.get("status") == "failed" and record.get("error"):
@@ -179,4 +181,25 @@ def why_lines(record: dict, tracker: RunTracker | None, *, others=(), maintenanc
             if failed is not None:
                 cause = f"{failed.label}: {failed.cause}"
         out.append((cause or insight.first_line(record["error"]), "failed"))
+    return out
+
+
+PROBLEM_STATES = frozenset({insight.FAILED, insight.RESCHEDULED})
+
+
+def visible_rows(rows: list[Row], folded: set[str], *, problems_only: bool = False) -> list[Row]:
+    """The rows shown: children of folded node/instance rows left out; with
+    ``problems_only``, only failed or retrying operations and the rows above them."""
+    out: list[Row] = []
+    hidden_below: int | None = None   # depth of a folded row whose children are skipped
+    for row in rows:
+        if hidden_below is not None:
+            if row.depth > hidden_below:
+                continue
+            hidden_below = None
+        if problems_only and row.kind != "run" and not any(op.shown_state in PROBLEM_STATES for op in row.ops):
+            continue
+        out.append(row)
+        if row.key in folded and row.kind in ("node", "instance"):
+            hidden_below = row.depth
     return out

@@ -133,6 +133,10 @@ class VirtualTable(ScrollView, can_focus=True, inherit_bindings=False):
         if self._cursor_key != previous:
             self.post_message(self.Highlighted(self, self._cursor_key))
 
+    def rename_cursor_key(self, key: str) -> None:
+        """The cursor's row got a new key (before ``set_rows`` with it): keep the cursor on it."""
+        self._cursor_key = key
+
     def move_to_key(self, key: str) -> bool:
         if key not in self._positions:
             return False

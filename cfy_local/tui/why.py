@@ -17,7 +17,7 @@ from cfy_local.errors import CfyLocalError
 from cfy_local.executions import insight, lifecycle
 from cfy_local.tui import model, runview
 
-KEEP = 8  # runs whose trackers are kept
+KEEP = 32  # runs whose trackers are kept (the highlighted one and the active rows on screen)
 
 
 class _Run:
@@ -47,19 +47,32 @@ class _Run:
 _runs: "OrderedDict[tuple[str, str], _Run]" = OrderedDict()
 
 
+def _run_of(app, record: dict[str, Any]) -> _Run:
+    key = (app.home.root, record["id"])
+    run = _runs.get(key)
+    if run is None:
+        run = _runs[key] = _Run(app, record["id"])
+        while len(_runs) > KEEP:
+            _runs.popitem(last=False)
+    _runs.move_to_end(key)
+    return run
+
+
+def retrying_now(app, record: dict[str, Any]) -> bool:
+    """Is an operation of this active run waiting to be retried (the list marks it ↻)?"""
+    if not lifecycle.is_active(record["status"]):
+        return False
+    tracker = _run_of(app, record).update(app, record)
+    return any(op.shown_state == insight.RESCHEDULED for op in tracker.operations.values())
+
+
 def lines(app, record: dict[str, Any]) -> list[tuple[str, str]]:
     """(text, class) lines for one execution of the list."""
     status = record["status"]
     tracker = None
     run = None
     if lifecycle.is_active(status) or status == "failed":
-        key = (app.home.root, record["id"])
-        run = _runs.get(key)
-        if run is None:
-            run = _runs[key] = _Run(app, record["id"])
-            while len(_runs) > KEEP:
-                _runs.popitem(last=False)
-        _runs.move_to_end(key)
+        run = _run_of(app, record)
         tracker = run.update(app, record)
     cap = None
     others = ()

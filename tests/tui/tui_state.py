@@ -2,7 +2,6 @@
 (docs/state.md) at a frozen time, so screens and snapshots are deterministic."""
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta, timezone
 
 from cfy_local import clock

@@ -27,7 +27,7 @@ from cfy_local.tui.table import Column, VirtualTable, fit, layout
 from cfy_local.tui.widgets import CLASS_STYLES
 
 # "All events" shows the newest this many; an operation's own events are always all shown.
-ALL_EVENTS_MAX = 5000
+ALL_EVENTS_MAX = 2000
 LEVELS = ("info", "debug", "warning", "error")     # `L` cycles; info hides debug logs
 SPEEDS = (1, 10, 100)
 PLAY_TICK = 0.1
@@ -40,6 +40,7 @@ STATE_STYLES = {
     insight.FAILED: Style(color="red", bold=True),
     insight.RESCHEDULED: Style(color="yellow", bold=True),
 }
+SLOWEST_STYLE = Style(bold=True, underline=True)
 ROW_STYLES = {insight.FAILED: Style(color="red"), insight.RESCHEDULED: Style(color="yellow")}
 
 TREE_COLUMNS = [
@@ -113,6 +114,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         Binding("n", "next_hit(1)", "Next hit", show=False),
         Binding("N", "next_hit(-1)", "Previous hit", show=False),
         Binding("t", "timeline", "Timeline"),
+        Binding("F", "problems", "Failed/retrying only", show=False),
+        Binding("asterisk", "fold_all", "Fold all", key_display="*", show=False),
         Binding("tab", "switch_pane", "Pane", show=False),
         Binding("z", "zoom_pane", "Zoom pane", show=False),
         Binding("x", "expand_frames", "Frames", show=False),
@@ -163,6 +166,10 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         self._retry_interval = None
         self._scope_signature: tuple | None = None
         self._jumped = False
+        self._slowest: str | None = None
+        self.all_rows: list[runview.Row] = []
+        self.folded: set[str] = set()
+        self.problems_only = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -181,7 +188,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         record = self.record
         if record is not None:
             self._retry_interval = insight.retry_intervals(self.app.home, record)
-        super().on_mount()
+        # BaseScreen.on_mount (the first draw) runs after this handler: Textual calls the
+        # handler of every class in the hierarchy
 
     # --- data --------------------------------------------------------------------------
 
@@ -235,6 +243,12 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             record = self.record or {}
             if self.jump_to_error or record.get("status") == "failed":
                 self.action_first_error(quiet=True)
+            elif lifecycle.is_active(record.get("status") or ""):
+                # a run retrying an operation opens on it (the first to try again)
+                retrying = insight.retrying(self.shown, self._retry_interval)
+                if retrying:
+                    self.table.move_to_key(retrying[0].operation.key)
+                    self.selected = retrying[0].operation.key
         self.update_header()
         self.update_axis()
         self.table.refresh()
@@ -244,10 +258,21 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
     def rebuild_rows(self) -> None:
         record = self.record or {}
         label = f"{record.get('workflow_id') or 'workflow'} (all events)"
-        self.rows = runview.build_rows(self.shown, label)
-        self.row_by_key = {row.key: row for row in self.rows}
+        self.all_rows = runview.build_rows(self.shown, label)
+        self.rows = runview.visible_rows(self.all_rows, self.folded, problems_only=self.problems_only)
+        now = self.replay_at or clock.now()
+        timed = [(op.duration(now) or 0.0, op.key) for op in self.shown.operations.values() if op.started]
+        self._slowest = max(timed)[1] if timed else None
+        self.row_by_key = {row.key: row for row in self.all_rows}  # folded ones too
         self.row_keys = [row.key for row in self.rows]
         self.table.empty_text = "no operations"
+        if self.selected not in self.row_by_key and self.selected.startswith("~"):
+            # an operation known from its events got its graph.json entry: follow it
+            task_id = self.selected[1:]
+            moved = next((op.key for op in self.shown.operations.values() if op.task_id == task_id), None)
+            if moved is not None:
+                self.table.rename_cursor_key(moved)
+                self.selected = moved
         self.table.set_rows(self.row_keys)
 
     # --- header ------------------------------------------------------------------------
@@ -276,6 +301,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if duration:
             text.append(f" ({duration})")
         text.append(f"  {self.execution_id if width >= 100 else self.execution_id[:8]}", style="dim")
+        if width < 100 and record.get("worker_pid") and lifecycle.is_active(status):
+            text.append(f"  pid {record['worker_pid']}", style="dim")
         text.append("\n")
         shown = self.shown
         counts = shown.counts()
@@ -304,16 +331,19 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if self.replay_at is not None:
             # at that moment of the replay the run was still going, and had not failed
             facts_of, moment = dict(record, status="started", error=None, wait_after_fail=None), self.replay_at
-        for line, kind in runview.why_lines(facts_of, shown, others=others,
-                                            maintenance=self.app.maintenance, max_concurrent=cap,
-                                            retry_interval=self._retry_interval, now=moment)[:3]:
+        why = runview.why_lines(facts_of, shown, others=others, maintenance=self.app.maintenance,
+                                max_concurrent=cap, retry_interval=self._retry_interval, now=moment)
+        for number, (line, kind) in enumerate(why[:3]):
             text.append("\n")
-            # one line each: the whole text is in the events pane (e jumps there)
-            text.append(fit(line, width).rstrip(), style=CLASS_STYLES.get(kind, Style()))
+            # the first reason may take two rows, the others one: the whole text is in the
+            # events pane (e jumps there)
+            rows = 2 if number == 0 and len(why) < 3 else 1
+            shown_line = line if len(line) <= width * rows else fit(line, width * rows - 4)
+            text.append(shown_line.rstrip(), style=CLASS_STYLES.get(kind, Style()))
         worker = record.get("worker_pid")
         parameters = record.get("parameters") or {}
         extra = []
-        if worker and lifecycle.is_active(status):
+        if worker and lifecycle.is_active(status) and width >= 100:
             extra.append(f"worker pid {worker}")
         if parameters and width >= 100:
             extra.append("parameters " + json.dumps(parameters, sort_keys=True, default=str))
@@ -380,13 +410,15 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             values["start"] = op.started.strftime("%H:%M:%S") if op.started else ""
             values["duration"] = insight.format_seconds(op.duration(now))
             styles["state"] = STATE_STYLES.get(state, Style())
+            if op.key == self._slowest:
+                styles["duration"] = SLOWEST_STYLE  # the slow operation stands out
             row_style = ROW_STYLES.get(state)
             started, ended = op.started, None
             if op.started is not None:
                 ended = op.started + timedelta(seconds=op.duration(now) or 0)
         else:
             summary, state = runview.summary_state(row.ops)
-            marker = "▾ " if row.kind != "run" else ""
+            marker = "" if row.kind == "run" else ("▸ " if row.key in self.folded else "▾ ")
             values["label"] = indent + marker + row.label
             values["state"] = summary
             styles["state"] = STATE_STYLES.get(state, Style())
@@ -410,7 +442,24 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             self.update_events(True)
 
     def on_virtual_table_selected(self, message: VirtualTable.Selected) -> None:
+        """Enter folds or unfolds a node or an instance; on an operation it moves to its
+        events."""
+        row = self.row_by_key.get(message.key)
+        if row is not None and row.kind in ("node", "instance"):
+            self.folded.symmetric_difference_update({row.key})
+            self.rebuild_rows()
+            return
         self.pane.focus()
+
+    def action_fold_all(self) -> None:
+        """Fold every node (or unfold all when some are folded)."""
+        nodes = {row.key for row in self.all_rows if row.kind == "node"}
+        self.folded = set() if self.folded else nodes
+        self.rebuild_rows()
+
+    def action_problems(self) -> None:
+        self.problems_only = not self.problems_only
+        self.rebuild_rows()
 
     # --- events ------------------------------------------------------------------------
 
@@ -493,6 +542,10 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         shown = self.shown
         failed = shown.first_failed()
         if failed is not None:
+            unfold = {f"n:{failed.node}", f"i:{failed.instance}"} & self.folded
+            if unfold:
+                self.folded -= unfold
+                self.rebuild_rows()
             self.table.move_to_key(failed.key)
             self.selected = failed.key
             self.update_events(True)
@@ -627,7 +680,12 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         record = self.record
         return record is not None and lifecycle.is_end(record["status"])
 
+    _times_cache: tuple[int, list[datetime]] = (-1, [])
+
     def _task_times(self) -> list[datetime]:
+        """The moments a task or the workflow changed state: the steps of ←/→."""
+        if self._times_cache[0] == len(self.tracker.events):
+            return self._times_cache[1]
         times = []
         for event in self.tracker.events:
             if event.get("event_type") in ("workflow_started", "sending_task", "task_started", "task_succeeded",
@@ -636,7 +694,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
                 when = insight.event_time(event)
                 if when is not None:
                     times.append(when)
-        return sorted(set(times))
+        self._times_cache = (len(self.tracker.events), sorted(set(times)))
+        return self._times_cache[1]
 
     def set_replay(self, at: datetime | None) -> None:
         """Show the run as it was at ``at`` (None: leave replay)."""
@@ -676,7 +735,6 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
 
     def action_play(self) -> None:
         if not self._ended():
-            self.app.action_refresh_now()
             return
         if self.replay_at is None:
             start, _ = self._run_span()
@@ -735,9 +793,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if not record.get("deployment_id"):
             self.app.show_command("", "a system execution has no deployment", error=True)
             return
-        from cfy_local.tui.screens.resources import DeploymentScreen
-
-        self.app.push_screen(DeploymentScreen(record["deployment_id"]))
+        self.app.open_view("deployment", record["deployment_id"])
 
     def check_action(self, action: str, parameters) -> bool | None:
         record = self.record
@@ -748,8 +804,8 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             return status in lifecycle.RESUMABLE
         if action in ("cancel", "force_cancel", "kill"):
             return not lifecycle.is_end(status)
-        if action in ("seek", "speed"):
-            return lifecycle.is_end(status)
+        if action in ("seek", "speed", "play"):
+            return lifecycle.is_end(status)  # a live run: space refreshes (the app's key)
         return True
 
     def action_back(self) -> None:

@@ -1,6 +1,8 @@
 """The executions screen: a live table of every execution (the TUI's home screen)."""
 from __future__ import annotations
 
+import time
+
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -9,6 +11,7 @@ from textual.widgets import Input, Static
 
 from cfy_local import clock
 from cfy_local.executions import lifecycle
+from cfy_local.executions.index import order_key
 from cfy_local.tui import model, why
 from cfy_local.tui.actions import ExecutionActions
 from cfy_local.tui.screens import BaseScreen
@@ -65,6 +68,7 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         super().__init__()
         self.deployment_id = deployment_id
         self._saved_deployment: str | None = None
+        self._why_signature: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -101,6 +105,12 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         styles = {}
         if record is not None:
             styles["status"] = CLASS_STYLES[model.status_class(record["status"])]
+            place = self._queue_places.get(execution_id)
+            if place is not None:
+                values["status"] += f" #{place}"  # its place in the queue
+            if execution_id in self._retrying:
+                values["status"] += " ↻"  # an operation waits for its next try
+                styles["status"] = CLASS_STYLES["cancelled"]
         return values, None, styles
 
     def refresh_view(self) -> None:
@@ -110,9 +120,30 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
                             "no executions yet: press n to start one, or run "
                             "cfy executions start WORKFLOW -d DEPLOYMENT")
         table.set_rows(self.data.row_ids)
+        self.mark_retrying()
         self.query_one("#info", Static).update(self.info_text())
         self.show_why(table.cursor_key)
         self.refresh_bindings()
+
+    def mark_retrying(self) -> None:
+        """Which active runs on screen are retrying an operation: once per refresh, for the
+        visible rows only (their events are read incrementally)."""
+        table = self.table
+        top = int(table.scroll_y)
+        visible = table.keys[top:top + (table.size.height or 50)]
+        found = set()
+        for execution_id in visible:
+            record = self.data.index.get(execution_id)
+            if record is not None and lifecycle.is_active(record["status"]) and why.retrying_now(self.app, record):
+                found.add(execution_id)
+        self._retrying = found
+        # every queued run's place in the queue (oldest first, as the queue drains): one
+        # pass over the records in memory, a millisecond at 10,000
+        queued = sorted((r for r in self.data.index.values() if r["status"] == "queued"), key=order_key)
+        self._queue_places = {r["id"]: place for place, r in enumerate(queued, start=1)}
+
+    _retrying: set = frozenset()
+    _queue_places: dict = {}
 
     def on_virtual_table_highlighted(self, message: VirtualTable.Highlighted) -> None:
         self.show_why(message.key)
@@ -122,6 +153,11 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         """The highlighted run's reason for being slow, stuck or waiting (one or two lines)."""
         box = self.query_one("#why", Static)
         record = self.data.index.get(execution_id) if execution_id else None
+        # once per second per version of the record: a queued run's facts scan every record
+        signature = (execution_id, id(record), int(time.monotonic()), self.app.maintenance)
+        if signature == self._why_signature:
+            return
+        self._why_signature = signature
         lines = why.lines(self.app, record) if record is not None else []
         text = Text()
         for number, (line, kind) in enumerate(lines[:2]):

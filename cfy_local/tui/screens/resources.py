@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from cfy_local.deployments import api as deployments
 from cfy_local.errors import CfyLocalError
 from cfy_local.tui import model
 from cfy_local.tui.screens import BaseScreen
@@ -64,7 +65,6 @@ class DeploymentsScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one(VirtualTable).focus()
         self.app.show_command(self.app.cfy_command("deployments", "list"))
-        super().on_mount()
 
     @property
     def table(self) -> VirtualTable:
@@ -85,9 +85,7 @@ class DeploymentsScreen(BaseScreen):
     def refresh_view(self) -> None:
         if not self.app.paused:
             try:
-                from cfy_local.deployments import api
-
-                listed = api.list_deployments(self.app.home, with_status=True)
+                listed = deployments.list_deployments(self.app.home, with_status=True)
                 self.error = ""
             except CfyLocalError as exc:
                 listed, self.error = [], str(exc)
@@ -138,7 +136,6 @@ class NodesScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one(VirtualTable).focus()
         self.app.show_command(self.app.cfy_command(*self.equivalent()))
-        super().on_mount()
 
     def equivalent(self) -> list[str]:
         return ["node-instances", "list"] + (["-d", self.deployment_id] if self.deployment_id else [])
@@ -157,9 +154,7 @@ class NodesScreen(BaseScreen):
     def load(self) -> None:
         dep = self.deployment_id or self.app.deployment_id
         try:
-            from cfy_local.deployments import api
-
-            listed = api.list_node_instances(self.app.home, dep)
+            listed = deployments.list_node_instances(self.app.home, dep)
             self.error = ""
         except CfyLocalError as exc:
             listed, self.error = [], str(exc)
@@ -230,11 +225,9 @@ class DeploymentScreen(NodesScreen):
         super().refresh_view()
 
     def describe(self) -> Text:
-        from cfy_local.deployments import api
-
         text = Text()
         try:
-            record = api.load_deployment(self.app.home, self.deployment_id)
+            record = deployments.load_deployment(self.app.home, self.deployment_id)
         except CfyLocalError as exc:
             return Text(str(exc), style="red")
         text.append(f"{self.deployment_id}", style="bold")
@@ -251,19 +244,16 @@ class DeploymentScreen(NodesScreen):
         text.append(json.dumps(inputs, sort_keys=True, default=str) if inputs else "{}")
         text.append("\noutputs ", style="bold")
         try:
-            outputs = api.evaluate_outputs(self.app.home, self.deployment_id)
+            outputs = deployments.evaluate_outputs(self.app.home, self.deployment_id)
             text.append(json.dumps({k: v.get("value") for k, v in outputs.items()}, sort_keys=True, default=str)
                         if outputs else "{}")
-        except CfyLocalError as exc:
-            text.append(str(exc), style=Style(color="yellow"))
+        except (CfyLocalError, ValueError, KeyError, TypeError) as exc:
+            # an output that cannot be evaluated yet (an attribute not set) is said, not fatal
+            text.append(f"cannot evaluate: {exc}", style=Style(color="yellow"))
         return text
 
     def action_executions(self) -> None:
-        from cfy_local.tui.screens.executions import ExecutionsScreen
-
-        self.app.push_screen(ExecutionsScreen(deployment_id=self.deployment_id))
+        self.app.open_view("executions", self.deployment_id)
 
     def action_schedules(self) -> None:
-        from cfy_local.tui.screens.schedules import SchedulesScreen
-
-        self.app.push_screen(SchedulesScreen(deployment_id=self.deployment_id))
+        self.app.open_view("schedules", self.deployment_id)
