@@ -38,7 +38,7 @@ def _check_rrule_exclusive(rrule, recurrence, count, weekdays) -> None:
 def _default_tz(tz: str | None) -> str:
     if tz:
         return tz
-    from cfy_local.schedules.timeexpr import local_zone_name
+    from cfy_local.timegrammar import local_zone_name
 
     return local_zone_name()
 
@@ -152,7 +152,7 @@ def delete(deployment_id, schedule_id):
 def list_(deployment_id, sort_by, descending, search, since, until, tz):
     """List schedules (of one deployment, or all)."""
     from cfy_local import clock
-    from cfy_local.schedules.timeexpr import parse_time_expression
+    from cfy_local.timegrammar import parse_time_expression
 
     home = get_home()
     as_json = wants_json()

@@ -13,8 +13,11 @@ import uuid
 from typing import Any
 
 from cfy_local import clock
+from cfy_local.dsl import deployment_plan
+from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
-from cfy_local.ids import validate_id
+from cfy_local.ids import is_valid_id, validate_id
+from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import lock
@@ -238,28 +241,16 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     return out
 
 
-def _evaluate_nodes(plan: dict, inputs: dict, deployment_id: str) -> list[dict]:
-    from cfy_local.dsl.functions import evaluate_deployment_value
-
-    raw_nodes = {n["id"]: n for n in plan["nodes"]}
-    nodes = []
-    for node in plan["nodes"]:
-        evaluated = dict(node)
-        evaluated["deployment_id"] = deployment_id
-        evaluated["properties"] = evaluate_deployment_value(node["properties"], inputs, raw_nodes, self_node=node["id"])
-        rels = []
-        for rel in node["relationships"]:
-            rel = dict(rel)
-            rel["properties"] = evaluate_deployment_value(rel["properties"], inputs, raw_nodes, source=node["id"],
-                                                          target=rel["target_id"])
-            rels.append(rel)
-        evaluated["relationships"] = rels
-        nodes.append(evaluated)
-    return nodes
+def _check_secrets(home: Home, names: list[str]) -> None:
+    """The manager refuses a deployment whose blueprint reads secrets that do not exist."""
+    missing = [name for name in names if not is_valid_id(name) or not os.path.isfile(home.secret_file(name))]
+    if missing:
+        raise ValidationError(f"Required secrets: [{', '.join(missing)}] don't exist in this tenant")
 
 
 def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
-                      inputs: dict[str, Any] | None = None, *, display_name: str | None = None) -> dict[str, Any]:
+                      inputs: dict[str, Any] | None = None, *, display_name: str | None = None,
+                      runtime_only_evaluation: bool = False) -> dict[str, Any]:
     import shutil
 
     deployment_id = deployment_id or blueprint_id
@@ -270,20 +261,24 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
     if os.path.exists(home.deployment_file(deployment_id)):
         raise AlreadyExistsError(f"Deployment `{deployment_id}` already exists")
     evaluated_inputs = validate_deployment_inputs(plan, dict(inputs or {}))
-    nodes = _evaluate_nodes(plan, evaluated_inputs, deployment_id)
+    nodes = deployment_plan.evaluate_nodes(plan, evaluated_inputs, deployment_id)
+    scaling_groups = deployment_plan.evaluate_scaling_groups(plan, evaluated_inputs)
+    _check_secrets(home, deployment_plan.secrets_used(plan, evaluated_inputs, nodes,
+                                                      runtime_only=runtime_only_evaluation))
     from cfy_local.deployments.instances import build_instances
 
-    instances = build_instances(nodes, deployment_id, plan.get("scaling_groups") or {}, plan.get("groups") or {})
+    instances = build_instances(nodes, deployment_id, scaling_groups, plan.get("groups") or {})
     now = iso(clock.now())
     record = {
         "id": deployment_id, "display_name": display_name or deployment_id, "blueprint_id": blueprint_id,
         "created_at": now, "updated_at": now, "description": plan.get("description"),
         "inputs": evaluated_inputs, "workflows": plan["workflows"], "outputs": plan["outputs"],
         "capabilities": plan["capabilities"], "plugins": plan["plugins"], "groups": plan["groups"],
-        "policies": plan["policies"], "scaling_groups": plan["scaling_groups"],
+        "policies": plan["policies"], "scaling_groups": scaling_groups,
         "default_schedules": plan["default_schedules"], "labels": plan.get("labels") or {},
         "resources_dir": home.blueprint_resources(blueprint_id), "main_file_name": blueprint["main_file_name"],
         "data_types": plan.get("data_types") or {}, "created_by": "admin",
+        "runtime_only_evaluation": runtime_only_evaluation,
     }
     with lock(home.root, STATE_LOCK):
         _maintenance_check(home, locked=True)
@@ -499,22 +494,50 @@ def deployment_inputs(home: Home, deployment_id: str) -> dict[str, Any]:
     return load_deployment(home, deployment_id).get("inputs") or {}
 
 
+class StoredDeployment:
+    """A deployment as stored, read the way runtime evaluation of intrinsic functions and
+    workflow parameter checks read it (``dsl.functions.DeploymentData``); nodes are loaded
+    on first use, instances and secrets fresh on each call."""
+
+    def __init__(self, home: Home, deployment: dict[str, Any]):
+        self.home = home
+        self.deployment = deployment
+        self._nodes: dict[str, dict] | None = None
+
+    def node_map(self) -> dict[str, dict]:
+        if self._nodes is None:
+            self._nodes = {n["id"]: n for n in load_nodes(self.home, self.deployment["id"])}
+        return self._nodes
+
+    def instance_ids(self) -> list[str]:
+        return [i["id"] for i in list_node_instances(self.home, self.deployment["id"])]
+
+    def instances_of(self, node_id: str) -> list[dict]:
+        return list_node_instances(self.home, self.deployment["id"], node_id)
+
+    def instance(self, instance_id: str) -> dict:
+        return load_node_instance(self.home, self.deployment["id"], instance_id)
+
+    def secret(self, key: str) -> Any:
+        return get_secret_value(self.home, key)
+
+
+def runtime_data(home: Home, deployment_id: str) -> StoredDeployment:
+    """The deployment as stored, in the form runtime evaluation of intrinsic functions reads it."""
+    return StoredDeployment(home, load_deployment(home, deployment_id))
+
+
 def evaluate_outputs(home: Home, deployment_id: str) -> dict[str, Any]:
     """``{name: {"value": v, "description": d}}`` with functions evaluated against current state."""
-    from cfy_local.dsl.functions import evaluate_runtime
-
-    deployment = load_deployment(home, deployment_id)
+    data = runtime_data(home, deployment_id)
     out = {}
-    for name, output in (deployment.get("outputs") or {}).items():
-        value = evaluate_runtime(output.get("value"), home=home, deployment_id=deployment_id)
+    for name, output in (data.deployment.get("outputs") or {}).items():
+        value = evaluate_runtime(output.get("value"), data)
         out[name] = {"value": value, "description": output.get("description")}
     return out
 
 
 def evaluate_capabilities(home: Home, deployment_id: str) -> dict[str, Any]:
-    from cfy_local.dsl.functions import evaluate_runtime
-
-    deployment = load_deployment(home, deployment_id)
-    return {name: {"value": evaluate_runtime(c.get("value"), home=home, deployment_id=deployment_id),
-                   "description": c.get("description")}
-            for name, c in (deployment.get("capabilities") or {}).items()}
+    data = runtime_data(home, deployment_id)
+    return {name: {"value": evaluate_runtime(c.get("value"), data), "description": c.get("description")}
+            for name, c in (data.deployment.get("capabilities") or {}).items()}

@@ -17,10 +17,13 @@ import os
 import re
 from typing import Any
 
+from cfy_local import timegrammar
 from cfy_local.dsl import values
+from cfy_local.dsl.functions import check_plan_functions
 from cfy_local.dsl.loader import load_yaml_file, where
 from cfy_local.dsl.values import shorten
-from cfy_local.errors import DSLError
+from cfy_local.errors import CfyLocalError, DSLError
+from cfy_local.ids import is_valid_id
 
 BUNDLED_TYPES = os.path.join(os.path.dirname(__file__), "resources", "types.yaml")
 DSL_VERSIONS = ("cloudify_dsl_1_0", "cloudify_dsl_1_1", "cloudify_dsl_1_2", "cloudify_dsl_1_3",
@@ -467,8 +470,6 @@ def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> di
         "labels": dict(combined.get("labels") or {}),
         "blueprint_labels": dict(combined.get("blueprint_labels") or {}),
     }
-    from cfy_local.dsl.functions import check_plan_functions
-
     check_plan_functions(plan)
     return _plain(plan)
 
@@ -503,8 +504,6 @@ def _plugins(section: dict, base_dir: str) -> dict:
 
 def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_hierarchy, templates,
           data_types, resolver) -> dict:
-    from cfy_local.ids import is_valid_id
-
     if not isinstance(node_id, str) or not is_valid_id(node_id):
         raise DSLError(f"{place}: node template id {node_id!r} is not a valid id (letters, digits, '-', '.', '_', "
                        f"starting with a letter)")
@@ -528,19 +527,15 @@ def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_h
                            f"properties schema")
     for prop, prop_schema in schema.items():
         if prop in given:
-            value = given[prop]
-            if prop_schema.get("type") in data_types and isinstance(prop_schema.get("default"), dict) \
-                    and isinstance(value, dict) and not values.contains_function(value):
-                merged = copy.deepcopy(prop_schema["default"])
-                merged.update(value)
-                value = merged
-            properties[prop] = values.coerce(value, prop_schema.get("type"), data_types, prop,
-                                             item_type=prop_schema.get("item_type"), where=_at(given, prop))
+            properties[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop,
+                                             item_type=prop_schema.get("item_type"), where=_at(given, prop),
+                                             derived=copy.deepcopy(prop_schema.get("default")))
             if prop_schema.get("constraints"):
                 values.check_constraints(properties[prop], prop_schema["constraints"],
                                          f"property '{prop}' of node '{node_id}'")
         elif "default" in prop_schema:
-            properties[prop] = copy.deepcopy(prop_schema["default"])
+            properties[prop] = values.coerce(copy.deepcopy(prop_schema["default"]), prop_schema.get("type"),
+                                             data_types, prop, item_type=prop_schema.get("item_type"), where=place)
         elif prop_schema.get("required", True):
             raise DSLError(f"{place}: Node '{node_id}' does not provide a value for mandatory '{prop}' property which "
                            f"is part of its type schema")
@@ -594,7 +589,9 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
                                f"property '{prop}'")
         for prop, prop_schema in schema.items():
             if prop in given:
-                props[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop, where=rel_place)
+                props[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop, where=rel_place,
+                                            item_type=prop_schema.get("item_type"),
+                                            derived=copy.deepcopy(prop_schema.get("default")))
             elif "default" in prop_schema:
                 props[prop] = copy.deepcopy(prop_schema["default"])
             elif prop_schema.get("required", True):
@@ -619,30 +616,86 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
     return out
 
 
+def check_instance_counts(properties: dict, place: str) -> dict:
+    """Cloudify's scalable properties (a node's ``capabilities.scalable`` or a scaling
+    policy's): each count is an integer or an intrinsic function (evaluated at deployment
+    create); ``max_instances`` may be ``UNBOUNDED`` (-1). Returns all five counts."""
+    counts = {"default_instances": properties.get("default_instances", 1),
+              "min_instances": properties.get("min_instances", 0),
+              "max_instances": properties.get("max_instances", -1)}
+    for name in properties:
+        if name not in counts:
+            raise DSLError(f"{place}: '{name}' is not in schema (scalable properties are default_instances, "
+                           f"min_instances and max_instances)")
+    for name, value in counts.items():
+        if isinstance(value, dict):
+            if not values.is_function(value):
+                raise DSLError(f"{place}: {name} should be a valid intrinsic function or a value.")
+            continue
+        if name == "max_instances" and isinstance(value, str):
+            if value != "UNBOUNDED":
+                raise DSLError(f"{place}: The only valid string for max_instances is UNBOUNDED.")
+            counts[name] = -1
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise DSLError(f"{place}: {name} must be an integer or an intrinsic function, got {shorten(value)}")
+        if name == "max_instances" and value != -1 and value < 1:
+            raise DSLError(f"{place}: max_instances should be a positive value.")
+        if name != "max_instances" and value < 0:
+            raise DSLError(f"{place}: {name} should be a non negative value.")
+    check_count_order(counts, place)
+    counts["current_instances"] = counts["planned_instances"] = counts["default_instances"]
+    return counts
+
+
+def check_count_order(counts: dict, place: str) -> None:
+    """min <= default <= max for the counts already known (functions are checked once
+    evaluated); Cloudify's texts."""
+    default, minimum, maximum = counts["default_instances"], counts["min_instances"], counts["max_instances"]
+    known = [not isinstance(v, dict) for v in (default, minimum, maximum)]
+    if known[0] and known[1] and default < minimum:
+        raise DSLError(f"{place}: default_instances ({default}) cannot be smaller than min_instances ({minimum})")
+    if not known[2] or maximum == -1:
+        return
+    if known[1] and minimum > maximum:
+        raise DSLError(f"{place}: min_instances ({minimum}) cannot be greater than max_instances ({maximum})")
+    if known[0] and default > maximum:
+        raise DSLError(f"{place}: default_instances ({default}) cannot be greater than max_instances ({maximum})")
+
+
 def _instances(node_id, template) -> dict:
-    default, minimum, maximum = 1, 0, -1
     legacy = template.get("instances")
+    scalable = None
+    capabilities = _mapping(template.get("capabilities"), "capabilities", template, "capabilities")
+    for key in capabilities:
+        if key != "scalable":
+            raise DSLError(f"{_at(capabilities, key)}: node '{node_id}': unknown capability '{key}' (only "
+                           f"'scalable' is defined)")
+    if "scalable" in capabilities:
+        scalable = _mapping(capabilities["scalable"], "scalable", capabilities, "scalable")
+        for key in scalable:
+            if key != "properties":
+                raise DSLError(f"{_at(scalable, key)}: node '{node_id}': '{key}' is not in schema")
     if legacy is not None:
         legacy = _mapping(legacy, "instances", template, "instances")
-        default = legacy.get("deploy", 1)
-    scalable = ((template.get("capabilities") or {}).get("scalable") or {}).get("properties") or {}
-    if scalable:
-        if legacy is not None:
-            raise DSLError(f"{_at(template)}: node '{node_id}' sets both 'instances' and 'capabilities.scalable'")
-        default = scalable.get("default_instances", 1)
-        minimum = scalable.get("min_instances", 0)
-        maximum = scalable.get("max_instances", -1)
-    if maximum == "UNBOUNDED":
-        maximum = -1
-    for name, value in (("default_instances", default), ("min_instances", minimum), ("max_instances", maximum)):
-        if not isinstance(value, int) or isinstance(value, bool) or (value < 0 and name != "max_instances"):
-            raise DSLError(f"{_at(template)}: node '{node_id}': {name} must be a non-negative integer, got {value!r}")
-    if default < minimum or (maximum != -1 and (default > maximum or minimum > maximum)):
-        raise DSLError(f"{_at(template)}: node '{node_id}': instances must satisfy min_instances <= "
-                       f"default_instances <= max_instances (got {minimum}, {default}, {maximum})")
+        if scalable is not None:
+            raise DSLError(f"{_at(template)}: Node '{node_id}' defines both instances.deploy and "
+                           f"capabilities.scalable (Note: instances.deploy is deprecated)")
+        deploy = legacy.get("deploy", 1)
+        # Cloudify takes only a plain number here (no intrinsic functions, unlike scalable).
+        if not isinstance(deploy, int) or isinstance(deploy, bool):
+            raise DSLError(f"{_at(legacy, 'deploy')}: node '{node_id}': instances.deploy must be an integer, got "
+                           f"{shorten(deploy)}")
+        if deploy < 0:
+            raise DSLError(f"{_at(legacy, 'deploy')}: deploy instances must be a non-negative number")
+        counts = {"default_instances": deploy, "min_instances": 0, "max_instances": -1}
+    else:
+        props = _mapping((scalable or {}).get("properties"), "properties", scalable or {}, "properties")
+        counts = check_instance_counts(props, f"{_at(props) if props else _at(template)}: node '{node_id}'")
+    default = counts["default_instances"]
     return {"number_of_instances": default, "deploy_number_of_instances": default,
-            "planned_number_of_instances": default, "min_number_of_instances": minimum,
-            "max_number_of_instances": maximum}
+            "planned_number_of_instances": default, "min_number_of_instances": counts["min_instances"],
+            "max_number_of_instances": counts["max_instances"]}
 
 
 def _check_relationship_cycles(nodes: list, templates: dict) -> None:
@@ -713,20 +766,11 @@ def _groups_and_policies(combined: dict, node_by_id: dict) -> tuple[dict, dict, 
         for target in targets:
             if target not in groups:
                 raise DSLError(f"{_at(policies_in, name)}: policy '{name}' targets an unknown group '{target}'")
-        props = dict(policy.get("properties") or {})
-        default = props.get("default_instances", 1)
-        minimum = props.get("min_instances", 0)
-        maximum = props.get("max_instances", -1)
-        if maximum == "UNBOUNDED":
-            maximum = -1
-        for key, value in (("default_instances", default), ("min_instances", minimum)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise DSLError(f"{_at(policies_in, name)}: policy '{name}': {key} must be a non-negative integer")
+        props = dict(_mapping(policy.get("properties"), "properties", policy, "properties"))
+        counts = check_instance_counts(props, f"{_at(policies_in, name)}: policy '{name}'")
         policies[name] = {"type": SCALING_POLICY, "targets": list(targets), "properties": props}
         for target in targets:
-            scaling_groups[target] = {"members": list(groups[target]["members"]), "properties": {
-                "min_instances": minimum, "max_instances": maximum, "default_instances": default,
-                "current_instances": default, "planned_instances": default}}
+            scaling_groups[target] = {"members": list(groups[target]["members"]), "properties": dict(counts)}
     return groups, policies, scaling_groups
 
 
@@ -785,8 +829,6 @@ def _default_schedules(settings: Any, workflows: dict) -> dict:
     out = {}
     for sched_id, entry in schedules.items():
         place = _at(schedules, sched_id)
-        from cfy_local.ids import is_valid_id
-
         if not isinstance(sched_id, str) or not is_valid_id(sched_id):
             raise DSLError(f"{place}: schedule id {sched_id!r} is not a valid id")
         entry = _mapping(entry, f"schedule {sched_id}", schedules, sched_id)
@@ -843,15 +885,11 @@ def _uses(value: Any, function: str) -> bool:
 
 
 def _check_schedule_times(entry: dict, sched_id: str) -> None:
-    """Validate since/until/recurrence/timezone with the schedules module's own grammar."""
-    from cfy_local.errors import CfyLocalError
-
-    from cfy_local.schedules import timeexpr
-
+    """Validate since/until/recurrence/timezone with the schedules' own time grammar."""
     tz = entry.get("timezone")
     if tz is not None:
         try:
-            timeexpr.get_zone(str(tz))
+            timegrammar.get_zone(str(tz))
         except CfyLocalError:
             raise DSLError(f"{_at(entry, 'timezone')}: {tz} is not a recognized timezone") from None
     for key in ("since", "until"):
@@ -861,7 +899,7 @@ def _check_schedule_times(entry: dict, sched_id: str) -> None:
         text = str(value).strip()
         try:
             if text.startswith("+"):
-                timeexpr.validate_relative(text)
+                timegrammar.validate_relative(text)
             elif not re.fullmatch(r"(\d{4}-\d{1,2}-\d{1,2} )?\d{1,2}:\d{2}", text):
                 raise DSLError(f"{text} is not a legal time format. accepted formats are YYYY-MM-DD HH:MM | HH:MM")
         except CfyLocalError as exc:
@@ -869,8 +907,6 @@ def _check_schedule_times(entry: dict, sched_id: str) -> None:
     recurrence = entry.get("recurrence")
     if recurrence is not None:
         try:
-            from cfy_local.schedules.rules import parse_recurrence
-
-            parse_recurrence(str(recurrence))
+            timegrammar.recurrence_parts(str(recurrence))
         except CfyLocalError:
             raise DSLError(f"{_at(entry, 'recurrence')}: {recurrence} is not a legal time delta") from None

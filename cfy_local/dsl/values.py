@@ -73,9 +73,10 @@ def check_schema(schema: Any, what: str, data_types: dict, where: str) -> dict:
     if constraints is not None:
         parse_constraints(constraints, f"{where}: {what}")
     out = dict(schema)
-    if "default" in out and not contains_function(out["default"]) and type_name:
+    if "default" in out and type_name:
+        # A data type's missing mandatory fields may still come from where the default is used.
         out["default"] = coerce(out["default"], type_name, data_types, f"{what} default", item_type=item_type,
-                                where=where)
+                                where=where, raise_on_missing=False)
         if constraints:
             check_constraints(out["default"], constraints, f"{where}: {what} default")
     return out
@@ -88,21 +89,25 @@ def type_error(name: str, type_name: str, value: Any, where: str = "") -> DSLErr
 
 
 def coerce(value: Any, type_name: str | None, data_types: dict, name: str, *, item_type: str | None = None,
-           where: str = "", strings_convert: bool = False) -> Any:
+           where: str = "", strings_convert: bool = False, derived: Any = None,
+           raise_on_missing: bool = True) -> Any:
     """Check ``value`` against ``type_name``; return the value (data types get their
-    defaults filled in). ``strings_convert``: accept ``"3"`` for integers etc. (values
-    typed on a command line arrive as strings)."""
-    if type_name is None or value is None or contains_function(value):
+    defaults filled in, at every level, even around fields that hold intrinsic functions).
+    ``derived``: the default a node type gives the property, under the template's value
+    and over the data type's defaults. ``strings_convert``: accept ``"3"`` for integers
+    etc. (values typed on a command line arrive as strings)."""
+    if type_name is None or value is None or is_function(value):
         return value
-    if type_name in ("string", "textarea", "regex") + OBJECT_TYPES:
-        if type_name == "regex" and isinstance(value, str):
+    if type_name in ("string", "textarea") + OBJECT_TYPES:
+        return value  # Cloudify keeps any value as given for these
+    if type_name == "regex":
+        if isinstance(value, str):
             try:
                 re.compile(value)
+                return value
             except re.error:
-                raise type_error(name, type_name, value, where) from None
-        if type_name in ("string", "textarea") and not isinstance(value, str):
-            raise type_error(name, type_name, value, where)
-        return value
+                pass
+        raise type_error(name, type_name, value, where)
     if type_name == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -136,12 +141,16 @@ def coerce(value: Any, type_name: str | None, data_types: dict, name: str, *, it
             raise type_error(name, type_name, value, where)
         return value
     if type_name in data_types:
-        return coerce_data_type(value, type_name, data_types, name, where=where, strings_convert=strings_convert)
+        return coerce_data_type(value, type_name, data_types, name, where=where, strings_convert=strings_convert,
+                                derived=derived, raise_on_missing=raise_on_missing)
     raise DSLError(f"{where + ': ' if where else ''}'{name}' has an unknown type '{type_name}'")
 
 
 def coerce_data_type(value: Any, type_name: str, data_types: dict, name: str, *, where: str = "",
-                     strings_convert: bool = False) -> dict:
+                     strings_convert: bool = False, derived: Any = None, raise_on_missing: bool = True) -> dict:
+    """Cloudify's order: the data type's defaults, then what the node type's default gives
+    (``derived``), then the value itself; each field is checked against its own type, a
+    nested data type the same way with this level's value for it as its ``derived``."""
     if not isinstance(value, dict):
         raise type_error(name, type_name, value, where)
     schema = data_types[type_name].get("properties") or {}
@@ -149,21 +158,23 @@ def coerce_data_type(value: Any, type_name: str, data_types: dict, name: str, *,
     if unknown:
         raise DSLError(f"{where + ': ' if where else ''}'{name}' has an undefined property '{unknown[0]}' "
                        f"(data type '{type_name}')")
-    out = dict(value)
+    below = {prop: prop_schema["default"] for prop, prop_schema in schema.items() if "default" in prop_schema}
+    if isinstance(derived, dict) and not is_function(derived):
+        below.update(derived)
+    merged = dict(below)
+    merged.update(value)
+    out = {}
     for prop, prop_schema in schema.items():
-        if prop in out:
-            out[prop] = coerce(out[prop], prop_schema.get("type"), data_types, f"{name}.{prop}",
-                               item_type=prop_schema.get("item_type"), where=where, strings_convert=strings_convert)
-            if prop_schema.get("constraints"):
-                check_constraints(out[prop], prop_schema["constraints"], f"{where + ': ' if where else ''}{name}.{prop}")
-        elif "default" in prop_schema:
-            out[prop] = prop_schema["default"]
-            nested = prop_schema.get("type")
-            if nested in data_types and isinstance(out[prop], dict):
-                out[prop] = coerce_data_type(out[prop], nested, data_types, f"{name}.{prop}", where=where)
-        elif prop_schema.get("required", True):
-            raise DSLError(f"{where + ': ' if where else ''}'{name}' (data type '{type_name}') does not provide a "
-                           f"value for mandatory '{prop}' property")
+        if prop not in merged:
+            if prop_schema.get("required", True) and raise_on_missing:
+                raise DSLError(f"{where + ': ' if where else ''}'{name}' (data type '{type_name}') does not provide a "
+                               f"value for mandatory '{prop}' property")
+            continue
+        out[prop] = coerce(merged[prop], prop_schema.get("type"), data_types, f"{name}.{prop}",
+                           item_type=prop_schema.get("item_type"), where=where, strings_convert=strings_convert,
+                           derived=below.get(prop), raise_on_missing=raise_on_missing)
+        if prop in value and prop_schema.get("constraints"):
+            check_constraints(out[prop], prop_schema["constraints"], f"{where + ': ' if where else ''}{name}.{prop}")
     return out
 
 

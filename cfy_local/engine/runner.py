@@ -17,6 +17,7 @@ import queue
 from typing import Any, Callable
 
 from cfy_local.config import load_config
+from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.engine import WorkflowCancelled, WorkflowFailed
 from cfy_local.engine.events import EventEmitter, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError
@@ -144,8 +145,6 @@ class WorkflowRun:
                                plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir)
 
     def evaluate_functions(self, value: Any, task) -> Any:
-        from cfy_local.dsl.functions import evaluate_runtime
-
         if task.relationship is None:
             ids = {"self_instance_id": task.instance["id"]}
         elif task.relationship == "source":
@@ -154,7 +153,7 @@ class WorkflowRun:
         else:
             ids = {"self_instance_id": task.instance["id"], "source_instance_id": task.related_instance["id"],
                    "target_instance_id": task.instance["id"]}
-        return evaluate_runtime(value, home=self.home, deployment_id=self.deployment_id, **ids)
+        return evaluate_runtime(value, self.storage, **ids)
 
     def close(self) -> None:
         self._pool.close()

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from cfy_local.errors import CorruptRecordError, not_found
+from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import atomic_write_bytes, read_json
 from cfy_local.store.locks import lock
@@ -115,6 +116,30 @@ class DeploymentStorage:
                 raise
         out.sort(key=lambda inst: (inst.get("node_id", ""), inst.get("index", 0), inst["id"]))
         return out
+
+    # -- what runtime evaluation of intrinsic functions reads (dsl.functions.DeploymentData)
+    def instance(self, instance_id: str) -> dict:
+        return self.load_instance(instance_id)
+
+    def instances_of(self, node_id: str) -> list[dict]:
+        """Only that node's files (ids are ``<node>_<suffix>``), with their current states."""
+        states = self._states.get()
+        out = []
+        for instance_id in self.instance_ids():
+            if not instance_id.startswith(node_id + "_"):
+                continue
+            try:
+                record = instance_states.apply(self._load_file(instance_id), states)
+            except Exception as exc:  # noqa: BLE001 - a vanished file between scan and read
+                if getattr(exc, "message", "").startswith("Requested `NodeInstance`"):
+                    continue
+                raise
+            if record.get("node_id") == node_id:
+                out.append(record)
+        return out
+
+    def secret(self, key: str) -> Any:
+        return get_secret_value(self.home, key)
 
     # -- writing -------------------------------------------------------------------
     def _write(self, record: dict) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
+from cfy_local.deployments.api import runtime_data
 from cfy_local.errors import ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.lifecycle import CancelAction, Status
@@ -51,10 +52,11 @@ def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
 
 
 def _merge_parameters(deployment: dict[str, Any], workflow_id: str, parameters: dict[str, Any],
-                      allow_custom: bool) -> dict[str, Any]:
+                      allow_custom: bool, home: Home | None = None) -> dict[str, Any]:
     from cfy_local.dsl.parameters import merge_workflow_parameters
 
-    return merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
+    data = runtime_data(home, deployment["id"]) if home is not None else None
+    return merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom, data=data)
 
 
 def _admission_relevant(deployment_id: str | None):
@@ -111,7 +113,7 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             raise ValidationError("Missing option '-d' / '--deployment-id'.")
         deployment = _load_deployment(home, deployment_id)
         blueprint_id = deployment.get("blueprint_id")
-        merged = _merge_parameters(deployment, workflow_id, parameters, allow_custom_parameters)
+        merged = _merge_parameters(deployment, workflow_id, parameters, allow_custom_parameters, home)
     for name, value in (("task_retries", task_retries), ("task_retry_interval", task_retry_interval),
                         ("task_thread_pool_size", task_thread_pool_size), ("wait_after_fail", wait_after_fail)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):

@@ -261,9 +261,10 @@ def test_parameters_are_checked_against_the_deployment(cfy, home, deployed):
     from cfy_local.store.paths import Home
 
     deployment = api.load_deployment(Home.open(str(home)), deployed)
-    merged = merge_workflow_parameters(deployment, "install", {"node_ids": ["web"]}, False)
+    data = api.runtime_data(Home.open(str(home)), deployed)
+    merged = merge_workflow_parameters(deployment, "install", {"node_ids": ["web"]}, False, data=data)
     assert merged["node_ids"] == ["web"] and merged["type_names"] == []
     with pytest.raises(ValidationError, match='Parameter "node_ids" does not meet its constraints: Node ghost'):
-        merge_workflow_parameters(deployment, "install", {"node_ids": ["ghost"]}, False)
+        merge_workflow_parameters(deployment, "install", {"node_ids": ["ghost"]}, False, data=data)
     with pytest.raises(ValidationError, match='Parameter "node_instance_ids" does not meet its constraints'):
-        merge_workflow_parameters(deployment, "install", {"node_instance_ids": ["web_zzzzzz"]}, False)
+        merge_workflow_parameters(deployment, "install", {"node_instance_ids": ["web_zzzzzz"]}, False, data=data)

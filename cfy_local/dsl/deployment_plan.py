@@ -1,0 +1,119 @@
+"""What deployment create computes from a blueprint's plan and the deployment's inputs, as
+Cloudify's ``prepare_deployment_plan`` does: node and relationship properties with their
+plan-time functions evaluated (``get_input``, ``get_property``, ``concat`` ...), instance
+counts (a node's ``capabilities.scalable`` and scaling-group policies may size themselves
+with ``get_input``) and the secrets the deployment needs. Pure: reads nothing from disk.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cfy_local.dsl.functions import walk_functions, evaluate_deployment_value
+from cfy_local.dsl.parser import check_count_order
+from cfy_local.errors import ValidationError
+
+_NODE_COUNT_KEYS = (("default_instances", "number_of_instances"), ("min_instances", "min_number_of_instances"),
+                    ("max_instances", "max_number_of_instances"))
+
+
+def _evaluated_counts(counts: dict, evaluate, place: str) -> dict:
+    out = dict(counts)
+    for name in ("default_instances", "min_instances", "max_instances"):
+        value = out[name]
+        if not isinstance(value, dict):
+            continue
+        value = evaluate(value)
+        if name == "max_instances" and value == "UNBOUNDED":
+            value = -1
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValidationError(f"{place}: {name} must evaluate to an integer, got {value!r}")
+        if name == "max_instances" and value != -1 and value < 1:
+            raise ValidationError(f"{place}: max_instances should be a positive value.")
+        if name != "max_instances" and value < 0:
+            raise ValidationError(f"{place}: {name} should be a non negative value.")
+        out[name] = value
+    try:
+        check_count_order(out, place)
+    except Exception as exc:  # the parser's DSLError, here a refusal of these inputs
+        raise ValidationError(str(exc)) from None
+    out["current_instances"] = out["planned_instances"] = out["default_instances"]
+    return out
+
+
+def evaluate_nodes(plan: dict, inputs: dict, deployment_id: str) -> list[dict]:
+    """The plan's nodes for one deployment: properties, relationship properties and
+    instance counts evaluated; runtime functions (``get_attribute``, ``get_secret`` ...)
+    stay raw."""
+    raw_nodes = {n["id"]: n for n in plan["nodes"]}
+    nodes = []
+    for node in plan["nodes"]:
+        evaluated = dict(node)
+        evaluated["deployment_id"] = deployment_id
+        evaluated["properties"] = evaluate_deployment_value(node["properties"], inputs, raw_nodes, self_node=node["id"])
+        rels = []
+        for rel in node["relationships"]:
+            rel = dict(rel)
+            rel["properties"] = evaluate_deployment_value(rel["properties"], inputs, raw_nodes, source=node["id"],
+                                                          target=rel["target_id"])
+            rels.append(rel)
+        evaluated["relationships"] = rels
+        counts = {name: node.get(key) for name, key in _NODE_COUNT_KEYS}
+        if any(isinstance(v, dict) for v in counts.values()):
+            counts = _evaluated_counts(counts, lambda v: evaluate_deployment_value(v, inputs, raw_nodes,
+                                                                                 self_node=node["id"]),
+                                       f"node '{node['id']}'")
+            evaluated["number_of_instances"] = evaluated["deploy_number_of_instances"] = \
+                evaluated["planned_number_of_instances"] = counts["default_instances"]
+            evaluated["min_number_of_instances"] = counts["min_instances"]
+            evaluated["max_number_of_instances"] = counts["max_instances"]
+            scalable = copy.deepcopy(evaluated.get("capabilities") or {})
+            if isinstance(scalable.get("scalable"), dict):
+                scalable["scalable"]["properties"] = {k: counts[k] for k in
+                                                      ("default_instances", "min_instances", "max_instances")}
+                evaluated["capabilities"] = scalable
+        nodes.append(evaluated)
+    return nodes
+
+
+def evaluate_scaling_groups(plan: dict, inputs: dict) -> dict:
+    """Scaling groups with their policy's counts evaluated."""
+    raw_nodes = {n["id"]: n for n in plan["nodes"]}
+    out = {}
+    for name, group in (plan.get("scaling_groups") or {}).items():
+        group = copy.deepcopy(group)
+        group["properties"] = _evaluated_counts(group["properties"],
+                                                lambda v: evaluate_deployment_value(v, inputs, raw_nodes),
+                                                f"scaling group '{name}'")
+        out[name] = group
+    return out
+
+
+def secrets_used(plan: dict, inputs: dict, nodes: list[dict], *, runtime_only: bool = False) -> list[str]:
+    """Names of the secrets the deployment reads whose name is known now (a name computed
+    from a runtime value is not; with runtime-only evaluation no name is computed), in
+    first-use order: Cloudify checks they exist at create."""
+    found: list[str] = []
+
+    def visit(name: str, args: Any) -> None:
+        if name != "get_secret":
+            return
+        key = args[0] if isinstance(args, list) and args else args
+        if isinstance(key, dict) and not runtime_only:
+            key = evaluate_deployment_value(key, inputs, {n["id"]: n for n in plan["nodes"]})
+        if isinstance(key, str) and key not in found:
+            found.append(key)
+
+    for node in nodes:
+        walk_functions(node["properties"], visit)
+        for op in node["operations"].values():
+            walk_functions(op.get("inputs"), visit)
+        for rel in node["relationships"]:
+            walk_functions(rel["properties"], visit)
+            for side in ("source_operations", "target_operations"):
+                for op in rel[side].values():
+                    walk_functions(op.get("inputs"), visit)
+    for section in ("outputs", "capabilities"):
+        for out in (plan.get(section) or {}).values():
+            walk_functions(out.get("value"), visit)
+    return found
