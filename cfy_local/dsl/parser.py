@@ -34,6 +34,7 @@ TOP_LEVEL_KEYS = ("tosca_definitions_version", "description", "imports", "inputs
                   "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
                   "policy_triggers", "deployment_settings", "blueprint_labels", "labels",
                   "upload_resources")
+NON_MERGEABLE = ("policies", "deployment_settings")
 MERGED_SECTIONS = ("inputs", "node_types", "relationships", "node_templates", "plugins", "workflows",
                    "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
                    "policy_triggers", "blueprint_labels", "labels")
@@ -99,7 +100,7 @@ def parse_blueprint(path: str, *, display_name: str | None = None) -> dict[str, 
     origin: dict[tuple[str, str], Any] = {}
     seen_files: set[str] = set()
     _absorb(main, path, base_dir, combined, origin, seen_files, is_main=True)
-    return _build_plan(main, combined, base_dir, os.path.basename(path))
+    return _build_plan(main, combined, base_dir, os.path.basename(path), origin)
 
 
 def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: dict, seen: set,
@@ -124,26 +125,56 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
         if not isinstance(imported, dict):
             raise DSLError(f"{display}: an imported file must be a YAML mapping")
         _absorb(imported, target, base_dir, combined, origin, seen, is_main=False)
-    for section in MERGED_SECTIONS:
+    from_types = file_path == BUNDLED_TYPES
+    for section in MERGED_SECTIONS + ("deployment_settings",):
         content = doc.get(section)
         if content is None:
             continue
+        if section in NON_MERGEABLE:
+            # Cloudify merges these sections across files only into an empty one.
+            if section in origin:
+                raise DSLError(f"{_at(doc, section)}: Import failed: non-mergeable field: '{section}'")
+            origin[section] = where(doc, section)
+            if section == "deployment_settings":
+                combined[section] = content
+                continue
         if section in ("blueprint_labels", "labels"):
-            combined[section].update(content if isinstance(content, dict) else {})
+            for key, value in (content if isinstance(content, dict) else {}).items():
+                combined[section].setdefault(key, value)
             continue
         content = _mapping(content, section, doc, section)
         for name, definition in content.items():
-            if name in combined[section]:
-                if combined[section][name] == definition:
-                    continue
-                raise DSLError(f"{_at(content, name)}: {section} '{name}' is defined more than once "
-                               f"(also at {origin.get((section, name)) or 'an imported file'})")
-            combined[section][name] = definition
-            origin[(section, name)] = where(content, name)
-    if doc.get("deployment_settings") is not None:
-        if "deployment_settings" in combined and combined["deployment_settings"] != doc["deployment_settings"]:
-            raise DSLError(f"{_at(doc, 'deployment_settings')}: deployment_settings is defined more than once")
-        combined["deployment_settings"] = doc["deployment_settings"]
+            if name not in combined[section]:
+                combined[section][name] = definition
+                origin[(section, name)] = where(content, name)
+                if from_types:
+                    origin.setdefault("from_types", set()).add((section, name))
+                continue
+            existing_from_types = (section, name) in origin.get("from_types", set())
+            if from_types or existing_from_types or (isinstance(name, str) and name.startswith("cloudify.")):
+                # Cloudify's own types, or user overrides of them, are not conflicts: Cloudify
+                # reads the main file first, so its types file wins over the main file and a
+                # later import's override wins over the types file.
+                if not (existing_from_types and is_main):
+                    combined[section][name] = definition
+                    origin[(section, name)] = where(content, name)
+                    origin.get("from_types", set()).discard((section, name))
+                continue
+            if section == "workflows":
+                # Cloudify keeps the first definition and adds the keys only another one has.
+                current, other = combined[section][name], definition
+                if is_main:
+                    current, other = other, current
+                if isinstance(current, dict) and isinstance(other, dict):
+                    merged = type(current)(current) if isinstance(current, dict) else dict(current)
+                    for key, value in other.items():
+                        merged.setdefault(key, value)
+                    combined[section][name] = merged
+                elif is_main:
+                    combined[section][name] = current
+                continue
+            raise DSLError(f"{_at(content, name)}: Import failed: Could not merge '{section}' due to conflict on "
+                           f"'{name}' (also defined at {origin.get((section, name)) or 'an imported file'})")
 
 
 def _resolve_import(entry: Any, file_path: str, doc: dict, base_dir: str) -> str:
@@ -420,7 +451,7 @@ def _operations(type_interfaces: dict, template_interfaces: Any, owner: str, res
 
 # --- the plan ------------------------------------------------------------------------------
 
-def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> dict:
+def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str, origin: dict) -> dict:
     data_types = _check_data_types(combined["data_types"])
     plugins = _plugins(combined["plugins"], base_dir)
     resolver = _Resolver(plugins, base_dir)
@@ -429,6 +460,7 @@ def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> di
     node_hierarchy = _hierarchies(node_types, "node type")
     rel_hierarchy = _hierarchies(rel_types, "relationship type")
 
+    _check_version_features(main.get("tosca_definitions_version"), combined, origin)
     inputs = {}
     for name, schema in combined["inputs"].items():
         inputs[name] = values.check_schema(schema, f"input '{name}'", data_types, _at(combined["inputs"], name))
@@ -472,6 +504,42 @@ def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> di
     }
     check_plan_functions(plan)
     return _plain(plan)
+
+
+OBJECT_TYPES_1_4 = ("blueprint_id", "deployment_id", "capability_value", "scaling_group", "node_id", "node_type",
+                    "node_instance", "secret_key")
+
+
+def _check_version_features(version: str, combined: dict, origin: dict) -> None:
+    """Schema features newer than the blueprint's DSL version are refused, as Cloudify does:
+    ``item_type`` and the object-based types came with 1_4, ``operation_name`` with 1_5.
+    The bundled types file serves every version, so only the blueprint's own files count."""
+    minor = int(version.rsplit("_", 1)[1])
+    bundled = origin.get("from_types", set())
+
+    def check(schema, place):
+        if not isinstance(schema, dict):
+            return
+        type_name = schema.get("type")
+        if minor < 4 and "item_type" in schema:
+            raise DSLError(f"{place}: item_type not supported in version {version}, it was added in cloudify_dsl_1_4")
+        if minor < 4 and type_name in OBJECT_TYPES_1_4:
+            raise DSLError(f"{place}: type '{type_name}' not supported in version {version}, it was added in "
+                           f"cloudify_dsl_1_4")
+        if minor < 5 and type_name == "operation_name":
+            raise DSLError(f"{place}: type 'operation_name' not supported in version {version}, it was added in "
+                           f"cloudify_dsl_1_5")
+
+    for name, schema in combined["inputs"].items():
+        check(schema, _at(combined["inputs"], name))
+    for section, key in (("node_types", "properties"), ("relationships", "properties"), ("data_types", "properties"),
+                         ("workflows", "parameters")):
+        for name, definition in combined[section].items():
+            if (section, name) in bundled or not isinstance(definition, dict):
+                continue
+            schemas = definition.get(key)
+            for prop, schema in (schemas.items() if isinstance(schemas, dict) else ()):
+                check(schema, _at(schemas, prop))
 
 
 def _plain(obj):
