@@ -11,7 +11,7 @@ from cfy_local.cli.common import get_home, json_option, wants_json
 @click.command("status")
 @json_option
 def status():
-    """Show the state directory, the scheduler, maintenance mode and executions."""
+    """Show the state directory, the scheduler, maintenance mode, blueprints, deployments and executions."""
     from cfy_local.status import collect
 
     data = collect(get_home())
@@ -31,6 +31,8 @@ def status():
         "State directory": data["home"],
         "Scheduler": scheduler_text,
         "Maintenance mode": data["maintenance"]["status"],
+        "Blueprints": str(data["blueprints"]["total"]),
+        "Deployments": f"{data['deployments']['total']} ({data['deployments']['with_active_run']} with an active run)",
         "Executions": f"{executions['active']} active, {executions['queued']} queued",
         "Schedules": f"{data['schedules']['total']} ({data['schedules']['enabled']} enabled)",
         "Corrupt records": ", ".join(data["corrupt_records"]) or "none",

@@ -7,6 +7,7 @@ with ``get_input``) and the secrets the deployment needs. Pure: reads nothing fr
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from cfy_local.dsl.functions import walk_functions, evaluate_deployment_value
@@ -26,6 +27,8 @@ def _evaluated_counts(counts: dict, evaluate, place: str) -> dict:
         value = evaluate(value)
         if name == "max_instances" and value == "UNBOUNDED":
             value = -1
+        elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)  # an untyped input given on the command line arrives as text
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValidationError(f"{place}: {name} must evaluate to an integer, got {value!r}")
         if name == "max_instances" and value != -1 and value < 1:

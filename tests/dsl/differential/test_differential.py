@@ -19,7 +19,7 @@ from cfy_local.dsl import deployment_plan
 from cfy_local.dsl.functions import evaluate_deployment_value, has_runtime_function
 from cfy_local.dsl.parser import BUNDLED_TYPES, parse_blueprint
 from cfy_local.errors import CfyLocalError, DSLError
-from tests.cloudify_oracle import run_oracle
+from cloudify_oracle import run_oracle
 
 sys.path.insert(0, os.path.dirname(__file__))
 from corpus import CASES  # noqa: E402
