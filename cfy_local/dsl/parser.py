@@ -69,6 +69,18 @@ def _at(obj, key=None) -> str:
     return place or "blueprint"
 
 
+_YAML_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float"}
+
+
+def _string_keys(mapping: dict) -> None:
+    """Names (of properties, types, templates ...) must be strings: YAML reads a bare
+    ``on``/``yes`` as a boolean and ``1`` as a number, which Cloudify refuses."""
+    for name in mapping:
+        if not isinstance(name, str):
+            kind = _YAML_TYPE_NAMES.get(type(name), type(name).__name__)
+            raise DSLError(f"{_at(mapping, name)}: Dict keys must be strings but found '{name}' of type '{kind}'")
+
+
 def _mapping(value, what: str, parent, key) -> dict:
     if value is None:
         return {}
@@ -143,6 +155,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
                 combined[section].setdefault(key, value)
             continue
         content = _mapping(content, section, doc, section)
+        _string_keys(content)
         for name, definition in content.items():
             if name not in combined[section]:
                 combined[section][name] = definition
@@ -232,6 +245,7 @@ def _merged_schema(hierarchy: list[str], types: dict, key: str, data_types: dict
     merged: dict = {}
     for type_name in hierarchy:
         section = _mapping(types[type_name].get(key), key, types[type_name], key)
+        _string_keys(section)
         for prop, schema in section.items():
             merged[prop] = values.check_schema(schema, f"{kind} '{type_name}' property '{prop}'", data_types,
                                                _at(section, prop))

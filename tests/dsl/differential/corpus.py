@@ -741,4 +741,110 @@ node_templates:
     type: cloudify.nodes.Root
     relationships: [{type: cloudify.relationships.contained_in, target: mid}]
 """),
+    "valid_relationship_property_functions": case(V14 + """inputs:
+  kind: {default: all_to_one}
+relationships:
+  my.rel:
+    derived_from: cloudify.relationships.connected_to
+    properties:
+      label: {type: string, default: none}
+node_templates:
+""" + VM + """  db:
+    type: cloudify.nodes.Root
+    relationships:
+      - type: my.rel
+        target: vm
+        properties: {label: {concat: [to-, {get_property: [TARGET, agent_config, install_method]}]},
+                     connection_type: all_to_one}
+"""),
+    "valid_capabilities_evaluated": case(V14 + """inputs:
+  endpoint: {default: "http://x"}
+node_templates:
+""" + ROOT + """capabilities:
+  url: {value: {get_input: endpoint}}
+  upper: {value: {string_upper: {get_input: endpoint}}}
+"""),
+    "valid_runtime_functions_kept": case(V14 + """node_templates:
+""" + ROOT + """outputs:
+  dep: {value: {get_sys: [deployment, id]}}
+  attrs: {value: {get_attributes_list: [app, ip]}}
+  both: {value: {concat: [{get_sys: [tenant, name]}, "-", {get_attribute: [app, ip]}]}}
+"""),
+    "valid_operation_inputs_source_target": case(V14 + """plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_templates:
+""" + VM + """  app:
+    type: cloudify.nodes.Root
+    relationships:
+      - type: cloudify.relationships.contained_in
+        target: vm
+        source_interfaces:
+          cloudify.interfaces.relationship_lifecycle:
+            preconfigure:
+              implementation: scripts/create.sh
+              inputs:
+                host: {get_property: [TARGET, os_family]}
+                me: {get_attribute: [SOURCE, name]}
+""", files={"scripts/create.sh": "echo\n"}),
+    "valid_instances_from_get_property": case(V14 + """node_types:
+  sized:
+    derived_from: cloudify.nodes.Root
+    properties:
+      count: {type: integer, default: 3}
+node_templates:
+  cfg: {type: sized}
+  app:
+    type: cloudify.nodes.Root
+    capabilities:
+      scalable:
+        properties: {default_instances: {get_property: [cfg, count]}}
+"""),
+    "valid_number_as_string_property": case(V14 + """node_types:
+  t:
+    derived_from: cloudify.nodes.Root
+    properties:
+      port: {type: string}
+      flag: {type: string}
+      listy: {type: string}
+node_templates:
+  a: {type: t, properties: {port: 8080, flag: true, listy: [1, 2]}}
+"""),
+    "valid_deployment_settings_with_parameters": case(V14 + """inputs:
+  level: {default: 2}
+deployment_settings:
+  default_schedules:
+    s1:
+      workflow: execute_operation
+      since: "12:00"
+      recurrence: 2 hours
+      count: 3
+      workflow_parameters:
+        operation: cloudify.interfaces.lifecycle.start
+        operation_kwargs: {level: {get_input: level}}
+node_templates:
+""" + ROOT),
+    "invalid_deployment_settings_get_attribute": case(V14 + """deployment_settings:
+  default_schedules:
+    s1:
+      workflow: install
+      since: "+1h"
+      workflow_parameters: {x: {get_attribute: [app, ip]}}
+node_templates:
+""" + ROOT),
+    "invalid_input_of_unknown_data_type_field": case(V14 + DT_NESTED + """inputs:
+  conf: {type: outer}
+node_templates:
+""" + ROOT, inputs={"conf": {"name": "x", "extra": 1}}),
+    "invalid_boolean_mapping_key": case(V14 + """node_types:
+  t:
+    derived_from: cloudify.nodes.Root
+    properties:
+      on: {type: string, default: x}
+node_templates:
+  a: {type: t}
+"""),
+    "invalid_concat_of_unknown_input": case(V14 + """node_templates:
+""" + ROOT + """outputs:
+  o: {value: {concat: [a, {get_input: missing}]}}
+"""),
 }
