@@ -261,7 +261,8 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
     if os.path.exists(home.deployment_file(deployment_id)):
         raise AlreadyExistsError(f"Deployment `{deployment_id}` already exists")
     evaluated_inputs = validate_deployment_inputs(plan, dict(inputs or {}))
-    nodes = deployment_plan.evaluate_nodes(plan, evaluated_inputs, deployment_id)
+    nodes = deployment_plan.evaluate_nodes(plan, evaluated_inputs, deployment_id,
+                                           runtime_only=runtime_only_evaluation)
     scaling_groups = deployment_plan.evaluate_scaling_groups(plan, evaluated_inputs)
     _check_secrets(home, deployment_plan.secrets_used(plan, evaluated_inputs, nodes,
                                                       runtime_only=runtime_only_evaluation))

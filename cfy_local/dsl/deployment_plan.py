@@ -44,23 +44,26 @@ def _evaluated_counts(counts: dict, evaluate, place: str) -> dict:
     return out
 
 
-def evaluate_nodes(plan: dict, inputs: dict, deployment_id: str) -> list[dict]:
+def evaluate_nodes(plan: dict, inputs: dict, deployment_id: str, *, runtime_only: bool = False) -> list[dict]:
     """The plan's nodes for one deployment: properties, relationship properties and
     instance counts evaluated; runtime functions (``get_attribute``, ``get_secret`` ...)
-    stay raw."""
+    stay raw. With ``runtime_only`` the properties stay as written (each run evaluates
+    them); instance counts are still evaluated, since the instances are made now."""
     raw_nodes = {n["id"]: n for n in plan["nodes"]}
     nodes = []
     for node in plan["nodes"]:
         evaluated = dict(node)
         evaluated["deployment_id"] = deployment_id
-        evaluated["properties"] = evaluate_deployment_value(node["properties"], inputs, raw_nodes, self_node=node["id"])
-        rels = []
-        for rel in node["relationships"]:
-            rel = dict(rel)
-            rel["properties"] = evaluate_deployment_value(rel["properties"], inputs, raw_nodes, source=node["id"],
-                                                          target=rel["target_id"])
-            rels.append(rel)
-        evaluated["relationships"] = rels
+        if not runtime_only:
+            evaluated["properties"] = evaluate_deployment_value(node["properties"], inputs, raw_nodes,
+                                                                self_node=node["id"])
+            rels = []
+            for rel in node["relationships"]:
+                rel = dict(rel)
+                rel["properties"] = evaluate_deployment_value(rel["properties"], inputs, raw_nodes, source=node["id"],
+                                                              target=rel["target_id"])
+                rels.append(rel)
+            evaluated["relationships"] = rels
         counts = {name: node.get(key) for name, key in _NODE_COUNT_KEYS}
         if any(isinstance(v, dict) for v in counts.values()):
             counts = _evaluated_counts(counts, lambda v: evaluate_deployment_value(v, inputs, raw_nodes,

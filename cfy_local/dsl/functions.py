@@ -321,7 +321,7 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
         self.target = self._node_of(target_instance)
 
     def with_context(self, self_node=None, source=None, target=None):
-        return _NodeContextEvaluator(self, self_node)
+        return _NodeContextEvaluator(self, self_node, source, target)
 
     def _node_of(self, instance_id):
         if instance_id is None:
@@ -432,18 +432,40 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
 
 
 class _NodeContextEvaluator:
-    """A view of a runtime evaluator with SELF rebound to a node (for node properties)."""
+    """A view of a runtime evaluator with SELF rebound to a node (for node properties), and
+    SOURCE/TARGET too when given (for relationship properties)."""
 
-    def __init__(self, parent: _RuntimeEvaluator, self_node):
-        self.parent, self.self_node = parent, self_node
+    def __init__(self, parent: _RuntimeEvaluator, self_node, source=None, target=None):
+        self.parent, self.self_node, self.source, self.target = parent, self_node, source, target
 
     def evaluate(self, value):
-        saved = self.parent.self_node
+        saved = self.parent.self_node, self.parent.source, self.parent.target
         self.parent.self_node = self.self_node
+        if self.source is not None or self.target is not None:
+            self.parent.source, self.parent.target = self.source, self.target
         try:
             return self.parent.evaluate(value)
         finally:
-            self.parent.self_node = saved
+            self.parent.self_node, self.parent.source, self.parent.target = saved
+
+
+def evaluate_stored_nodes(data: DeploymentData) -> list[dict]:
+    """A runtime-only deployment stores its node and relationship properties with their
+    intrinsic functions: each run reads them evaluated, against the state of that moment."""
+    evaluator = _RuntimeEvaluator(data)
+    out = []
+    for node in data.node_map().values():
+        node = dict(node)
+        node["properties"] = _NodeContextEvaluator(evaluator, node["id"]).evaluate(node["properties"])
+        rels = []
+        for rel in node.get("relationships") or []:
+            rel = dict(rel)
+            rel["properties"] = _NodeContextEvaluator(evaluator, None, node["id"], rel["target_id"]).evaluate(
+                rel.get("properties") or {})
+            rels.append(rel)
+        node["relationships"] = rels
+        out.append(node)
+    return out
 
 
 def evaluate_runtime(value: Any, data: DeploymentData, *, self_instance_id: str | None = None,
@@ -465,5 +487,5 @@ def _contains_any_function(value: Any) -> bool:
     return False
 
 
-__all__ = ["DeploymentData", "check_plan_functions", "evaluate_deployment_value", "evaluate_runtime", "has_runtime_function",
+__all__ = ["DeploymentData", "check_plan_functions", "evaluate_stored_nodes", "evaluate_deployment_value", "evaluate_runtime", "has_runtime_function",
            "FUNCTION_NAMES"]

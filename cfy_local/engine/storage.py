@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from cfy_local.dsl.functions import evaluate_stored_nodes
 from cfy_local.errors import CorruptRecordError, not_found
 from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
@@ -60,6 +61,7 @@ class DeploymentStorage:
         self._instance_paths: dict[str, str] = {}
         self._states_path = self.home.instance_states_file(deployment_id)
         self._states = instance_states.StatesCache(self._states_path)
+        self.nodes = self._runtime_evaluated(self.nodes)
 
     def _instance_file(self, instance_id: str) -> str:
         """``Home.node_instance_file``, validated once per id: the hot path reads and
@@ -84,8 +86,16 @@ class DeploymentStorage:
         return nodes
 
     def reload_nodes(self) -> list[dict]:
-        self.nodes = self._load_nodes()
+        self.nodes = self._runtime_evaluated(self._load_nodes())
         return self.nodes
+
+    def _runtime_evaluated(self, nodes: list[dict]) -> list[dict]:
+        """Nodes as the run sees them: a runtime-only deployment's properties are stored
+        unevaluated and read evaluated, once per run (and again after a scale)."""
+        if not self.deployment.get("runtime_only_evaluation"):
+            return nodes
+        self.nodes = nodes
+        return evaluate_stored_nodes(self)
 
     def instance_ids(self) -> list[str]:
         try:

@@ -177,3 +177,18 @@ def test_status_counts_blueprints_and_deployments(cfy, home, tmp_path):
     assert data["deployments"] == {"total": 1, "with_active_run": 0}
     text = cfy("status").stdout
     assert "Blueprints:" in text and "1 (0 with an active run)" in text
+
+
+def test_runtime_only_deployment_keeps_functions_until_a_run_reads_them(cfy, home, tmp_path):
+    from cfy_local.engine.storage import DeploymentStorage
+
+    text = SECRET.replace("      computed: {get_secret: {get_input: which}}\n", "      computed: {get_input: which}\n")
+    assert cfy("blueprints", "upload", _write(tmp_path, text), "-b", "rt").exit_code == 0
+    assert cfy("secrets", "create", "db_password", "-s", "first").exit_code == 0
+    assert cfy("deployments", "create", "d", "-b", "rt", "--runtime-only-evaluation").exit_code == 0
+    stored = json.loads((home / "deployments" / "d" / "nodes.json").read_text())["nodes"][0]["properties"]
+    assert stored["pw"] == {"get_secret": "db_password"} and stored["computed"] == {"get_input": "which"}
+    evaluated = DeploymentStorage(home, "d").node_map()["a"]["properties"]
+    assert evaluated["pw"] == "first" and evaluated["computed"] == "other"
+    assert cfy("secrets", "create", "db_password", "-s", "second", "-u").exit_code == 0
+    assert DeploymentStorage(home, "d").node_map()["a"]["properties"]["pw"] == "second"
