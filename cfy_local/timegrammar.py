@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cfy_local.errors import ValidationError
+from cfy_local.timefmt import parse_iso
 
 UTC = timezone.utc
 
@@ -202,8 +203,6 @@ def parse_at(text: str) -> datetime:
         except ValueError:
             pass
     try:
-        from cfy_local.timefmt import parse_iso
-
         return parse_iso(value)
     except ValueError:
         raise ValidationError(

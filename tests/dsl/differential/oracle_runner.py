@@ -123,11 +123,13 @@ def run_case(folder, resolver):
         nodes[node["id"]] = {
             "instances": instances.get(node["id"], 0),
             "properties": node["properties"],
-            "relationships": sorted([r["type"], r["target_id"]] for r in node.get("relationships") or []),
+            "relationships": sorted(([r["type"], r["target_id"], r.get("properties") or {}]
+                                     for r in node.get("relationships") or []), key=json.dumps),
         }
     outputs = {name: out.get("value") for name, out in (dep.get("outputs") or {}).items()}
+    capabilities = {name: c.get("value") for name, c in (dep.get("capabilities") or {}).items()}
     groups = {name: g["properties"] for name, g in (dep.get("scaling_groups") or {}).items()}
-    return {"stage": "ok", "nodes": nodes, "outputs": outputs, "scaling_groups": groups,
+    return {"stage": "ok", "nodes": nodes, "outputs": outputs, "capabilities": capabilities, "scaling_groups": groups,
             "inputs": dep.get("inputs")}
 
 

@@ -2,8 +2,8 @@
 own parser (cloudify-common 7.0.5's dsl_parser, run once per session in its own venv over
 the whole corpus). Compared: the verdict (accepted, or refused at upload / at deployment
 create, and the kind of refusal), then for accepted blueprints the node instances per node
-after deployment create with the case's inputs, the relationships, the evaluated node
-properties, the evaluated outputs and the scaling groups. A disagreement fails unless it is
+after deployment create with the case's inputs, the relationships (with their properties),
+the evaluated node properties, outputs and capabilities, and the scaling groups. A disagreement fails unless it is
 one of DEPARTURES, which mirrors the README's table of deliberate departures."""
 from __future__ import annotations
 
@@ -101,15 +101,18 @@ def ours(folder: str, spec: dict) -> dict:
         raw_nodes = {n["id"]: n for n in plan["nodes"]}
         outputs = {name: evaluate_deployment_value(out["value"], inputs, raw_nodes)
                    for name, out in plan["outputs"].items()}
+        capabilities = {name: evaluate_deployment_value(c["value"], inputs, raw_nodes)
+                        for name, c in plan["capabilities"].items()}
         instances = build_instances(nodes, "dep", groups, plan.get("groups") or {})
     except CfyLocalError as exc:
         return {"stage": "create", "kind": _kind(exc, "create"), "error": str(exc)}
     counts: dict[str, int] = {}
     for inst in instances:
         counts[inst["node_id"]] = counts.get(inst["node_id"], 0) + 1
-    return {"stage": "ok", "outputs": outputs, "scaling_groups": {k: g["properties"] for k, g in groups.items()},
+    return {"stage": "ok", "outputs": outputs, "capabilities": capabilities, "scaling_groups": {k: g["properties"] for k, g in groups.items()},
             "nodes": {n["id"]: {"instances": counts.get(n["id"], 0), "properties": n["properties"],
-                                "relationships": sorted([r["type"], r["target_id"]] for r in n["relationships"])}
+                                "relationships": sorted(([r["type"], r["target_id"], r["properties"]]
+                                                         for r in n["relationships"]), key=json.dumps)}
                       for n in nodes}}
 
 
@@ -141,8 +144,9 @@ def test_same_judgement_as_cloudify(name, corpus_dir, oracle):
             for key in ("instances", "relationships", "properties"):
                 if got[key] != node[key]:
                     problems.append(f"node {node_id} {key}: cfy-local {got[key]!r} vs Cloudify {node[key]!r}")
-        if _comparable_outputs(mine["outputs"]) != _comparable_outputs(theirs["outputs"]):
-            problems.append(f"outputs: cfy-local {mine['outputs']!r} vs Cloudify {theirs['outputs']!r}")
+        for section in ("outputs", "capabilities"):
+            if _comparable_outputs(mine[section]) != _comparable_outputs(theirs[section]):
+                problems.append(f"{section}: cfy-local {mine[section]!r} vs Cloudify {theirs[section]!r}")
         if mine["scaling_groups"] != theirs["scaling_groups"]:
             problems.append(f"scaling groups: cfy-local {mine['scaling_groups']!r} vs Cloudify "
                             f"{theirs['scaling_groups']!r}")
