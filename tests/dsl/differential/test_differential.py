@@ -33,6 +33,9 @@ DEPARTURES: dict[str, str] = {
     "valid_deployment_settings_unknown_workflow":
         "a default schedule naming an undeclared workflow is refused at upload; Cloudify's parser accepts it "
         "and the manager fails later, when deployment create makes the schedule",
+    "valid_relationship_property_functions":
+        "relationship properties are evaluated at deployment create like node properties; Cloudify's plan keeps "
+        "their intrinsic functions unevaluated",
 }
 
 
