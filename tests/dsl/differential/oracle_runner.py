@@ -123,6 +123,8 @@ def run_case(folder, resolver):
         nodes[node["id"]] = {
             "instances": instances.get(node["id"], 0),
             "properties": node["properties"],
+            "operations": {name: op.get("inputs") or {} for name, op in (node.get("operations") or {}).items()
+                           if "." in name},
             "relationships": sorted(([r["type"], r["target_id"], r.get("properties") or {}]
                                      for r in node.get("relationships") or []), key=json.dumps),
         }

@@ -3,7 +3,8 @@ own parser (cloudify-common 7.0.5's dsl_parser, run once per session in its own 
 the whole corpus). Compared: the verdict (accepted, or refused at upload / at deployment
 create, and the kind of refusal), then for accepted blueprints the node instances per node
 after deployment create with the case's inputs, the relationships (with their properties),
-the evaluated node properties, outputs and capabilities, and the scaling groups. A disagreement fails unless it is
+the evaluated node properties, operation inputs, outputs and capabilities, and the scaling
+groups. A disagreement fails unless it is
 one of DEPARTURES, which mirrors the README's table of deliberate departures."""
 from __future__ import annotations
 
@@ -114,6 +115,9 @@ def ours(folder: str, spec: dict) -> dict:
         counts[inst["node_id"]] = counts.get(inst["node_id"], 0) + 1
     return {"stage": "ok", "outputs": outputs, "capabilities": capabilities, "scaling_groups": {k: g["properties"] for k, g in groups.items()},
             "nodes": {n["id"]: {"instances": counts.get(n["id"], 0), "properties": n["properties"],
+                                "operations": {name: evaluate_deployment_value(op["inputs"], inputs, raw_nodes,
+                                                                               self_node=n["id"])
+                                               for name, op in n["operations"].items() if "." in name},
                                 "relationships": sorted(([r["type"], r["target_id"], r["properties"]]
                                                          for r in n["relationships"]), key=json.dumps)}
                       for n in nodes}}
@@ -147,6 +151,12 @@ def test_same_judgement_as_cloudify(name, corpus_dir, oracle):
             for key in ("instances", "relationships", "properties"):
                 if got[key] != node[key]:
                     problems.append(f"node {node_id} {key}: cfy-local {got[key]!r} vs Cloudify {node[key]!r}")
+            # Operation inputs as the operation receives them (plan-time functions evaluated);
+            # operations without inputs are left out (which empty ones a type lists is no behaviour).
+            mine_ops = {k: v for k, v in got["operations"].items() if v}
+            their_ops = {k: v for k, v in node["operations"].items() if v}
+            if mine_ops != their_ops:
+                problems.append(f"node {node_id} operation inputs: cfy-local {mine_ops!r} vs Cloudify {their_ops!r}")
         for section in ("outputs", "capabilities"):
             if _comparable_outputs(mine[section]) != _comparable_outputs(theirs[section]):
                 problems.append(f"{section}: cfy-local {mine[section]!r} vs Cloudify {theirs[section]!r}")
