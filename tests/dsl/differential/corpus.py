@@ -847,4 +847,100 @@ node_templates:
 """ + ROOT + """outputs:
   o: {value: {concat: [a, {get_input: missing}]}}
 """),
+    "valid_operation_override_other_implementation": case(V14 + """plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_types:
+  t:
+    derived_from: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/a.sh
+          inputs:
+            kept: {default: from-type}
+node_templates:
+  n:
+    type: t
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: scripts/b.sh
+          inputs: {mine: 1}
+""", files={"scripts/a.sh": "echo\n", "scripts/b.sh": "echo\n"}),
+    "valid_workflow_parameter_default_function": case(V14 + """inputs:
+  level: {default: 3}
+plugins:
+  script: {executor: central_deployment_agent, install: false}
+workflows:
+  wf:
+    mapping: scripts/wf.py
+    parameters:
+      level: {default: {get_input: level}}
+node_templates:
+""" + ROOT, files={"scripts/wf.py": "pass\n"}),
+    "valid_get_property_through_data_type": case(V14 + DT_NESTED + """node_templates:
+  n:
+    type: t
+    properties:
+      conf: {name: x}
+  other:
+    type: t
+    properties:
+      conf: {name: {get_property: [n, conf, inner, b]}}
+outputs:
+  port: {value: {get_property: [n, conf, port]}}
+"""),
+    "valid_nested_imports_in_folders": case(V14.replace("]\n", ", lib/a.yaml]\n") + """node_templates:
+  x: {type: my.c}
+""", files={"lib/a.yaml": "imports: [sub/b.yaml]\nnode_types:\n  my.c: {derived_from: my.b}\n",
+            "lib/sub/b.yaml": "imports: [c.yaml]\nnode_types:\n  my.b: {derived_from: my.a}\n",
+            "lib/sub/c.yaml": "node_types:\n  my.a: {derived_from: cloudify.nodes.Root, properties: {p: {default: 1}}}\n"}),
+    "valid_import_inputs_and_outputs_merged": case(V14.replace("]\n", ", a.yaml]\n") + """inputs:
+  a: {default: 1}
+node_templates:
+""" + ROOT + """outputs:
+  a: {value: {get_input: a}}
+""", files={"a.yaml": "inputs:\n  b: {default: 2}\noutputs:\n  b: {value: {get_input: b}}\n"}),
+    "invalid_import_duplicate_plugin": case(V14.replace("]\n", ", a.yaml]\n") + """plugins:
+  mine: {executor: central_deployment_agent, install: false}
+node_templates:
+""" + ROOT, files={"a.yaml": "plugins:\n  mine: {executor: host_agent, install: false}\n"}),
+    "invalid_import_duplicate_data_type": case(V14.replace("]\n", ", a.yaml]\n") + """data_types:
+  d: {properties: {x: {default: 1}}}
+node_templates:
+""" + ROOT, files={"a.yaml": "data_types:\n  d: {properties: {y: {default: 1}}}\n"}),
+    "invalid_import_policies_twice": case(V14.replace("]\n", ", a.yaml]\n") + """node_templates:
+""" + VM + """groups:
+  g: {members: [vm]}
+  h: {members: [vm]}
+policies:
+  p: {type: cloudify.policies.scaling, targets: [g]}
+""", files={"a.yaml": "policies:\n  q: {type: cloudify.policies.scaling, targets: [h]}\n"}),
+    "valid_node_template_id_with_space": case(V14 + """node_templates:
+  "bad id": {type: cloudify.nodes.Root}
+"""),
+    "invalid_operation_bad_executor": case(V14 + """plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: {implementation: scripts/create.sh, executor: elsewhere}
+""", files={"scripts/create.sh": "echo\n"}),
+    "invalid_relationship_unknown_key": case(V14 + """node_templates:
+""" + VM + """  app:
+    type: cloudify.nodes.Root
+    relationships: [{type: cloudify.relationships.depends_on, target: vm, colour: red}]
+"""),
+    "invalid_two_contained_in": case(V14 + """node_templates:
+""" + VM + """  vm2:
+    type: cloudify.nodes.Compute
+    properties: {agent_config: {install_method: none}}
+  app:
+    type: cloudify.nodes.Root
+    relationships:
+      - {type: cloudify.relationships.contained_in, target: vm}
+      - {type: cloudify.relationships.contained_in, target: vm2}
+"""),
 }

@@ -37,6 +37,8 @@ DEPARTURES: dict[str, str] = {
     "valid_relationship_property_functions":
         "relationship properties are evaluated at deployment create like node properties; Cloudify's plan keeps "
         "their intrinsic functions unevaluated",
+    "valid_node_template_id_with_space":
+        "node template ids must be ids (letters, digits, '-', '.', '_'): they name instance ids and state files",
 }
 
 
