@@ -186,8 +186,30 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
                 elif is_main:
                     combined[section][name] = current
                 continue
+            if section == "node_templates":
+                extended = _extend_node_template(combined[section][name], definition)
+                if extended is not None:
+                    combined[section][name] = extended
+                    continue
             raise DSLError(f"{_at(content, name)}: Import failed: Could not merge '{section}' due to conflict on "
                            f"'{name}' (also defined at {origin.get((section, name)) or 'an imported file'})")
+
+
+def _extend_node_template(first: Any, second: Any) -> dict | None:
+    """Cloudify lets one file give a node template and another add relationships to it (a
+    definition that holds nothing but ``relationships``); None when that is not the case."""
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return None
+    only_first = set(first) == {"relationships"}
+    only_second = set(second) == {"relationships"}
+    if not (only_first or only_second):
+        return None
+    base, extra = (second, first) if only_first and not only_second else (first, second)
+    if not isinstance(base.get("relationships", []), list) or not isinstance(extra["relationships"], list):
+        return None
+    merged = copy.copy(base)
+    merged["relationships"] = list(base.get("relationships") or []) + list(extra["relationships"])
+    return merged
 
 
 def _resolve_import(entry: Any, file_path: str, doc: dict, base_dir: str) -> str:

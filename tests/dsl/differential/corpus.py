@@ -943,4 +943,15 @@ node_templates:
       - {type: cloudify.relationships.contained_in, target: vm}
       - {type: cloudify.relationships.contained_in, target: vm2}
 """),
+    "valid_node_template_extended_by_import": case(V14.replace("]\n", ", more.yaml]\n") + """node_templates:
+""" + VM + """  db: {type: cloudify.nodes.Root}
+  app:
+    type: cloudify.nodes.Root
+    relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+""", files={"more.yaml": "node_templates:\n  app:\n    relationships:\n"
+                        "      - {type: cloudify.relationships.depends_on, target: db}\n"}),
+    "valid_node_template_relationships_first": case(V14.replace("]\n", ", more.yaml]\n") + """node_templates:
+""" + VM + """  app:
+    relationships: [{type: cloudify.relationships.contained_in, target: vm}]
+""", files={"more.yaml": "node_templates:\n  app: {type: cloudify.nodes.Root}\n"}),
 }
