@@ -11,8 +11,22 @@ import re
 from typing import Any
 
 from cfy_local.dsl.functions import walk_functions, evaluate_deployment_value
-from cfy_local.dsl.parser import check_count_order
-from cfy_local.errors import ValidationError
+from cfy_local.errors import DSLError, ValidationError
+
+def check_count_order(counts: dict, place: str) -> None:
+    """min <= default <= max for the counts already known (functions are checked once
+    evaluated); Cloudify's texts."""
+    default, minimum, maximum = counts["default_instances"], counts["min_instances"], counts["max_instances"]
+    known = [not isinstance(v, dict) for v in (default, minimum, maximum)]
+    if known[0] and known[1] and default < minimum:
+        raise DSLError(f"{place}: default_instances ({default}) cannot be smaller than min_instances ({minimum})")
+    if not known[2] or maximum == -1:
+        return
+    if known[1] and minimum > maximum:
+        raise DSLError(f"{place}: min_instances ({minimum}) cannot be greater than max_instances ({maximum})")
+    if known[0] and default > maximum:
+        raise DSLError(f"{place}: default_instances ({default}) cannot be greater than max_instances ({maximum})")
+
 
 _NODE_COUNT_KEYS = (("default_instances", "number_of_instances"), ("min_instances", "min_number_of_instances"),
                     ("max_instances", "max_number_of_instances"))
@@ -38,7 +52,7 @@ def _evaluated_counts(counts: dict, evaluate, place: str) -> dict:
         out[name] = value
     try:
         check_count_order(out, place)
-    except Exception as exc:  # the parser's DSLError, here a refusal of these inputs
+    except DSLError as exc:  # at create the counts come from the inputs: a refusal of those
         raise ValidationError(str(exc)) from None
     out["current_instances"] = out["planned_instances"] = out["default_instances"]
     return out

@@ -19,6 +19,7 @@ from typing import Any
 
 from cfy_local import timegrammar
 from cfy_local.dsl import values
+from cfy_local.dsl.deployment_plan import check_count_order
 from cfy_local.dsl.functions import check_plan_functions
 from cfy_local.dsl.loader import load_yaml_file, where
 from cfy_local.dsl.values import shorten
@@ -750,21 +751,6 @@ def check_instance_counts(properties: dict, place: str) -> dict:
     check_count_order(counts, place)
     counts["current_instances"] = counts["planned_instances"] = counts["default_instances"]
     return counts
-
-
-def check_count_order(counts: dict, place: str) -> None:
-    """min <= default <= max for the counts already known (functions are checked once
-    evaluated); Cloudify's texts."""
-    default, minimum, maximum = counts["default_instances"], counts["min_instances"], counts["max_instances"]
-    known = [not isinstance(v, dict) for v in (default, minimum, maximum)]
-    if known[0] and known[1] and default < minimum:
-        raise DSLError(f"{place}: default_instances ({default}) cannot be smaller than min_instances ({minimum})")
-    if not known[2] or maximum == -1:
-        return
-    if known[1] and minimum > maximum:
-        raise DSLError(f"{place}: min_instances ({minimum}) cannot be greater than max_instances ({maximum})")
-    if known[0] and default > maximum:
-        raise DSLError(f"{place}: default_instances ({default}) cannot be greater than max_instances ({maximum})")
 
 
 def _instances(node_id, template) -> dict:

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.deployments.api import runtime_data
 from cfy_local.errors import ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import admission, events, index, lifecycle, records
 from cfy_local.executions.lifecycle import CancelAction, Status
@@ -53,6 +52,7 @@ def _load_deployment(home: Home, deployment_id: str) -> dict[str, Any]:
 
 def _merge_parameters(deployment: dict[str, Any], workflow_id: str, parameters: dict[str, Any],
                       allow_custom: bool, home: Home | None = None) -> dict[str, Any]:
+    from cfy_local.deployments.api import runtime_data
     from cfy_local.dsl.parameters import merge_workflow_parameters
 
     data = runtime_data(home, deployment["id"]) if home is not None else None

@@ -15,8 +15,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.deployments.api import runtime_data
-from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ValidationError
 from cfy_local.ids import validate_id
 from cfy_local.schedules import records
@@ -45,6 +43,7 @@ def _check_workflow_and_parameters(home: Home, deployment: dict, workflow_id: st
                                    allow_custom: bool) -> None:
     """The workflow must exist on the deployment (the schedules endpoint's own text);
     parameters are checked exactly as ``executions start`` checks them."""
+    from cfy_local.deployments.api import runtime_data
     from cfy_local.dsl.parameters import merge_workflow_parameters
 
     if workflow_id not in (deployment.get("workflows") or {}):
@@ -349,6 +348,9 @@ def _record_from_default(home: Home, deployment: dict, schedule_id: str, entry: 
     dry_run = arguments.get("is_dry_run", arguments.get("dry_run", False))
     parameters = entry.get("workflow_parameters", entry.get("parameters")) or {}
     if parameters:
+        from cfy_local.deployments.api import runtime_data
+        from cfy_local.dsl.functions import evaluate_runtime
+
         # get_input / get_secret / concat ... resolve now; get_attribute is refused by the parser.
         parameters = evaluate_runtime(parameters, runtime_data(home, deployment["id"]))
     enabled = entry.get("default_enabled", entry.get("enabled", True))
