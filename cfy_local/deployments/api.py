@@ -229,7 +229,8 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
             missing.append(name)
             continue
         value = values.coerce(value, schema.get("type"), plan.get("data_types") or {}, name,
-                              item_type=schema.get("item_type"), strings_convert=True)
+                              item_type=schema.get("item_type"), strings_convert=True,
+                              texts=values.input_texts(name))
         if schema.get("constraints"):
             values.check_constraints(value, schema["constraints"], f"input {name}")
         out[name] = value

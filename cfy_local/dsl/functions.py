@@ -74,8 +74,7 @@ def check_plan_functions(plan: dict) -> None:
                 if not isinstance(key, str):
                     raise DSLError(f"{context}: get_input takes an input name (or [name, path...]), got {args!r}")
                 if key not in inputs:
-                    raise DSLError(f"{context}: get_input refers to an input '{key}' that is not declared in the "
-                                   f"inputs section")
+                    raise DSLError(f"{context}: get_input function references an unknown input '{key}'.")
             elif name == "get_property":
                 if not isinstance(args, list) or len(args) < 2:
                     raise DSLError(f"{context}: get_property takes [node or SELF/SOURCE/TARGET, property, ...], "
@@ -86,7 +85,7 @@ def check_plan_functions(plan: dict) -> None:
                 if is_function(ref) or any(is_function(a) for a in args[1:]):
                     return
                 if ref not in nodes:
-                    raise DSLError(f"{context}: get_property refers to a node '{ref}' that does not exist")
+                    raise DSLError(f"{context}: get_property: Node {ref} does not exist")
                 found, _ = _lookup_path(nodes[ref]["properties"], list(args[1:]))
                 if not found:
                     path = ".".join(str(a) for a in args[1:])
@@ -101,7 +100,7 @@ def check_plan_functions(plan: dict) -> None:
                     if {"SELF": self_node, "SOURCE": source, "TARGET": target}[ref] is None:
                         raise DSLError(f"{context}: get_attribute {ref} cannot be used here")
                 elif isinstance(ref, str) and ref not in nodes:
-                    raise DSLError(f"{context}: get_attribute refers to a node '{ref}' that does not exist")
+                    raise DSLError(f"{context}: get_attribute function node reference '{ref}' does not exist.")
             elif name in ("get_attributes_list", "get_attributes_dict"):
                 if not isinstance(args, list) or len(args) < 2 or args[0] not in nodes:
                     raise DSLError(f"{context}: {name} takes [node, attribute, ...] with an existing node, got {args!r}")

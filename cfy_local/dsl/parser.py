@@ -253,8 +253,9 @@ def _hierarchies(types: dict, kind: str) -> dict[str, list[str]]:
             if parent is None:
                 break
             if parent not in types:
-                raise DSLError(f"{_at(definition, 'derived_from')}: {kind} '{current}' is derived from an unknown "
-                               f"type '{parent}'")
+                word = "data type" if kind == "data type" else "type"
+                raise DSLError(f"{_at(definition, 'derived_from')}: Missing definition for {word} '{parent}' which is "
+                               f"declared as derived by {word} '{current}'")
             if parent in chain:
                 cycle = " -> ".join(chain[chain.index(parent):] + [parent])
                 raise DSLError(f"{_at(definition, 'derived_from')}: circular derived_from in {kind}s: {cycle}")
@@ -621,7 +622,8 @@ def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_h
     if type_name is None:
         raise DSLError(f"{place}: node template '{node_id}': 'type' key is required but it is currently missing")
     if type_name not in node_types:
-        raise DSLError(f"{_at(template, 'type')}: node template '{node_id}' has an unknown type '{type_name}'")
+        raise DSLError(f"{_at(template, 'type')}: Could not locate node type: '{type_name}' (node template "
+                       f"'{node_id}')")
     hierarchy = node_hierarchy[type_name]
     schema = _merged_schema(hierarchy, node_types, "properties", data_types, "node type")
     given = _mapping(template.get("properties"), "properties", template, "properties")
@@ -634,15 +636,17 @@ def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_h
         if prop in given:
             properties[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop,
                                              item_type=prop_schema.get("item_type"), where=_at(given, prop),
-                                             derived=copy.deepcopy(prop_schema.get("default")))
+                                             derived=copy.deepcopy(prop_schema.get("default")),
+                                             texts=values.node_texts(node_id))
             if prop_schema.get("constraints"):
                 values.check_constraints(properties[prop], prop_schema["constraints"],
                                          f"property '{prop}' of node '{node_id}'")
         elif "default" in prop_schema:
             properties[prop] = values.coerce(copy.deepcopy(prop_schema["default"]), prop_schema.get("type"),
-                                             data_types, prop, item_type=prop_schema.get("item_type"), where=place)
+                                             data_types, prop, item_type=prop_schema.get("item_type"), where=place,
+                                             texts=values.node_texts(node_id))
         elif prop_schema.get("required", True):
-            raise DSLError(f"{place}: Node '{node_id}' does not provide a value for mandatory '{prop}' property which "
+            raise DSLError(f"{place}: '{node_id}' node does not provide a value for mandatory '{prop}' property which "
                            f"is part of its type schema")
     is_host = COMPUTE in hierarchy
     has_host_hint = is_host or any(
@@ -664,7 +668,7 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
     if not isinstance(rels, list):
         raise DSLError(f"{_at(template, 'relationships')}: node '{node_id}': 'relationships' must be a list")
     out = []
-    contained = 0
+    contained: list[tuple[str, str]] = []
     for rel in rels:
         rel_place = _at(template, "relationships")
         if not isinstance(rel, dict):
@@ -675,28 +679,33 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
                 raise DSLError(f"{rel_place}: node '{node_id}': relationship has unknown key '{key}'")
         rel_type, target = rel.get("type"), rel.get("target")
         if rel_type not in rel_types:
-            raise DSLError(f"{rel_place}: node '{node_id}' has a relationship of unknown type '{rel_type}'")
+            raise DSLError(f"{rel_place}: A relationship instance under node '{node_id}' declares an undefined "
+                           f"relationship type '{rel_type}'")
         if target not in templates:
-            raise DSLError(f"{rel_place}: node '{node_id}' has a relationship to an unknown node '{target}'")
+            raise DSLError(f"{rel_place}: A relationship instance under node '{node_id}' of type '{rel_type}' "
+                           f"declares an undefined target node '{target}'")
         if target == node_id:
             raise DSLError(f"{rel_place}: node '{node_id}' has a relationship to itself")
         hierarchy = rel_hierarchy[rel_type]
         if CONTAINED_IN in hierarchy:
-            contained += 1
-            if contained > 1:
-                raise DSLError(f"{rel_place}: node '{node_id}' has more than one contained_in relationship")
+            contained.append((rel_type, target))
+            if len(contained) > 1:
+                raise DSLError(f"{rel_place}: Node '{node_id}' has more than one relationship that is derived from "
+                               f"'{CONTAINED_IN}' relationship. Found: {[t for t, _ in contained]} for targets: "
+                               f"{[g for _, g in contained]}")
         schema = _merged_schema(hierarchy, rel_types, "properties", data_types, "relationship")
         given = _mapping(rel.get("properties"), "properties", rel, "properties")
         props = {}
         for prop in given:
             if prop not in schema:
-                raise DSLError(f"{rel_place}: relationship '{rel_type}' of node '{node_id}' has an undefined "
-                               f"property '{prop}'")
+                raise DSLError(f"{rel_place}: '{node_id}' node relationship '{prop}' property is not part of the derived "
+                               f"relationship type properties schema")
         for prop, prop_schema in schema.items():
             if prop in given:
                 props[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop, where=rel_place,
                                             item_type=prop_schema.get("item_type"),
-                                            derived=copy.deepcopy(prop_schema.get("default")))
+                                            derived=copy.deepcopy(prop_schema.get("default")),
+                                            texts=values.relationship_texts(node_id))
             elif "default" in prop_schema:
                 props[prop] = copy.deepcopy(prop_schema["default"])
             elif prop_schema.get("required", True):
@@ -843,7 +852,8 @@ def _groups_and_policies(combined: dict, node_by_id: dict) -> tuple[dict, dict, 
             raise DSLError(f"{_at(groups_in, name)}: group '{name}' must list its members")
         for member in members:
             if member not in node_by_id and member not in groups_in:
-                raise DSLError(f"{_at(groups_in, name)}: group '{name}' has an unknown member '{member}'")
+                raise DSLError(f"{_at(groups_in, name)}: Member '{member}' of group '{name}' does not match any defined "
+                               f"node")
         groups[name] = {"members": list(members), "policies": dict(group.get("policies") or {})}
     policies_in = combined["policies"]
     policies, scaling_groups = {}, {}
@@ -889,8 +899,8 @@ def _workflows(section: dict, plugins: dict, data_types: dict, resolver: _Resolv
         else:
             first, _, rest = mapping.partition(".")
             if first not in plugins or not rest:
-                raise DSLError(f"{place}: workflow '{name}': mapping '{mapping}' does not name a declared plugin "
-                               f"(declared: {', '.join(sorted(plugins)) or 'none'})")
+                raise DSLError(f"{place}: Could not extract plugin or a script resource is not found from workflow "
+                               f"mapping/script-path '{mapping}', which is declared for workflow '{name}'.")
             plugin, operation = first, rest
         out[name] = {"mapping": mapping, "plugin": plugin, "operation": operation, "parameters": parameters,
                      "is_cascading": bool(definition.get("is_cascading", False)),
@@ -902,7 +912,7 @@ def _outputs(section: dict, what: str) -> dict:
     out = {}
     for name, definition in section.items():
         if not isinstance(definition, dict) or "value" not in definition:
-            raise DSLError(f"{_at(section, name)}: {what} '{name}' must be a mapping with a 'value'")
+            raise DSLError(f"{_at(section, name)}: {what} '{name}': 'value' key is required but it is currently missing")
         out[name] = {"value": definition["value"], "description": definition.get("description")}
     return out
 

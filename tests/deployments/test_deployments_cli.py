@@ -158,7 +158,7 @@ def test_secrets_and_get_secret(cfy, home, tmp_path):
 
 BAD_CREATE = [
     (["-i", "nope=1"], "Unknown input 'nope' specified"),
-    (["-i", "port=abc"], "type is 'integer', got 'abc'"),
+    (["-i", "port=abc"], "the defined type is 'integer', yet it was assigned with the value 'abc'"),
     (["-i", "port=80"], "violates constraint in_range"),
     (["-i", "[1,2]"], "Invalid input: [1,2]. It must represent a dictionary."),
 ]

@@ -42,6 +42,64 @@ DEPARTURES: dict[str, str] = {
 }
 
 
+# Refusals whose one line carries Cloudify's own text (after our "file:line:" and context).
+SAME_TEXT = frozenset({
+    "invalid_boolean_mapping_key",
+    "invalid_concat_of_unknown_input",
+    "invalid_data_type_missing_required",
+    "invalid_data_type_undefined_field",
+    "invalid_data_type_unknown_parent",
+    "invalid_data_type_wrong_field_type",
+    "invalid_deployment_settings_bad_recurrence",
+    "invalid_deployment_settings_get_attribute",
+    "invalid_get_input_unknown",
+    "invalid_get_secret_missing",
+    "invalid_get_secret_missing_in_output",
+    "invalid_get_secret_missing_runtime_only",
+    "invalid_get_secret_name_from_input",
+    "invalid_group_unknown_member",
+    "invalid_import_duplicate_data_type",
+    "invalid_import_duplicate_input",
+    "invalid_import_duplicate_node_template",
+    "invalid_import_duplicate_node_type",
+    "invalid_import_duplicate_output",
+    "invalid_import_duplicate_plugin",
+    "invalid_import_duplicate_relationship",
+    "invalid_import_policies_twice",
+    "invalid_input_constraint_default",
+    "invalid_input_constraint_given",
+    "invalid_input_default_wrong_type",
+    "invalid_input_of_data_type_missing",
+    "invalid_input_of_unknown_data_type_field",
+    "invalid_input_unknown_type",
+    "invalid_input_wrong_type_given",
+    "invalid_instances_bad_string",
+    "invalid_instances_both_forms",
+    "invalid_instances_default_above_max",
+    "invalid_instances_negative",
+    "invalid_instances_not_a_function",
+    "invalid_instances_unknown_input",
+    "invalid_operation_missing_input",
+    "invalid_output_without_value",
+    "invalid_policy_counts",
+    "invalid_policy_unknown_type",
+    "invalid_property_wrong_type",
+    "invalid_relationship_undefined_property",
+    "invalid_relationship_unknown_type",
+    "invalid_template_missing_property",
+    "invalid_template_missing_type",
+    "invalid_template_undeclared_property",
+    "invalid_two_contained_in",
+    "invalid_type_unknown_parent",
+    "invalid_version_1_3_item_type",
+    "invalid_version_1_3_object_type",
+    "invalid_version_1_4_operation_name",
+    "invalid_workflow_no_mapping",
+    "invalid_workflow_parameter_bad_default",
+    "invalid_workflow_unknown_plugin",
+})
+
+
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("dsl-corpus")
@@ -165,6 +223,10 @@ def test_same_judgement_as_cloudify(name, corpus_dir, oracle):
         if mine["scaling_groups"] != theirs["scaling_groups"]:
             problems.append(f"scaling groups: cfy-local {mine['scaling_groups']!r} vs Cloudify "
                             f"{theirs['scaling_groups']!r}")
+    if name in SAME_TEXT and theirs["stage"] != "ok":
+        text = theirs["error"].split(": ", 1)[1].split("\n")[0].strip()
+        if text not in (mine.get("error") or ""):
+            problems.append(f"text: cfy-local {mine.get('error')!r} does not carry Cloudify's {text!r}")
     if name in DEPARTURES:
         assert problems, f"{name} is listed as a departure ({DEPARTURES[name]}) but both parsers now agree"
         return
