@@ -180,7 +180,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
                 if is_main:
                     current, other = other, current
                 if isinstance(current, dict) and isinstance(other, dict):
-                    merged = type(current)(current) if isinstance(current, dict) else dict(current)
+                    merged = copy.copy(current)
                     for key, value in other.items():
                         merged.setdefault(key, value)
                     combined[section][name] = merged
