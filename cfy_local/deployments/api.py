@@ -272,12 +272,14 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
     instances = build_instances(nodes, deployment_id, scaling_groups, plan.get("groups") or {})
     now = iso(clock.now())
     record = {
-        "id": deployment_id, "display_name": display_name or deployment_id, "blueprint_id": blueprint_id,
+        "id": deployment_id, "display_name": display_name or deployment_plan.display_name(plan, evaluated_inputs)
+        or deployment_id, "blueprint_id": blueprint_id,
         "created_at": now, "updated_at": now, "description": plan.get("description"),
         "inputs": evaluated_inputs, "workflows": plan["workflows"], "outputs": plan["outputs"],
         "capabilities": plan["capabilities"], "plugins": plan["plugins"], "groups": plan["groups"],
         "policies": plan["policies"], "scaling_groups": scaling_groups,
         "default_schedules": plan["default_schedules"], "labels": plan.get("labels") or {},
+        "resource_tags": plan.get("resource_tags") or {},
         "resources_dir": home.blueprint_resources(blueprint_id), "main_file_name": blueprint["main_file_name"],
         "data_types": plan.get("data_types") or {}, "created_by": "admin",
         "runtime_only_evaluation": runtime_only_evaluation,

@@ -109,6 +109,16 @@ def evaluate_scaling_groups(plan: dict, inputs: dict) -> dict:
     return out
 
 
+def display_name(plan: dict, inputs: dict) -> str | None:
+    """``deployment_settings.display_name``, evaluated with the deployment's inputs: the
+    name a deployment created without ``--display-name`` gets."""
+    raw = (plan.get("deployment_settings") or {}).get("display_name")
+    if raw is None:
+        return None
+    value = evaluate_deployment_value(raw, inputs, {n["id"]: n for n in plan["nodes"]})
+    return value if isinstance(value, str) else str(value)
+
+
 def secrets_used(plan: dict, inputs: dict, nodes: list[dict], *, runtime_only: bool = False) -> list[str]:
     """Names of the secrets the deployment reads whose name is known now (a name computed
     from a runtime value is not; with runtime-only evaluation no name is computed), in

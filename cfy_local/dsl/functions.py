@@ -131,6 +131,8 @@ def check_plan_functions(plan: dict) -> None:
     for section in ("outputs", "capabilities"):
         for name, out in plan[section].items():
             walk_functions(out["value"], checker(f"{section} '{name}'", None, None, None))
+    walk_functions((plan.get("deployment_settings") or {}).get("display_name"),
+                   checker("deployment_settings display_name", None, None, None))
     for name, group in plan["scaling_groups"].items():
         walk_functions(group["properties"], checker(f"scaling group '{name}'", None, None, None))
     for name, schedule in plan["default_schedules"].items():

@@ -34,11 +34,22 @@ TOP_LEVEL_KEYS = ("tosca_definitions_version", "description", "imports", "inputs
                   "metadata", "node_types", "relationships", "node_templates", "plugins", "workflows",
                   "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
                   "policy_triggers", "deployment_settings", "blueprint_labels", "labels",
-                  "upload_resources")
+                  "upload_resources", "resource_tags")
+# Cloudify's own order, for the text that lists what a mapping may hold.
+CLOUDIFY_TOP_LEVEL_KEYS = ["tosca_definitions_version", "description", "imports", "dsl_definitions", "metadata",
+                           "inputs", "plugins", "node_types", "relationships", "node_templates", "policy_types",
+                           "policy_triggers", "groups", "policies", "workflows", "outputs", "data_types",
+                           "capabilities", "imported_blueprints", "namespaces_mapping", "labels", "blueprint_labels",
+                           "deployment_settings", "resource_tags"]
+NODE_TEMPLATE_KEYS = ["type", "instances", "capabilities", "interfaces", "relationships", "properties"]
+RELATIONSHIP_KEYS = ["type", "target", "properties", "source_interfaces", "target_interfaces"]
+OPERATION_KEY_ORDER = ["implementation", "inputs", "executor", "max_retries", "retry_interval", "timeout",
+                       "timeout_recoverable"]
+DEPLOYMENT_SETTINGS_KEYS = ["default_schedules", "default_groups", "id_template", "display_name"]
 NON_MERGEABLE = ("policies", "deployment_settings")
 MERGED_SECTIONS = ("inputs", "node_types", "relationships", "node_templates", "plugins", "workflows",
                    "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
-                   "policy_triggers", "blueprint_labels", "labels")
+                   "policy_triggers", "blueprint_labels", "labels", "resource_tags")
 _CLOUDIFY_TYPES_URL = re.compile(
     r"^(https?://(www\.)?(cloudify\.co|getcloudify\.org)/spec/cloudify/[^/]+/types\.yaml"
     r"|cloudify/types/types(_1_[345])?\.yaml)$")
@@ -82,6 +93,10 @@ def _string_keys(mapping: dict) -> None:
             raise DSLError(f"{_at(mapping, name)}: Dict keys must be strings but found '{name}' of type '{kind}'")
 
 
+def _not_in_schema(place: str, key: Any, valid: list) -> DSLError:
+    return DSLError(f"{place}: '{key}' is not in schema. Valid schema values: {valid}")
+
+
 def _mapping(value, what: str, parent, key) -> dict:
     if value is None:
         return {}
@@ -121,7 +136,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
     seen.add(os.path.realpath(file_path))
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
-            raise DSLError(f"{_at(doc, key)}: unknown top-level key '{key}'")
+            raise _not_in_schema(_at(doc, key), key, CLOUDIFY_TOP_LEVEL_KEYS)
     if not is_main:
         version = doc.get("tosca_definitions_version")
         if version is not None and version not in DSL_VERSIONS:
@@ -151,7 +166,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
             if section == "deployment_settings":
                 combined[section] = content
                 continue
-        if section in ("blueprint_labels", "labels"):
+        if section in ("blueprint_labels", "labels", "resource_tags"):
             for key, value in (content if isinstance(content, dict) else {}).items():
                 combined[section].setdefault(key, value)
             continue
@@ -322,7 +337,7 @@ def _op_parts(op: Any, place: str) -> dict:
         raise DSLError(f"{place}: an operation must be a string or a mapping, got {op!r}")
     unknown = sorted(set(op) - OPERATION_KEYS)
     if unknown:
-        raise DSLError(f"{place}: unknown operation key '{unknown[0]}'")
+        raise _not_in_schema(place, unknown[0], OPERATION_KEY_ORDER)
     out = dict(op)
     out.setdefault("implementation", "")
     if out["implementation"] is None:
@@ -538,6 +553,8 @@ def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str, origi
         "scaling_groups": scaling_groups,
         "default_schedules": _default_schedules(combined.get("deployment_settings"), workflows),
         "labels": dict(combined.get("labels") or {}),
+        "resource_tags": dict(combined.get("resource_tags") or {}),
+        "deployment_settings": _deployment_settings(combined.get("deployment_settings")),
         "blueprint_labels": dict(combined.get("blueprint_labels") or {}),
     }
     check_plan_functions(plan)
@@ -617,7 +634,7 @@ def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_h
     allowed = {"type", "properties", "interfaces", "relationships", "instances", "capabilities", "description"}
     for key in template:
         if key not in allowed:
-            raise DSLError(f"{_at(template, key)}: node template '{node_id}' has unknown key '{key}'")
+            raise _not_in_schema(f"{_at(template, key)}: node template '{node_id}'", key, NODE_TEMPLATE_KEYS)
     type_name = template.get("type")
     if type_name is None:
         raise DSLError(f"{place}: node template '{node_id}': 'type' key is required but it is currently missing")
@@ -676,7 +693,7 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
         rel_place = _at(rel) if where(rel) else rel_place
         for key in rel:
             if key not in ("type", "target", "properties", "source_interfaces", "target_interfaces"):
-                raise DSLError(f"{rel_place}: node '{node_id}': relationship has unknown key '{key}'")
+                raise _not_in_schema(f"{rel_place}: node '{node_id}' relationship", key, RELATIONSHIP_KEYS)
         rel_type, target = rel.get("type"), rel.get("target")
         if rel_type not in rel_types:
             raise DSLError(f"{rel_place}: A relationship instance under node '{node_id}' declares an undefined "
@@ -923,8 +940,8 @@ def _default_schedules(settings: Any, workflows: dict) -> dict:
     if not isinstance(settings, dict):
         raise DSLError(f"{_at(settings)}: deployment_settings must be a mapping")
     for key in settings:
-        if key not in ("default_schedules",):
-            raise DSLError(f"{_at(settings, key)}: '{key}' is not in schema")
+        if key not in DEPLOYMENT_SETTINGS_KEYS:
+            raise _not_in_schema(_at(settings, key), key, DEPLOYMENT_SETTINGS_KEYS)
     schedules = _mapping(settings.get("default_schedules"), "default_schedules", settings, "default_schedules")
     out = {}
     for sched_id, entry in schedules.items():
@@ -973,6 +990,19 @@ def _default_schedules(settings: Any, workflows: dict) -> dict:
             if key not in EXECUTION_ARGUMENT_KEYS:
                 raise DSLError(f"{_at(arguments, key)}: '{key}' is not in schema")
         out[sched_id] = dict(entry)
+    return out
+
+
+def _deployment_settings(settings: Any) -> dict:
+    """What deployment create takes from ``deployment_settings`` besides the schedules:
+    ``display_name`` (may use intrinsic functions), ``default_groups`` and ``id_template``
+    (the deployment groups a manager puts the deployment in; kept, cfy-local has no groups)."""
+    if not isinstance(settings, dict):
+        return {}
+    out = {key: settings[key] for key in ("display_name", "default_groups", "id_template") if key in settings}
+    if "default_groups" in out and not isinstance(out["default_groups"], list):
+        raise DSLError(f"{_at(settings, 'default_groups')}: Expected 'list' type but found "
+                       f"'{type(out['default_groups']).__name__}' type")
     return out
 
 

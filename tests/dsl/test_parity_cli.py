@@ -192,3 +192,23 @@ def test_runtime_only_deployment_keeps_functions_until_a_run_reads_them(cfy, hom
     assert evaluated["pw"] == "first" and evaluated["computed"] == "other"
     assert cfy("secrets", "create", "db_password", "-s", "second", "-u").exit_code == 0
     assert DeploymentStorage(home, "d").node_map()["a"]["properties"]["pw"] == "second"
+
+
+def test_deployment_settings_display_name_names_the_deployment(cfy, home, tmp_path):
+    text = HEADER + """inputs:
+  env: {default: prod}
+deployment_settings:
+  display_name: {concat: [web-, {get_input: env}]}
+resource_tags:
+  owner: me
+node_templates:
+  a: {type: cloudify.nodes.Root}
+"""
+    assert cfy("blueprints", "upload", _write(tmp_path, text), "-b", "ds").exit_code == 0
+    result = cfy("deployments", "create", "d1", "-b", "ds", "-i", "env=test")
+    assert result.exit_code == 0, result
+    assert "Deployment `web-test` created. The deployment's id is d1" in result.stdout
+    record = json.loads((home / "deployments" / "d1" / "deployment.json").read_text())
+    assert record["resource_tags"] == {"owner": "me"}
+    assert cfy("deployments", "create", "d2", "-b", "ds", "-n", "given").stdout.strip().endswith(
+        "Deployment `given` created. The deployment's id is d2")

@@ -218,7 +218,7 @@ BAD = {
                                "type is 'integer'"),
     "constraint_violation": ("inputs:\n  port: {type: integer, default: 5, constraints: [{greater_than: 10}]}\n"
                              "node_templates: {}\n", "violates constraint greater_than"),
-    "unknown_top_level_key": ("nodes: {}\n", "unknown top-level key 'nodes'"),
+    "unknown_top_level_key": ("nodes: {}\n", "'nodes' is not in schema. Valid schema values: ['tosca_definitions_version'"),
     "unknown_property": ("node_templates:\n  a: {type: cloudify.nodes.Root, properties: {bogus: 1}}\n",
                          "'bogus' property is not part of the derived type properties schema"),
     "missing_mandatory_property": ("node_templates:\n  a: {type: cloudify.nodes.FileSystem}\n",

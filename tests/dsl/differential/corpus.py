@@ -954,4 +954,20 @@ node_templates:
 """ + VM + """  app:
     relationships: [{type: cloudify.relationships.contained_in, target: vm}]
 """, files={"more.yaml": "node_templates:\n  app: {type: cloudify.nodes.Root}\n"}),
+    "valid_deployment_settings_display_name": case(V14 + """inputs:
+  env: {default: prod}
+deployment_settings:
+  display_name: {concat: [web-, {get_input: env}]}
+  default_groups: [web]
+  id_template: "web-{uuid}"
+node_templates:
+""" + ROOT),
+    "valid_resource_tags": case(V14.replace("]\n", ", a.yaml]\n") + """resource_tags:
+  owner: me
+node_templates:
+""" + ROOT, files={"a.yaml": "resource_tags:\n  team: web\n"}),
+    "invalid_deployment_settings_groups_not_list": case(V14 + """deployment_settings:
+  default_groups: web
+node_templates:
+""" + ROOT),
 }
