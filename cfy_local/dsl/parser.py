@@ -631,7 +631,7 @@ def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_h
         raise DSLError(f"{place}: node template id {node_id!r} is not a valid id (letters, digits, '-', '.', '_', "
                        f"starting with a letter)")
     template = _mapping(template, f"node template {node_id}", templates, node_id)
-    allowed = {"type", "properties", "interfaces", "relationships", "instances", "capabilities", "description"}
+    allowed = set(NODE_TEMPLATE_KEYS)
     for key in template:
         if key not in allowed:
             raise _not_in_schema(f"{_at(template, key)}: node template '{node_id}'", key, NODE_TEMPLATE_KEYS)

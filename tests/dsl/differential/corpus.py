@@ -970,4 +970,7 @@ node_templates:
   default_groups: web
 node_templates:
 """ + ROOT),
+    "invalid_node_template_description": case(V14 + """node_templates:
+  a: {type: cloudify.nodes.Root, description: the app}
+"""),
 }
