@@ -15,7 +15,8 @@ from typing import Any
 from cfy_local import clock
 from cfy_local.dsl import deployment_plan
 from cfy_local.dsl.functions import evaluate_runtime
-from cfy_local.errors import AlreadyExistsError, ConflictError, CorruptRecordError, ValidationError, not_found
+from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, CorruptRecordError, ValidationError,
+                              not_found)
 from cfy_local.ids import is_valid_id, validate_id
 from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
@@ -209,36 +210,46 @@ def _remove_tree(home: Home, folder: str, parent: str) -> None:
 # --- deployments ---------------------------------------------------------------------------
 
 def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
-    """Deployment inputs: unknown, missing, types (strings from ``-i k=v`` convert), constraints."""
+    """Deployment inputs in Cloudify's order: each declared input in turn (given, else its
+    default, else what its data type's defaults make of it) is type-checked (strings from
+    ``-i k=v`` convert) and constraint-checked; then the missing ones are named, then the
+    unknown ones. An optional input without a value is None."""
     from cfy_local.dsl import values
 
     declared = plan["inputs"]
-    unknown = [k for k in inputs if k not in declared]
-    if unknown:
-        raise ValidationError(f"Unknown input '{unknown[0]}' specified - expected inputs: {sorted(declared)}")
-    out = {}
+    data_types = plan.get("data_types") or {}
+    out: dict[str, Any] = {}
     missing = []
     for name, schema in declared.items():
         if name in inputs:
             value = inputs[name]
-        elif "default" in schema:
+        elif schema.get("default") is not None:
             value = schema["default"]
-        elif schema.get("required", True) is False:
-            continue
         else:
-            missing.append(name)
-            continue
-        value = values.coerce(value, schema.get("type"), plan.get("data_types") or {}, name,
-                              item_type=schema.get("item_type"), strings_convert=True,
-                              texts=values.input_texts(name))
+            filled = None
+            if schema.get("type") in data_types:
+                try:
+                    filled = values.coerce({}, schema["type"], data_types, name, texts=values.input_texts(name))
+                except CfyLocalError:
+                    filled = None
+            if filled:
+                value = filled
+            elif schema.get("required", True):
+                missing.append(name)
+                continue
+            else:
+                out[name] = None
+                continue
+        value = values.coerce(value, schema.get("type"), data_types, name, item_type=schema.get("item_type"),
+                              strings_convert=True, texts=values.input_texts(name))
         if schema.get("constraints"):
             values.check_constraints(value, schema["constraints"], f"input {name}")
         out[name] = value
     if missing:
-        noun = "input" if len(missing) == 1 else "inputs"
-        names = ", ".join(f"'{m}'" for m in missing)
-        raise ValidationError(f"Required {noun} {names} {'was' if len(missing) == 1 else 'were'} not specified - "
-                              f"expected inputs: {sorted(declared)}")
+        raise ValidationError(f"Required inputs {missing} were not specified - expected inputs: {list(declared)}")
+    unknown = [k for k in inputs if k not in declared]
+    if unknown:
+        raise ValidationError(f"Unknown inputs {unknown} specified - expected inputs: {list(declared)}")
     return out
 
 

@@ -157,7 +157,7 @@ def test_secrets_and_get_secret(cfy, home, tmp_path):
 
 
 BAD_CREATE = [
-    (["-i", "nope=1"], "Unknown input 'nope' specified"),
+    (["-i", "nope=1"], "Unknown inputs ['nope'] specified"),
     (["-i", "port=abc"], "the defined type is 'integer', yet it was assigned with the value 'abc'"),
     (["-i", "port=80"], "violates constraint in_range"),
     (["-i", "[1,2]"], "Invalid input: [1,2]. It must represent a dictionary."),
@@ -183,7 +183,7 @@ def test_missing_required_input(cfy, home, tmp_path):
     before = fingerprint(home)
     result = cfy("deployments", "create", "-b", "req")
     assert result.exit_code == 1
-    assert "Unable to create deployment: Required input 'needed' was not specified" in result.stderr
+    assert "Unable to create deployment: Required inputs ['needed'] were not specified" in result.stderr
     assert fingerprint(home) == before
 
 
