@@ -81,7 +81,15 @@ def _at(obj, key=None) -> str:
     return place or "blueprint"
 
 
-_YAML_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float"}
+_YAML_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", dict: "dict", list: "list"}
+
+
+def _type_mismatch(place: str, expected: str, value: Any) -> DSLError:
+    found = next((name for kind, name in _YAML_TYPE_NAMES.items() if isinstance(value, kind)),
+                 type(value).__name__)
+    if isinstance(value, bool):
+        found = "boolean"
+    return DSLError(f"{place}: Expected '{expected}' type but found '{found}' type")
 
 
 def _string_keys(mapping: dict) -> None:
@@ -120,7 +128,7 @@ def parse_blueprint(path: str, *, display_name: str | None = None) -> dict[str, 
         raise DSLError(f"{os.path.basename(path)}: a blueprint must be a YAML mapping")
     version = main.get("tosca_definitions_version")
     if version is None:
-        raise DSLError(f"{_at(main)}: 'tosca_definitions_version' key is required but it is currently missing")
+        raise DSLError(f"{_at(main)}: tosca_definitions_version field must appear in the main blueprint file")
     if version not in SUPPORTED_MAIN_VERSIONS:
         raise DSLError(f"{_at(main, 'tosca_definitions_version')}: tosca_definitions_version '{shorten(version)}' is not "
                        f"supported (supported: {', '.join(SUPPORTED_MAIN_VERSIONS)})")
@@ -143,7 +151,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
             raise DSLError(f"{_at(doc, 'tosca_definitions_version')}: unknown tosca_definitions_version '{version}'")
     imports = doc.get("imports") or []
     if not isinstance(imports, list):
-        raise DSLError(f"{_at(doc, 'imports')}: 'imports' must be a list")
+        raise _type_mismatch(_at(doc, "imports"), "list", imports)
     for entry in imports:
         target = _resolve_import(entry, file_path, doc, base_dir)
         if os.path.realpath(target) in seen:
@@ -328,7 +336,7 @@ def _check_data_types(data_types: dict) -> dict:
 
 # --- operations ---------------------------------------------------------------------------
 
-def _op_parts(op: Any, place: str) -> dict:
+def _op_parts(op: Any, place: str, op_name: str = "") -> dict:
     if op is None or op == {}:
         return {"implementation": ""}
     if isinstance(op, str):
@@ -348,7 +356,8 @@ def _op_parts(op: Any, place: str) -> dict:
         raise DSLError(f"{place}: operation 'inputs' must be a mapping")
     executor = out.get("executor")
     if executor is not None and executor not in EXECUTORS:
-        raise DSLError(f"{place}: unknown executor '{executor}' (central_deployment_agent or host_agent)")
+        raise DSLError(f"{place}: Operation '{op_name}' has an illegal executor value '{executor}'. valid values are "
+                       f"[central_deployment_agent,host_agent]")
     for key in ("max_retries",):
         if out.get(key) is not None and not (isinstance(out[key], int) and not isinstance(out[key], bool)):
             raise DSLError(f"{place}: '{key}' must be an integer")
@@ -374,16 +383,17 @@ def _schema_defaults(type_inputs: dict, place: str) -> tuple[dict, list[str]]:
     return defaults, missing
 
 
-def _merge_operation(type_op: tuple | None, template_op: Any, place: str) -> tuple[dict, list[str]]:
+def _merge_operation(type_op: tuple | None, template_op: Any, place: str,
+                     op_name: str = "") -> tuple[dict, list[str]]:
     """workflows.md §5.1: same implementation → template values override schema defaults
     key by key; a different implementation → only the template's settings apply."""
-    base = _op_parts(type_op[0], type_op[1]) if type_op else None
+    base = _op_parts(type_op[0], type_op[1], op_name) if type_op else None
     if template_op is None:
         defaults, missing = _schema_defaults(base.get("inputs") or {}, type_op[1])
         merged = dict(base)
         merged["inputs"] = defaults
         return merged, missing
-    override = _op_parts(template_op, place)
+    override = _op_parts(template_op, place, op_name)
     if base is not None and override["implementation"] in ("", base["implementation"]) and \
             (override["implementation"] or not isinstance(template_op, str)):
         defaults, _ = _schema_defaults(base.get("inputs") or {}, place)
@@ -482,7 +492,8 @@ def _operations(type_interfaces: dict, template_interfaces: Any, owner: str, res
         template_ops = template_interfaces.get(interface) or {}
         for op_name in list(type_ops) + [o for o in template_ops if o not in type_ops]:
             place = _at(template_ops, op_name) if op_name in template_ops else type_ops[op_name][1]
-            merged, missing = _merge_operation(type_ops.get(op_name), template_ops.get(op_name), place)
+            merged, missing = _merge_operation(type_ops.get(op_name), template_ops.get(op_name), place,
+                                               f"{interface}.{op_name}")
             if missing:
                 quoted = ", ".join(f"'{m}'" for m in missing)
                 noun = "Input" if len(missing) == 1 else "Inputs"
@@ -800,8 +811,7 @@ def _instances(node_id, template) -> dict:
         deploy = legacy.get("deploy", 1)
         # Cloudify takes only a plain number here (no intrinsic functions, unlike scalable).
         if not isinstance(deploy, int) or isinstance(deploy, bool):
-            raise DSLError(f"{_at(legacy, 'deploy')}: node '{node_id}': instances.deploy must be an integer, got "
-                           f"{shorten(deploy)}")
+            raise _type_mismatch(f"{_at(legacy, 'deploy')}: node '{node_id}' instances.deploy", "integer", deploy)
         if deploy < 0:
             raise DSLError(f"{_at(legacy, 'deploy')}: deploy instances must be a non-negative number")
         counts = {"default_instances": deploy, "min_instances": 0, "max_instances": -1}
@@ -1001,8 +1011,7 @@ def _deployment_settings(settings: Any) -> dict:
         return {}
     out = {key: settings[key] for key in ("display_name", "default_groups", "id_template") if key in settings}
     if "default_groups" in out and not isinstance(out["default_groups"], list):
-        raise DSLError(f"{_at(settings, 'default_groups')}: Expected 'list' type but found "
-                       f"'{type(out['default_groups']).__name__}' type")
+        raise _type_mismatch(_at(settings, "default_groups"), "list", out["default_groups"])
     return out
 
 
