@@ -253,13 +253,6 @@ def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
     return out
 
 
-def _check_secrets(home: Home, names: list[str]) -> None:
-    """The manager refuses a deployment whose blueprint reads secrets that do not exist."""
-    missing = [name for name in names if not is_valid_id(name) or not os.path.isfile(home.secret_file(name))]
-    if missing:
-        raise ValidationError(f"Required secrets: [{', '.join(missing)}] don't exist in this tenant")
-
-
 def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
                       inputs: dict[str, Any] | None = None, *, display_name: str | None = None,
                       runtime_only_evaluation: bool = False) -> dict[str, Any]:
@@ -276,8 +269,9 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
     nodes = deployment_plan.evaluate_nodes(plan, evaluated_inputs, deployment_id,
                                            runtime_only=runtime_only_evaluation)
     scaling_groups = deployment_plan.evaluate_scaling_groups(plan, evaluated_inputs)
-    _check_secrets(home, deployment_plan.secrets_used(plan, evaluated_inputs, nodes,
-                                                      runtime_only=runtime_only_evaluation))
+    deployment_plan.check_secrets(
+        deployment_plan.secrets_used(plan, evaluated_inputs, nodes, runtime_only=runtime_only_evaluation),
+        lambda name: is_valid_id(name) and os.path.isfile(home.secret_file(name)))
     from cfy_local.deployments.instances import build_instances
 
     instances = build_instances(nodes, deployment_id, scaling_groups, plan.get("groups") or {})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, Callable
 
 from cfy_local.dsl.functions import walk_functions, evaluate_deployment_value
 from cfy_local.errors import DSLError, ValidationError
@@ -107,6 +107,13 @@ def evaluate_scaling_groups(plan: dict, inputs: dict) -> dict:
                                                 f"scaling group '{name}'")
         out[name] = group
     return out
+
+
+def check_secrets(names: list[str], exists: Callable[[str], bool]) -> None:
+    """The manager refuses a deployment whose blueprint reads secrets that do not exist."""
+    missing = [name for name in names if not exists(name)]
+    if missing:
+        raise ValidationError(f"Required secrets: [{', '.join(missing)}] don't exist in this tenant")
 
 
 def display_name(plan: dict, inputs: dict) -> str | None:

@@ -4,8 +4,9 @@ the whole corpus). Compared: the verdict (accepted, or refused at upload / at de
 create, and the kind of refusal), then for accepted blueprints the node instances per node
 after deployment create with the case's inputs, the relationships (with their properties),
 the evaluated node properties, operation inputs, outputs and capabilities, and the scaling
-groups. A disagreement fails unless it is
-one of DEPARTURES, which mirrors the README's table of deliberate departures."""
+groups; for the refusals in SAME_TEXT, that the one line carries Cloudify's own text. A
+disagreement fails unless it is one of DEPARTURES, which mirrors the README's table of
+deliberate departures."""
 from __future__ import annotations
 
 import fcntl
@@ -155,7 +156,7 @@ def oracle(corpus_dir):
     return json.loads(result.read_text())
 
 
-def _kind(exc: Exception, stage: str) -> str:
+def _kind(exc: Exception) -> str:
     return "secret" if "Required secrets" in str(exc) else "invalid"
 
 
@@ -171,10 +172,9 @@ def ours(folder: str, spec: dict) -> dict:
     try:
         nodes = deployment_plan.evaluate_nodes(plan, inputs, "dep")
         groups = deployment_plan.evaluate_scaling_groups(plan, inputs)
-        missing = [s for s in deployment_plan.secrets_used(plan, inputs, nodes, runtime_only=spec["runtime_only"])
-                   if s not in spec["secrets"]]
-        if missing:
-            raise CfyLocalError(f"Required secrets: [{', '.join(missing)}] don't exist in this tenant")
+        deployment_plan.check_secrets(
+            deployment_plan.secrets_used(plan, inputs, nodes, runtime_only=spec["runtime_only"]),
+            lambda key: key in spec["secrets"])
         raw_nodes = {n["id"]: n for n in plan["nodes"]}
         outputs = {name: evaluate_deployment_value(out["value"], inputs, raw_nodes)
                    for name, out in plan["outputs"].items()}
@@ -182,11 +182,12 @@ def ours(folder: str, spec: dict) -> dict:
                         for name, c in plan["capabilities"].items()}
         instances = build_instances(nodes, "dep", groups, plan.get("groups") or {})
     except CfyLocalError as exc:
-        return {"stage": "create", "kind": _kind(exc, "create"), "error": str(exc)}
+        return {"stage": "create", "kind": _kind(exc), "error": str(exc)}
     counts: dict[str, int] = {}
     for inst in instances:
         counts[inst["node_id"]] = counts.get(inst["node_id"], 0) + 1
-    return {"stage": "ok", "outputs": outputs, "capabilities": capabilities, "scaling_groups": {k: g["properties"] for k, g in groups.items()},
+    return {"stage": "ok", "outputs": outputs, "capabilities": capabilities,
+            "scaling_groups": {k: g["properties"] for k, g in groups.items()},
             "nodes": {n["id"]: {"instances": counts.get(n["id"], 0), "properties": n["properties"],
                                 "operations": {name: evaluate_deployment_value(op["inputs"], inputs, raw_nodes,
                                                                                self_node=n["id"])
