@@ -767,8 +767,7 @@ def check_instance_counts(properties: dict, place: str) -> dict:
               "max_instances": properties.get("max_instances", -1)}
     for name in properties:
         if name not in counts:
-            raise DSLError(f"{place}: '{name}' is not in schema (scalable properties are default_instances, "
-                           f"min_instances and max_instances)")
+            raise _not_in_schema(place, name, ["min_instances", "max_instances", "default_instances"])
     for name, value in counts.items():
         if isinstance(value, dict):
             if not values.is_function(value):
@@ -796,13 +795,12 @@ def _instances(node_id, template) -> dict:
     capabilities = _mapping(template.get("capabilities"), "capabilities", template, "capabilities")
     for key in capabilities:
         if key != "scalable":
-            raise DSLError(f"{_at(capabilities, key)}: node '{node_id}': unknown capability '{key}' (only "
-                           f"'scalable' is defined)")
+            raise _not_in_schema(f"{_at(capabilities, key)}: node '{node_id}' capabilities", key, ["scalable"])
     if "scalable" in capabilities:
         scalable = _mapping(capabilities["scalable"], "scalable", capabilities, "scalable")
         for key in scalable:
             if key != "properties":
-                raise DSLError(f"{_at(scalable, key)}: node '{node_id}': '{key}' is not in schema")
+                raise _not_in_schema(f"{_at(scalable, key)}: node '{node_id}' scalable", key, ["properties"])
     if legacy is not None:
         legacy = _mapping(legacy, "instances", template, "instances")
         if scalable is not None:

@@ -973,4 +973,13 @@ node_templates:
     "invalid_node_template_description": case(V14 + """node_templates:
   a: {type: cloudify.nodes.Root, description: the app}
 """),
+    "invalid_instances_unknown_key": case(V14 + """node_templates:
+""" + VM + """    capabilities:
+      scalable:
+        properties: {default_instances: 1, current_instances: 1}
+"""),
+    "invalid_unknown_capability": case(V14 + """node_templates:
+""" + VM + """    capabilities:
+      elastic: {properties: {}}
+"""),
 }
