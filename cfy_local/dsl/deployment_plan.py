@@ -78,6 +78,14 @@ def evaluate_nodes(plan: dict, inputs: dict, deployment_id: str, *, runtime_only
                                                               target=rel["target_id"])
                 rels.append(rel)
             evaluated["relationships"] = rels
+            # Operation inputs too, as Cloudify's plan holds them: a get_input or get_property
+            # that cannot be evaluated refuses the deployment now rather than fail a run later.
+            evaluated["operations"] = _evaluated_operations(node["operations"], inputs, raw_nodes,
+                                                            self_node=node["id"])
+            for rel in rels:
+                for side in ("source_operations", "target_operations"):
+                    rel[side] = _evaluated_operations(rel.get(side) or {}, inputs, raw_nodes, source=node["id"],
+                                                      target=rel["target_id"])
         counts = {name: node.get(key) for name, key in _NODE_COUNT_KEYS}
         if any(isinstance(v, dict) for v in counts.values()):
             counts = _evaluated_counts(counts, lambda v: evaluate_deployment_value(v, inputs, raw_nodes,
@@ -94,6 +102,18 @@ def evaluate_nodes(plan: dict, inputs: dict, deployment_id: str, *, runtime_only
                 evaluated["capabilities"] = scalable
         nodes.append(evaluated)
     return nodes
+
+
+def _evaluated_operations(operations: dict, inputs: dict, raw_nodes: dict, **context) -> dict:
+    out = {}
+    done: dict[int, dict] = {}  # a short name and its full name share one operation
+    for name, op in operations.items():
+        if id(op) not in done:
+            evaluated = dict(op)
+            evaluated["inputs"] = evaluate_deployment_value(op.get("inputs") or {}, inputs, raw_nodes, **context)
+            done[id(op)] = evaluated
+        out[name] = done[id(op)]
+    return out
 
 
 def evaluate_scaling_groups(plan: dict, inputs: dict) -> dict:

@@ -982,4 +982,44 @@ node_templates:
 """ + VM + """    capabilities:
       elastic: {properties: {}}
 """),
+    "invalid_get_input_path_into_a_number": case(V14 + """inputs:
+  n: {default: 2}
+plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: {implementation: scripts/a.sh, inputs: {x: {get_input: [n, 0]}}}
+""", files={"scripts/a.sh": "echo\n"}),
+    "invalid_operation_input_unknown_property": case(V14 + """plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: {implementation: scripts/a.sh, inputs: {x: {get_property: [SELF, nope]}}}
+""", files={"scripts/a.sh": "echo\n"}),
+    "valid_operation_timeouts": case(V14 + """plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: {implementation: scripts/a.sh, timeout: 10, timeout_recoverable: true, retry_interval: 2.5}
+""", files={"scripts/a.sh": "echo\n"}),
+    "invalid_operation_retries_from_input": case(V14 + """inputs:
+  n: {default: 2}
+plugins:
+  script: {executor: central_deployment_agent, install: false}
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create: {implementation: scripts/a.sh, max_retries: {get_input: n}}
+""", files={"scripts/a.sh": "echo\n"}),
 }
