@@ -171,7 +171,7 @@ def validate_relative(expression: str) -> None:
 
 
 def parse_time_expression(expression: str, tz_name: str, now: datetime) -> datetime:
-    """``--since`` / ``--until`` text → aware UTC datetime (cli.md §5.2)."""
+    """``--since`` / ``--until`` text → aware UTC datetime, as cfy reads them."""
     text = expression.strip() if isinstance(expression, str) else expression
     if not isinstance(text, str) or not text:
         raise ValidationError(_ABSOLUTE_FORMAT_ERROR.format(expression))
@@ -211,7 +211,7 @@ def parse_at(text: str) -> datetime:
 
 
 def parse_one_shot_time(text: str, now: datetime) -> datetime:
-    """``executions start --schedule``: a date with a UTC offset, in the future (cli.md §5.6)."""
+    """``executions start --schedule``: a date with a UTC offset, in the future."""
     from dateutil import parser
 
     try:

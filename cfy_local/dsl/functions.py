@@ -9,7 +9,7 @@ Three entry points:
 * :func:`evaluate_deployment_value` — at deployment create: ``get_input``,
   ``get_property``, ``concat``, ``merge`` and ``string_*`` are evaluated; runtime functions
   (``get_attribute``, ``get_secret``, ``get_sys`` …) stay raw, and so does any function
-  whose arguments contain one (workflows.md §5.3).
+  whose arguments contain one.
 * :func:`evaluate_runtime` — at run time, everything, against what the caller's
   :class:`DeploymentData` reads from storage.
 """

@@ -1,4 +1,4 @@
-"""Workflow parameters merged and checked as the manager does (manager.md §2):
+"""Workflow parameters merged and checked as Cloudify's manager does, in its order:
 unknown workflow → undeclared custom parameters → defaults → types → constraints → missing.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "uninstall_
 
 
 def _convert(value: Any, type_name: str | None, item_type: str | None) -> Any:
-    """manager.md §2 step 6; raises ValueError/TypeError on failure."""
+    """The manager's type conversion of a parameter value; raises ValueError/TypeError on failure."""
     if type_name == "integer":
         if isinstance(value, bool):
             raise ValueError

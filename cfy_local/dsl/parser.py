@@ -2,13 +2,14 @@
 
 Steps: load the main file, resolve imports (relative files; Cloudify's types.yaml URLs and
 ``cloudify/types/types.yaml`` → the bundled ``resources/types.yaml``; never the network),
-merge sections, resolve ``derived_from`` chains, check every name a template uses,
-build each node's operations (type interface + template override, workflows.md §5.1; script
-auto-mapping, §6.1), relationships, scaling groups, workflows and default schedules.
+merge sections as Cloudify does (a name defined in two files is a merge conflict), resolve
+``derived_from`` chains, check every name a template uses, build each node's operations
+(type interface + template override, as Cloudify merges them; script auto-mapping),
+relationships, scaling groups, workflows and default schedules.
 
 Every error is a :class:`DSLError` whose one line starts with ``file:line`` when known.
-Intrinsic functions stay raw in the plan; deployment create evaluates them
-(``dsl.functions``).
+Intrinsic functions stay raw in the plan (instance counts included); deployment create
+evaluates them (``dsl.deployment_plan``).
 """
 from __future__ import annotations
 
@@ -385,7 +386,7 @@ def _schema_defaults(type_inputs: dict, place: str) -> tuple[dict, list[str]]:
 
 def _merge_operation(type_op: tuple | None, template_op: Any, place: str,
                      op_name: str = "") -> tuple[dict, list[str]]:
-    """workflows.md §5.1: same implementation → template values override schema defaults
+    """Cloudify's merge: same implementation → template values override schema defaults
     key by key; a different implementation → only the template's settings apply."""
     base = _op_parts(type_op[0], type_op[1], op_name) if type_op else None
     if template_op is None:

@@ -1,4 +1,4 @@
-"""cfy's -i/-p forms (cli.md §1.5) and workflow parameter merging (manager.md §2)."""
+"""cfy's -i/-p forms and workflow parameter merging as Cloudify's manager does it."""
 from __future__ import annotations
 
 import pytest
