@@ -152,7 +152,7 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
             raise DSLError(f"{_at(doc, 'tosca_definitions_version')}: unknown tosca_definitions_version '{version}'")
     imports = doc.get("imports") or []
     if not isinstance(imports, list):
-        raise _type_mismatch(_at(doc, "imports"), "list", imports)
+        raise _type_mismatch(f"{_at(doc, 'imports')}: imports", "list", imports)
     for entry in imports:
         target = _resolve_import(entry, file_path, doc, base_dir)
         if os.path.realpath(target) in seen:
@@ -1010,7 +1010,8 @@ def _deployment_settings(settings: Any) -> dict:
         return {}
     out = {key: settings[key] for key in ("display_name", "default_groups", "id_template") if key in settings}
     if "default_groups" in out and not isinstance(out["default_groups"], list):
-        raise _type_mismatch(_at(settings, "default_groups"), "list", out["default_groups"])
+        raise _type_mismatch(f"{_at(settings, 'default_groups')}: deployment_settings.default_groups", "list",
+                             out["default_groups"])
     return out
 
 
