@@ -1,5 +1,6 @@
 """What ``cfy status`` reports: the state dir, the scheduler loop, maintenance mode,
-execution counts, schedules and any state file that cannot be read."""
+how many blueprints and deployments there are (and how many deployments have a run
+going), execution counts, schedules and any state file that cannot be read."""
 from __future__ import annotations
 
 import os
@@ -68,8 +69,12 @@ def collect(home: Home) -> dict[str, Any]:
                 sink.extend(os.path.join(e.path, name) for e in entries if e.is_dir(follow_symlinks=False))
         except FileNotFoundError:
             pass
-    corrupt += _corrupt_named(deployment_files, "deployment")
-    corrupt += _corrupt_named(blueprint_files, "blueprint")
+    bad_deployments = _corrupt_named(deployment_files, "deployment")
+    bad_blueprints = _corrupt_named(blueprint_files, "blueprint")
+    corrupt += bad_deployments + bad_blueprints
+    deployment_ids = {os.path.basename(os.path.dirname(p)) for p in deployment_files
+                      if os.path.isfile(p) and p not in bad_deployments}
+    running_on = {r.get("deployment_id") for r in executions if lifecycle.is_active(r["status"])}
     corrupt += _corrupt_named([home.maintenance_file], "maintenance")
     try:
         maintenance_state = maintenance.state(home)
@@ -79,6 +84,8 @@ def collect(home: Home) -> dict[str, Any]:
         "home": home.root,
         "scheduler": scheduler.status(home),
         "maintenance": maintenance_state,
+        "blueprints": {"total": sum(1 for p in blueprint_files if os.path.isfile(p) and p not in bad_blueprints)},
+        "deployments": {"total": len(deployment_ids), "with_active_run": len(deployment_ids & running_on)},
         "executions": {"total": len(executions), "active": active, "queued": queued, "scheduled": scheduled},
         "schedules": {"total": len(schedules), "enabled": sum(1 for s in schedules if s.get("enabled", True))},
         "corrupt_records": sorted(corrupt),

@@ -60,8 +60,11 @@ def deployments():
                    "Repeatable")
 @click.option("--generate-id", is_flag=True, help="Generate a UUID for the deployment id")
 @click.option("-n", "--display-name", help="The display name of the deployment (default: its id)")
+@click.option("--runtime-only-evaluation", is_flag=True,
+              help="If set, all intrinsic functions will only be evaluated at runtime, and no intrinsic functions "
+                   "will be evaluated at parse time (such as get_input, get_property)")
 @json_option
-def create(deployment_id, blueprint_id, inputs, generate_id, display_name):
+def create(deployment_id, blueprint_id, inputs, generate_id, display_name, runtime_only_evaluation):
     """Create a deployment from a blueprint"""
     if generate_id:
         if deployment_id:
@@ -71,7 +74,8 @@ def create(deployment_id, blueprint_id, inputs, generate_id, display_name):
     parsed = parse_values(inputs)
     home = get_home()
     try:
-        record = api.create_deployment(home, deployment_id, blueprint_id, parsed, display_name=display_name)
+        record = api.create_deployment(home, deployment_id, blueprint_id, parsed, display_name=display_name,
+                                       runtime_only_evaluation=runtime_only_evaluation)
     except ValidationError as exc:
         if str(exc).startswith("ERROR: The `"):  # an id refused before anything was looked at
             raise

@@ -16,7 +16,7 @@ from cfy_local.errors import ConflictError
 from cfy_local.scheduler import LOCK
 from cfy_local.scheduler.loop import SchedulerLoop, read_status, write_status
 from cfy_local.scheduler.passes import run_pass, write_log
-from cfy_local.schedules.timeexpr import parse_at
+from cfy_local.timegrammar import parse_at
 from cfy_local.store.locks import try_hold
 from cfy_local.timefmt import iso
 

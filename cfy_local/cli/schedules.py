@@ -15,7 +15,7 @@ from cfy_local.cli.result import Details, Message, Result, Table, Text
 from cfy_local.errors import ExitCode, ValidationError
 from cfy_local.executions.lifecycle import display
 from cfy_local.schedules import api
-from cfy_local.schedules.timeexpr import local_zone_name, parse_time_expression
+from cfy_local.timegrammar import local_zone_name, parse_time_expression
 from cfy_local.timefmt import parse_iso
 
 LIST_COLUMNS = ["id", "deployment_id", "workflow_id", "created_at", "next_occurrence", "timezone", "since", "until",

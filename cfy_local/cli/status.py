@@ -39,6 +39,8 @@ def status():
         "Config": config_text,
         "Scheduler": scheduler_text,
         "Maintenance mode": data["maintenance"]["status"],
+        "Blueprints": str(data["blueprints"]["total"]),
+        "Deployments": f"{data['deployments']['total']} ({data['deployments']['with_active_run']} with an active run)",
         "Executions": f"{executions['active']} active, {executions['queued']} queued",
         "Schedules": f"{data['schedules']['total']} ({data['schedules']['enabled']} enabled)",
         "Corrupt records": ", ".join(data["corrupt_records"]) or "none",

@@ -17,14 +17,14 @@ from cfy_local.deployments.instances import build_instances
 from cfy_local.deployments.records import (deployment_exists, deployment_inputs, find_node_instance,
                                            list_blueprints, list_node_instances, load_blueprint,
                                            load_deployment, load_node_instance, load_nodes, load_plan,
-                                           scan_ids)
-from cfy_local.dsl import values
+                                           runtime_data, scan_ids)
+from cfy_local.dsl import deployment_plan, values
+from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
                               UnknownDeploymentInputError, ValidationError, not_found)
 from cfy_local.executions import admission, lifecycle, records
-from cfy_local.executions import api as executions
-from cfy_local.ids import validate_id
+from cfy_local.ids import is_valid_id, validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.plugins.resolver import import_resolver
 from cfy_local.store import instance_states
@@ -217,60 +217,50 @@ def _remove_tree(home: Home, folder: str, parent: str) -> None:
 # --- deployments ---------------------------------------------------------------------------
 
 def validate_deployment_inputs(plan: dict, inputs: dict) -> dict[str, Any]:
-    """Deployment inputs: unknown, missing, types (strings from ``-i k=v`` convert), constraints."""
+    """Deployment inputs in Cloudify's order: each declared input in turn (given, else its
+    default, else what its data type's defaults make of it) is type-checked (strings from
+    ``-i k=v`` convert) and constraint-checked; then the missing ones are named, then the
+    unknown ones. An optional input without a value is None."""
     declared = plan["inputs"]
-    unknown = [k for k in inputs if k not in declared]
-    if unknown:
-        raise UnknownDeploymentInputError(
-            f"Unknown input '{unknown[0]}' specified - expected inputs: {sorted(declared)}")
-    out = {}
+    data_types = plan.get("data_types") or {}
+    out: dict[str, Any] = {}
     missing = []
     for name, schema in declared.items():
         if name in inputs:
             value = inputs[name]
-        elif "default" in schema:
+        elif schema.get("default") is not None:
             value = schema["default"]
-        elif schema.get("required", True) is False:
-            continue
         else:
-            missing.append(name)
-            continue
-        value = values.coerce(value, schema.get("type"), plan.get("data_types") or {}, name,
-                              item_type=schema.get("item_type"), strings_convert=True)
+            filled = None
+            if schema.get("type") in data_types:
+                try:
+                    filled = values.coerce({}, schema["type"], data_types, name, texts=values.input_texts(name))
+                except CfyLocalError:
+                    filled = None
+            if filled:
+                value = filled
+            elif schema.get("required", True):
+                missing.append(name)
+                continue
+            else:
+                out[name] = None
+                continue
+        value = values.coerce(value, schema.get("type"), data_types, name, item_type=schema.get("item_type"),
+                              strings_convert=True, texts=values.input_texts(name))
         if schema.get("constraints"):
             values.check_constraints(value, schema["constraints"], f"input {name}")
         out[name] = value
     if missing:
-        noun = "input" if len(missing) == 1 else "inputs"
-        names = ", ".join(f"'{m}'" for m in missing)
-        raise MissingDeploymentInputError(
-            f"Required {noun} {names} {'was' if len(missing) == 1 else 'were'} not specified - "
-            f"expected inputs: {sorted(declared)}")
+        raise MissingDeploymentInputError(f"Required inputs {missing} were not specified - expected inputs: {list(declared)}")
+    unknown = [k for k in inputs if k not in declared]
+    if unknown:
+        raise UnknownDeploymentInputError(f"Unknown inputs {unknown} specified - expected inputs: {list(declared)}")
     return out
 
 
-def _evaluate_nodes(plan: dict, inputs: dict, deployment_id: str) -> list[dict]:
-    from cfy_local.dsl.functions import evaluate_deployment_value
-
-    raw_nodes = {n["id"]: n for n in plan["nodes"]}
-    nodes = []
-    for node in plan["nodes"]:
-        evaluated = dict(node)
-        evaluated["deployment_id"] = deployment_id
-        evaluated["properties"] = evaluate_deployment_value(node["properties"], inputs, raw_nodes, self_node=node["id"])
-        rels = []
-        for rel in node["relationships"]:
-            rel = dict(rel)
-            rel["properties"] = evaluate_deployment_value(rel["properties"], inputs, raw_nodes, source=node["id"],
-                                                          target=rel["target_id"])
-            rels.append(rel)
-        evaluated["relationships"] = rels
-        nodes.append(evaluated)
-    return nodes
-
-
 def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
-                      inputs: dict[str, Any] | None = None, *, display_name: str | None = None) -> dict[str, Any]:
+                      inputs: dict[str, Any] | None = None, *, display_name: str | None = None,
+                      runtime_only_evaluation: bool = False) -> dict[str, Any]:
     import shutil
 
     deployment_id = deployment_id or blueprint_id
@@ -281,18 +271,26 @@ def create_deployment(home: Home, deployment_id: str | None, blueprint_id: str,
     if os.path.exists(home.deployment_file(deployment_id)):
         raise AlreadyExistsError(f"Deployment `{deployment_id}` already exists")
     evaluated_inputs = validate_deployment_inputs(plan, dict(inputs or {}))
-    nodes = _evaluate_nodes(plan, evaluated_inputs, deployment_id)
-    instances = build_instances(nodes, deployment_id, plan.get("scaling_groups") or {}, plan.get("groups") or {})
+    nodes = deployment_plan.evaluate_nodes(plan, evaluated_inputs, deployment_id,
+                                           runtime_only=runtime_only_evaluation)
+    scaling_groups = deployment_plan.evaluate_scaling_groups(plan, evaluated_inputs)
+    deployment_plan.check_secrets(
+        deployment_plan.secrets_used(plan, evaluated_inputs, nodes, runtime_only=runtime_only_evaluation),
+        lambda name: is_valid_id(name) and os.path.isfile(home.secret_file(name)))
+    instances = build_instances(nodes, deployment_id, scaling_groups, plan.get("groups") or {})
     now = iso(clock.now())
     record = {
-        "id": deployment_id, "display_name": display_name or deployment_id, "blueprint_id": blueprint_id,
+        "id": deployment_id, "display_name": display_name or deployment_plan.display_name(plan, evaluated_inputs)
+        or deployment_id, "blueprint_id": blueprint_id,
         "created_at": now, "updated_at": now, "description": plan.get("description"),
         "inputs": evaluated_inputs, "workflows": plan["workflows"], "outputs": plan["outputs"],
         "capabilities": plan["capabilities"], "plugins": plan["plugins"], "groups": plan["groups"],
-        "policies": plan["policies"], "scaling_groups": plan["scaling_groups"],
+        "policies": plan["policies"], "scaling_groups": scaling_groups,
         "default_schedules": plan["default_schedules"], "labels": plan.get("labels") or {},
+        "resource_tags": plan.get("resource_tags") or {},
         "resources_dir": home.blueprint_resources(blueprint_id), "main_file_name": blueprint["main_file_name"],
         "data_types": plan.get("data_types") or {}, "created_by": "admin",
+        "runtime_only_evaluation": runtime_only_evaluation,
     }
     with lock(home.root, STATE_LOCK):
         ensure_allows_changes(home, locked=True)
@@ -346,6 +344,8 @@ def _active_executions(home: Home, deployment_id: str, *, kill: bool = False) ->
     """The deployment's running or queued executions; with ``kill``, each is stopped first
     (``cancel --kill``: queued ones are cancelled at once) and those still not ended are
     returned."""
+    from cfy_local.executions import api as executions  # when used: see create_deployment
+
     active = executions.active_or_queued(home, deployment_id)
     if not kill:
         return active
@@ -361,6 +361,8 @@ def _active_executions(home: Home, deployment_id: str, *, kill: bool = False) ->
 
 
 def delete_deployment(home: Home, deployment_id: str, force: bool = False) -> None:
+    from cfy_local.executions import api as executions  # when used: see create_deployment
+
     ensure_allows_changes(home)
     deployment = load_deployment(home, deployment_id)
     # A forced delete stops the deployment's runs first: a run left going would retry
@@ -460,23 +462,18 @@ def list_deployments(home: Home, blueprint_id: str | None = None, *, with_status
 
 def evaluate_outputs(home: Home, deployment_id: str) -> dict[str, Any]:
     """``{name: {"value": v, "description": d}}`` with functions evaluated against current state."""
-    from cfy_local.dsl.functions import evaluate_runtime
-
-    deployment = load_deployment(home, deployment_id)
+    data = runtime_data(home, deployment_id)
     out = {}
-    for name, output in (deployment.get("outputs") or {}).items():
-        value = evaluate_runtime(output.get("value"), home=home, deployment_id=deployment_id)
+    for name, output in (data.deployment.get("outputs") or {}).items():
+        value = evaluate_runtime(output.get("value"), data)
         out[name] = {"value": value, "description": output.get("description")}
     return out
 
 
 def evaluate_capabilities(home: Home, deployment_id: str) -> dict[str, Any]:
-    from cfy_local.dsl.functions import evaluate_runtime
-
-    deployment = load_deployment(home, deployment_id)
-    return {name: {"value": evaluate_runtime(c.get("value"), home=home, deployment_id=deployment_id),
-                   "description": c.get("description")}
-            for name, c in (deployment.get("capabilities") or {}).items()}
+    data = runtime_data(home, deployment_id)
+    return {name: {"value": evaluate_runtime(c.get("value"), data), "description": c.get("description")}
+            for name, c in (data.deployment.get("capabilities") or {}).items()}
 
 
 def update_node_instance(home: Home, instance_id: str, *, version: int | None,

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from cfy_local.errors import CorruptRecordError, NotFoundError, not_found
 from cfy_local.ids import validate_id
+from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
@@ -134,3 +135,36 @@ def list_node_instances(home: Home, deployment_id: str | None = None, node_id: s
 
 def deployment_inputs(home: Home, deployment_id: str) -> dict[str, Any]:
     return load_deployment(home, deployment_id).get("inputs") or {}
+
+
+class StoredDeployment:
+    """A deployment as stored, read the way runtime evaluation of intrinsic functions and
+    workflow parameter checks read it (``dsl.functions.DeploymentData``); nodes are loaded
+    on first use, instances and secrets fresh on each call."""
+
+    def __init__(self, home: Home, deployment: dict[str, Any]):
+        self.home = home
+        self.deployment = deployment
+        self._nodes: dict[str, dict] | None = None
+
+    def node_map(self) -> dict[str, dict]:
+        if self._nodes is None:
+            self._nodes = {n["id"]: n for n in load_nodes(self.home, self.deployment["id"])}
+        return self._nodes
+
+    def instance_ids(self) -> list[str]:
+        return [i["id"] for i in list_node_instances(self.home, self.deployment["id"])]
+
+    def instances_of(self, node_id: str) -> list[dict]:
+        return list_node_instances(self.home, self.deployment["id"], node_id)
+
+    def instance(self, instance_id: str) -> dict:
+        return load_node_instance(self.home, self.deployment["id"], instance_id)
+
+    def secret(self, key: str) -> Any:
+        return get_secret_value(self.home, key)
+
+
+def runtime_data(home: Home, deployment_id: str) -> StoredDeployment:
+    """The deployment as stored, in the form runtime evaluation of intrinsic functions reads it."""
+    return StoredDeployment(home, load_deployment(home, deployment_id))

@@ -9,14 +9,15 @@ Three entry points:
 * :func:`evaluate_deployment_value` — at deployment create: ``get_input``,
   ``get_property``, ``concat``, ``merge`` and ``string_*`` are evaluated; runtime functions
   (``get_attribute``, ``get_secret``, ``get_sys`` …) stay raw, and so does any function
-  whose arguments contain one (workflows.md §5.3).
-* :func:`evaluate_runtime` — at run time, everything, against current storage.
+  whose arguments contain one.
+* :func:`evaluate_runtime` — at run time, everything, against what the caller's
+  :class:`DeploymentData` reads from storage.
 """
 from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from cfy_local.dsl.values import FUNCTION_NAMES, is_function
 from cfy_local.errors import DSLError, ValidationError
@@ -27,22 +28,22 @@ RUNTIME_FUNCTIONS = frozenset({"get_attribute", "get_attributes_list", "get_attr
 _KEYWORDS = ("SELF", "SOURCE", "TARGET")
 
 
-def _walk_functions(value: Any, visit: Callable[[str, Any], None]) -> None:
+def walk_functions(value: Any, visit: Callable[[str, Any], None]) -> None:
     if is_function(value):
         name, args = next(iter(value.items()))
         visit(name, args)
-        _walk_functions(args, visit)
+        walk_functions(args, visit)
     elif isinstance(value, dict):
         for v in value.values():
-            _walk_functions(v, visit)
+            walk_functions(v, visit)
     elif isinstance(value, list):
         for v in value:
-            _walk_functions(v, visit)
+            walk_functions(v, visit)
 
 
 def has_runtime_function(value: Any) -> bool:
     found = []
-    _walk_functions(value, lambda name, _args: found.append(name) if name in RUNTIME_FUNCTIONS else None)
+    walk_functions(value, lambda name, _args: found.append(name) if name in RUNTIME_FUNCTIONS else None)
     return bool(found)
 
 
@@ -73,8 +74,7 @@ def check_plan_functions(plan: dict) -> None:
                 if not isinstance(key, str):
                     raise DSLError(f"{context}: get_input takes an input name (or [name, path...]), got {args!r}")
                 if key not in inputs:
-                    raise DSLError(f"{context}: get_input refers to an input '{key}' that is not declared in the "
-                                   f"inputs section")
+                    raise DSLError(f"{context}: get_input function references an unknown input '{key}'.")
             elif name == "get_property":
                 if not isinstance(args, list) or len(args) < 2:
                     raise DSLError(f"{context}: get_property takes [node or SELF/SOURCE/TARGET, property, ...], "
@@ -85,7 +85,7 @@ def check_plan_functions(plan: dict) -> None:
                 if is_function(ref) or any(is_function(a) for a in args[1:]):
                     return
                 if ref not in nodes:
-                    raise DSLError(f"{context}: get_property refers to a node '{ref}' that does not exist")
+                    raise DSLError(f"{context}: get_property: Node {ref} does not exist")
                 found, _ = _lookup_path(nodes[ref]["properties"], list(args[1:]))
                 if not found:
                     path = ".".join(str(a) for a in args[1:])
@@ -100,7 +100,7 @@ def check_plan_functions(plan: dict) -> None:
                     if {"SELF": self_node, "SOURCE": source, "TARGET": target}[ref] is None:
                         raise DSLError(f"{context}: get_attribute {ref} cannot be used here")
                 elif isinstance(ref, str) and ref not in nodes:
-                    raise DSLError(f"{context}: get_attribute refers to a node '{ref}' that does not exist")
+                    raise DSLError(f"{context}: get_attribute function node reference '{ref}' does not exist.")
             elif name in ("get_attributes_list", "get_attributes_dict"):
                 if not isinstance(args, list) or len(args) < 2 or args[0] not in nodes:
                     raise DSLError(f"{context}: {name} takes [node, attribute, ...] with an existing node, got {args!r}")
@@ -118,20 +118,25 @@ def check_plan_functions(plan: dict) -> None:
 
     for node in plan["nodes"]:
         nid = node["id"]
-        _walk_functions(node["properties"], checker(f"node '{nid}' properties", nid, None, None))
+        walk_functions(node["properties"], checker(f"node '{nid}' properties", nid, None, None))
         for op_name, op in node["operations"].items():
-            _walk_functions(op["inputs"], checker(f"node '{nid}' operation '{op_name}'", nid, None, None))
+            walk_functions(op["inputs"], checker(f"node '{nid}' operation '{op_name}'", nid, None, None))
         for rel in node["relationships"]:
             for side in ("source_operations", "target_operations"):
                 for op_name, op in rel[side].items():
                     ctx = f"relationship of node '{nid}' to '{rel['target_id']}' operation '{op_name}'"
-                    _walk_functions(op["inputs"], checker(ctx, None, nid, rel["target_id"]))
-            _walk_functions(rel["properties"], checker(f"relationship of node '{nid}'", None, nid, rel["target_id"]))
+                    walk_functions(op["inputs"], checker(ctx, None, nid, rel["target_id"]))
+            walk_functions(rel["properties"], checker(f"relationship of node '{nid}'", None, nid, rel["target_id"]))
+        walk_functions(node.get("capabilities"), checker(f"node '{nid}' capabilities", nid, None, None))
     for section in ("outputs", "capabilities"):
         for name, out in plan[section].items():
-            _walk_functions(out["value"], checker(f"{section} '{name}'", None, None, None))
+            walk_functions(out["value"], checker(f"{section} '{name}'", None, None, None))
+    walk_functions((plan.get("deployment_settings") or {}).get("display_name"),
+                   checker("deployment_settings display_name", None, None, None))
+    for name, group in plan["scaling_groups"].items():
+        walk_functions(group["properties"], checker(f"scaling group '{name}'", None, None, None))
     for name, schedule in plan["default_schedules"].items():
-        _walk_functions(schedule.get("workflow_parameters"), checker(f"default schedule '{name}'", None, None, None))
+        walk_functions(schedule.get("workflow_parameters"), checker(f"default schedule '{name}'", None, None, None))
 
 
 # --- evaluation core ---------------------------------------------------------------------
@@ -279,14 +284,36 @@ _SYS_KEYS = (("deployment", "id"), ("deployment", "name"), ("deployment", "bluep
              ("deployment", "owner"), ("tenant", "name"))
 
 
+class DeploymentData(Protocol):
+    """What runtime evaluation reads about one deployment, supplied by the caller (the
+    engine during a run, the deployments service otherwise): the DSL itself never touches
+    the state directory."""
+
+    deployment: dict
+
+    def node_map(self) -> dict[str, dict]:
+        """Node id -> node (its evaluated properties, type hierarchy, ...)."""
+
+    def instance_ids(self) -> list[str]:
+        """Ids of every node instance of the deployment."""
+
+    def instances_of(self, node_id: str) -> list[dict]:
+        """The node's instances as stored now (runtime properties, relationships, groups)."""
+
+    def instance(self, instance_id: str) -> dict:
+        """One instance as stored now; raises the store's not-found error."""
+
+    def secret(self, key: str) -> Any:
+        """A secret's value; raises the store's not-found error."""
+
+
 class _RuntimeEvaluator(_DeploymentEvaluator):
     runtime = True
 
-    def __init__(self, home, deployment: dict, nodes: dict, self_instance=None, source_instance=None,
-                 target_instance=None):
-        super().__init__(deployment.get("inputs") or {}, nodes)
-        self.home = home
-        self.deployment = deployment
+    def __init__(self, data: DeploymentData, self_instance=None, source_instance=None, target_instance=None):
+        super().__init__(data.deployment.get("inputs") or {}, data.node_map())
+        self.data = data
+        self.deployment = data.deployment
         self._by_node: dict[str, list] = {}
         self._by_id: dict[str, dict] = {}
         self.self_instance, self.source_instance, self.target_instance = self_instance, source_instance, target_instance
@@ -295,7 +322,7 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
         self.target = self._node_of(target_instance)
 
     def with_context(self, self_node=None, source=None, target=None):
-        return _NodeContextEvaluator(self, self_node)
+        return _NodeContextEvaluator(self, self_node, source, target)
 
     def _node_of(self, instance_id):
         if instance_id is None:
@@ -303,20 +330,16 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
         return self.instance(instance_id)["node_id"]
 
     def instances_of(self, node_id: str) -> list:
-        """The node's instances, read fresh once per evaluation (only that node's files)."""
+        """The node's instances, read once per evaluation."""
         if node_id not in self._by_node:
-            from cfy_local.deployments.api import list_node_instances
-
-            self._by_node[node_id] = list_node_instances(self.home, self.deployment["id"], node_id)
+            self._by_node[node_id] = self.data.instances_of(node_id)
             for inst in self._by_node[node_id]:
                 self._by_id.setdefault(inst["id"], inst)
         return self._by_node[node_id]
 
     def instance(self, instance_id: str) -> dict:
         if instance_id not in self._by_id:
-            from cfy_local.deployments.api import load_node_instance
-
-            self._by_id[instance_id] = load_node_instance(self.home, self.deployment["id"], instance_id)
+            self._by_id[instance_id] = self.data.instance(instance_id)
         return self._by_id[instance_id]
 
     def _resolve_instance(self, ref: str) -> dict:
@@ -379,11 +402,9 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
         return {i["id"]: self._attribute(i, path) for i in self.instances_of(ref)}
 
     def fn_get_secret(self, args):
-        from cfy_local.secrets import get_secret_value
-
         key, path = (args[0], list(args[1:])) if isinstance(args, list) else (args, [])
         key = self.evaluate(key)
-        value = get_secret_value(self.home, key)
+        value = self.data.secret(key)
         if path:
             if isinstance(value, str):
                 try:
@@ -412,31 +433,48 @@ class _RuntimeEvaluator(_DeploymentEvaluator):
 
 
 class _NodeContextEvaluator:
-    """A view of a runtime evaluator with SELF rebound to a node (for node properties)."""
+    """A view of a runtime evaluator with SELF rebound to a node (for node properties), and
+    SOURCE/TARGET too when given (for relationship properties)."""
 
-    def __init__(self, parent: _RuntimeEvaluator, self_node):
-        self.parent, self.self_node = parent, self_node
+    def __init__(self, parent: _RuntimeEvaluator, self_node, source=None, target=None):
+        self.parent, self.self_node, self.source, self.target = parent, self_node, source, target
 
     def evaluate(self, value):
-        saved = self.parent.self_node
+        saved = self.parent.self_node, self.parent.source, self.parent.target
         self.parent.self_node = self.self_node
+        if self.source is not None or self.target is not None:
+            self.parent.source, self.parent.target = self.source, self.target
         try:
             return self.parent.evaluate(value)
         finally:
-            self.parent.self_node = saved
+            self.parent.self_node, self.parent.source, self.parent.target = saved
 
 
-def evaluate_runtime(value: Any, *, home, deployment_id: str, self_instance_id: str | None = None,
+def evaluate_stored_nodes(data: DeploymentData) -> list[dict]:
+    """A runtime-only deployment stores its node and relationship properties with their
+    intrinsic functions: each run reads them evaluated, against the state of that moment."""
+    evaluator = _RuntimeEvaluator(data)
+    out = []
+    for node in data.node_map().values():
+        node = dict(node)
+        node["properties"] = _NodeContextEvaluator(evaluator, node["id"]).evaluate(node["properties"])
+        rels = []
+        for rel in node.get("relationships") or []:
+            rel = dict(rel)
+            rel["properties"] = _NodeContextEvaluator(evaluator, None, node["id"], rel["target_id"]).evaluate(
+                rel.get("properties") or {})
+            rels.append(rel)
+        node["relationships"] = rels
+        out.append(node)
+    return out
+
+
+def evaluate_runtime(value: Any, data: DeploymentData, *, self_instance_id: str | None = None,
                      source_instance_id: str | None = None, target_instance_id: str | None = None) -> Any:
-    """Evaluate every intrinsic function in ``value`` against current storage."""
+    """Evaluate every intrinsic function in ``value`` against what ``data`` reads now."""
     if not _contains_any_function(value):
         return value
-    from cfy_local.deployments.api import load_deployment, load_nodes
-
-    home = _as_home(home)
-    deployment = load_deployment(home, deployment_id)
-    nodes = {n["id"]: n for n in load_nodes(home, deployment_id)}
-    evaluator = _RuntimeEvaluator(home, deployment, nodes, self_instance_id, source_instance_id, target_instance_id)
+    evaluator = _RuntimeEvaluator(data, self_instance_id, source_instance_id, target_instance_id)
     return evaluator.evaluate(value)
 
 
@@ -450,13 +488,5 @@ def _contains_any_function(value: Any) -> bool:
     return False
 
 
-def _as_home(home):
-    from cfy_local.store.paths import Home
-
-    if isinstance(home, Home):
-        return home
-    return Home.open(str(home))
-
-
-__all__ = ["check_plan_functions", "evaluate_deployment_value", "evaluate_runtime", "has_runtime_function",
+__all__ = ["DeploymentData", "check_plan_functions", "evaluate_stored_nodes", "evaluate_deployment_value", "evaluate_runtime", "has_runtime_function",
            "FUNCTION_NAMES"]

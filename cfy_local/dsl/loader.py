@@ -8,6 +8,8 @@ each key, so later validation errors can name ``file:line``.
 """
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any
 
 import yaml
@@ -127,8 +129,6 @@ def load_yaml_text(text: str, source: str, *, plain: bool = False) -> Any:
 
 def load_yaml_file(path: str, display: str | None = None, *, plain: bool = False) -> Any:
     display = display or path
-    import os
-    import stat
 
     try:
         info = os.stat(path)

@@ -1,4 +1,4 @@
-"""Workflow parameters merged and checked as the manager does (manager.md §2):
+"""Workflow parameters merged and checked as Cloudify's manager does, in its order:
 unknown workflow → undeclared custom parameters → defaults → types → constraints → missing.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from cfy_local.dsl import values
+from cfy_local.dsl.functions import DeploymentData, evaluate_runtime
 from cfy_local.errors import IllegalExecutionParametersError, NonexistentWorkflowError, ValidationError
 
 # Workflows the manager runs without the deployment declaring them (custom parameters allowed).
@@ -18,7 +19,7 @@ SYSTEM_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot", "uninstall_
 
 
 def _convert(value: Any, type_name: str | None, item_type: str | None) -> Any:
-    """manager.md §2 step 6; raises ValueError/TypeError on failure."""
+    """The manager's type conversion of a parameter value; raises ValueError/TypeError on failure."""
     if type_name == "integer":
         if isinstance(value, bool):
             raise ValueError
@@ -39,8 +40,6 @@ def _convert(value: Any, type_name: str | None, item_type: str | None) -> Any:
         return value
     if type_name == "list":
         if isinstance(value, str):
-            import json
-
             try:
                 value = json.loads(value)
             except ValueError:
@@ -72,35 +71,17 @@ def _object_type_failure(value: Any, type_name: str, deployment: dict, nodes: li
     return None
 
 
-def _home_of(deployment: dict):
-    """The state directory a loaded deployment record lives in (its ``resources_dir`` is
-    ``<home>/blueprints/<bp>/resources``), when that really is where the record is."""
-    import os
-
-    resources = deployment.get("resources_dir")
-    if not resources or not deployment.get("id"):
-        return None
-    root = os.path.dirname(os.path.dirname(os.path.dirname(resources)))
-    if not os.path.isfile(os.path.join(root, "deployments", deployment["id"], "deployment.json")):
-        return None
-    from cfy_local.store.paths import Home
-
-    return Home(root)
-
-
 def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: dict | None,
-                              allow_custom: bool, *, home=None, nodes: list | None = None,
-                              instance_ids: set | None = None) -> dict:
-    """Return the parameters the workflow runs with. With ``home`` (or ``nodes`` /
-    ``instance_ids``) intrinsic functions in list/dict values are evaluated and
-    object-based types (``node_id``, ``node_instance`` …) are checked against the
-    deployment."""
+                              allow_custom: bool, *, data: DeploymentData | None = None,
+                              nodes: list | None = None, instance_ids: set | None = None) -> dict:
+    """Return the parameters the workflow runs with. With ``data`` (the deployment as
+    stored, read through the caller) intrinsic functions in list/dict values are evaluated
+    and object-based types (``node_id``, ``node_instance`` …) are checked against the
+    deployment; ``nodes`` / ``instance_ids`` give the latter without storage."""
     if parameters is not None and not isinstance(parameters, dict):
         raise ValidationError(f"request body's 'parameters' field must be a dict but is of type "
                               f"{type(parameters).__name__}")
     parameters = dict(parameters or {})
-    if home is None:
-        home = _home_of(deployment)
     if not isinstance(parameters, dict):
         raise ValidationError(f"request body's 'parameters' field must be a dict but is of type "
                               f"{type(parameters).__name__}")
@@ -123,18 +104,13 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
     for name, schema in declared.items():
         if name not in merged and "default" in schema:
             merged[name] = copy.deepcopy(schema["default"])
-    if home is not None and any(values.contains_function(v) for v in merged.values()):
-        from cfy_local.dsl.functions import evaluate_runtime
-
-        merged = {k: evaluate_runtime(v, home=home, deployment_id=deployment["id"])
-                  if isinstance(v, (dict, list)) else v for k, v in merged.items()}
-    if home is not None and nodes is None and any(
+    if data is not None and any(values.contains_function(v) for v in merged.values()):
+        merged = {k: evaluate_runtime(v, data) if isinstance(v, (dict, list)) else v for k, v in merged.items()}
+    if data is not None and nodes is None and any(
             (s.get("item_type") if s.get("type") == "list" else s.get("type")) in values.OBJECT_TYPES
             for s in declared.values()):
-        from cfy_local.deployments.api import list_node_instances, load_nodes
-
-        nodes = load_nodes(home, deployment["id"])
-        instance_ids = {i["id"] for i in list_node_instances(home, deployment["id"])}
+        nodes = list(data.node_map().values())
+        instance_ids = set(data.instance_ids())
     type_errors = []
     for name, schema in declared.items():
         if name not in merged or merged[name] is None:

@@ -2,13 +2,14 @@
 
 Steps: load the main file, resolve imports (relative files; Cloudify's types.yaml URLs and
 ``cloudify/types/types.yaml`` → the bundled ``resources/types.yaml``; never the network),
-merge sections, resolve ``derived_from`` chains, check every name a template uses,
-build each node's operations (type interface + template override, workflows.md §5.1; script
-auto-mapping, §6.1), relationships, scaling groups, workflows and default schedules.
+merge sections as Cloudify does (a name defined in two files is a merge conflict), resolve
+``derived_from`` chains, check every name a template uses, build each node's operations
+(type interface + template override, as Cloudify merges them; script auto-mapping),
+relationships, scaling groups, workflows and default schedules.
 
 Every error is a :class:`DSLError` whose one line starts with ``file:line`` when known.
-Intrinsic functions stay raw in the plan; deployment create evaluates them
-(``dsl.functions``).
+Intrinsic functions stay raw in the plan (instance counts included); deployment create
+evaluates them (``dsl.deployment_plan``).
 """
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ import os
 import re
 from typing import Any, Callable
 
+from cfy_local import timegrammar
 from cfy_local.dsl import values
+from cfy_local.dsl.deployment_plan import check_count_order
+from cfy_local.dsl.functions import check_plan_functions
 from cfy_local.dsl.loader import load_yaml_file, where
 from cfy_local.dsl.values import shorten
-from cfy_local.errors import DSLError
+from cfy_local.errors import CfyLocalError, DSLError
+from cfy_local.ids import is_valid_id
 
 BUNDLED_TYPES = os.path.join(os.path.dirname(__file__), "resources", "types.yaml")
 DSL_VERSIONS = ("cloudify_dsl_1_0", "cloudify_dsl_1_1", "cloudify_dsl_1_2", "cloudify_dsl_1_3",
@@ -30,10 +35,22 @@ TOP_LEVEL_KEYS = ("tosca_definitions_version", "description", "imports", "inputs
                   "metadata", "node_types", "relationships", "node_templates", "plugins", "workflows",
                   "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
                   "policy_triggers", "deployment_settings", "blueprint_labels", "labels",
-                  "upload_resources")
+                  "upload_resources", "resource_tags")
+# Cloudify's own order, for the text that lists what a mapping may hold.
+CLOUDIFY_TOP_LEVEL_KEYS = ["tosca_definitions_version", "description", "imports", "dsl_definitions", "metadata",
+                           "inputs", "plugins", "node_types", "relationships", "node_templates", "policy_types",
+                           "policy_triggers", "groups", "policies", "workflows", "outputs", "data_types",
+                           "capabilities", "imported_blueprints", "namespaces_mapping", "labels", "blueprint_labels",
+                           "deployment_settings", "resource_tags"]
+NODE_TEMPLATE_KEYS = ["type", "instances", "capabilities", "interfaces", "relationships", "properties"]
+RELATIONSHIP_KEYS = ["type", "target", "properties", "source_interfaces", "target_interfaces"]
+OPERATION_KEY_ORDER = ["implementation", "inputs", "executor", "max_retries", "retry_interval", "timeout",
+                       "timeout_recoverable"]
+DEPLOYMENT_SETTINGS_KEYS = ["default_schedules", "default_groups", "id_template", "display_name"]
+NON_MERGEABLE = ("policies", "deployment_settings")
 MERGED_SECTIONS = ("inputs", "node_types", "relationships", "node_templates", "plugins", "workflows",
                    "outputs", "capabilities", "groups", "policies", "data_types", "policy_types",
-                   "policy_triggers", "blueprint_labels", "labels")
+                   "policy_triggers", "blueprint_labels", "labels", "resource_tags")
 _CLOUDIFY_TYPES_URL = re.compile(
     r"^(https?://(www\.)?(cloudify\.co|getcloudify\.org)/spec/cloudify/[^/]+/types\.yaml"
     r"|cloudify/types/types(_1_[345])?\.yaml)$")
@@ -65,6 +82,30 @@ def _at(obj, key=None) -> str:
     return place or "blueprint"
 
 
+_YAML_TYPE_NAMES = {bool: "boolean", int: "integer", float: "float", str: "string", dict: "dict", list: "list"}
+
+
+def _type_mismatch(place: str, expected: str, value: Any) -> DSLError:
+    found = next((name for kind, name in _YAML_TYPE_NAMES.items() if isinstance(value, kind)),
+                 type(value).__name__)
+    if isinstance(value, bool):
+        found = "boolean"
+    return DSLError(f"{place}: Expected '{expected}' type but found '{found}' type")
+
+
+def _string_keys(mapping: dict) -> None:
+    """Names (of properties, types, templates ...) must be strings: YAML reads a bare
+    ``on``/``yes`` as a boolean and ``1`` as a number, which Cloudify refuses."""
+    for name in mapping:
+        if not isinstance(name, str):
+            kind = _YAML_TYPE_NAMES.get(type(name), type(name).__name__)
+            raise DSLError(f"{_at(mapping, name)}: Dict keys must be strings but found '{name}' of type '{kind}'")
+
+
+def _not_in_schema(place: str, key: Any, valid: list) -> DSLError:
+    return DSLError(f"{place}: '{key}' is not in schema. Valid schema values: {valid}")
+
+
 def _mapping(value, what: str, parent, key) -> dict:
     if value is None:
         return {}
@@ -93,7 +134,7 @@ def parse_blueprint(path: str, *, display_name: str | None = None,
         raise DSLError(f"{os.path.basename(path)}: a blueprint must be a YAML mapping")
     version = main.get("tosca_definitions_version")
     if version is None:
-        raise DSLError(f"{_at(main)}: 'tosca_definitions_version' key is required but it is currently missing")
+        raise DSLError(f"{_at(main)}: tosca_definitions_version field must appear in the main blueprint file")
     if version not in SUPPORTED_MAIN_VERSIONS:
         raise DSLError(f"{_at(main, 'tosca_definitions_version')}: tosca_definitions_version '{shorten(version)}' is not "
                        f"supported (supported: {', '.join(SUPPORTED_MAIN_VERSIONS)})")
@@ -103,7 +144,7 @@ def parse_blueprint(path: str, *, display_name: str | None = None,
     dsl_version = str(version)[len("cloudify_dsl_"):]
     plugin_import = None if plugin_resolver is None else (lambda url: plugin_resolver(url, dsl_version))
     _absorb(main, path, base_dir, combined, origin, seen_files, is_main=True, plugin_import=plugin_import)
-    return _build_plan(main, combined, base_dir, os.path.basename(path))
+    return _build_plan(main, combined, base_dir, os.path.basename(path), origin)
 
 
 def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: dict, seen: set,
@@ -111,14 +152,14 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
     seen.add(os.path.realpath(file_path))
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
-            raise DSLError(f"{_at(doc, key)}: unknown top-level key '{key}'")
+            raise _not_in_schema(_at(doc, key), key, CLOUDIFY_TOP_LEVEL_KEYS)
     if not is_main:
         version = doc.get("tosca_definitions_version")
         if version is not None and version not in DSL_VERSIONS:
             raise DSLError(f"{_at(doc, 'tosca_definitions_version')}: unknown tosca_definitions_version '{version}'")
     imports = doc.get("imports") or []
     if not isinstance(imports, list):
-        raise DSLError(f"{_at(doc, 'imports')}: 'imports' must be a list")
+        raise _type_mismatch(f"{_at(doc, 'imports')}: imports", "list", imports)
     for entry in imports:
         target = _resolve_import(entry, file_path, doc, base_dir, plugin_import)
         if os.path.realpath(target) in seen:
@@ -129,26 +170,79 @@ def _absorb(doc: dict, file_path: str, base_dir: str, combined: dict, origin: di
         if not isinstance(imported, dict):
             raise DSLError(f"{display}: an imported file must be a YAML mapping")
         _absorb(imported, target, base_dir, combined, origin, seen, is_main=False, plugin_import=plugin_import)
-    for section in MERGED_SECTIONS:
+    from_types = file_path == BUNDLED_TYPES
+    for section in MERGED_SECTIONS + ("deployment_settings",):
         content = doc.get(section)
         if content is None:
             continue
-        if section in ("blueprint_labels", "labels"):
-            combined[section].update(content if isinstance(content, dict) else {})
+        if section in NON_MERGEABLE:
+            # Cloudify merges these sections across files only into an empty one.
+            if section in origin:
+                raise DSLError(f"{_at(doc, section)}: Import failed: non-mergeable field: '{section}'")
+            origin[section] = where(doc, section)
+            if section == "deployment_settings":
+                combined[section] = content
+                continue
+        if section in ("blueprint_labels", "labels", "resource_tags"):
+            for key, value in (content if isinstance(content, dict) else {}).items():
+                combined[section].setdefault(key, value)
             continue
         content = _mapping(content, section, doc, section)
+        _string_keys(content)
         for name, definition in content.items():
-            if name in combined[section]:
-                if combined[section][name] == definition:
+            if name not in combined[section]:
+                combined[section][name] = definition
+                origin[(section, name)] = where(content, name)
+                if from_types:
+                    origin.setdefault("from_types", set()).add((section, name))
+                continue
+            existing_from_types = (section, name) in origin.get("from_types", set())
+            if from_types or existing_from_types or (isinstance(name, str) and name.startswith("cloudify.")):
+                # Cloudify's own types, or user overrides of them, are not conflicts: Cloudify
+                # reads the main file first, so its types file wins over the main file and a
+                # later import's override wins over the types file.
+                if not (existing_from_types and is_main):
+                    combined[section][name] = definition
+                    origin[(section, name)] = where(content, name)
+                    origin.get("from_types", set()).discard((section, name))
+                continue
+            if section == "workflows":
+                # Cloudify keeps the first definition and adds the keys only another one has.
+                current, other = combined[section][name], definition
+                if is_main:
+                    current, other = other, current
+                if isinstance(current, dict) and isinstance(other, dict):
+                    merged = copy.copy(current)
+                    for key, value in other.items():
+                        merged.setdefault(key, value)
+                    combined[section][name] = merged
+                elif is_main:
+                    combined[section][name] = current
+                continue
+            if section == "node_templates":
+                extended = _extend_node_template(combined[section][name], definition)
+                if extended is not None:
+                    combined[section][name] = extended
                     continue
-                raise DSLError(f"{_at(content, name)}: {section} '{name}' is defined more than once "
-                               f"(also at {origin.get((section, name)) or 'an imported file'})")
-            combined[section][name] = definition
-            origin[(section, name)] = where(content, name)
-    if doc.get("deployment_settings") is not None:
-        if "deployment_settings" in combined and combined["deployment_settings"] != doc["deployment_settings"]:
-            raise DSLError(f"{_at(doc, 'deployment_settings')}: deployment_settings is defined more than once")
-        combined["deployment_settings"] = doc["deployment_settings"]
+            raise DSLError(f"{_at(content, name)}: Import failed: Could not merge '{section}' due to conflict on "
+                           f"'{name}' (also defined at {origin.get((section, name)) or 'an imported file'})")
+
+
+def _extend_node_template(first: Any, second: Any) -> dict | None:
+    """Cloudify lets one file give a node template and another add relationships to it (a
+    definition that holds nothing but ``relationships``); None when that is not the case."""
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return None
+    only_first = set(first) == {"relationships"}
+    only_second = set(second) == {"relationships"}
+    if not (only_first or only_second):
+        return None
+    base, extra = (second, first) if only_first and not only_second else (first, second)
+    if not isinstance(base.get("relationships", []), list) or not isinstance(extra["relationships"], list):
+        return None
+    merged = copy.copy(base)
+    merged["relationships"] = list(base.get("relationships") or []) + list(extra["relationships"])
+    return merged
 
 
 def _resolve_import(entry: Any, file_path: str, doc: dict, base_dir: str,
@@ -197,8 +291,9 @@ def _hierarchies(types: dict, kind: str) -> dict[str, list[str]]:
             if parent is None:
                 break
             if parent not in types:
-                raise DSLError(f"{_at(definition, 'derived_from')}: {kind} '{current}' is derived from an unknown "
-                               f"type '{parent}'")
+                word = "data type" if kind == "data type" else "type"
+                raise DSLError(f"{_at(definition, 'derived_from')}: Missing definition for {word} '{parent}' which is "
+                               f"declared as derived by {word} '{current}'")
             if parent in chain:
                 cycle = " -> ".join(chain[chain.index(parent):] + [parent])
                 raise DSLError(f"{_at(definition, 'derived_from')}: circular derived_from in {kind}s: {cycle}")
@@ -212,6 +307,7 @@ def _merged_schema(hierarchy: list[str], types: dict, key: str, data_types: dict
     merged: dict = {}
     for type_name in hierarchy:
         section = _mapping(types[type_name].get(key), key, types[type_name], key)
+        _string_keys(section)
         for prop, schema in section.items():
             merged[prop] = values.check_schema(schema, f"{kind} '{type_name}' property '{prop}'", data_types,
                                                _at(section, prop))
@@ -255,7 +351,7 @@ def _check_data_types(data_types: dict) -> dict:
 
 # --- operations ---------------------------------------------------------------------------
 
-def _op_parts(op: Any, place: str) -> dict:
+def _op_parts(op: Any, place: str, op_name: str = "") -> dict:
     if op is None or op == {}:
         return {"implementation": ""}
     if isinstance(op, str):
@@ -264,7 +360,7 @@ def _op_parts(op: Any, place: str) -> dict:
         raise DSLError(f"{place}: an operation must be a string or a mapping, got {op!r}")
     unknown = sorted(set(op) - OPERATION_KEYS)
     if unknown:
-        raise DSLError(f"{place}: unknown operation key '{unknown[0]}'")
+        raise _not_in_schema(place, unknown[0], OPERATION_KEY_ORDER)
     out = dict(op)
     out.setdefault("implementation", "")
     if out["implementation"] is None:
@@ -275,7 +371,8 @@ def _op_parts(op: Any, place: str) -> dict:
         raise DSLError(f"{place}: operation 'inputs' must be a mapping")
     executor = out.get("executor")
     if executor is not None and executor not in EXECUTORS:
-        raise DSLError(f"{place}: unknown executor '{executor}' (central_deployment_agent or host_agent)")
+        raise DSLError(f"{place}: Operation '{op_name}' has an illegal executor value '{executor}'. valid values are "
+                       f"[central_deployment_agent,host_agent]")
     for key in ("max_retries",):
         if out.get(key) is not None and not (isinstance(out[key], int) and not isinstance(out[key], bool)):
             raise DSLError(f"{place}: '{key}' must be an integer")
@@ -301,16 +398,17 @@ def _schema_defaults(type_inputs: dict, place: str) -> tuple[dict, list[str]]:
     return defaults, missing
 
 
-def _merge_operation(type_op: tuple | None, template_op: Any, place: str) -> tuple[dict, list[str]]:
-    """workflows.md §5.1: same implementation → template values override schema defaults
+def _merge_operation(type_op: tuple | None, template_op: Any, place: str,
+                     op_name: str = "") -> tuple[dict, list[str]]:
+    """Cloudify's merge: same implementation → template values override schema defaults
     key by key; a different implementation → only the template's settings apply."""
-    base = _op_parts(type_op[0], type_op[1]) if type_op else None
+    base = _op_parts(type_op[0], type_op[1], op_name) if type_op else None
     if template_op is None:
         defaults, missing = _schema_defaults(base.get("inputs") or {}, type_op[1])
         merged = dict(base)
         merged["inputs"] = defaults
         return merged, missing
-    override = _op_parts(template_op, place)
+    override = _op_parts(template_op, place, op_name)
     if base is not None and override["implementation"] in ("", base["implementation"]) and \
             (override["implementation"] or not isinstance(template_op, str)):
         defaults, _ = _schema_defaults(base.get("inputs") or {}, place)
@@ -409,7 +507,8 @@ def _operations(type_interfaces: dict, template_interfaces: Any, owner: str, res
         template_ops = template_interfaces.get(interface) or {}
         for op_name in list(type_ops) + [o for o in template_ops if o not in type_ops]:
             place = _at(template_ops, op_name) if op_name in template_ops else type_ops[op_name][1]
-            merged, missing = _merge_operation(type_ops.get(op_name), template_ops.get(op_name), place)
+            merged, missing = _merge_operation(type_ops.get(op_name), template_ops.get(op_name), place,
+                                               f"{interface}.{op_name}")
             if missing:
                 quoted = ", ".join(f"'{m}'" for m in missing)
                 noun = "Input" if len(missing) == 1 else "Inputs"
@@ -431,7 +530,7 @@ def _operations(type_interfaces: dict, template_interfaces: Any, owner: str, res
 
 # --- the plan ------------------------------------------------------------------------------
 
-def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> dict:
+def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str, origin: dict) -> dict:
     data_types = _check_data_types(combined["data_types"])
     plugins = _plugins(combined["plugins"], base_dir)
     resolver = _Resolver(plugins, base_dir)
@@ -440,6 +539,7 @@ def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> di
     node_hierarchy = _hierarchies(node_types, "node type")
     rel_hierarchy = _hierarchies(rel_types, "relationship type")
 
+    _check_version_features(main.get("tosca_definitions_version"), combined, origin)
     inputs = {}
     for name, schema in combined["inputs"].items():
         inputs[name] = values.check_schema(schema, f"input '{name}'", data_types, _at(combined["inputs"], name))
@@ -479,12 +579,48 @@ def _build_plan(main: dict, combined: dict, base_dir: str, main_file: str) -> di
         "scaling_groups": scaling_groups,
         "default_schedules": _default_schedules(combined.get("deployment_settings"), workflows),
         "labels": dict(combined.get("labels") or {}),
+        "resource_tags": dict(combined.get("resource_tags") or {}),
+        "deployment_settings": _deployment_settings(combined.get("deployment_settings")),
         "blueprint_labels": dict(combined.get("blueprint_labels") or {}),
     }
-    from cfy_local.dsl.functions import check_plan_functions
-
     check_plan_functions(plan)
     return _plain(plan)
+
+
+OBJECT_TYPES_1_4 = ("blueprint_id", "deployment_id", "capability_value", "scaling_group", "node_id", "node_type",
+                    "node_instance", "secret_key")
+
+
+def _check_version_features(version: str, combined: dict, origin: dict) -> None:
+    """Schema features newer than the blueprint's DSL version are refused, as Cloudify does:
+    ``item_type`` and the object-based types came with 1_4, ``operation_name`` with 1_5.
+    The bundled types file serves every version, so only the blueprint's own files count."""
+    minor = int(version.rsplit("_", 1)[1])
+    bundled = origin.get("from_types", set())
+
+    def check(schema, place):
+        if not isinstance(schema, dict):
+            return
+        type_name = schema.get("type")
+        if minor < 4 and "item_type" in schema:
+            raise DSLError(f"{place}: item_type not supported in version {version}, it was added in cloudify_dsl_1_4")
+        if minor < 4 and type_name in OBJECT_TYPES_1_4:
+            raise DSLError(f"{place}: type '{type_name}' not supported in version {version}, it was added in "
+                           f"cloudify_dsl_1_4")
+        if minor < 5 and type_name == "operation_name":
+            raise DSLError(f"{place}: type 'operation_name' not supported in version {version}, it was added in "
+                           f"cloudify_dsl_1_5")
+
+    for name, schema in combined["inputs"].items():
+        check(schema, _at(combined["inputs"], name))
+    for section, key in (("node_types", "properties"), ("relationships", "properties"), ("data_types", "properties"),
+                         ("workflows", "parameters")):
+        for name, definition in combined[section].items():
+            if (section, name) in bundled or not isinstance(definition, dict):
+                continue
+            schemas = definition.get(key)
+            for prop, schema in (schemas.items() if isinstance(schemas, dict) else ()):
+                check(schema, _at(schemas, prop))
 
 
 def _plain(obj):
@@ -517,21 +653,20 @@ def _plugins(section: dict, base_dir: str) -> dict:
 
 def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_hierarchy, templates,
           data_types, resolver) -> dict:
-    from cfy_local.ids import is_valid_id
-
     if not isinstance(node_id, str) or not is_valid_id(node_id):
         raise DSLError(f"{place}: node template id {node_id!r} is not a valid id (letters, digits, '-', '.', '_', "
                        f"starting with a letter)")
     template = _mapping(template, f"node template {node_id}", templates, node_id)
-    allowed = {"type", "properties", "interfaces", "relationships", "instances", "capabilities", "description"}
+    allowed = set(NODE_TEMPLATE_KEYS)
     for key in template:
         if key not in allowed:
-            raise DSLError(f"{_at(template, key)}: node template '{node_id}' has unknown key '{key}'")
+            raise _not_in_schema(f"{_at(template, key)}: node template '{node_id}'", key, NODE_TEMPLATE_KEYS)
     type_name = template.get("type")
     if type_name is None:
         raise DSLError(f"{place}: node template '{node_id}': 'type' key is required but it is currently missing")
     if type_name not in node_types:
-        raise DSLError(f"{_at(template, 'type')}: node template '{node_id}' has an unknown type '{type_name}'")
+        raise DSLError(f"{_at(template, 'type')}: Could not locate node type: '{type_name}' (node template "
+                       f"'{node_id}')")
     hierarchy = node_hierarchy[type_name]
     schema = _merged_schema(hierarchy, node_types, "properties", data_types, "node type")
     given = _mapping(template.get("properties"), "properties", template, "properties")
@@ -542,21 +677,19 @@ def _node(node_id, template, place, node_types, node_hierarchy, rel_types, rel_h
                            f"properties schema")
     for prop, prop_schema in schema.items():
         if prop in given:
-            value = given[prop]
-            if prop_schema.get("type") in data_types and isinstance(prop_schema.get("default"), dict) \
-                    and isinstance(value, dict) and not values.contains_function(value):
-                merged = copy.deepcopy(prop_schema["default"])
-                merged.update(value)
-                value = merged
-            properties[prop] = values.coerce(value, prop_schema.get("type"), data_types, prop,
-                                             item_type=prop_schema.get("item_type"), where=_at(given, prop))
+            properties[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop,
+                                             item_type=prop_schema.get("item_type"), where=_at(given, prop),
+                                             derived=copy.deepcopy(prop_schema.get("default")),
+                                             texts=values.node_texts(node_id))
             if prop_schema.get("constraints"):
                 values.check_constraints(properties[prop], prop_schema["constraints"],
                                          f"property '{prop}' of node '{node_id}'")
         elif "default" in prop_schema:
-            properties[prop] = copy.deepcopy(prop_schema["default"])
+            properties[prop] = values.coerce(copy.deepcopy(prop_schema["default"]), prop_schema.get("type"),
+                                             data_types, prop, item_type=prop_schema.get("item_type"), where=place,
+                                             texts=values.node_texts(node_id))
         elif prop_schema.get("required", True):
-            raise DSLError(f"{place}: Node '{node_id}' does not provide a value for mandatory '{prop}' property which "
+            raise DSLError(f"{place}: '{node_id}' node does not provide a value for mandatory '{prop}' property which "
                            f"is part of its type schema")
     is_host = COMPUTE in hierarchy
     has_host_hint = is_host or any(
@@ -578,7 +711,7 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
     if not isinstance(rels, list):
         raise DSLError(f"{_at(template, 'relationships')}: node '{node_id}': 'relationships' must be a list")
     out = []
-    contained = 0
+    contained: list[tuple[str, str]] = []
     for rel in rels:
         rel_place = _at(template, "relationships")
         if not isinstance(rel, dict):
@@ -586,29 +719,36 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
         rel_place = _at(rel) if where(rel) else rel_place
         for key in rel:
             if key not in ("type", "target", "properties", "source_interfaces", "target_interfaces"):
-                raise DSLError(f"{rel_place}: node '{node_id}': relationship has unknown key '{key}'")
+                raise _not_in_schema(f"{rel_place}: node '{node_id}' relationship", key, RELATIONSHIP_KEYS)
         rel_type, target = rel.get("type"), rel.get("target")
         if rel_type not in rel_types:
-            raise DSLError(f"{rel_place}: node '{node_id}' has a relationship of unknown type '{rel_type}'")
+            raise DSLError(f"{rel_place}: A relationship instance under node '{node_id}' declares an undefined "
+                           f"relationship type '{rel_type}'")
         if target not in templates:
-            raise DSLError(f"{rel_place}: node '{node_id}' has a relationship to an unknown node '{target}'")
+            raise DSLError(f"{rel_place}: A relationship instance under node '{node_id}' of type '{rel_type}' "
+                           f"declares an undefined target node '{target}'")
         if target == node_id:
             raise DSLError(f"{rel_place}: node '{node_id}' has a relationship to itself")
         hierarchy = rel_hierarchy[rel_type]
         if CONTAINED_IN in hierarchy:
-            contained += 1
-            if contained > 1:
-                raise DSLError(f"{rel_place}: node '{node_id}' has more than one contained_in relationship")
+            contained.append((rel_type, target))
+            if len(contained) > 1:
+                raise DSLError(f"{rel_place}: Node '{node_id}' has more than one relationship that is derived from "
+                               f"'{CONTAINED_IN}' relationship. Found: {[t for t, _ in contained]} for targets: "
+                               f"{[g for _, g in contained]}")
         schema = _merged_schema(hierarchy, rel_types, "properties", data_types, "relationship")
         given = _mapping(rel.get("properties"), "properties", rel, "properties")
         props = {}
         for prop in given:
             if prop not in schema:
-                raise DSLError(f"{rel_place}: relationship '{rel_type}' of node '{node_id}' has an undefined "
-                               f"property '{prop}'")
+                raise DSLError(f"{rel_place}: '{node_id}' node relationship '{prop}' property is not part of the derived "
+                               f"relationship type properties schema")
         for prop, prop_schema in schema.items():
             if prop in given:
-                props[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop, where=rel_place)
+                props[prop] = values.coerce(given[prop], prop_schema.get("type"), data_types, prop, where=rel_place,
+                                            item_type=prop_schema.get("item_type"),
+                                            derived=copy.deepcopy(prop_schema.get("default")),
+                                            texts=values.relationship_texts(node_id))
             elif "default" in prop_schema:
                 props[prop] = copy.deepcopy(prop_schema["default"])
             elif prop_schema.get("required", True):
@@ -633,30 +773,68 @@ def _relationships(node_id, template, rel_types, rel_hierarchy, templates, data_
     return out
 
 
+def check_instance_counts(properties: dict, place: str) -> dict:
+    """Cloudify's scalable properties (a node's ``capabilities.scalable`` or a scaling
+    policy's): each count is an integer or an intrinsic function (evaluated at deployment
+    create); ``max_instances`` may be ``UNBOUNDED`` (-1). Returns all five counts."""
+    counts = {"default_instances": properties.get("default_instances", 1),
+              "min_instances": properties.get("min_instances", 0),
+              "max_instances": properties.get("max_instances", -1)}
+    for name in properties:
+        if name not in counts:
+            raise _not_in_schema(place, name, ["min_instances", "max_instances", "default_instances"])
+    for name, value in counts.items():
+        if isinstance(value, dict):
+            if not values.is_function(value):
+                raise DSLError(f"{place}: {name} should be a valid intrinsic function or a value.")
+            continue
+        if name == "max_instances" and isinstance(value, str):
+            if value != "UNBOUNDED":
+                raise DSLError(f"{place}: The only valid string for max_instances is UNBOUNDED.")
+            counts[name] = -1
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise DSLError(f"{place}: {name} must be an integer or an intrinsic function, got {shorten(value)}")
+        if name == "max_instances" and value != -1 and value < 1:
+            raise DSLError(f"{place}: max_instances should be a positive value.")
+        if name != "max_instances" and value < 0:
+            raise DSLError(f"{place}: {name} should be a non negative value.")
+    check_count_order(counts, place)
+    counts["current_instances"] = counts["planned_instances"] = counts["default_instances"]
+    return counts
+
+
 def _instances(node_id, template) -> dict:
-    default, minimum, maximum = 1, 0, -1
     legacy = template.get("instances")
+    scalable = None
+    capabilities = _mapping(template.get("capabilities"), "capabilities", template, "capabilities")
+    for key in capabilities:
+        if key != "scalable":
+            raise _not_in_schema(f"{_at(capabilities, key)}: node '{node_id}' capabilities", key, ["scalable"])
+    if "scalable" in capabilities:
+        scalable = _mapping(capabilities["scalable"], "scalable", capabilities, "scalable")
+        for key in scalable:
+            if key != "properties":
+                raise _not_in_schema(f"{_at(scalable, key)}: node '{node_id}' scalable", key, ["properties"])
     if legacy is not None:
         legacy = _mapping(legacy, "instances", template, "instances")
-        default = legacy.get("deploy", 1)
-    scalable = ((template.get("capabilities") or {}).get("scalable") or {}).get("properties") or {}
-    if scalable:
-        if legacy is not None:
-            raise DSLError(f"{_at(template)}: node '{node_id}' sets both 'instances' and 'capabilities.scalable'")
-        default = scalable.get("default_instances", 1)
-        minimum = scalable.get("min_instances", 0)
-        maximum = scalable.get("max_instances", -1)
-    if maximum == "UNBOUNDED":
-        maximum = -1
-    for name, value in (("default_instances", default), ("min_instances", minimum), ("max_instances", maximum)):
-        if not isinstance(value, int) or isinstance(value, bool) or (value < 0 and name != "max_instances"):
-            raise DSLError(f"{_at(template)}: node '{node_id}': {name} must be a non-negative integer, got {value!r}")
-    if default < minimum or (maximum != -1 and (default > maximum or minimum > maximum)):
-        raise DSLError(f"{_at(template)}: node '{node_id}': instances must satisfy min_instances <= "
-                       f"default_instances <= max_instances (got {minimum}, {default}, {maximum})")
+        if scalable is not None:
+            raise DSLError(f"{_at(template)}: Node '{node_id}' defines both instances.deploy and "
+                           f"capabilities.scalable (Note: instances.deploy is deprecated)")
+        deploy = legacy.get("deploy", 1)
+        # Cloudify takes only a plain number here (no intrinsic functions, unlike scalable).
+        if not isinstance(deploy, int) or isinstance(deploy, bool):
+            raise _type_mismatch(f"{_at(legacy, 'deploy')}: node '{node_id}' instances.deploy", "integer", deploy)
+        if deploy < 0:
+            raise DSLError(f"{_at(legacy, 'deploy')}: deploy instances must be a non-negative number")
+        counts = {"default_instances": deploy, "min_instances": 0, "max_instances": -1}
+    else:
+        props = _mapping((scalable or {}).get("properties"), "properties", scalable or {}, "properties")
+        counts = check_instance_counts(props, f"{_at(props) if props else _at(template)}: node '{node_id}'")
+    default = counts["default_instances"]
     return {"number_of_instances": default, "deploy_number_of_instances": default,
-            "planned_number_of_instances": default, "min_number_of_instances": minimum,
-            "max_number_of_instances": maximum}
+            "planned_number_of_instances": default, "min_number_of_instances": counts["min_instances"],
+            "max_number_of_instances": counts["max_instances"]}
 
 
 def _check_relationship_cycles(nodes: list, templates: dict) -> None:
@@ -714,7 +892,8 @@ def _groups_and_policies(combined: dict, node_by_id: dict) -> tuple[dict, dict, 
             raise DSLError(f"{_at(groups_in, name)}: group '{name}' must list its members")
         for member in members:
             if member not in node_by_id and member not in groups_in:
-                raise DSLError(f"{_at(groups_in, name)}: group '{name}' has an unknown member '{member}'")
+                raise DSLError(f"{_at(groups_in, name)}: Member '{member}' of group '{name}' does not match any defined "
+                               f"node")
         groups[name] = {"members": list(members), "policies": dict(group.get("policies") or {})}
     policies_in = combined["policies"]
     policies, scaling_groups = {}, {}
@@ -727,20 +906,11 @@ def _groups_and_policies(combined: dict, node_by_id: dict) -> tuple[dict, dict, 
         for target in targets:
             if target not in groups:
                 raise DSLError(f"{_at(policies_in, name)}: policy '{name}' targets an unknown group '{target}'")
-        props = dict(policy.get("properties") or {})
-        default = props.get("default_instances", 1)
-        minimum = props.get("min_instances", 0)
-        maximum = props.get("max_instances", -1)
-        if maximum == "UNBOUNDED":
-            maximum = -1
-        for key, value in (("default_instances", default), ("min_instances", minimum)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise DSLError(f"{_at(policies_in, name)}: policy '{name}': {key} must be a non-negative integer")
+        props = dict(_mapping(policy.get("properties"), "properties", policy, "properties"))
+        counts = check_instance_counts(props, f"{_at(policies_in, name)}: policy '{name}'")
         policies[name] = {"type": SCALING_POLICY, "targets": list(targets), "properties": props}
         for target in targets:
-            scaling_groups[target] = {"members": list(groups[target]["members"]), "properties": {
-                "min_instances": minimum, "max_instances": maximum, "default_instances": default,
-                "current_instances": default, "planned_instances": default}}
+            scaling_groups[target] = {"members": list(groups[target]["members"]), "properties": dict(counts)}
     return groups, policies, scaling_groups
 
 
@@ -769,8 +939,8 @@ def _workflows(section: dict, plugins: dict, data_types: dict, resolver: _Resolv
         else:
             first, _, rest = mapping.partition(".")
             if first not in plugins or not rest:
-                raise DSLError(f"{place}: workflow '{name}': mapping '{mapping}' does not name a declared plugin "
-                               f"(declared: {', '.join(sorted(plugins)) or 'none'})")
+                raise DSLError(f"{place}: Could not extract plugin or a script resource is not found from workflow "
+                               f"mapping/script-path '{mapping}', which is declared for workflow '{name}'.")
             plugin, operation = first, rest
         out[name] = {"mapping": mapping, "plugin": plugin, "operation": operation, "parameters": parameters,
                      "is_cascading": bool(definition.get("is_cascading", False)),
@@ -782,7 +952,7 @@ def _outputs(section: dict, what: str) -> dict:
     out = {}
     for name, definition in section.items():
         if not isinstance(definition, dict) or "value" not in definition:
-            raise DSLError(f"{_at(section, name)}: {what} '{name}' must be a mapping with a 'value'")
+            raise DSLError(f"{_at(section, name)}: {what} '{name}': 'value' key is required but it is currently missing")
         out[name] = {"value": definition["value"], "description": definition.get("description")}
     return out
 
@@ -793,14 +963,12 @@ def _default_schedules(settings: Any, workflows: dict) -> dict:
     if not isinstance(settings, dict):
         raise DSLError(f"{_at(settings)}: deployment_settings must be a mapping")
     for key in settings:
-        if key not in ("default_schedules",):
-            raise DSLError(f"{_at(settings, key)}: '{key}' is not in schema")
+        if key not in DEPLOYMENT_SETTINGS_KEYS:
+            raise _not_in_schema(_at(settings, key), key, DEPLOYMENT_SETTINGS_KEYS)
     schedules = _mapping(settings.get("default_schedules"), "default_schedules", settings, "default_schedules")
     out = {}
     for sched_id, entry in schedules.items():
         place = _at(schedules, sched_id)
-        from cfy_local.ids import is_valid_id
-
         if not isinstance(sched_id, str) or not is_valid_id(sched_id):
             raise DSLError(f"{place}: schedule id {sched_id!r} is not a valid id")
         entry = _mapping(entry, f"schedule {sched_id}", schedules, sched_id)
@@ -848,6 +1016,19 @@ def _default_schedules(settings: Any, workflows: dict) -> dict:
     return out
 
 
+def _deployment_settings(settings: Any) -> dict:
+    """What deployment create takes from ``deployment_settings`` besides the schedules:
+    ``display_name`` (may use intrinsic functions), ``default_groups`` and ``id_template``
+    (the deployment groups a manager puts the deployment in; kept, cfy-local has no groups)."""
+    if not isinstance(settings, dict):
+        return {}
+    out = {key: settings[key] for key in ("display_name", "default_groups", "id_template") if key in settings}
+    if "default_groups" in out and not isinstance(out["default_groups"], list):
+        raise _type_mismatch(f"{_at(settings, 'default_groups')}: deployment_settings.default_groups", "list",
+                             out["default_groups"])
+    return out
+
+
 def _uses(value: Any, function: str) -> bool:
     if isinstance(value, dict):
         return function in value or any(_uses(v, function) for v in value.values())
@@ -857,15 +1038,11 @@ def _uses(value: Any, function: str) -> bool:
 
 
 def _check_schedule_times(entry: dict, sched_id: str) -> None:
-    """Validate since/until/recurrence/timezone with the schedules module's own grammar."""
-    from cfy_local.errors import CfyLocalError
-
-    from cfy_local.schedules import timeexpr
-
+    """Validate since/until/recurrence/timezone with the schedules' own time grammar."""
     tz = entry.get("timezone")
     if tz is not None:
         try:
-            timeexpr.get_zone(str(tz))
+            timegrammar.get_zone(str(tz))
         except CfyLocalError:
             raise DSLError(f"{_at(entry, 'timezone')}: {tz} is not a recognized timezone") from None
     for key in ("since", "until"):
@@ -875,7 +1052,7 @@ def _check_schedule_times(entry: dict, sched_id: str) -> None:
         text = str(value).strip()
         try:
             if text.startswith("+"):
-                timeexpr.validate_relative(text)
+                timegrammar.validate_relative(text)
             elif not re.fullmatch(r"(\d{4}-\d{1,2}-\d{1,2} )?\d{1,2}:\d{2}", text):
                 raise DSLError(f"{text} is not a legal time format. accepted formats are YYYY-MM-DD HH:MM | HH:MM")
         except CfyLocalError as exc:
@@ -883,8 +1060,6 @@ def _check_schedule_times(entry: dict, sched_id: str) -> None:
     recurrence = entry.get("recurrence")
     if recurrence is not None:
         try:
-            from cfy_local.schedules.rules import parse_recurrence
-
-            parse_recurrence(str(recurrence))
+            timegrammar.recurrence_parts(str(recurrence))
         except CfyLocalError:
             raise DSLError(f"{_at(entry, 'recurrence')}: {recurrence} is not a legal time delta") from None

@@ -63,7 +63,7 @@ def check_schema(schema: Any, what: str, data_types: dict, where: str) -> dict:
         raise DSLError(f"{where}: {what} has unknown key '{unknown[0]}'")
     type_name = schema.get("type")
     if type_name is not None and (not isinstance(type_name, str) or not known_type(type_name, data_types)):
-        raise DSLError(f"{where}: {what} has an unknown type '{type_name}'")
+        raise DSLError(f"{where}: {what}: Illegal type name '{type_name}'")
     item_type = schema.get("item_type")
     if item_type is not None and (not isinstance(item_type, str) or not known_type(item_type, data_types)):
         raise DSLError(f"{where}: {what} has an unknown item_type '{item_type}'")
@@ -73,42 +73,88 @@ def check_schema(schema: Any, what: str, data_types: dict, where: str) -> dict:
     if constraints is not None:
         parse_constraints(constraints, f"{where}: {what}")
     out = dict(schema)
-    if "default" in out and not contains_function(out["default"]) and type_name:
-        out["default"] = coerce(out["default"], type_name, data_types, f"{what} default", item_type=item_type,
-                                where=where)
+    if "default" in out and type_name:
+        # A data type's missing mandatory fields may still come from where the default is used.
+        quoted = re.findall(r"'([^']*)'", what)
+        out["default"] = coerce(out["default"], type_name, data_types, quoted[-1] if quoted else what,
+                                item_type=item_type, where=where, raise_on_missing=False)
         if constraints:
-            check_constraints(out["default"], constraints, f"{where}: {what} default")
+            check_constraints(out["default"], constraints, what.replace("'", ""), where)
     return out
 
 
-def type_error(name: str, type_name: str, value: Any, where: str = "") -> DSLError:
+class Texts:
+    """Cloudify's wording for a data-typed value that lacks a mandatory field or has one its
+    type does not define, which depends on where the value is (``{0}`` the owner, ``{1}``
+    the field's dotted path; ``relative``: the path without the owner's own name)."""
+
+    def __init__(self, owner: str, undefined: str, missing: str, *, relative: bool = False):
+        self.owner, self.undefined, self.missing, self.relative = owner, undefined, missing, relative
+
+    def path(self, name: str) -> str:
+        if not self.relative:
+            return name
+        return name.split(".", 1)[1] if "." in name else ""
+
+    def error(self, kind: str, path: str, where: str) -> DSLError:
+        text = (self.undefined if kind == "undefined" else self.missing).format(self.owner, self.path(path))
+        return DSLError(f"{where}: {text}" if where else text)
+
+
+def node_texts(node_id: str) -> Texts:
+    return Texts(node_id, "'{0}' node '{1}' property is not part of the derived type properties schema",
+                 "'{0}' node does not provide a value for mandatory '{1}' property which is part of its type schema")
+
+
+def relationship_texts(node_id: str) -> Texts:
+    return Texts(node_id, "'{0}' node relationship '{1}' property is not part of the derived relationship type "
+                          "properties schema",
+                 "'{0}' node relationship does not provide a value for mandatory '{1}' property which is part of "
+                 "its relationship type schema")
+
+
+def input_texts(input_name: str) -> Texts:
+    return Texts(input_name, "Undefined property {1} in value of input {0}.",
+                 "Value of input {0} is missing property {1}.", relative=True)
+
+
+def type_error(name: str, type_name: str, value: Any, where: str = "", texts: Texts | None = None) -> DSLError:
+    """Cloudify's text: the owner (node, input ...) and, for a field inside it, the field's path."""
     prefix = f"{where}: " if where else ""
-    return DSLError(f"{prefix}Property type validation failed in '{name}': property '{name}' type is "
-                    f"'{type_name}', got '{shorten(value)}'")
+    owner, path = (texts.owner, texts.path(name)) if texts is not None else (name, "")
+    if path:
+        return DSLError(f"{prefix}Property type validation failed in '{owner}': property '{path}' type is "
+                        f"'{type_name}', yet it was assigned with the value '{shorten(value)}'")
+    return DSLError(f"{prefix}Property type validation failed in '{owner}': the defined type is '{type_name}', "
+                    f"yet it was assigned with the value '{shorten(value)}'")
 
 
 def coerce(value: Any, type_name: str | None, data_types: dict, name: str, *, item_type: str | None = None,
-           where: str = "", strings_convert: bool = False) -> Any:
+           where: str = "", strings_convert: bool = False, derived: Any = None,
+           raise_on_missing: bool = True, texts: "Texts | None" = None) -> Any:
     """Check ``value`` against ``type_name``; return the value (data types get their
-    defaults filled in). ``strings_convert``: accept ``"3"`` for integers etc. (values
-    typed on a command line arrive as strings)."""
-    if type_name is None or value is None or contains_function(value):
+    defaults filled in, at every level, even around fields that hold intrinsic functions).
+    ``derived``: the default a node type gives the property, under the template's value
+    and over the data type's defaults. ``strings_convert``: accept ``"3"`` for integers
+    etc. (values typed on a command line arrive as strings)."""
+    if type_name is None or value is None or is_function(value):
         return value
-    if type_name in ("string", "textarea", "regex") + OBJECT_TYPES:
-        if type_name == "regex" and isinstance(value, str):
+    if type_name in ("string", "textarea") + OBJECT_TYPES:
+        return value  # Cloudify keeps any value as given for these
+    if type_name == "regex":
+        if isinstance(value, str):
             try:
                 re.compile(value)
+                return value
             except re.error:
-                raise type_error(name, type_name, value, where) from None
-        if type_name in ("string", "textarea") and not isinstance(value, str):
-            raise type_error(name, type_name, value, where)
-        return value
+                pass
+        raise type_error(name, type_name, value, where, texts)
     if type_name == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if strings_convert and isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
             return int(value)
-        raise type_error(name, type_name, value, where)
+        raise type_error(name, type_name, value, where, texts)
     if type_name == "float":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
@@ -117,53 +163,64 @@ def coerce(value: Any, type_name: str | None, data_types: dict, name: str, *, it
                 return float(value)
             except ValueError:
                 pass
-        raise type_error(name, type_name, value, where)
+        raise type_error(name, type_name, value, where, texts)
     if type_name == "boolean":
         if isinstance(value, bool):
             return value
         if strings_convert and isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise type_error(name, type_name, value, where)
+        raise type_error(name, type_name, value, where, texts)
     if type_name == "list":
         if not isinstance(value, list):
-            raise type_error(name, type_name, value, where)
+            raise type_error(name, type_name, value, where, texts)
         if item_type:
-            return [coerce(v, item_type, data_types, f"{name}[{i}]", where=where, strings_convert=strings_convert)
-                    for i, v in enumerate(value)]
+            return [coerce(v, item_type, data_types, f"{name}[{i}]", where=where, strings_convert=strings_convert,
+                           texts=texts) for i, v in enumerate(value)]
         return value
     if type_name == "dict":
         if not isinstance(value, dict):
-            raise type_error(name, type_name, value, where)
+            raise type_error(name, type_name, value, where, texts)
         return value
     if type_name in data_types:
-        return coerce_data_type(value, type_name, data_types, name, where=where, strings_convert=strings_convert)
+        return coerce_data_type(value, type_name, data_types, name, where=where, strings_convert=strings_convert,
+                                derived=derived, raise_on_missing=raise_on_missing, texts=texts)
     raise DSLError(f"{where + ': ' if where else ''}'{name}' has an unknown type '{type_name}'")
 
 
 def coerce_data_type(value: Any, type_name: str, data_types: dict, name: str, *, where: str = "",
-                     strings_convert: bool = False) -> dict:
+                     strings_convert: bool = False, derived: Any = None, raise_on_missing: bool = True,
+                     texts: "Texts | None" = None) -> dict:
+    """Cloudify's order: the data type's defaults, then what the node type's default gives
+    (``derived``), then the value itself; each field is checked against its own type, a
+    nested data type the same way with this level's value for it as its ``derived``."""
     if not isinstance(value, dict):
-        raise type_error(name, type_name, value, where)
+        raise type_error(name, type_name, value, where, texts)
     schema = data_types[type_name].get("properties") or {}
-    unknown = sorted(set(value) - set(schema))
+    unknown = sorted(set(value) - set(schema), key=str)
     if unknown:
+        if texts is not None:
+            raise texts.error("undefined", f"{name}.{unknown[0]}", where)
         raise DSLError(f"{where + ': ' if where else ''}'{name}' has an undefined property '{unknown[0]}' "
                        f"(data type '{type_name}')")
-    out = dict(value)
+    below = {prop: prop_schema["default"] for prop, prop_schema in schema.items() if "default" in prop_schema}
+    if isinstance(derived, dict) and not is_function(derived):
+        below.update(derived)
+    merged = dict(below)
+    merged.update(value)
+    out = {}
     for prop, prop_schema in schema.items():
-        if prop in out:
-            out[prop] = coerce(out[prop], prop_schema.get("type"), data_types, f"{name}.{prop}",
-                               item_type=prop_schema.get("item_type"), where=where, strings_convert=strings_convert)
-            if prop_schema.get("constraints"):
-                check_constraints(out[prop], prop_schema["constraints"], f"{where + ': ' if where else ''}{name}.{prop}")
-        elif "default" in prop_schema:
-            out[prop] = prop_schema["default"]
-            nested = prop_schema.get("type")
-            if nested in data_types and isinstance(out[prop], dict):
-                out[prop] = coerce_data_type(out[prop], nested, data_types, f"{name}.{prop}", where=where)
-        elif prop_schema.get("required", True):
-            raise DSLError(f"{where + ': ' if where else ''}'{name}' (data type '{type_name}') does not provide a "
-                           f"value for mandatory '{prop}' property")
+        if prop not in merged:
+            if prop_schema.get("required", True) and raise_on_missing:
+                if texts is not None:
+                    raise texts.error("missing", f"{name}.{prop}", where)
+                raise DSLError(f"{where + ': ' if where else ''}'{name}' (data type '{type_name}') does not provide a "
+                               f"value for mandatory '{prop}' property")
+            continue
+        out[prop] = coerce(merged[prop], prop_schema.get("type"), data_types, f"{name}.{prop}",
+                           item_type=prop_schema.get("item_type"), where=where, strings_convert=strings_convert,
+                           derived=below.get(prop), raise_on_missing=raise_on_missing, texts=texts)
+        if prop in value and prop_schema.get("constraints"):
+            check_constraints(out[prop], prop_schema["constraints"], f"{name}.{prop}", where)
     return out
 
 
@@ -231,13 +288,15 @@ def constraint_failures(value: Any, constraints: list) -> list[str]:
         except (TypeError, IndexError):
             ok = False
         if not ok:
-            failures.append(f"{name}({arg!r})" if not isinstance(arg, str) else f"{name}('{arg}')")
+            shown = ", ".join(str(a) for a in arg) if isinstance(arg, (list, tuple)) else arg
+            failures.append(f"{name}({shown})")
     return failures
 
 
-def check_constraints(value: Any, constraints: list, what: str) -> None:
+def check_constraints(value: Any, constraints: list, what: str, where: str = "") -> None:
     if value is None or contains_function(value):
         return
     failures = constraint_failures(value, constraints)
     if failures:
-        raise DSLError(f"Value {shorten(value)} of {what} violates constraint {failures[0]} operator.")
+        prefix = f"{where}: " if where else ""
+        raise DSLError(f"{prefix}Value {shorten(value)} of {what} violates constraint {failures[0]} operator.")

@@ -20,6 +20,8 @@ from cfy_local.config import load_config
 from cfy_local.engine import compat
 from cfy_local.engine.builtin import BY_FUNCTION
 from cfy_local.engine.context import BlueprintContext, DeploymentContext
+from cfy_local.dsl.functions import evaluate_runtime
+from cfy_local.engine import WorkflowCancelled, WorkflowFailed
 from cfy_local.engine.events import EventEmitter, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import GraphState
@@ -146,8 +148,6 @@ class WorkflowRun:
                                plugin_name=op.get("plugin"), resources_dir=self.storage.resources_dir, home=self.home)
 
     def evaluate_functions(self, value: Any, task) -> Any:
-        from cfy_local.dsl.functions import evaluate_runtime
-
         if task.relationship is None:
             ids = {"self_instance_id": task.instance["id"]}
         elif task.relationship == "source":
@@ -156,10 +156,7 @@ class WorkflowRun:
         else:
             ids = {"self_instance_id": task.instance["id"], "source_instance_id": task.related_instance["id"],
                    "target_instance_id": task.instance["id"]}
-        # The functions read the deployment's files: runtime properties still buffered
-        # by this run must be there first.
-        self.storage.flush_props()
-        return evaluate_runtime(value, home=self.home, deployment_id=self.deployment_id, **ids)
+        return evaluate_runtime(value, self.storage, **ids)
 
     def close(self) -> None:
         self._pool.close()

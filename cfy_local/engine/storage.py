@@ -18,7 +18,9 @@ import threading
 import time
 from typing import Any
 
+from cfy_local.dsl.functions import evaluate_stored_nodes
 from cfy_local.errors import CorruptRecordError, not_found
+from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import atomic_write_bytes, read_json
 from cfy_local.store.locks import key_lock, lock
@@ -84,6 +86,7 @@ class DeploymentStorage:
         self._newest: dict[str, dict] = {}
         self._dirty_props: set[str] = set()
         self._journal = _Journal(os.path.join(self.home.deployment_dir(deployment_id), JOURNAL_NAME), self)
+        self.nodes = self._runtime_evaluated(self.nodes)
 
     def _instance_file(self, instance_id: str) -> str:
         """``Home.node_instance_file``, validated once per id: the hot path reads and
@@ -108,8 +111,16 @@ class DeploymentStorage:
         return nodes
 
     def reload_nodes(self) -> list[dict]:
-        self.nodes = self._load_nodes()
+        self.nodes = self._runtime_evaluated(self._load_nodes())
         return self.nodes
+
+    def _runtime_evaluated(self, nodes: list[dict]) -> list[dict]:
+        """Nodes as the run sees them: a runtime-only deployment's properties are stored
+        unevaluated and read evaluated, once per run (and again after a scale)."""
+        if not self.deployment.get("runtime_only_evaluation"):
+            return nodes
+        self.nodes = nodes
+        return evaluate_stored_nodes(self)
 
     def instance_ids(self) -> list[str]:
         try:
@@ -182,6 +193,29 @@ class DeploymentStorage:
                 raise
         out.sort(key=lambda inst: (inst.get("node_id", ""), inst.get("index", 0), inst["id"]))
         return out
+
+    # -- what runtime evaluation of intrinsic functions reads (dsl.functions.DeploymentData)
+    def instance(self, instance_id: str) -> dict:
+        return self.load_instance(instance_id)
+
+    def instances_of(self, node_id: str) -> list[dict]:
+        """Only that node's instances (ids are ``<node>_<suffix>``), as this run sees them."""
+        out = []
+        for instance_id in self.instance_ids():
+            if not instance_id.startswith(node_id + "_"):
+                continue
+            try:
+                record = self.load_instance(instance_id)
+            except Exception as exc:  # noqa: BLE001 - a vanished file between scan and read
+                if getattr(exc, "message", "").startswith("Requested `NodeInstance`"):
+                    continue
+                raise
+            if record.get("node_id") == node_id:
+                out.append(record)
+        return out
+
+    def secret(self, key: str) -> Any:
+        return get_secret_value(self.home, key)
 
     # -- writing -------------------------------------------------------------------
     def update_instance(self, instance_id: str, *, expected_version: int | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 from cfy_local import clock, errors
 from cfy_local.config import load_config
-from cfy_local.deployments.records import load_deployment
+from cfy_local.deployments.records import load_deployment, runtime_data
 from cfy_local.dsl.parameters import merge_workflow_parameters
 from cfy_local.engine.graphstate import progress
 from cfy_local.errors import (ConflictError, EnvironmentCreationInProgressError, EnvironmentCreationPendingError,
@@ -62,7 +62,7 @@ def validate_start(home: Home, workflow_id: str, deployment_id: str, parameters:
     workflow and its parameters are valid); returns the merged parameters. For callers
     that create something else from a start's request (a one-shot schedule)."""
     return merge_workflow_parameters(load_deployment(home, deployment_id), workflow_id, dict(parameters or {}),
-                                     allow_custom_parameters)
+                                     allow_custom_parameters, data=runtime_data(home, deployment_id))
 
 
 def _admission_relevant(deployment_id: str | None):
@@ -120,7 +120,8 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             raise ValidationError("Missing option '-d' / '--deployment-id'.")
         deployment = load_deployment(home, deployment_id)
         blueprint_id = deployment.get("blueprint_id")
-        merged = merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom_parameters)
+        merged = merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom_parameters,
+                                           data=runtime_data(home, deployment_id))
     for name, value in (("task_retries", task_retries), ("task_retry_interval", task_retry_interval),
                         ("task_thread_pool_size", task_thread_pool_size), ("wait_after_fail", wait_after_fail)):
         # -1 retries means "retry forever", as in Cloudify (its own default for local runs).

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.deployments.records import load_deployment
+from cfy_local.deployments.records import load_deployment, runtime_data
 from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.dsl.parameters import merge_workflow_parameters
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ValidationError
 from cfy_local.ids import validate_id
 from cfy_local.schedules import cache, records
 from cfy_local.schedules.rules import MAX_PREVIEW, build_rule, occurrences_of
-from cfy_local.schedules.timeexpr import (get_zone, local_zone_name, parse_one_shot_time,
+from cfy_local.timegrammar import (get_zone, local_zone_name, parse_one_shot_time,
                                           parse_time_expression)
 from cfy_local.store.paths import Home
 from cfy_local.store.records import load_record
@@ -37,13 +37,14 @@ SUMMARY_FIELDS = ("deployment_id", "workflow_id")
 
 # --- collaborators ------------------------------------------------------------------------
 
-def _check_workflow_and_parameters(deployment: dict, workflow_id: str, parameters: dict,
+def _check_workflow_and_parameters(home: Home, deployment: dict, workflow_id: str, parameters: dict,
                                    allow_custom: bool) -> None:
     """The workflow must exist on the deployment (the schedules endpoint's own text);
     parameters are checked exactly as ``executions start`` checks them."""
     if workflow_id not in (deployment.get("workflows") or {}):
         raise ValidationError(f"Workflow {workflow_id} does not exist in deployment {deployment['id']}")
-    merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom)
+    merge_workflow_parameters(deployment, workflow_id, parameters, allow_custom,
+                              data=runtime_data(home, deployment["id"]))
 
 
 def _latest_execution_status(home: Home, execution_id: str | None) -> str | None:
@@ -145,7 +146,7 @@ def _build_record(home: Home, deployment_id: str, workflow_id: str, *, schedule_
     rule = build_rule(recurrence=recurrence, count=count, weekdays=weekdays, rrule=rrule)
     arguments = _execution_arguments(allow_custom_parameters=allow_custom_parameters, force=force,
                                      dry_run=dry_run, wait_after_fail=wait_after_fail)
-    _check_workflow_and_parameters(deployment, workflow_id, parameters, arguments["allow_custom_parameters"])
+    _check_workflow_and_parameters(home, deployment, workflow_id, parameters, arguments["allow_custom_parameters"])
     record = {
         "id": schedule_id, "deployment_id": deployment_id, "workflow_id": workflow_id,
         "created_at": iso(now), "updated_at": iso(now),
@@ -332,7 +333,7 @@ def _record_from_default(home: Home, deployment: dict, schedule_id: str, entry: 
     parameters = entry.get("workflow_parameters", entry.get("parameters")) or {}
     if parameters:
         # get_input / get_secret / concat ... resolve now; get_attribute is refused by the parser.
-        parameters = evaluate_runtime(parameters, home=home, deployment_id=deployment["id"])
+        parameters = evaluate_runtime(parameters, runtime_data(home, deployment["id"]))
     enabled = entry.get("default_enabled", entry.get("enabled", True))
     stop_on_fail = entry.get("stop_after_fail", entry.get("stop_on_fail", False))
     weekdays = entry.get("weekdays")

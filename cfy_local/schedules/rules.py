@@ -25,8 +25,8 @@ from typing import Iterator
 from dateutil import rrule as du
 
 from cfy_local.errors import ValidationError
-from cfy_local.schedules.timeexpr import get_zone, to_utc
 from cfy_local.timefmt import parse_iso
+from cfy_local.timegrammar import get_zone, recurrence_parts, to_utc
 
 UTC = timezone.utc
 MAX_PREVIEW = 1000
@@ -35,7 +35,6 @@ MAX_SCAN = 100_000
 # How long validation may search for a raw RRULE's first date before refusing it.
 RRULE_SEARCH_SECONDS = 2.0
 
-_RECURRENCE = re.compile(r"(?<![\d.])(\d+) ?(sec|second|min|minute|h|hour|d|day|w|week|mo|month|y|year)s?$")
 _WEEKDAY = re.compile(r"^([1-4]|L-)?(SU|MO|TU|WE|TH|FR|SA)")
 _DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _FREQ = {
@@ -52,13 +51,9 @@ COUNT_WITHOUT_RECURRENCE = "recurrence must be specified for execution count lar
 
 
 def parse_recurrence(expression: str) -> tuple[int, int]:
-    """``2 weeks`` → (WEEKLY, 2). Searched at the end of the string, as Cloudify does."""
-    match = _RECURRENCE.search(expression) if isinstance(expression, str) else None
-    if not match:
-        raise ValidationError(
-            f"`{expression}` is not a legal recurrence expression. Supported format is: "
-            f"<number> seconds|minutes|hours|days|weeks|months|years")
-    return _FREQ[match.group(2)], int(match.group(1))
+    """``2 weeks`` → (WEEKLY, 2)."""
+    unit, count = recurrence_parts(expression)
+    return _FREQ[unit], count
 
 
 def split_weekdays(values: list[str] | tuple[str, ...] | str | None) -> list[str] | None:

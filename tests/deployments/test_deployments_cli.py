@@ -157,8 +157,8 @@ def test_secrets_and_get_secret(cfy, home, tmp_path):
 
 
 BAD_CREATE = [
-    (["-i", "nope=1"], "Unknown input 'nope' specified"),
-    (["-i", "port=abc"], "type is 'integer', got 'abc'"),
+    (["-i", "nope=1"], "Unknown inputs ['nope'] specified"),
+    (["-i", "port=abc"], "the defined type is 'integer', yet it was assigned with the value 'abc'"),
     (["-i", "port=80"], "violates constraint in_range"),
     (["-i", "[1,2]"], "Invalid input: [1,2]. It must represent a dictionary."),
 ]
@@ -183,7 +183,7 @@ def test_missing_required_input(cfy, home, tmp_path):
     before = fingerprint(home)
     result = cfy("deployments", "create", "-b", "req")
     assert result.exit_code == 1
-    assert "Unable to create deployment: Required input 'needed' was not specified" in result.stderr
+    assert "Unable to create deployment: Required inputs ['needed'] were not specified" in result.stderr
     assert fingerprint(home) == before
 
 
@@ -261,9 +261,10 @@ def test_parameters_are_checked_against_the_deployment(cfy, home, deployed):
     from cfy_local.store.paths import Home
 
     deployment = api.load_deployment(Home.open(str(home)), deployed)
-    merged = merge_workflow_parameters(deployment, "install", {"node_ids": ["web"]}, False)
+    data = api.runtime_data(Home.open(str(home)), deployed)
+    merged = merge_workflow_parameters(deployment, "install", {"node_ids": ["web"]}, False, data=data)
     assert merged["node_ids"] == ["web"] and merged["type_names"] == []
     with pytest.raises(ValidationError, match='Parameter "node_ids" does not meet its constraints: Node ghost'):
-        merge_workflow_parameters(deployment, "install", {"node_ids": ["ghost"]}, False)
+        merge_workflow_parameters(deployment, "install", {"node_ids": ["ghost"]}, False, data=data)
     with pytest.raises(ValidationError, match='Parameter "node_instance_ids" does not meet its constraints'):
-        merge_workflow_parameters(deployment, "install", {"node_instance_ids": ["web_zzzzzz"]}, False)
+        merge_workflow_parameters(deployment, "install", {"node_instance_ids": ["web_zzzzzz"]}, False, data=data)

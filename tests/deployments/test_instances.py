@@ -7,6 +7,7 @@ import pytest
 
 from cfy_local.deployments import api, instances
 from cfy_local.dsl.functions import evaluate_runtime
+from cfy_local.engine.storage import DeploymentStorage
 from cfy_local.errors import DSLError, ValidationError
 from cfy_local.store.paths import Home
 
@@ -91,16 +92,16 @@ def test_scaling_group_members_share_group_instances(deployment):
 
 def test_get_attribute_needs_an_unambiguous_instance(deployment):
     with pytest.raises(ValidationError, match='More than one node instance found for node "app"'):
-        evaluate_runtime({"get_attribute": ["app", "name"]}, home=deployment, deployment_id="topo")
+        evaluate_runtime({"get_attribute": ["app", "name"]}, DeploymentStorage(deployment, "topo"))
     app = api.list_node_instances(deployment, "topo", "app")[0]
-    value = evaluate_runtime({"get_attribute": ["SELF", "node_instance_id"]}, home=deployment, deployment_id="topo",
+    value = evaluate_runtime({"get_attribute": ["SELF", "node_instance_id"]}, DeploymentStorage(deployment, "topo"),
                              self_instance_id=app["id"])
     assert value == app["id"]
     vm_id = app["host_id"]
-    value = evaluate_runtime({"get_attribute": ["vm", "node_instance_id"]}, home=deployment, deployment_id="topo",
+    value = evaluate_runtime({"get_attribute": ["vm", "node_instance_id"]}, DeploymentStorage(deployment, "topo"),
                              self_instance_id=app["id"])
     assert value == vm_id  # resolved through the caller's relationship
-    assert evaluate_runtime({"get_attributes_list": ["db", "nothing"]}, home=deployment, deployment_id="topo") == [None]
+    assert evaluate_runtime({"get_attributes_list": ["db", "nothing"]}, DeploymentStorage(deployment, "topo")) == [None]
 
 
 def test_add_and_remove_instances(deployment):

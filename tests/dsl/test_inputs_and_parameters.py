@@ -1,4 +1,4 @@
-"""cfy's -i/-p forms and the manager's workflow parameter merging (docs/cloudify-behaviour.md)."""
+"""cfy's -i/-p forms and workflow parameter merging as Cloudify's manager does it."""
 from __future__ import annotations
 
 import pytest

@@ -196,12 +196,12 @@ def test_default_schedules_are_validated_and_kept(write_blueprint):
 
 BAD = {
     "malformed_yaml": ("node_templates:\n  a: [1\n  b: 2\n", "blueprint.yaml:"),
-    "unknown_type": ("node_templates:\n  a: {type: nope.Type}\n", "unknown type 'nope.Type'"),
+    "unknown_type": ("node_templates:\n  a: {type: nope.Type}\n", "Could not locate node type: 'nope.Type'"),
     "unknown_relationship": ("node_templates:\n  a: {type: cloudify.nodes.Root, relationships: "
-                             "[{type: nope, target: a}]}\n", "unknown type 'nope'"),
+                             "[{type: nope, target: a}]}\n", "declares an undefined relationship type 'nope'"),
     "relationship_to_missing_node": ("node_templates:\n  a: {type: cloudify.nodes.Root, relationships: "
                                      "[{type: cloudify.relationships.depends_on, target: ghost}]}\n",
-                                     "unknown node 'ghost'"),
+                                     "declares an undefined target node 'ghost'"),
     "circular_derived_from": ("node_types:\n  x: {derived_from: y}\n  y: {derived_from: x}\n"
                               "node_templates:\n  a: {type: x}\n", "circular derived_from"),
     "circular_relationships": ("node_templates:\n"
@@ -218,7 +218,7 @@ BAD = {
                                "type is 'integer'"),
     "constraint_violation": ("inputs:\n  port: {type: integer, default: 5, constraints: [{greater_than: 10}]}\n"
                              "node_templates: {}\n", "violates constraint greater_than"),
-    "unknown_top_level_key": ("nodes: {}\n", "unknown top-level key 'nodes'"),
+    "unknown_top_level_key": ("nodes: {}\n", "'nodes' is not in schema. Valid schema values: ['tosca_definitions_version'"),
     "unknown_property": ("node_templates:\n  a: {type: cloudify.nodes.Root, properties: {bogus: 1}}\n",
                          "'bogus' property is not part of the derived type properties schema"),
     "missing_mandatory_property": ("node_templates:\n  a: {type: cloudify.nodes.FileSystem}\n",
@@ -233,7 +233,7 @@ BAD = {
     "bad_node_id": ("node_templates:\n  ../x: {type: cloudify.nodes.Root}\n", "not a valid id"),
     "two_contained_in": ("node_templates:\n  h1: {type: cloudify.nodes.Compute}\n  h2: {type: cloudify.nodes.Compute}\n"
                          "  a: {type: cloudify.nodes.Root, relationships: [{type: cloudify.relationships.contained_in, target: h1},"
-                         " {type: cloudify.relationships.contained_in, target: h2}]}\n", "more than one contained_in"),
+                         " {type: cloudify.relationships.contained_in, target: h2}]}\n", "has more than one relationship that is derived from 'cloudify.relationships.contained_in'"),
     "non_scaling_policy": ("node_templates:\n  a: {type: cloudify.nodes.Root}\ngroups:\n  g: {members: [a]}\n"
                            "policies:\n  p: {type: other, targets: [g]}\n",
                            "'other' policy type is not implemented. Only 'cloudify.policies.scaling' policy type is "
@@ -267,7 +267,7 @@ def test_bad_blueprints_are_refused_with_one_line(write_blueprint, tmp_path, cas
 
 def test_error_names_file_and_line(write_blueprint):
     path = write_blueprint("node_templates:\n  a:\n    type: nope.Type\n")
-    with pytest.raises(DSLError, match=r"^blueprint\.yaml:6: node template 'a' has an unknown type"):
+    with pytest.raises(DSLError, match=r"^blueprint\.yaml:6: Could not locate node type: 'nope\.Type'"):
         parse_blueprint(str(path))
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import pytest
 
 from cfy_local.errors import ValidationError
-from cfy_local.schedules import timeexpr
-from cfy_local.schedules.timeexpr import parse_at, parse_one_shot_time, parse_time_expression
+from cfy_local import timegrammar
+from cfy_local.timegrammar import parse_at, parse_one_shot_time, parse_time_expression
 
 UTC = timezone.utc
 NOW = datetime(2026, 1, 31, 10, 17, 42, 123456, tzinfo=UTC)
@@ -67,11 +67,11 @@ def test_unknown_zone_golden():
 
 def test_local_zone_name_follows_tz_variable(monkeypatch):
     monkeypatch.setenv("TZ", "America/New_York")
-    assert timeexpr.local_zone_name() == "America/New_York"
+    assert timegrammar.local_zone_name() == "America/New_York"
     monkeypatch.setenv("TZ", ":Europe/Paris")
-    assert timeexpr.local_zone_name() == "Europe/Paris"
+    assert timegrammar.local_zone_name() == "Europe/Paris"
     monkeypatch.setenv("TZ", "Not/AZone")
-    assert timeexpr.get_zone(timeexpr.local_zone_name())  # falls back to a real zone
+    assert timegrammar.get_zone(timegrammar.local_zone_name())  # falls back to a real zone
 
 
 def test_at_accepts_plain_and_iso_forms():

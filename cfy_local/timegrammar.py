@@ -1,5 +1,6 @@
-"""The time grammar of ``cfy deployments schedule`` (docs/cloudify-behaviour.md, "Time
-expressions") and the zone helpers.
+"""The time grammar of ``cfy deployments schedule`` and of blueprints' default schedules,
+and the zone helpers. Pure (no state): the blueprint parser and the schedules service
+both read times through it.
 
 ``--since`` / ``--until`` take an absolute ``YYYY-MM-DD HH:MM`` or ``HH:MM`` (in the
 schedule's zone), or a relative ``+2 hours`` / ``+1d+10min`` / ``+13mo`` (from UTC now with
@@ -26,6 +27,20 @@ _DELTA = re.compile(r"^(\d+) ?(min|minute|h|hour|d|day|w|week|mo|month|y|year)s?
 _ABSOLUTE_FORMAT_ERROR = "{} is not a legal time format. accepted formats are YYYY-MM-DD HH:MM | HH:MM"
 _SCHEDULE_HINT = ("\nExpected format: YYYYMMDDHHMM+HHMM or YYYYMMDDHHMM-HHMM i.e: 201801012230-0500 "
                   "(Jan-01-18 10:30pm EST)")
+
+
+_RECURRENCE = re.compile(r"(?<![\d.])(\d+) ?(sec|second|min|minute|h|hour|d|day|w|week|mo|month|y|year)s?$")
+
+
+def recurrence_parts(expression: str) -> tuple[str, int]:
+    """``2 weeks`` → ("week", 2): the unit as written (short or long form) and the count.
+    Searched at the end of the string, as Cloudify does."""
+    match = _RECURRENCE.search(expression) if isinstance(expression, str) else None
+    if not match:
+        raise ValidationError(
+            f"`{expression}` is not a legal recurrence expression. Supported format is: "
+            f"<number> seconds|minutes|hours|days|weeks|months|years")
+    return match.group(2), int(match.group(1))
 
 
 def local_zone_name() -> str:
@@ -156,7 +171,7 @@ def validate_relative(expression: str) -> None:
 
 
 def parse_time_expression(expression: str, tz_name: str, now: datetime) -> datetime:
-    """``--since`` / ``--until`` text → aware UTC datetime."""
+    """``--since`` / ``--until`` text → aware UTC datetime, as cfy reads them."""
     text = expression.strip() if isinstance(expression, str) else expression
     if not isinstance(text, str) or not text:
         raise ValidationError(_ABSOLUTE_FORMAT_ERROR.format(expression))
@@ -196,7 +211,7 @@ def parse_at(text: str) -> datetime:
 
 
 def parse_one_shot_time(text: str, now: datetime) -> datetime:
-    """``executions start --schedule``: a date with a UTC offset, in the future (Cloudify's rule)."""
+    """``executions start --schedule``: a date with a UTC offset, in the future."""
     from dateutil import parser
 
     try:
