@@ -2,7 +2,7 @@
 
 Runtime properties are fetched lazily on first use and written back at the end of the
 operation whatever happened (``finally``), only when a top-level key changed — Cloudify's
-dirty tracking (workflows.md §4.4). The write checks the version read, so two operations
+dirty tracking (a change inside a nested value alone is not saved). The write checks the version read, so two operations
 writing one instance never silently lose each other's values.
 """
 from __future__ import annotations

@@ -10,12 +10,8 @@ import tomllib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# The DSL still reads deployments (and secrets) at run time; another change makes it pure.
-ALLOWED = {
-    ("cfy_local.dsl.functions", "cfy_local.deployments.api"),  # removed when dsl is pure
-    ("cfy_local.dsl.parameters", "cfy_local.deployments.api"),  # removed when dsl is pure
-    ("cfy_local.dsl.functions", "cfy_local.secrets"),  # removed when dsl is pure
-}
+# Imports excused from both checks (none: every layer is kept, function-level imports too).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _import_graph():
