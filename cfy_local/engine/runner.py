@@ -17,11 +17,10 @@ import queue
 from typing import Any, Callable
 
 from cfy_local.config import load_config
+from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.engine import compat
 from cfy_local.engine.builtin import BY_FUNCTION
 from cfy_local.engine.context import BlueprintContext, DeploymentContext
-from cfy_local.dsl.functions import evaluate_runtime
-from cfy_local.engine import WorkflowCancelled, WorkflowFailed
 from cfy_local.engine.events import EventEmitter, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import GraphState

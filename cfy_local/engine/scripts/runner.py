@@ -249,12 +249,10 @@ def _command(script_file: str, process: dict) -> list[str]:
         head = handle.read(4)
     if head.startswith(b"#!") or head == b"\x7fELF":
         return [script_file] + args
-    interpreter = INTERPRETERS_BY_SUFFIX.get(suffix)
-    if interpreter is None:
-        known = ", ".join(sorted(set(INTERPRETERS_BY_SUFFIX) | set(PYTHON_SUFFIXES)))
-        raise _non_recoverable(f"Cannot run script {name}: it has no '#!' line and no known interpreter for "
-                               f"{'its suffix ' + repr(suffix) if suffix else 'a file without a suffix'} "
-                               f"(known: {known}); add a '#!' line or set process.command_prefix")
+    # Cloudify hands the script's path to a shell, and a shell runs a text file that has no
+    # '#!' line as a shell script: /bin/sh does the same here (its arguments are still never
+    # parsed by a shell).
+    interpreter = INTERPRETERS_BY_SUFFIX.get(suffix, "/bin/sh")
     return [interpreter, script_file] + args
 
 

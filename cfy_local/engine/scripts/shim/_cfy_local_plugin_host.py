@@ -123,7 +123,9 @@ def _wrap(value):
     if isinstance(value, dict):
         if value.get("__list__") is True:
             return _ListResponse([_wrap(v) for v in value["items"]], value.get("total"))
-        return AttrDict((k, _wrap(v)) for k, v in value.items())
+        # Only the record itself reads keys as attributes: the values inside stay plain
+        # dicts, as Cloudify hands them to plugins (a yaml.safe_dump of them must work).
+        return AttrDict(value)
     if isinstance(value, list):
         return [_wrap(v) for v in value]
     return value
