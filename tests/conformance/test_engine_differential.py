@@ -12,7 +12,8 @@ Normalisations, each a deliberate departure listed in the README: an instance no
 touched is ``uninitialized`` (as on a manager; Cloudify's local engine leaves ``None``).
 
 A case is a folder under ``corpus/`` with ``blueprint.yaml``, ``case.yaml`` (inputs, steps,
-``unordered`` trace keys for operations that legitimately run in parallel) and any resources.
+``unordered`` trace keys for operations that legitimately run in parallel, ``ignore`` keys
+whose value is timing) and any resources.
 """
 from __future__ import annotations
 
@@ -174,14 +175,16 @@ def run_ours(name: str, root: Path, cli: _Cli) -> dict:
     return outcome
 
 
-def normalise(outcome: dict, unordered: set[str]) -> dict:
-    """What both engines must agree on (see the module docstring)."""
+def normalise(outcome: dict, unordered: set[str], ignore: set[str] = frozenset()) -> dict:
+    """What both engines must agree on (see the module docstring). ``unordered``: list
+    properties written by operations that legitimately run in parallel; ``ignore``: keys
+    whose value is timing (each case says why)."""
     if "create_error" in outcome:
         return {"create": "refused"}
 
     def props(values: dict) -> dict:
         return {key: (sorted(value, key=json.dumps) if key in unordered and isinstance(value, list) else value)
-                for key, value in values.items()}
+                for key, value in values.items() if key not in ignore}
 
     by_node: dict[str, list] = {}
     for instance in outcome.get("instances") or []:
@@ -201,8 +204,9 @@ def normalise(outcome: dict, unordered: set[str]) -> dict:
 def test_case_ends_as_under_cloudify(name, cloudify_outcomes, tmp_path, cfy):
     spec = _case(name)
     unordered = set(spec.get("unordered") or [])
-    theirs = normalise(cloudify_outcomes[name], unordered)
-    ours = normalise(run_ours(name, tmp_path, _Cli(cfy)), unordered)
+    ignore = set(spec.get("ignore") or [])
+    theirs = normalise(cloudify_outcomes[name], unordered, ignore)
+    ours = normalise(run_ours(name, tmp_path, _Cli(cfy)), unordered, ignore)
     # Cloudify's local engine often words a failed workflow as "Task failed: <task>: " without
     # the operation's message; markers are compared only where its text carries them.
     for our_step, their_step in zip(ours.get("steps") or [], theirs.get("steps") or []):
