@@ -12,7 +12,8 @@ Normalisations, each a deliberate departure listed in the README: an instance no
 touched is ``uninitialized`` (as on a manager; Cloudify's local engine leaves ``None``).
 
 A case is a folder under ``corpus/`` with ``blueprint.yaml``, ``case.yaml`` (inputs, steps,
-``unordered`` trace keys for operations that legitimately run in parallel) and any resources.
+``unordered`` trace keys for operations that legitimately run in parallel, ``ignore`` keys
+whose value is timing) and any resources.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -68,8 +68,8 @@ def _corpus_digest() -> str:
 
 @pytest.fixture(scope="session")
 def cloudify_outcomes(tmp_path_factory) -> dict:
-    """Every case under Cloudify's engine, run once per session in one oracle process (shared
-    by pytest-xdist workers through a file under the session's common temp folder)."""
+    """Every case under Cloudify's engine, run once per session (shared by pytest-xdist
+    workers through a file under the session's common temp folder)."""
     python = oracle_python()
     shared = tmp_path_factory.getbasetemp().parent
     result_file = shared / f"cloudify-engine-{_corpus_digest()}.json"
@@ -84,36 +84,52 @@ def cloudify_outcomes(tmp_path_factory) -> dict:
                 cases.append({"name": name, "blueprint": str(blueprint),
                               "plugin_dir": str(blueprint.parent / "plugin"), "types": str(TYPES),
                               "inputs": spec.get("inputs") or {}, "steps": spec["steps"]})
-            spec_file = shared / "cloudify-engine-cases.json"
-            spec_file.write_text(json.dumps(cases))
+            # Two oracle processes, each with half of the cases (the machine has two cores).
+            halves = [cases[0::2], cases[1::2]]
+            procs = []
+            for number, half in enumerate(halves):
+                spec_file = shared / f"cloudify-engine-cases-{number}.json"
+                spec_file.write_text(json.dumps(half))
+                out_file = shared / f"cloudify-engine-out-{number}.json"
+                log_file = shared / f"cloudify-engine-log-{number}.txt"
+                with open(log_file, "w") as log:  # the engine's events: a file, never a full pipe
+                    procs.append((out_file, log_file, subprocess.Popen(
+                        [python, str(HERE / "oracle_engine.py"), str(spec_file), str(out_file)],
+                        stdout=subprocess.DEVNULL, stderr=log)))
+            outcomes = []
+            for out_file, log_file, proc in procs:
+                proc.wait(timeout=600)
+                assert proc.returncode == 0, f"Cloudify's engine runner failed:\n{log_file.read_text()[-4000:]}"
+                outcomes += json.loads(out_file.read_text())
             partial = result_file.with_suffix(".partial")
-            done = subprocess.run([python, str(HERE / "oracle_engine.py"), str(spec_file), str(partial)],
-                                  capture_output=True, text=True, timeout=600)
-            assert done.returncode == 0, f"Cloudify's engine runner failed:\n{done.stderr[-4000:]}"
+            partial.write_text(json.dumps(outcomes))
             os.replace(partial, result_file)
     return {outcome["name"]: outcome for outcome in json.loads(result_file.read_text())}
 
 
-def _cfy(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, CFY_LOCAL_HOME=str(home), NO_COLOR="1")
-    done = subprocess.run([sys.executable, "-m", "cfy_local", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
-    if check:
-        assert done.returncode == 0, f"cfy {' '.join(args)} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}"
-    return done
+class _Cli:
+    """The real CLI, in-process (click's runner; workers are still real detached processes)."""
+
+    def __init__(self, cfy):
+        self._cfy = cfy
+
+    def __call__(self, *args: str, check: bool = True):
+        done = self._cfy(*args)
+        if check:
+            assert done.exit_code == 0, f"cfy {' '.join(args)} failed: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        return done
 
 
-def _json(done: subprocess.CompletedProcess):
+def _json(done):
     return json.loads(done.stdout)
 
 
-def run_ours(name: str, root: Path) -> dict:
+def run_ours(name: str, root: Path, cli: _Cli) -> dict:
     spec = _case(name)
-    home = root / "home"
     blueprint = _stage(name, root / "staged")
     outcome: dict = {"name": name, "steps": []}
-    uploaded = _cfy(home, "blueprints", "upload", str(blueprint), "-b", name, check=False)
-    if uploaded.returncode != 0:
+    uploaded = cli("blueprints", "upload", str(blueprint), "-b", name, check=False)
+    if uploaded.exit_code != 0:
         outcome["create_error"] = {"text": uploaded.stderr + uploaded.stdout}
         return outcome
     inputs = spec.get("inputs") or {}
@@ -122,8 +138,8 @@ def run_ours(name: str, root: Path) -> dict:
         inputs_file = root / "inputs.json"
         inputs_file.write_text(json.dumps(inputs))
         create += ["-i", str(inputs_file)]
-    created = _cfy(home, *create, check=False)
-    if created.returncode != 0:
+    created = cli(*create, check=False)
+    if created.exit_code != 0:
         outcome["create_error"] = {"text": created.stderr + created.stdout}
         return outcome
     for step in spec["steps"]:
@@ -136,21 +152,21 @@ def run_ours(name: str, root: Path) -> dict:
             args += ["-p", str(params_file)]
         if step.get("allow_custom_parameters"):
             args.append("--allow-custom-parameters")
-        started = _cfy(home, *args, check=False)
-        executions = _json(_cfy(home, "executions", "list", "-d", name, "--json"))
+        started = cli(*args, check=False)
+        executions = _json(cli("executions", "list", "-d", name, "--json"))
         mine = [e for e in executions if e.get("workflow_id") == step["workflow"]]
         if not mine:  # refused before an execution existed
             outcome["steps"].append({"status": "refused", "error": {"text": started.stderr}})
             continue
         latest = max(mine, key=lambda e: e.get("created_ns") or e.get("created_at"))
-        record = _json(_cfy(home, "executions", "get", latest["id"], "--json"))
+        record = _json(cli("executions", "get", latest["id"], "--json"))
         error = record.get("error") or None
         outcome["steps"].append({"status": record["status"], "error": {"text": error} if error else None})
     outcome["instances"] = [
         {"node_id": i["node_id"], "state": i.get("state"), "runtime_properties": i.get("runtime_properties") or {}}
-        for i in _json(_cfy(home, "node-instances", "list", "-d", name, "--json"))]
-    outputs = _cfy(home, "deployments", "outputs", name, "--json", check=False)
-    if outputs.returncode == 0:
+        for i in _json(cli("node-instances", "list", "-d", name, "--json"))]
+    outputs = cli("deployments", "outputs", name, "--json", check=False)
+    if outputs.exit_code == 0:
         data = _json(outputs)
         outcome["outputs"] = {key: (value["value"] if isinstance(value, dict) and "value" in value else value)
                               for key, value in data.items()}
@@ -159,14 +175,16 @@ def run_ours(name: str, root: Path) -> dict:
     return outcome
 
 
-def normalise(outcome: dict, unordered: set[str]) -> dict:
-    """What both engines must agree on (see the module docstring)."""
+def normalise(outcome: dict, unordered: set[str], ignore: set[str] = frozenset()) -> dict:
+    """What both engines must agree on (see the module docstring). ``unordered``: list
+    properties written by operations that legitimately run in parallel; ``ignore``: keys
+    whose value is timing (each case says why)."""
     if "create_error" in outcome:
         return {"create": "refused"}
 
     def props(values: dict) -> dict:
         return {key: (sorted(value, key=json.dumps) if key in unordered and isinstance(value, list) else value)
-                for key, value in values.items()}
+                for key, value in values.items() if key not in ignore}
 
     by_node: dict[str, list] = {}
     for instance in outcome.get("instances") or []:
@@ -183,11 +201,12 @@ def normalise(outcome: dict, unordered: set[str]) -> dict:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_case_ends_as_under_cloudify(name, cloudify_outcomes, tmp_path):
+def test_case_ends_as_under_cloudify(name, cloudify_outcomes, tmp_path, cfy):
     spec = _case(name)
     unordered = set(spec.get("unordered") or [])
-    theirs = normalise(cloudify_outcomes[name], unordered)
-    ours = normalise(run_ours(name, tmp_path), unordered)
+    ignore = set(spec.get("ignore") or [])
+    theirs = normalise(cloudify_outcomes[name], unordered, ignore)
+    ours = normalise(run_ours(name, tmp_path, _Cli(cfy)), unordered, ignore)
     # Cloudify's local engine often words a failed workflow as "Task failed: <task>: " without
     # the operation's message; markers are compared only where its text carries them.
     for our_step, their_step in zip(ours.get("steps") or [], theirs.get("steps") or []):
