@@ -83,6 +83,7 @@ class DeploymentStorage:
         # the states file; wins over an instance file of a lower version.
         self._newest: dict[str, dict] = {}
         self._dirty_props: set[str] = set()
+        self._newest_mutex = threading.Lock()
         self._journal = _Journal(os.path.join(self.home.deployment_dir(deployment_id), JOURNAL_NAME), self)
 
     def _instance_file(self, instance_id: str) -> str:
@@ -151,12 +152,14 @@ class DeploymentStorage:
         return record
 
     def _remember(self, instance_id: str, entry: dict) -> bool:
-        """Keep ``entry`` if it is newer than what is known; True if it was."""
-        known = self._newest.get(instance_id)
-        if known is not None and int(known.get("version") or 0) >= int(entry.get("version") or 0):
-            return False
-        self._newest[instance_id] = entry
-        return True
+        """Keep ``entry`` if it is newer than what is known; True if it was. Atomic: a
+        reader remembering an older entry from a file never replaces a newer write."""
+        with self._newest_mutex:
+            known = self._newest.get(instance_id)
+            if known is not None and int(known.get("version") or 0) >= int(entry.get("version") or 0):
+                return False
+            self._newest[instance_id] = entry
+            return True
 
     def load_instance(self, instance_id: str) -> dict:
         """The instance record with its current state and runtime properties (a copy the
@@ -207,6 +210,10 @@ class DeploymentStorage:
                 self._journal.catch_up()
                 current = dict(self._current(instance_id))
                 version = int(current.get("version", 1))
+                if runtime_properties is None or on_conflict is not None:
+                    current["runtime_properties"] = plain_copy(current.get("runtime_properties") or {})
+                if system_properties is None and "system_properties" in current:
+                    current["system_properties"] = plain_copy(current["system_properties"])
                 if expected_version is not None and version != expected_version:
                     if on_conflict is None or runtime_properties is None:
                         raise StorageConflictError(
@@ -224,9 +231,8 @@ class DeploymentStorage:
                 # change its dicts once this returns.
                 line = json.dumps({"id": instance_id, **entry}, separators=(",", ":"), default=str)
                 self._journal.append(instance_id, line)
-                entry = plain_copy(entry)
-                self._newest[instance_id] = entry
-                current.update(entry)
+                self._remember(instance_id, plain_copy(entry))
+                current.update(entry)  # the caller's own dicts, not the remembered copy
             self._props_changed(instance_id)
             state_now = self._states.get().get(instance_id)
             if state_now is not None:
@@ -349,10 +355,14 @@ class _Journal:
         self.offset = 0  # bytes of the journal already applied
         self.seen: set[str] = set()  # instances with a journal line
 
-    def _open(self) -> None:
+    def _open(self) -> bool:
+        """Open the journal (False when the deployment's folder is gone: nothing to read)."""
         if self.fd >= 0:
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
         except BaseException:
@@ -360,6 +370,7 @@ class _Journal:
             raise
         self.fd = fd
         self._read_tail()  # lines a killed run left, or a parallel run's
+        return True
 
     def _read_tail(self) -> None:
         """Apply the lines appended since ``offset`` (caller holds the mutex)."""
@@ -394,14 +405,14 @@ class _Journal:
         if self.fd >= 0 and os.fstat(self.fd).st_size == self.offset:
             return  # nothing appended since (checked again under the mutex otherwise)
         with self.mutex:
-            self._open()
-            if os.fstat(self.fd).st_size != self.offset:
+            if self._open() and os.fstat(self.fd).st_size != self.offset:
                 self._read_tail()
 
     def append(self, instance_id: str, line: str) -> None:
         data = (line + "\n").encode("utf-8")
         with self.mutex:
-            self._open()
+            if not self._open():
+                raise not_found("NodeInstance", instance_id)  # the deployment was deleted
             if os.fstat(self.fd).st_size != self.offset:
                 self._read_tail()
             view = memoryview(data)
