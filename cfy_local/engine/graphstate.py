@@ -17,6 +17,8 @@ flushes loses at most that window: those operations run again on resume.
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 from typing import Any
 
@@ -40,9 +42,31 @@ def load_graph(home: Home, execution_id: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+_COUNTS = re.compile(rb'"total_operations":(\d+),"finished_operations":(\d+),')
+_HEAD_BYTES = 4096
+
+
 def progress(home: Any, execution_id: str) -> tuple[int, int]:
-    """(total, finished) operations of an execution, from its graph.json."""
+    """(total, finished) operations of an execution, from its graph.json.
+
+    The writer puts both counts ahead of the operations, so the first bytes of the file
+    are enough: parsing a large run's whole graph for two numbers took half a second of
+    a worker's end (and of every progress read by ``executions get`` and the TUI)."""
     home = home if isinstance(home, Home) else Home(str(home))
+    path = home.graph_file(execution_id)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return 0, 0
+    try:
+        head = os.read(fd, _HEAD_BYTES)
+    except OSError:
+        head = b""
+    finally:
+        os.close(fd)
+    match = _COUNTS.search(head)
+    if match:
+        return int(match.group(1)), int(match.group(2))
     data = load_graph(home, execution_id)
     return int(data.get("total_operations") or 0), int(data.get("finished_operations") or 0)
 
