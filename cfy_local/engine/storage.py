@@ -309,11 +309,11 @@ class DeploymentStorage:
             return
         try:
             with lock(self.home.root, self.lock_name):
-                written = instance_states.update(self._states_path, batch, keep=self.instance_ids(),
-                                                 instances=props, durable=durable)
-                # Nobody replaces the file while we hold the lock: what we wrote is what a
-                # re-read would parse, so this run's reads need not parse it again.
-                self._states.prime(written)
+                # Nobody replaces the file while we hold the lock: what this run wrote last
+                # is what a re-read would parse, so it is parsed again only when another
+                # process wrote it since.
+                instance_states.update(self._states_path, batch, keep=self.instance_ids(), instances=props,
+                                       durable=durable, cache=self._states)
         except BaseException:
             with self._write_mutex:
                 self._dirty_props.update(props)
