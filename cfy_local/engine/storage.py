@@ -1,13 +1,15 @@
 """The engine's view of one deployment's state: its record, nodes and node instances.
 
 Reads the files of docs/state.md directly (the format is the contract between
-engineers), because the engine is the hot path. Instance properties live in one file per
-instance; instance states in one file per deployment (store/instance_states.py), so the
-state changes of a large install are a handful of writes, not one per instance. Every
-write is atomic; property writes happen under the instance's own lock (one byte of the
-``deployment-<dep>`` lock file) and check the record's ``version`` so that two operations
-writing one instance cannot silently overwrite each other, while operations writing
-different instances never wait for each other; state writes take the deployment-wide lock.
+engineers), because the engine is the hot path. An instance's own file keeps what it was
+created with; a run's state changes and runtime-property changes go to one file per
+deployment (store/instance_states.py), written by a background thread, so a large install
+is a handful of writes, not one per change. A property change is checked against the
+instance's ``version`` under the instance's own lock (one byte of the ``deployment-<dep>``
+lock file), so two operations writing one instance never silently overwrite each other
+while operations writing different instances never wait for each other, and it is
+appended to the deployment's journal (``_Journal``) before it is reported done. The
+design, and why: docs/state.md, "Runtime properties of running workflows".
 """
 from __future__ import annotations
 
