@@ -200,6 +200,32 @@ def fingerprint(instances) -> dict:
     return {node: sorted(values) for node, values in sorted(by_node.items())}
 
 
+def _watch_worker(home, proc) -> float:
+    """The peak RSS (MB) of the worker of the newest execution, polled from /proc until the
+    waiting CLI ``proc`` exits."""
+    from cfy_local.executions import records
+
+    peak, pid, seen = 0.0, None, set(os.listdir(home.executions_dir)) if os.path.isdir(home.executions_dir) else set()
+    while proc.poll() is None:
+        if pid is None and os.path.isdir(home.executions_dir):
+            for name in set(os.listdir(home.executions_dir)) - seen:
+                if name.endswith(".json") and not name.startswith("."):
+                    try:
+                        pid = records.load(home, name[:-5]).get("worker_pid")
+                    except Exception:  # noqa: BLE001 - being written
+                        pass
+        if pid:
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]) / 1024.0)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return peak
+
+
 # -- children ---------------------------------------------------------------------------
 def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     sys.path.insert(0, REPO)
@@ -227,6 +253,7 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     api.create_deployment(home, "bench", "bench", {})
     setup = time.perf_counter() - started
     timings = {}
+    worker_peaks: list[float] = []
     cpu_before = _cpu_seconds()
     for workflow in ("install", "uninstall"):
         began = time.perf_counter()
@@ -234,12 +261,20 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
             # The whole command a user runs: CLI start-up, admission, the detached
             # worker, and the CLI following the run's events until it ends.
             cfy = os.path.join(os.path.dirname(sys.executable), "cfy")
-            proc = subprocess.run([cfy, "--home", home.root, "executions", "start", workflow, "-d", "bench",
-                                   "--task-retries", "0", "--task-retry-interval", "0",
-                                   "--task-thread-pool-size", "8"], capture_output=True, text=True,
-                                  env=_child_env())
+            proc = subprocess.Popen([cfy, "--home", home.root, "executions", "start", workflow, "-d", "bench",
+                                     "--task-retries", "0", "--task-retry-interval", "0",
+                                     "--task-thread-pool-size", "8"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=_child_env())
+            # The worker is detached from the CLI: its peak RSS is read from /proc while
+            # it runs (the CLI's output is drained by a thread meanwhile).
+            outputs: list = []
+            drain = threading.Thread(target=lambda: outputs.append(proc.communicate()))
+            drain.start()
+            worker_peaks.append(_watch_worker(home, proc))
+            drain.join()
             if proc.returncode != 0:
-                raise RuntimeError(f"cfy executions start {workflow} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+                out, err = outputs[0]
+                raise RuntimeError(f"cfy executions start {workflow} failed:\n{out[-2000:]}{err[-2000:]}")
         else:
             execution = {"id": str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": "bench",
                          "blueprint_id": "bench", "parameters": {}}
@@ -255,10 +290,7 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     instances = api.list_node_instances(home, "bench")
     states = {i["state"] for i in instances}
     assert states == {"deleted"}, states
-    rss = _peak_rss_mb()
-    if mode == "cli":
-        # The worker is the CLI's child: its peak is in the children's figure.
-        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0)
+    rss = max(worker_peaks) if mode == "cli" else _peak_rss_mb()
     return {"setup": setup, **timings, "rss_mb": rss, "instances": len(instances),
             "final": fingerprint((i["node_id"], i["runtime_properties"]) for i in instances)}
 

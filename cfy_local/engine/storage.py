@@ -1,13 +1,15 @@
 """The engine's view of one deployment's state: its record, nodes and node instances.
 
 Reads the files of docs/state.md directly (the format is the contract between
-engineers), because the engine is the hot path. Instance properties live in one file per
-instance; instance states in one file per deployment (store/instance_states.py), so the
-state changes of a large install are a handful of writes, not one per instance. Every
-write is atomic; property writes happen under the instance's own lock (one byte of the
-``deployment-<dep>`` lock file) and check the record's ``version`` so that two operations
-writing one instance cannot silently overwrite each other, while operations writing
-different instances never wait for each other; state writes take the deployment-wide lock.
+engineers), because the engine is the hot path. An instance's own file keeps what it was
+created with; a run's state changes and runtime-property changes go to one file per
+deployment (store/instance_states.py), written by a background thread, so a large install
+is a handful of writes, not one per change. A property change is checked against the
+instance's ``version`` under the instance's own lock (one byte of the ``deployment-<dep>``
+lock file), so two operations writing one instance never silently overwrite each other
+while operations writing different instances never wait for each other, and it is
+appended to the deployment's journal (``_Journal``) before it is reported done. The
+design, and why: docs/state.md, "Runtime properties of running workflows".
 """
 from __future__ import annotations
 
@@ -85,6 +87,7 @@ class DeploymentStorage:
         # the states file; wins over an instance file of a lower version.
         self._newest: dict[str, dict] = {}
         self._dirty_props: set[str] = set()
+        self._newest_mutex = threading.Lock()
         self._journal = _Journal(os.path.join(self.home.deployment_dir(deployment_id), JOURNAL_NAME), self)
         self.nodes = self._runtime_evaluated(self.nodes)
 
@@ -162,12 +165,14 @@ class DeploymentStorage:
         return record
 
     def _remember(self, instance_id: str, entry: dict) -> bool:
-        """Keep ``entry`` if it is newer than what is known; True if it was."""
-        known = self._newest.get(instance_id)
-        if known is not None and int(known.get("version") or 0) >= int(entry.get("version") or 0):
-            return False
-        self._newest[instance_id] = entry
-        return True
+        """Keep ``entry`` if it is newer than what is known; True if it was. Atomic: a
+        reader remembering an older entry from a file never replaces a newer write."""
+        with self._newest_mutex:
+            known = self._newest.get(instance_id)
+            if known is not None and int(known.get("version") or 0) >= int(entry.get("version") or 0):
+                return False
+            self._newest[instance_id] = entry
+            return True
 
     def load_instance(self, instance_id: str) -> dict:
         """The instance record with its current state and runtime properties (a copy the
@@ -241,6 +246,10 @@ class DeploymentStorage:
                 self._journal.catch_up()
                 current = dict(self._current(instance_id))
                 version = int(current.get("version", 1))
+                if runtime_properties is None or on_conflict is not None:
+                    current["runtime_properties"] = plain_copy(current.get("runtime_properties") or {})
+                if system_properties is None and "system_properties" in current:
+                    current["system_properties"] = plain_copy(current["system_properties"])
                 if expected_version is not None and version != expected_version:
                     if on_conflict is None or runtime_properties is None:
                         raise StorageConflictError(
@@ -258,9 +267,8 @@ class DeploymentStorage:
                 # change its dicts once this returns.
                 line = json.dumps({"id": instance_id, **entry}, separators=(",", ":"), default=str)
                 self._journal.append(instance_id, line)
-                entry = plain_copy(entry)
-                self._newest[instance_id] = entry
-                current.update(entry)
+                self._remember(instance_id, plain_copy(entry))
+                current.update(entry)  # the caller's own dicts, not the remembered copy
             self._props_changed(instance_id)
             state_now = self._states.get().get(instance_id)
             if state_now is not None:
@@ -337,11 +345,11 @@ class DeploymentStorage:
             return
         try:
             with lock(self.home.root, self.lock_name):
-                written = instance_states.update(self._states_path, batch, keep=self.instance_ids(),
-                                                 instances=props, durable=durable)
-                # Nobody replaces the file while we hold the lock: what we wrote is what a
-                # re-read would parse, so this run's reads need not parse it again.
-                self._states.prime(written)
+                # Nobody replaces the file while we hold the lock: what this run wrote last
+                # is what a re-read would parse, so it is parsed again only when another
+                # process wrote it since.
+                instance_states.update(self._states_path, batch, keep=self.instance_ids(), instances=props,
+                                       durable=durable, cache=self._states)
         except BaseException:
             with self._write_mutex:
                 self._dirty_props.update(props)
@@ -383,10 +391,14 @@ class _Journal:
         self.offset = 0  # bytes of the journal already applied
         self.seen: set[str] = set()  # instances with a journal line
 
-    def _open(self) -> None:
+    def _open(self) -> bool:
+        """Open the journal (False when the deployment's folder is gone: nothing to read)."""
         if self.fd >= 0:
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
         except BaseException:
@@ -394,6 +406,7 @@ class _Journal:
             raise
         self.fd = fd
         self._read_tail()  # lines a killed run left, or a parallel run's
+        return True
 
     def _read_tail(self) -> None:
         """Apply the lines appended since ``offset`` (caller holds the mutex)."""
@@ -428,14 +441,14 @@ class _Journal:
         if self.fd >= 0 and os.fstat(self.fd).st_size == self.offset:
             return  # nothing appended since (checked again under the mutex otherwise)
         with self.mutex:
-            self._open()
-            if os.fstat(self.fd).st_size != self.offset:
+            if self._open() and os.fstat(self.fd).st_size != self.offset:
                 self._read_tail()
 
     def append(self, instance_id: str, line: str) -> None:
         data = (line + "\n").encode("utf-8")
         with self.mutex:
-            self._open()
+            if not self._open():
+                raise not_found("NodeInstance", instance_id)  # the deployment was deleted
             if os.fstat(self.fd).st_size != self.offset:
                 self._read_tail()
             view = memoryview(data)

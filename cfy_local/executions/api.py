@@ -65,17 +65,6 @@ def validate_start(home: Home, workflow_id: str, deployment_id: str, parameters:
                                      allow_custom_parameters, data=runtime_data(home, deployment_id))
 
 
-def _admission_relevant(deployment_id: str | None):
-    """What a start decides on: executions that are not over, and the deployment's
-    environment creations (whatever their status)."""
-    def keep(values: list) -> bool:
-        return index.not_ended(values) or (
-            values[index.DEPLOYMENT_AT] == deployment_id
-            and values[index.WORKFLOW_AT] == "create_deployment_environment")
-
-    return keep
-
-
 def _check_environment_created(home: Home, summaries: list[dict[str, Any]], deployment_id: str) -> None:
     """Refuse while the deployment's create_deployment_environment run has not succeeded
     (Cloudify's rule and texts)."""

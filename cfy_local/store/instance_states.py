@@ -63,13 +63,19 @@ def _version(entry: dict | None) -> int:
 
 
 def update(path: str, changes: dict[str, str | None], *, keep: Iterable[str] | None = None,
-           durable: bool = False, instances: dict[str, dict] | None = None) -> States:
+           durable: bool = False, instances: dict[str, dict] | None = None,
+           cache: "StatesCache | None" = None) -> States:
     """Apply ``changes`` (None removes an entry) and write the file; the caller holds the
     deployment lock. ``instances`` are property overrides, each kept only if its version is
     higher than the one in the file (another run may have written a newer one). With
     ``keep``, entries of instances not in it are dropped (instances removed meanwhile).
-    Returns the new map."""
-    states = read(path)
+    Returns the new map. With ``cache`` (this process's reader of the file), the file is
+    parsed only if someone else replaced it since; the cache is primed with the result."""
+    if cache is not None:
+        known = cache.get()
+        states = States(known, dict(known.instances))
+    else:
+        states = read(path)
     overrides = states.instances
     for instance_id, state in changes.items():
         if state is None:
@@ -89,6 +95,8 @@ def update(path: str, changes: dict[str, str | None], *, keep: Iterable[str] | N
         document["instances"] = states.instances
     payload = json.dumps(document, separators=(",", ":"), default=str)
     atomic_write_bytes(path, payload.encode("utf-8"), durable=durable)
+    if cache is not None:
+        cache.prime(states)
     return states
 
 

@@ -242,3 +242,23 @@ node_templates:
     assert outcome.error is None, outcome.error
     props = env.by_node("a")[0]["runtime_properties"]
     assert props == {"traced": 1, "mine": 1, "theirs": 2}
+
+
+def test_progress_reads_only_the_head_of_a_large_graph(tmp_path):
+    from cfy_local.engine.graphstate import GraphState, progress
+    from cfy_local.store.paths import Home
+
+    home = Home.open(str(tmp_path / "home"))
+    graph = GraphState(home, "e1", "install", resume=False)
+    for n in range(20000):
+        graph.register(f"i{n}|op#0", "op", "cloudify.interfaces.lifecycle.create", f"i{n}")
+    for n in range(7000):
+        graph.record(f"i{n}|op#0", "succeeded", 0)
+    graph.flush(durable=True)
+    path = home.graph_file("e1")
+    assert os.path.getsize(path) > 1_000_000
+    assert progress(home, "e1") == (20000, 7000)
+    # Only the first bytes are read: the counts come out of a file cut after them.
+    with open(path, "r+b") as fh:
+        fh.truncate(4096)
+    assert progress(home, "e1") == (20000, 7000)
