@@ -51,6 +51,7 @@ def _reconciled_scan(home: Home) -> list[dict[str, Any]]:
         # records are the truth, so the index is rebuilt from them.
         with records.state_lock(home):
             index.rebuild_live(home)
+        drain(home)  # a queued run the index had lost may be free to start now
     return rows
 
 

@@ -215,8 +215,12 @@ def record_saved(home: Home, record: dict[str, Any]) -> None:
     lock, as for every record write)."""
     data = _read_live(home)
     if data is None:
-        rebuild_live(home)  # includes the record just written
-        return
+        # Rebuilt from the records, then this record applied (records.save may call this
+        # before the record itself is on disk).
+        rebuild_live(home)
+        data = _read_live(home)
+        if data is None:
+            return
     values = [record.get(key) for key in SUMMARY_FIELDS]
     executions, environments = data["executions"], data["environments"]
     changed = False

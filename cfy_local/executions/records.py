@@ -75,9 +75,19 @@ def state_lock(home: Home):
 
 def save(home: Home, record: dict[str, Any]) -> None:
     """Persist a record (durably) and the live index with it (executions.index); the caller
-    holds the state lock. Callers that change status use :func:`set_status`."""
-    save_record(home.execution_file(record["id"]), record)
-    index.record_saved(home, record)
+    holds the state lock. Callers that change status use :func:`set_status`.
+
+    The two writes are ordered so that a process killed between them leaves at most an
+    extra index entry, never a missing one: an execution that is not over is listed before
+    its record is written, and unlisted only after. An extra entry is harmless (the index's
+    readers take each listed execution from its record); a missing one would hide a queued
+    run from the queue until a full listing rebuilt the index."""
+    if record.get("status") not in lifecycle.END_VALUES:
+        index.record_saved(home, record)
+        save_record(home.execution_file(record["id"]), record)
+    else:
+        save_record(home.execution_file(record["id"]), record)
+        index.record_saved(home, record)
 
 
 def load(home: Home, execution_id: str) -> dict[str, Any]:

@@ -122,3 +122,44 @@ def test_snapshot_restore_rebuilds_the_index(home, markers, cfy_proc):
     assert stray["id"] not in ids
     assert "not-in-the-snapshot" not in _live_ids(home)
     assert _live_ids(home) <= ids
+
+
+def test_a_queued_run_the_index_lost_is_started_by_the_next_listing(home, markers):
+    """A `cfy` killed between a queued record's write and its index entry (seen with a
+    scheduler pass SIGKILLed right after it queued a run): the run's blocker ends, the queue
+    (reading the index) does not see it; the next full listing rebuilds the index and starts
+    it instead of leaving it queued for ever."""
+    deploy(home, markers, "dep")
+    h = Home(str(home))
+    (markers / "release").touch()
+    lost = records.new_record(workflow_id="install", deployment_id="dep", blueprint_id="bp", status="queued")
+    records.save_record(h.execution_file(lost["id"]), lost)  # the record without its entry
+    assert lost["id"] not in _live_ids(home)
+    api.list_executions(h)
+    wait_for(lambda: records.load(h, lost["id"])["status"] == "terminated", timeout=60,
+             message="the lost queued run to be started and to end")
+
+
+def test_records_save_lists_a_run_that_is_not_over_before_writing_it(home, markers, monkeypatch):
+    """The order of the two writes: killed between them, a run that is not over is listed
+    (harmless) rather than missing; an ended one is unlisted only after its record says so."""
+    deploy(home, markers, "dep")
+    h = Home(str(home))
+    record = records.new_record(workflow_id="install", deployment_id="dep", blueprint_id="bp", status="queued")
+
+    def killed(path, data, **_):
+        raise KeyboardInterrupt("killed between the index and the record")
+
+    monkeypatch.setattr(records, "save_record", killed)
+    with pytest.raises(KeyboardInterrupt):
+        records.save(h, record)
+    assert record["id"] in _live_ids(home)
+    monkeypatch.undo()
+    records.save(h, record)
+    ended = dict(record, status="cancelled")
+    monkeypatch.setattr(index, "record_saved", lambda home, rec: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        records.save(h, ended)
+    assert records.load(h, record["id"])["status"] == "cancelled"
+    assert record["id"] in _live_ids(home)  # an extra entry, read through its record
+    assert record["id"] not in {s["id"] for s in index.live(h) if s["status"] == "queued"}
