@@ -9,7 +9,7 @@ import signal
 import psutil
 import pytest
 
-from cfy_local.executions import api, index, records
+from cfy_local.executions import api, index, lifecycle, records
 from cfy_local.store.paths import Home
 from exec_helpers import deploy, put_record
 from polling import wait_for
@@ -50,7 +50,8 @@ def test_start_alone_recovers_from_a_sigkilled_worker(home, markers, cfy_proc):
     second_id = second.stdout.strip()
     wait_for(lambda: records.load(Home(str(home)), second_id)["status"] == "terminated", timeout=60,
              message="the second run to end")
-    assert _live_ids(home) == set()
+    # The record says so first, then the index (records.save): poll for the index too.
+    wait_for(lambda: _live_ids(home) == set(), timeout=10, message="the index to be empty")
 
 
 def test_admission_reads_the_live_index_not_the_history(home, markers):
@@ -71,7 +72,10 @@ def test_admission_reads_the_live_index_not_the_history(home, markers):
     assert not os.path.exists(cache), "start scanned the history"
     wait_for(lambda: records.load(h, started["id"])["status"] == "terminated", timeout=60,
              message="the run to end")
-    assert _live_ids(home) == {open_one["id"]}
+    # The record says so first, then the index (records.save); the queued one stays listed
+    # until it is over (the end of the first run may have dequeued it).
+    wait_for(lambda: started["id"] not in _live_ids(home), timeout=10, message="the ended run to leave the index")
+    assert open_one["id"] in _live_ids(home) or lifecycle.is_end(records.load(h, open_one["id"])["status"])
 
 
 def test_refusal_still_names_the_running_execution(home, markers):
