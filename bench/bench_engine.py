@@ -233,8 +233,8 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     import uuid
 
     from cfy_local.deployments import api
-    from cfy_local.engine.runner import run_workflow
-    from cfy_local.store.events import EventWriter
+    from cfy_local.engine.workflow_run import run_workflow
+    from cfy_local.store.event_log import EventWriter
     from cfy_local.store.paths import Home
 
     # The engine's modules load before the clock starts, as Cloudify's do in init_env
@@ -243,7 +243,7 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     import cfy_local.engine.compat  # noqa: F401
     import cfy_local.engine.context  # noqa: F401
     import cfy_local.engine.lifecycle  # noqa: F401
-    import cfy_local.engine.runner  # noqa: F401
+    import cfy_local.engine.workflow_run  # noqa: F401
     import cfy_local.engine.workflow_ctx  # noqa: F401
 
     blueprint = _write_blueprint(os.path.join(workdir, "bp"), OURS_HEADER, n, workload)
@@ -384,7 +384,7 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
     import pstats
 
     sys.path.insert(0, REPO)
-    from cfy_local.engine import runner, storage
+    from cfy_local.engine import workflow_run, storage
 
     profiles: dict[str, list] = {"workflow thread": [], "operation pool threads": [], "state writer thread": []}
 
@@ -400,7 +400,7 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
         return wrapper
 
     flush_seconds: list[float] = []
-    original_flush = runner.WorkflowRun.flush_graph_state
+    original_flush = workflow_run.WorkflowRun.flush_graph_state
 
     def timed_flush(self):
         began = time.perf_counter()
@@ -409,10 +409,10 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
         finally:
             flush_seconds.append(time.perf_counter() - began)
 
-    runner.run_workflow = profiled("workflow thread", runner.run_workflow)
-    runner._WorkerPool._work = profiled("operation pool threads", runner._WorkerPool._work)
+    workflow_run.run_workflow = profiled("workflow thread", workflow_run.run_workflow)
+    workflow_run._WorkerPool._work = profiled("operation pool threads", workflow_run._WorkerPool._work)
     storage._StateFlusher._loop = profiled("state writer thread", storage._StateFlusher._loop)
-    runner.WorkflowRun.flush_graph_state = timed_flush
+    workflow_run.WorkflowRun.flush_graph_state = timed_flush
     workdir = tempfile.mkdtemp(prefix=f"bench-engine-profile-{n}-")
     try:
         result = child_ours(workload, n, workdir, "engine")

@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cfy_local.executions import lifecycle, records  # noqa: E402
+from cfy_local.executions import statuses, records  # noqa: E402
 from cfy_local.store.paths import Home  # noqa: E402
 from cfy_local.timefmt import parse_iso  # noqa: E402
 
@@ -69,7 +69,7 @@ def wait_all_ended(home: Path, ids: list[str], timeout: float = 600) -> None:
     h = Home(str(home))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(lifecycle.is_end(records.load(h, i)["status"]) for i in ids):
+        if all(statuses.is_end(records.load(h, i)["status"]) for i in ids):
             return
         time.sleep(0.1)
     raise SystemExit("executions did not end in time")

@@ -32,9 +32,9 @@ sys.path.insert(0, REPO)
 GOAL_MS = 20.0
 
 from cfy_local.deployments import api  # noqa: E402
-from cfy_local.engine.runner import run_workflow  # noqa: E402
+from cfy_local.engine.workflow_run import run_workflow  # noqa: E402
 from cfy_local.plugins import catalog  # noqa: E402
-from cfy_local.store.events import EventWriter  # noqa: E402
+from cfy_local.store.event_log import EventWriter  # noqa: E402
 from cfy_local.store.paths import Home  # noqa: E402
 
 SHIM_CODE = """

@@ -50,7 +50,7 @@ def main(argv):
     from cfy_local.schedules import api
     from cfy_local.schedules.rules import Occurrences, build_rule
     from cfy_local.store.paths import Home
-    from cfy_local.store.records import save_record
+    from cfy_local.store.versioned import save_record
 
     home = Home.open(os.environ["CFY_LOCAL_HOME"])
     ok = True

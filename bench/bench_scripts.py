@@ -105,8 +105,8 @@ def child(instances: int, with_scripts: bool, pool: int, workdir: str) -> dict:
     import uuid
 
     from cfy_local.deployments import api
-    from cfy_local.engine.runner import run_workflow
-    from cfy_local.store.events import EventWriter
+    from cfy_local.engine.workflow_run import run_workflow
+    from cfy_local.store.event_log import EventWriter
     from cfy_local.store.paths import Home
 
     blueprint = write_blueprint(os.path.join(workdir, "bp"), OURS_HEADER, instances, with_scripts)

@@ -29,9 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cfy_local import clock  # noqa: E402
 from cfy_local.executions import records  # noqa: E402
-from cfy_local.store.events import EventWriter, read_from  # noqa: E402
+from cfy_local.store.event_log import EventWriter, read_from  # noqa: E402
 from cfy_local.store.paths import Home  # noqa: E402
-from cfy_local.store.records import save_record  # noqa: E402
+from cfy_local.store.versioned import save_record  # noqa: E402
 from cfy_local.timefmt import iso  # noqa: E402
 
 UTC = timezone.utc

@@ -17,7 +17,7 @@ from cfy_local.maintenance_state import (ACTIVATED, ACTIVATING, DEACTIVATED, cur
                                          ensure_allows_changes, read_record, record_exists, settle, state)
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import save_record
+from cfy_local.store.versioned import save_record
 from cfy_local.timefmt import iso
 
 __all__ = ["ACTIVATED", "ACTIVATING", "DEACTIVATED", "NothingToModify", "activate", "current_status", "deactivate",

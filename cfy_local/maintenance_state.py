@@ -13,11 +13,11 @@ from typing import Any
 
 from cfy_local import clock
 from cfy_local.errors import MaintenanceModeError
-from cfy_local.executions import lifecycle, records
+from cfy_local.executions import statuses, records
 from cfy_local.store.atomic import read_json
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 from cfy_local.timefmt import iso
 
 DEACTIVATED = "deactivated"
@@ -37,7 +37,7 @@ def read_record(home: Home) -> dict[str, Any] | None:
 
 def remaining_executions(home: Home) -> list[dict[str, Any]]:
     """Executions not in an end state (active, queued or scheduled), oldest first."""
-    rows = [r for r in records.load_all(home) if not lifecycle.is_end(r["status"])]
+    rows = [r for r in records.load_all(home) if not statuses.is_end(r["status"])]
     rows.sort(key=lambda r: r["created_at"])
     return rows
 

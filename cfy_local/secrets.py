@@ -10,7 +10,7 @@ from cfy_local.errors import AlreadyExistsError, ValidationError, not_found
 from cfy_local.ids import validate_id
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 from cfy_local.timefmt import iso
 
 KIND = "secret"

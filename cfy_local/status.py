@@ -8,11 +8,11 @@ from typing import Any
 
 from cfy_local import maintenance, scheduler
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import lifecycle, records as execution_records
+from cfy_local.executions import statuses, records as execution_records
 from cfy_local.executions.api import reconcile
 from cfy_local.schedules import records as schedule_records
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record
+from cfy_local.store.versioned import load_record
 
 
 def _corrupt_in(folder: str, kind: str, pattern_depth: int = 1) -> list[str]:
@@ -53,9 +53,9 @@ def collect(home: Home) -> dict[str, Any]:
     reconcile(home)
 
     executions = execution_records.load_all(home)
-    active = sum(1 for r in executions if lifecycle.is_active(r["status"]))
-    queued = sum(1 for r in executions if r["status"] == lifecycle.Status.QUEUED.value)
-    scheduled = sum(1 for r in executions if r["status"] == lifecycle.Status.SCHEDULED.value)
+    active = sum(1 for r in executions if statuses.is_active(r["status"]))
+    queued = sum(1 for r in executions if r["status"] == statuses.Status.QUEUED.value)
+    scheduled = sum(1 for r in executions if r["status"] == statuses.Status.SCHEDULED.value)
 
     corrupt: list[str] = []
     corrupt += _corrupt_in(home.executions_dir, "execution")
@@ -74,7 +74,7 @@ def collect(home: Home) -> dict[str, Any]:
     corrupt += bad_deployments + bad_blueprints
     deployment_ids = {os.path.basename(os.path.dirname(p)) for p in deployment_files
                       if os.path.isfile(p) and p not in bad_deployments}
-    running_on = {r.get("deployment_id") for r in executions if lifecycle.is_active(r["status"])}
+    running_on = {r.get("deployment_id") for r in executions if statuses.is_active(r["status"])}
     corrupt += _corrupt_named([home.maintenance_file], "maintenance")
     try:
         maintenance_state = maintenance.state(home)

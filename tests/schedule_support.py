@@ -5,7 +5,7 @@ import os
 from datetime import datetime, timezone
 
 from cfy_local.store.paths import Home
-from cfy_local.store.records import save_record
+from cfy_local.store.versioned import save_record
 
 UTC = timezone.utc
 # Declared workflow parameters the tests pass (undeclared ones are refused, as on a manager).

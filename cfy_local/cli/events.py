@@ -9,7 +9,7 @@ from cfy_local.cli.result import Message, Result
 from cfy_local.cli.waiting import EventPrinter, wait_result
 from cfy_local.errors import NotFoundError, not_found
 from cfy_local.executions import api, records
-from cfy_local.executions import events as execution_events
+from cfy_local.executions import event_stream as execution_events
 
 
 @click.group("events", cls=AliasedGroup)

@@ -13,8 +13,8 @@ from cfy_local.cli.common import get_home, json_option, parse_values, verbosity,
 from cfy_local.cli.result import Details, Message, Result, Table, Text, message
 from cfy_local.cli.waiting import wait_result
 from cfy_local.errors import ConflictError, ExitCode, NotFoundError
-from cfy_local.executions import api, lifecycle, records
-from cfy_local.executions import events as execution_events
+from cfy_local.executions import api, statuses, records
+from cfy_local.executions import event_stream as execution_events
 from cfy_local.executions.admission import DeploymentBusyError
 
 LIST_COLUMNS = ["id", "workflow_id", "status", "is_dry_run", "deployment_id", "created_at", "started_at",
@@ -39,7 +39,7 @@ def execution_json(record: dict, *, full: bool = False) -> dict:
     null while unknown. ``full`` (get) keeps every other field of the record too."""
     shaped = {key: record.get(key) for key in JSON_KEYS}
     shaped["error"] = record.get("error") or None
-    if lifecycle.is_active(record.get("status") or "") and not shaped["total_operations"]:
+    if statuses.is_active(record.get("status") or "") and not shaped["total_operations"]:
         # No task graph yet: the total is unknown, not zero.
         shaped["total_operations"] = shaped["finished_operations"] = None
     if full:
@@ -56,7 +56,7 @@ def _with_list_fields(home, row: dict) -> dict:
             row["error"] = records.load(home, row["id"]).get("error")
         except NotFoundError:
             pass
-    if lifecycle.is_active(row["status"]):
+    if statuses.is_active(row["status"]):
         total, finished = graphstate.progress(home, row["id"])
         if total:
             row["total_operations"], row["finished_operations"] = total, finished

@@ -13,7 +13,7 @@ from cfy_local.cli import AliasedGroup
 from cfy_local.cli.common import get_home, json_option, parse_values, wide_option
 from cfy_local.cli.result import Details, Message, Result, Table, Text
 from cfy_local.errors import ExitCode, ValidationError
-from cfy_local.executions.lifecycle import display
+from cfy_local.executions.statuses import display
 from cfy_local.schedules import api
 from cfy_local.timegrammar import local_zone_name, parse_time_expression
 from cfy_local.timefmt import parse_iso

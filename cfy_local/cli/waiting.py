@@ -16,7 +16,7 @@ from cfy_local.cli.result import Message, Result, Stream, exit_code_for
 from cfy_local.config import load_config
 from cfy_local.errors import ExitCode
 from cfy_local.executions import api, records
-from cfy_local.executions import events as execution_events
+from cfy_local.executions import event_stream as execution_events
 
 UNINSTALL_HINT = (
     "Note that, for the uninstall workflow, you can use the 'ignore_failure' parameter to ignore operation "

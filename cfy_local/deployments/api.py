@@ -23,15 +23,14 @@ from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
                               UnknownDeploymentInputError, ValidationError, not_found)
-from cfy_local.executions import admission, lifecycle, records
+from cfy_local.executions import admission, statuses, records
 from cfy_local.ids import is_valid_id, validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.plugins.resolver import import_resolver
-from cfy_local.store import instance_states
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 from cfy_local.timefmt import iso
 
 DEFAULT_MAIN_FILE = "blueprint.yaml"
@@ -406,7 +405,7 @@ def _delete_stopped(home: Home, deployment_id: str, deployment: dict, active: li
         # Admission takes this lock too: re-check so a start that slipped in between wins
         # (with --force too: a run that could not be stopped is never orphaned).
         late = [r["id"] for r in records.load_all(home)
-                if r.get("deployment_id") == deployment_id and not lifecycle.is_end(r["status"])
+                if r.get("deployment_id") == deployment_id and not statuses.is_end(r["status"])
                 and r.get("workflow_id") != "delete_deployment_environment"]
         if late:
             raise ConflictError(f"Can't delete deployment {deployment_id} - There are running or queued "
@@ -429,7 +428,7 @@ def _execution_states(home: Home) -> tuple[set[str], dict[str, str]]:
         dep = row.get("deployment_id")
         if not dep:
             continue
-        if lifecycle.is_active(row["status"]) or row["status"] == lifecycle.Status.QUEUED.value:
+        if statuses.is_active(row["status"]) or row["status"] == statuses.Status.QUEUED.value:
             busy.add(dep)
         if dep not in latest or admission.order_key(row) > admission.order_key(latest[dep]):
             latest[dep] = row

@@ -21,7 +21,7 @@ from cfy_local.errors import ValidationError, not_found
 from cfy_local.store import instance_states
 from cfy_local.store.locks import deployment_lock_name, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 
 CONTAINED_IN = "cloudify.relationships.contained_in"
 COMPUTE = "cloudify.nodes.Compute"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from cfy_local.errors import CorruptRecordError, NotFoundError, not_found
+from cfy_local.errors import CorruptRecordError, not_found
 from cfy_local.ids import validate_id
 from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 
 
 def load_blueprint(home: Home, blueprint_id: str) -> dict[str, Any]:

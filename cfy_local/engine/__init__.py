@@ -2,6 +2,6 @@
 
 Empty on purpose, so importing one light module of the engine (``graphstate.progress``,
 ``events``) does not load the rest: the worker runs a workflow with
-``cfy_local.engine.runner.run_workflow``, which raises ``exceptions.WorkflowRunFailed`` or
+``cfy_local.engine.workflow_run.run_workflow``, which raises ``exceptions.WorkflowRunFailed`` or
 ``exceptions.WorkflowCancelled``.
 """

@@ -12,7 +12,7 @@ answered by the client the process installed (engine/rest_api.py; a worker insta
 in-process one over the state dir, ``cfy_local.plugins.rest_client``). It is called by
 ``run_workflow`` only, i.e. in the process that runs the engine; cfy-local installs no
 top-level ``cloudify`` package. Plugins uploaded to the catalog run in their own
-environment instead, with the real cloudify-common when they have it (engine/plugins.py).
+environment instead, with the real cloudify-common when they have it (engine/plugin_code.py).
 """
 from __future__ import annotations
 
@@ -33,12 +33,12 @@ import traceback
 import types
 import uuid
 
-from cfy_local.engine import builtin, exceptions, lifecycle, proxy, rest_api, scripts, task_states, tasks, workflow_ctx
-from cfy_local.engine.events import error_cause
+from cfy_local.engine import builtin, ctx_stack, exceptions, lifecycle, rest_api, scripts, task_states, tasks, workflow_ctx
+from cfy_local.engine.event_emitter import error_cause
 from cfy_local.engine.exceptions import CommandExecutionException, NonRecoverableError
-from cfy_local.engine.proxy import ContextProxy, current_ctx, current_workflow_ctx
+from cfy_local.engine.ctx_stack import ContextProxy, current_ctx, current_workflow_ctx
 from cfy_local.engine.scripts import native
-from cfy_local.engine.scripts.proxy import CtxProxy
+from cfy_local.engine.scripts.ctx_proxy import CtxProxy
 from cfy_local.engine.tasks import HandlerResult
 
 _installed = False
@@ -513,7 +513,7 @@ def _script_run(*args, **kwargs):
 
 
 def build_modules() -> dict[str, types.ModuleType]:
-    from cfy_local.engine import context, exceptions, lifecycle, proxy, tasks, workflow_ctx
+    from cfy_local.engine import context, exceptions, lifecycle, ctx_stack, tasks, workflow_ctx
 
     exceptions_module = _module(
         "cloudify.exceptions", "Alias of cfy_local.engine.exceptions.",
@@ -531,16 +531,16 @@ def build_modules() -> dict[str, types.ModuleType]:
 
     state = _module(
         "cloudify.state", "Thread-local current contexts.",
-        ctx=proxy.ctx, ctx_parameters=proxy.ctx_parameters, current_ctx=proxy.current_ctx,
-        workflow_ctx=proxy.workflow_ctx, workflow_parameters=proxy.workflow_parameters,
-        current_workflow_ctx=proxy.current_workflow_ctx, NotInContext=proxy.NotInContext,
+        ctx=ctx_stack.ctx, ctx_parameters=ctx_stack.ctx_parameters, current_ctx=ctx_stack.current_ctx,
+        workflow_ctx=ctx_stack.workflow_ctx, workflow_parameters=ctx_stack.workflow_parameters,
+        current_workflow_ctx=ctx_stack.current_workflow_ctx, NotInContext=ctx_stack.NotInContext,
     )
 
     def has_cancel_request():
-        return proxy.current_workflow_ctx.get_ctx()._run.cancel_requested()
+        return ctx_stack.current_workflow_ctx.get_ctx()._run.cancel_requested()
 
     def has_kill_request():
-        return bool(getattr(proxy.current_workflow_ctx.get_ctx()._run, "kill_requested", lambda: False)())
+        return bool(getattr(ctx_stack.current_workflow_ctx.get_ctx()._run, "kill_requested", lambda: False)())
 
     workflow_api = _module(
         "cloudify.workflows.workflow_api", "Cancellation API.",
@@ -572,7 +572,7 @@ def build_modules() -> dict[str, types.ModuleType]:
     )
     workflows_pkg = _module(
         "cloudify.workflows", "Workflow API.",
-        ctx=proxy.workflow_ctx, parameters=proxy.workflow_parameters, api=workflow_api,
+        ctx=ctx_stack.workflow_ctx, parameters=ctx_stack.workflow_parameters, api=workflow_api,
         tasks=tasks_module, tasks_graph=tasks_graph, workflow_api=workflow_api,
         workflow_context=workflow_context,
     )
@@ -680,7 +680,7 @@ def build_modules() -> dict[str, types.ModuleType]:
 
     root = _module(
         "cloudify", "cfy-local's stand-in for cloudify-common inside the engine process.",
-        ctx=proxy.ctx, exceptions=exceptions_module, decorators=decorators, state=state,
+        ctx=ctx_stack.ctx, exceptions=exceptions_module, decorators=decorators, state=state,
         workflows=workflows_pkg, plugins=plugins_pkg, manager=manager, utils=utils, logs=logs,
         constants=constants, context=context_module, proxy=proxy_pkg,
     )

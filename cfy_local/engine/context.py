@@ -14,7 +14,7 @@ import tempfile
 from typing import Any
 
 from cfy_local.engine.exceptions import HttpException, NonRecoverableError, OperationRetry
-from cfy_local.engine.proxy import AttrDict, current_ctx
+from cfy_local.engine.ctx_stack import AttrDict, current_ctx
 from cfy_local.engine.storage import StorageConflictError
 from cfy_local.engine.tasks import WorkflowTask
 from cfy_local.engine.managers import local_brokers, local_managers
@@ -492,7 +492,7 @@ class CloudifyContext:
     @property
     def logger(self):
         if self._logger is None:
-            from cfy_local.engine.events import make_logger
+            from cfy_local.engine.event_emitter import make_logger
 
             self._logger = make_logger(self._run.emitter, f"ctx.{self.task_id}", self._task._task_context())
         return self._logger

@@ -26,7 +26,7 @@ from cfy_local import clock
 from cfy_local.engine.task_states import TASK_FAILED, TASK_PENDING, TASK_SUCCEEDED
 from cfy_local.store.atomic import atomic_write_bytes, read_json, sync_file
 from cfy_local.store.paths import Home
-from cfy_local.store.records import SCHEMA_VERSION
+from cfy_local.store.versioned import SCHEMA_VERSION
 from cfy_local.timefmt import iso
 
 FLUSH_INTERVAL = 0.5

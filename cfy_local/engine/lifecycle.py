@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Iterable
 
-from cfy_local.engine.proxy import current_workflow_ctx
+from cfy_local.engine.ctx_stack import current_workflow_ctx
 from cfy_local.engine.tasks import BuiltinTask, HandlerResult, NOPLocalWorkflowTask, _ForkJoin, forkjoin
 from cfy_local.engine.workflow_ctx import operation_defined
 

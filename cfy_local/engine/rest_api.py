@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from cfy_local.engine.proxy import current_ctx, current_workflow_ctx
+from cfy_local.engine.ctx_stack import current_ctx, current_workflow_ctx
 
 class CloudifyClientError(Exception):
     """cloudify_rest_client.exceptions.CloudifyClientError: a refused REST call."""

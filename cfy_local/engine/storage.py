@@ -24,10 +24,10 @@ from cfy_local.dsl.functions import evaluate_stored_nodes
 from cfy_local.errors import CorruptRecordError, not_found
 from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
-from cfy_local.store.atomic import atomic_write_bytes, read_json
+from cfy_local.store.atomic import read_json
 from cfy_local.store.locks import key_lock, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import SCHEMA_VERSION, load_record
+from cfy_local.store.versioned import load_record
 
 
 JOURNAL_NAME = "runtime-journal.ndjson"

@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Callable
 
 from cfy_local import clock
-from cfy_local.engine.events import EncodedContext, encode_members, error_cause
+from cfy_local.engine.event_emitter import EncodedContext, encode_members, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, OperationRetry, RecoverableError
 from cfy_local.engine.task_states import (FINAL_STATES, TASK_FAILED, TASK_PENDING, TASK_RESCHEDULED,
                                           TASK_STARTED, TASK_SUCCEEDED, TERMINATED_STATES, move)

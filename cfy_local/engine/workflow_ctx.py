@@ -13,7 +13,7 @@ import tempfile
 from typing import Any, Callable
 
 from cfy_local.engine.context import BlueprintContext, DeploymentContext, OperationTask
-from cfy_local.engine.events import EncodedContext, encode_members, make_logger
+from cfy_local.engine.event_emitter import EncodedContext, encode_members, make_logger
 from cfy_local.engine.exceptions import NonRecoverableError
 from cfy_local.engine.tasks import BuiltinTask, LocalCallableTask, NOPLocalWorkflowTask, TaskDependencyGraph
 

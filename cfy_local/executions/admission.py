@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from cfy_local.errors import ConflictError, ExistingRunningExecutionError
-from cfy_local.executions import lifecycle
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions import statuses
+from cfy_local.executions.statuses import Status
 
 
 def order_key(summary: dict[str, Any]) -> tuple:
@@ -60,7 +60,7 @@ def decide(record: dict[str, Any], others: Iterable[dict[str, Any]], *, queue: b
     """
     mine = order_key(record)
     rest = [s for s in others if s["id"] != record["id"]]
-    active = [s for s in rest if lifecycle.is_active(s["status"])]
+    active = [s for s in rest if statuses.is_active(s["status"])]
 
     if dequeue and max_concurrent is not None and len(active) >= max_concurrent:
         return QUEUE
@@ -76,14 +76,14 @@ def decide(record: dict[str, Any], others: Iterable[dict[str, Any]], *, queue: b
         return START
 
     # Anything else waits behind a running or queued system execution, even without --queue.
-    if any(_is_system(s) and (lifecycle.is_active(s["status"]) or s["status"] == Status.QUEUED.value)
+    if any(_is_system(s) and (statuses.is_active(s["status"]) or s["status"] == Status.QUEUED.value)
            for s in rest):
         return QUEUE
     if force or not record.get("deployment_id"):
         return START
     dep = record["deployment_id"]
     busy = [s for s in rest if s.get("deployment_id") == dep and (
-        lifecycle.is_active(s["status"])
+        statuses.is_active(s["status"])
         or (s["status"] == Status.QUEUED.value and order_key(s) < mine))]
     if not busy:
         return START

@@ -21,9 +21,9 @@ from cfy_local.dsl.parameters import merge_workflow_parameters
 from cfy_local.engine.graphstate import progress
 from cfy_local.errors import (ConflictError, EnvironmentCreationInProgressError, EnvironmentCreationPendingError,
                               NotFoundError, ValidationError)
-from cfy_local.executions import admission, events, index, lifecycle, records
+from cfy_local.executions import admission, event_stream, index, statuses, records
 from cfy_local.executions.launch import launch_locked
-from cfy_local.executions.lifecycle import CancelAction, Status
+from cfy_local.executions.statuses import CancelAction, Status
 from cfy_local.executions.queue import drain
 from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE, start_escalation, stop_group_and_wait, worker_alive
 from cfy_local.executions.reconcile import reconcile as _reconcile
@@ -144,9 +144,9 @@ def start(home: Home, workflow_id: str, deployment_id: str | None, parameters: d
             _check_environment_created(home, summaries, deployment_id)
         decision = admission.decide(record, summaries, queue=queue, force=force)
         if decision == admission.QUEUE:
-            record = lifecycle.apply_transition(record, Status.QUEUED.value, clock.now())
+            record = statuses.apply_transition(record, Status.QUEUED.value, clock.now())
             records.save(home, record)
-            events.append(home, record, "workflow_queued", f"'{workflow_id}' workflow execution queued")
+            event_stream.append(home, record, "workflow_queued", f"'{workflow_id}' workflow execution queued")
             return record
         return launch_locked(home, record, env=env)
 
@@ -160,10 +160,10 @@ def record_system_execution(home: Home, workflow_id: str, deployment_id: str | N
         record = records.new_record(workflow_id=workflow_id, deployment_id=deployment_id,
                                     blueprint_id=blueprint_id, status=status, allow_custom_parameters=True)
         record["started_at"] = now if status != Status.PENDING.value else None
-        record["ended_at"] = now if lifecycle.is_end(status) else None
+        record["ended_at"] = now if statuses.is_end(status) else None
         record["error"] = error
         records.save(home, record)
-    if lifecycle.is_end(status):
+    if statuses.is_end(status):
         drain(home)
     return record
 
@@ -223,10 +223,10 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
     reconcile(home)
     with records.state_lock(home):
         record = records.load(home, execution_id)
-        target = lifecycle.cancel_target(record, action)
+        target = statuses.cancel_target(record, action)
         if target == Status.CANCELLED:  # queued/scheduled: nothing runs, cancelled at once
             # The event goes first: a follower that sees the end status must find it.
-            events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+            event_stream.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
             record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
             waiting = True
         else:
@@ -255,9 +255,9 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
         _kill_group(pid, create_time)
     with records.state_lock(home):
         record = records.load(home, execution_id)
-        if not lifecycle.is_end(record["status"]):
+        if not statuses.is_end(record["status"]):
             # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, do it here.
-            events.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
+            event_stream.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
             record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
     drain(home)
     return records.load(home, execution_id)
@@ -269,13 +269,13 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
     skips operations that already succeeded (``resume`` true in the record)."""
     reconcile(home)
     previous = records.load(home, execution_id)
-    if lifecycle.is_end(previous["status"]) and not stop_group_and_wait(previous.get("worker_pid")):
+    if statuses.is_end(previous["status"]) and not stop_group_and_wait(previous.get("worker_pid")):
         # An operation of the previous worker survived SIGKILL: never run it twice at once.
         raise ConflictError(f"Cannot resume execution {execution_id}: operations of its previous run "
                             f"(process group {previous.get('worker_pid')}) are still running")
     with records.state_lock(home):
         record = records.load(home, execution_id)
-        record = lifecycle.apply_resume(record, reset_operations=reset_operations)
+        record = statuses.apply_resume(record, reset_operations=reset_operations)
         ensure_allows_changes(home, locked=True)
         record.update(reset_operations=reset_operations, worker_pid=None, worker_create_time=None,
                       total_operations=None, finished_operations=None, result=None)
@@ -289,7 +289,7 @@ def resume(home: Home, execution_id: str, *, reset_operations: bool = False,
 # --- reading -----------------------------------------------------------------------------
 
 def _with_progress(home: Home, record: dict[str, Any]) -> dict[str, Any]:
-    if lifecycle.is_active(record["status"]):
+    if statuses.is_active(record["status"]):
         try:
             total, finished = progress(home, record["id"])
             record = dict(record, total_operations=total, finished_operations=finished)
@@ -340,7 +340,7 @@ def list_executions(home: Home, *, deployment_id: str | None = None, include_sys
 def active_or_queued(home: Home, deployment_id: str | None = None) -> list[dict[str, Any]]:
     """Executions that are running or waiting to run (oldest first)."""
     rows = [r for r in _reconciled_scan(home)
-            if lifecycle.is_active(r["status"]) or r["status"] in (Status.QUEUED.value, Status.SCHEDULED.value)]
+            if statuses.is_active(r["status"]) or r["status"] in (Status.QUEUED.value, Status.SCHEDULED.value)]
     if deployment_id:
         rows = [r for r in rows if r.get("deployment_id") == deployment_id]
     rows.sort(key=admission.order_key)
@@ -438,7 +438,7 @@ def delete_executions(home: Home, *, to: datetime | None = None, keep_last: int 
             if r.get("workflow_id") == "create_deployment_environment" and r["status"] == Status.TERMINATED.value:
                 newest_env[r.get("deployment_id")] = r
         keep.update(r["id"] for r in newest_env.values())
-        ended = [r for r in rows if lifecycle.is_end(r["status"])]
+        ended = [r for r in rows if statuses.is_end(r["status"])]
         if keep_last is not None:
             keep.update(r["id"] for r in ended[-keep_last:])
         for r in ended:
@@ -466,7 +466,7 @@ def require_execution(home: Home, execution_id: str) -> dict[str, Any]:
 
 
 def record_watcher(home: Home, execution_id: str, *, check_every: float = 1.0):
-    """A loader for ``events.follow``: returns the execution's record, and at most every
+    """A loader for ``event_stream.follow``: returns the execution's record, and at most every
     ``check_every`` seconds, while it is active, checks that its worker is still alive —
     so a waiting ``cfy`` sees a crashed worker's run end (reconciled) instead of waiting
     for its timeout."""
@@ -475,7 +475,7 @@ def record_watcher(home: Home, execution_id: str, *, check_every: float = 1.0):
     def load() -> dict[str, Any]:
         record = records.load(home, execution_id)
         now = clock.monotonic()
-        if lifecycle.is_active(record["status"]) and now - last_check[0] >= check_every:
+        if statuses.is_active(record["status"]) and now - last_check[0] >= check_every:
             last_check[0] = now
             if worker_alive(record.get("worker_pid"), record.get("worker_create_time")) is False:
                 reconcile(home)

@@ -21,10 +21,10 @@ from typing import Any, Callable
 
 from cfy_local.errors import CfyLocalError
 from cfy_local.executions.admission import order_key
-from cfy_local.executions.lifecycle import END_VALUES
+from cfy_local.executions.statuses import END_VALUES
 from cfy_local.store.atomic import atomic_write_bytes
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record
+from cfy_local.store.versioned import load_record
 
 CACHE_NAME = "executions.json"
 CACHE_FORMAT = 2

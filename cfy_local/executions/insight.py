@@ -24,9 +24,9 @@ from typing import Any, Iterable
 
 from cfy_local.config import load_config
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import lifecycle
+from cfy_local.executions import statuses
 from cfy_local.executions.index import order_key
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions.statuses import Status
 from cfy_local.store.atomic import read_json
 from cfy_local.timefmt import parse_iso
 
@@ -504,7 +504,7 @@ def retrying(tracker: RunTracker, retry_interval: Any = None) -> list[Retrying]:
 def wait_after_fail_left(record: dict[str, Any], tracker: RunTracker, now: datetime) -> float | None:
     """Seconds a still-running run keeps waiting for its other operations after an
     operation failed for good (``wait_after_fail``); None when that does not apply."""
-    if not lifecycle.is_active(record.get("status") or "") or tracker.first_final_failure is None:
+    if not statuses.is_active(record.get("status") or "") or tracker.first_final_failure is None:
         return None
     budget = record.get("wait_after_fail")
     if not isinstance(budget, (int, float)):
@@ -525,7 +525,7 @@ class QueueFacts:
 
 def _short(record: dict[str, Any]) -> str:
     where = f" on {record['deployment_id']}" if record.get("deployment_id") else ""
-    return f"{str(record.get('id', ''))[:8]} ({record.get('workflow_id')}{where}, {lifecycle.display(record.get('status') or '')})"
+    return f"{str(record.get('id', ''))[:8]} ({record.get('workflow_id')}{where}, {statuses.display(record.get('status') or '')})"
 
 
 def queue_facts(record: dict[str, Any], others: Iterable[dict[str, Any]], *, maintenance: str = "deactivated",
@@ -539,12 +539,12 @@ def queue_facts(record: dict[str, Any], others: Iterable[dict[str, Any]], *, mai
     queued = sorted([r for r in everyone if r.get("status") == Status.QUEUED.value] + [record], key=order_key)
     position = next(i for i, r in enumerate(queued, start=1) if r.get("id") == record.get("id"))
     mine = order_key(record)
-    active = [r for r in everyone if lifecycle.is_active(r.get("status") or "")]
+    active = [r for r in everyone if statuses.is_active(r.get("status") or "")]
     if maintenance not in ("deactivated", "unknown"):
         return QueueFacts(position, len(queued), (), f"maintenance mode is {maintenance}"
                           " (cfy maintenance-mode deactivate)")
     system = sorted((r for r in everyone if r.get("is_system_workflow") and (
-        lifecycle.is_active(r.get("status") or "")
+        statuses.is_active(r.get("status") or "")
         or (r.get("status") == Status.QUEUED.value and order_key(r) < mine))), key=order_key)
     if system and not (record.get("is_system_workflow") and not system):
         return QueueFacts(position, len(queued), tuple(system),
@@ -552,7 +552,7 @@ def queue_facts(record: dict[str, Any], others: Iterable[dict[str, Any]], *, mai
     dep = record.get("deployment_id")
     if dep and not record.get("forced"):
         busy = sorted((r for r in everyone if r.get("deployment_id") == dep and (
-            lifecycle.is_active(r.get("status") or "")
+            statuses.is_active(r.get("status") or "")
             or (r.get("status") == Status.QUEUED.value and order_key(r) < mine))), key=order_key)
         if busy:
             return QueueFacts(position, len(queued), tuple(busy),

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.executions import lifecycle, records
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions import statuses, records
+from cfy_local.executions.statuses import Status
 from cfy_local.executions.spawn import spawn
 from cfy_local.store.paths import Home
 
@@ -25,7 +25,7 @@ def launch_locked(home: Home, record: dict[str, Any], env: dict[str, str] | None
     try:
         pid, create_time = spawn(home, record["id"], env)
     except OSError as exc:
-        failed = lifecycle.apply_transition(record, Status.FAILED.value, clock.now(),
+        failed = statuses.apply_transition(record, Status.FAILED.value, clock.now(),
                                             error=f"Error preparing execution: cannot start the worker process: {exc}")
         records.save(home, failed)
         return failed

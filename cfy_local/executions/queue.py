@@ -15,9 +15,9 @@ from typing import Any
 
 from cfy_local import clock, maintenance_state
 from cfy_local.config import load_config
-from cfy_local.executions import admission, index, lifecycle, records
+from cfy_local.executions import admission, index, statuses, records
 from cfy_local.executions.launch import launch_locked
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions.statuses import Status
 from cfy_local.store.paths import Home
 
 
@@ -57,7 +57,7 @@ def drain(home: Home) -> list[dict[str, Any]]:
         for pick in _pick(home, summaries, max_concurrent):
             try:
                 # queued → pending is only written together with the spawned worker's pid.
-                record = lifecycle.apply_transition(records.load(home, pick["id"]), Status.PENDING.value, clock.now())
+                record = statuses.apply_transition(records.load(home, pick["id"]), Status.PENDING.value, clock.now())
                 started.append(launch_locked(home, record))
             except Exception as exc:  # a record that cannot move is reported, not fatal to the pass
                 _fail_dequeue(home, pick["id"], exc)
@@ -67,7 +67,7 @@ def drain(home: Home) -> list[dict[str, Any]]:
 def _fail_dequeue(home: Home, execution_id: str, exc: Exception) -> None:
     try:
         record = records.load(home, execution_id)
-        if not lifecycle.is_end(record["status"]):
+        if not statuses.is_end(record["status"]):
             records.set_status(home, execution_id, Status.FAILED.value, locked=True,
                                error=f"Error dequeueing execution: {exc}")
     except Exception:

@@ -22,11 +22,11 @@ import signal
 from typing import Any
 
 from cfy_local.errors import StorageError
-from cfy_local.executions import events, index, lifecycle, reaper, records
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions import event_stream, index, statuses, reaper, records
+from cfy_local.executions.statuses import Status
 from cfy_local.executions.queue import drain
 from cfy_local.executions.spawn import note_child
-from cfy_local.store.events import last_event
+from cfy_local.store.event_log import last_event
 from cfy_local.store.paths import Home
 
 # How long script operations get between SIGTERM and SIGKILL (the same grace as `cancel -k`).
@@ -146,7 +146,7 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
     live index (executions not over) is read."""
     if summaries is None:
         summaries = index.live(home, rebuild=False)
-    suspects = [s for s in summaries if lifecycle.is_active(s["status"]) and s.get("worker_pid")]
+    suspects = [s for s in summaries if statuses.is_active(s["status"]) and s.get("worker_pid")]
     suspects = [s for s in suspects if worker_alive(s["worker_pid"], s.get("worker_create_time")) is False]
     if not suspects:
         return []
@@ -159,7 +159,7 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
                 record = records.load(home, suspect["id"])
             except Exception:
                 continue
-            if not lifecycle.is_active(record["status"]):
+            if not statuses.is_active(record["status"]):
                 continue
             pid = record.get("worker_pid")
             if worker_alive(pid, record.get("worker_create_time")) is not False:
@@ -193,7 +193,7 @@ def _record_dead_worker(home: Home, record: dict[str, Any], pid: int) -> dict[st
     final = final_event_of_attempt(home, record)
     if final is not None:
         target = _END_OF_FINAL_EVENT[final["event_type"]]
-        if lifecycle.can_transition(record["status"], target):
+        if statuses.can_transition(record["status"], target):
             error = ""
             if target == Status.FAILED.value:
                 text = str((final.get("message") or {}).get("text") or "")
@@ -203,7 +203,7 @@ def _record_dead_worker(home: Home, record: dict[str, Any], pid: int) -> dict[st
     # A run being cancelled whose worker is gone did stop: that is the cancel.
     target = Status.CANCELLED.value if record["status"] in (
         Status.FORCE_CANCELLING.value, Status.KILL_CANCELLING.value) else Status.FAILED.value
-    events.append(home, record, "workflow_failed" if target == Status.FAILED.value else "workflow_cancelled",
+    event_stream.append(home, record, "workflow_failed" if target == Status.FAILED.value else "workflow_cancelled",
                   f"'{record['workflow_id']}' workflow execution failed: {message}"
                   if target == Status.FAILED.value else
                   f"'{record['workflow_id']}' workflow execution cancelled")

@@ -15,11 +15,11 @@ from typing import Any, Iterable
 
 from cfy_local import clock
 from cfy_local.errors import CorruptRecordError, not_found
-from cfy_local.executions import index, lifecycle
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions import index, statuses
+from cfy_local.executions.statuses import Status
 from cfy_local.store.locks import STATE_LOCK, lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 from cfy_local.timefmt import iso
 
 KIND = "execution"
@@ -43,7 +43,7 @@ def new_record(*, workflow_id: str, deployment_id: str | None, blueprint_id: str
         "deployment_id": deployment_id,
         "blueprint_id": blueprint_id,
         "status": status,
-        "status_display": lifecycle.display(status),
+        "status_display": statuses.display(status),
         "created_at": now,
         "started_at": None,
         "ended_at": None,
@@ -82,7 +82,7 @@ def save(home: Home, record: dict[str, Any]) -> None:
     its record is written, and unlisted only after. An extra entry is harmless (the index's
     readers take each listed execution from its record); a missing one would hide a queued
     run from the queue until a full listing rebuilt the index."""
-    if record.get("status") not in lifecycle.END_VALUES:
+    if record.get("status") not in statuses.END_VALUES:
         index.record_saved(home, record)
         save_record(home.execution_file(record["id"]), record)
     else:
@@ -137,7 +137,7 @@ def set_status(home: Home, execution_id: str, new_status: str, *, error: str | N
     """
     def apply() -> dict[str, Any]:
         record = load(home, execution_id)
-        changed = lifecycle.apply_transition(record, new_status, clock.now(), error=error)
+        changed = statuses.apply_transition(record, new_status, clock.now(), error=error)
         if updates:
             changed.update(updates)
         save(home, changed)

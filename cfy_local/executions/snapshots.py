@@ -20,12 +20,12 @@ from typing import Any
 
 from cfy_local import clock
 from cfy_local.errors import AlreadyExistsError, ConflictError, ValidationError, not_found
-from cfy_local.executions import index, lifecycle, records
-from cfy_local.executions.events import make_event
+from cfy_local.executions import index, statuses, records
+from cfy_local.executions.event_stream import make_event
 from cfy_local.store.atomic import ensure_dir
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 from cfy_local.timefmt import iso
 
 SNAPSHOT_LOCK = "snapshots"
@@ -140,7 +140,7 @@ def create(home: Home, snapshot_id: str, *, execution_id: str | None = None) -> 
 
 def _ended_executions(home: Home, skip: str | None) -> list[dict[str, Any]]:
     return [r for r in records.load_all(home)
-            if r["id"] != skip and lifecycle.is_end(r["status"])]
+            if r["id"] != skip and statuses.is_end(r["status"])]
 
 
 def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -179,7 +179,7 @@ def restore(home: Home, snapshot_id: str, *, execution_id: str | None = None) ->
             tar.extractall(staging, members=members, filter="data")
         with records.state_lock(home):
             others = [r for r in records.load_all(home)
-                      if r["id"] != execution_id and not lifecycle.is_end(r["status"])]
+                      if r["id"] != execution_id and not statuses.is_end(r["status"])]
             if others:
                 raise ConflictError("Cannot start execution because there are other executions running e.g.: "
                                     + ", ".join(r["id"] for r in others[:5]))

@@ -6,7 +6,7 @@ starts run in that group and ``cancel --kill`` reaches them all), stdin closed, 
 stderr appended to ``runs/<id>/worker.log``, with the environment of the command that
 started it.
 
-The worker sets ``started``, runs the workflow through ``cfy_local.engine.runner.run_workflow``,
+The worker sets ``started``, runs the workflow through ``cfy_local.engine.workflow_run.run_workflow``,
 and records the end status in a ``finally`` path whatever happened — a workflow error,
 a cancel, or SIGTERM (which means force-cancel). Its last step drains the queue.
 
@@ -25,12 +25,12 @@ from typing import Any
 from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import progress
 from cfy_local.errors import NotFoundError, StorageError
-from cfy_local.executions import lifecycle, records
-from cfy_local.executions.events import make_event
-from cfy_local.executions.lifecycle import Status
+from cfy_local.executions import statuses, records
+from cfy_local.executions.event_stream import make_event
+from cfy_local.executions.statuses import Status
 from cfy_local.executions.queue import drain
 from cfy_local.store.atomic import check_folders
-from cfy_local.store.events import EventWriter
+from cfy_local.store.event_log import EventWriter
 from cfy_local.store.paths import Home
 
 SNAPSHOT_WORKFLOWS = frozenset({"create_snapshot", "restore_snapshot"})
@@ -188,14 +188,14 @@ def _record_end(home: Home, execution_id: str, status: str, *, error: str, resul
         pass
     with records.state_lock(home):
         current = records.load(home, execution_id)
-        if lifecycle.is_end(current["status"]) or current.get("worker_pid") != os.getpid():
+        if statuses.is_end(current["status"]) or current.get("worker_pid") != os.getpid():
             # Already ended (a kill recorded it, with its own final event), or resumed
             # meanwhile under a new worker: this worker has nothing left to record.
             return current
         target = status
-        if not lifecycle.can_transition(current["status"], target):
+        if not statuses.can_transition(current["status"], target):
             target = Status.CANCELLED.value
-        if not lifecycle.can_transition(current["status"], target):
+        if not statuses.can_transition(current["status"], target):
             target = Status.FAILED.value
             error = error or "worker ended"
         writer.release_final(current, target, error)
@@ -213,7 +213,7 @@ def run(home: Home, execution_id: str) -> int:
                 record = records.load(home, execution_id)
             except NotFoundError:
                 record = None
-            if record is None or record.get("worker_pid") != os.getpid() or lifecycle.is_end(record["status"]):
+            if record is None or record.get("worker_pid") != os.getpid() or statuses.is_end(record["status"]):
                 return 1
     except Terminated:
         return 1
@@ -240,7 +240,7 @@ def run(home: Home, execution_id: str) -> int:
             result = snapshots.run_system_workflow(home, record, events=writer)
             outcome = Status.TERMINATED.value
             return 0
-        from cfy_local.engine.runner import run_workflow  # the engine loads once the run may start
+        from cfy_local.engine.workflow_run import run_workflow  # the engine loads once the run may start
 
         try:
             result = run_workflow(

@@ -25,7 +25,7 @@ from cfy_local.errors import CfyLocalError, ConflictError, NotFoundError, Valida
 from cfy_local.store.atomic import atomic_write_bytes, ensure_dir
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import CorruptRecordError, load_record, save_record
+from cfy_local.store.versioned import CorruptRecordError, load_record, save_record
 from cfy_local.timefmt import iso
 
 KIND = "plugin"

@@ -22,7 +22,7 @@ from cfy_local.deployments import api as deployments_api
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
 from cfy_local.errors import AlreadyExistsError, CfyLocalError, ConflictError, NotFoundError, ValidationError
 from cfy_local.executions import api as executions_api
-from cfy_local.executions import events as execution_events
+from cfy_local.executions import event_stream as execution_events
 from cfy_local.engine import managers, rest_api
 from cfy_local.engine.rest_api import (EXCEPTION_CLASSES, CloudifyClientError, DeploymentEnvironmentCreationInProgressError,
                                        DeploymentEnvironmentCreationPendingError, ExistingRunningExecutionError,

@@ -22,9 +22,9 @@ from cfy_local import __version__, clock, maintenance, secrets, status as local_
 from cfy_local.deployments import api as deployments
 from cfy_local.errors import NotFoundError, ValidationError
 from cfy_local.executions import api as executions
-from cfy_local.executions import events as execution_events
+from cfy_local.executions import event_stream as execution_events
 from cfy_local.executions import index as execution_index
-from cfy_local.executions import lifecycle as execution_lifecycle
+from cfy_local.executions import statuses as execution_lifecycle
 from cfy_local.executions import records as execution_records
 from cfy_local.rest import archive, views
 from cfy_local.rest.wire import (HttpError, RawJson, Request, bad, body_field, filter_rows, json_bytes, page, to_bool,

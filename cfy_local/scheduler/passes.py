@@ -34,7 +34,6 @@ stay silent until the wrong time came round again.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,12 +41,12 @@ from typing import Any, Callable
 
 from cfy_local import clock, maintenance_state
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import api as executions, index, lifecycle
+from cfy_local.executions import api as executions, index, statuses
 from cfy_local.schedules import records
 from cfy_local.schedules.api import occurrences_of
-from cfy_local.store.events import EventWriter
+from cfy_local.store.event_log import EventWriter
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record
+from cfy_local.store.versioned import load_record
 from cfy_local.timefmt import iso, parse_iso
 
 FIRED, SKIPPED, DISABLED = "fired", "skipped", "disabled"
@@ -305,7 +304,7 @@ def _decide(home: Home, current: dict, rule, first: datetime, now: datetime, win
     updated["next_occurrence"] = iso(nxt) if nxt else None
     latest = _latest_execution(home, current.get("latest_execution"))
     decision = Decision(dep, sched, occurrence, SKIPPED, "", decided_at=now_text)
-    if latest is not None and not lifecycle.is_end(latest["status"]):
+    if latest is not None and not statuses.is_end(latest["status"]):
         decision.reason = f"the previous execution {latest['id']} is still {latest['status']}"
     elif latest is not None and current.get("stop_on_fail") and latest["status"] == "failed":
         updated["enabled"] = False

@@ -26,8 +26,8 @@ from cfy_local.schedules.rules import MAX_PREVIEW, build_rule, occurrences_of
 from cfy_local.timegrammar import (get_zone, local_zone_name, parse_one_shot_time,
                                           parse_time_expression)
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record
-from cfy_local.timefmt import iso, parse_iso
+from cfy_local.store.versioned import load_record
+from cfy_local.timefmt import iso
 
 DEFAULT_WAIT_AFTER_FAIL = 600
 SORTABLE = ("id", "deployment_id", "workflow_id", "created_at", "next_occurrence", "since", "until",

@@ -12,10 +12,10 @@ import os
 from typing import Any, Iterator
 
 from cfy_local.errors import CorruptRecordError, NotFoundError
-from cfy_local.store.events import EventWriter, append_events, read_from
+from cfy_local.store.event_log import EventWriter, append_events, read_from
 from cfy_local.store.locks import lock
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record, save_record
+from cfy_local.store.versioned import load_record, save_record
 
 KIND = "schedule"
 # The history line a pass writes just before it starts an execution (scheduler.passes).

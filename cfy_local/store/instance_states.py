@@ -31,7 +31,7 @@ from typing import Iterable
 
 from cfy_local.errors import CorruptRecordError
 from cfy_local.store.atomic import atomic_write_bytes, read_json
-from cfy_local.store.records import SCHEMA_VERSION
+from cfy_local.store.versioned import SCHEMA_VERSION
 
 class States(dict):
     """``{instance id: state}``, with ``instances``: the runtime-property overrides."""

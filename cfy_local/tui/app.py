@@ -18,7 +18,7 @@ from textual.binding import Binding
 
 from cfy_local import clock
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import lifecycle
+from cfy_local.executions import statuses
 from cfy_local.store.paths import Home, resolve_home
 from cfy_local.tui import model
 from cfy_local.tui.screens import resources
@@ -106,7 +106,7 @@ class CfyTui(App):
         from cfy_local.executions.reconcile import worker_alive
 
         if not any(worker_alive(r.get("worker_pid"), r.get("worker_create_time")) is False
-                   for r in self.executions.index.values() if lifecycle.is_active(r["status"])):
+                   for r in self.executions.index.values() if statuses.is_active(r["status"])):
             return False
         try:
             return bool(api.reconcile(self.home))

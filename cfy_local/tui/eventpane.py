@@ -22,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from cfy_local.executions import insight
-from cfy_local.executions.events import render_line
+from cfy_local.executions.event_stream import render_line
 from cfy_local.tui import model
 from cfy_local.tui.widgets import CLASS_STYLES
 

@@ -20,11 +20,11 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 from cfy_local import clock
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import insight, lifecycle
-from cfy_local.executions.lifecycle import Status
-from cfy_local.store.events import read_from
+from cfy_local.executions import insight, statuses
+from cfy_local.executions.statuses import Status
+from cfy_local.store.event_log import read_from
 from cfy_local.store.paths import Home
-from cfy_local.store.records import load_record
+from cfy_local.store.versioned import load_record
 from cfy_local.timefmt import parse_iso
 
 # Workflows recorded for deployment create/delete: hidden unless asked for, as in
@@ -34,8 +34,8 @@ ENVIRONMENT_WORKFLOWS = frozenset({"create_deployment_environment", "delete_depl
 # Status filters on the number keys: name -> statuses shown (None = every status).
 STATUS_FILTERS: dict[str, frozenset[Status] | None] = {
     "all": None,
-    "active": frozenset(lifecycle.ACTIVE_STATES),
-    "queued": frozenset(lifecycle.WAITING_STATES),
+    "active": frozenset(statuses.ACTIVE_STATES),
+    "queued": frozenset(statuses.WAITING_STATES),
     "failed": frozenset({Status.FAILED}),
 }
 
@@ -49,9 +49,9 @@ def status_class(status: str) -> str:
         return "ok"
     if status == Status.FAILED:
         return "failed"
-    if status == Status.CANCELLED or status in lifecycle.CANCELLING_STATES:
+    if status == Status.CANCELLED or status in statuses.CANCELLING_STATES:
         return "cancelled"
-    if status in lifecycle.WAITING_STATES:
+    if status in statuses.WAITING_STATES:
         return "waiting"
     return "active"
 
@@ -100,7 +100,7 @@ def short_time(value: str | None, *, with_date: bool = True) -> str:
 # FULL_RESCAN_EVERY seconds anyway to catch a file edited in place by hand.
 QUIET_FOLDER_AGE = 2.0
 # Ended executions only change by an atomic rewrite (resume, delete): their inode is enough.
-_SETTLED = frozenset(s.value for s in lifecycle.END_STATES)
+_SETTLED = frozenset(s.value for s in statuses.END_STATES)
 FULL_RESCAN_EVERY = 10.0
 
 
@@ -230,7 +230,7 @@ class ExecutionIndex:
         """(total, finished) operations: live from graph.json while a run is active, from the
         record once it has ended. None when nothing is known yet."""
         execution_id = record["id"]
-        if lifecycle.is_end(record["status"]) or record["status"] in lifecycle.WAITING_STATES:
+        if statuses.is_end(record["status"]) or record["status"] in statuses.WAITING_STATES:
             total, finished = record.get("total_operations"), record.get("finished_operations")
             if total is None:
                 return self._progress.get(execution_id)
@@ -387,7 +387,7 @@ class ExecutionsModel:
             "id": execution_id if wide else execution_id[:8],
             "deployment_id": record.get("deployment_id") or "",
             "workflow_id": record.get("workflow_id") or "",
-            "status": record.get("status_display") or lifecycle.display(record["status"]),
+            "status": record.get("status_display") or statuses.display(record["status"]),
             "created_at": short_time(record.get("created_at"), with_date=wide),
             "started_at": short_time(record.get("started_at"), with_date=wide),
             "duration": format_duration(duration_seconds(record, now)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cfy_local.executions import insight, lifecycle
+from cfy_local.executions import insight, statuses
 from cfy_local.executions.insight import Operation, RunTracker
 
 RUN_KEY = "run"
@@ -171,7 +171,7 @@ def why_lines(record: dict, tracker: RunTracker | None, *, others=(), maintenanc
             name = f"{failed.label} failed" if failed else "an operation failed"
             out.append((f"{name}; waiting for the other operations, {insight.format_seconds(left)} left "
                         f"(wait_after_fail {record.get('wait_after_fail')} s)", "failed"))
-        if not lifecycle.is_end(record.get("status") or ""):  # an ended run retries nothing
+        if not statuses.is_end(record.get("status") or ""):  # an ended run retries nothing
             for item in insight.retrying(tracker, retry_interval):
                 out.append((item.text(now), "cancelled"))
     if record.get("status") == "failed" and record.get("error"):

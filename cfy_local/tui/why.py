@@ -14,7 +14,7 @@ from typing import Any
 from cfy_local import clock
 from cfy_local.config import load_config
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import insight, lifecycle
+from cfy_local.executions import insight, statuses
 from cfy_local.tui import model, runview
 
 KEEP = 32  # runs whose trackers are kept (the highlighted one and the active rows on screen)
@@ -60,7 +60,7 @@ def _run_of(app, record: dict[str, Any]) -> _Run:
 
 def retrying_now(app, record: dict[str, Any]) -> bool:
     """Is an operation of this active run waiting to be retried (the list marks it ↻)?"""
-    if not lifecycle.is_active(record["status"]):
+    if not statuses.is_active(record["status"]):
         return False
     tracker = _run_of(app, record).update(app, record)
     return any(op.shown_state == insight.RESCHEDULED for op in tracker.operations.values())
@@ -71,7 +71,7 @@ def lines(app, record: dict[str, Any]) -> list[tuple[str, str]]:
     status = record["status"]
     tracker = None
     run = None
-    if lifecycle.is_active(status) or status == "failed":
+    if statuses.is_active(status) or status == "failed":
         run = _run_of(app, record)
         tracker = run.update(app, record)
     cap = None

@@ -7,7 +7,7 @@ import json
 from cli_support import cfy_tty, deploy, put_record
 from cfy_local import __version__
 from cfy_local.executions import records
-from cfy_local.store.events import append_events
+from cfy_local.store.event_log import append_events
 from cfy_local.store.paths import Home
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cfy_local.store.events import EventWriter, read_from
+from cfy_local.store.event_log import EventWriter, read_from
 from cfy_local.store.paths import Home
 
 
@@ -77,7 +77,7 @@ class EngineEnv:
             dry_run: bool = False, resume: bool = False, execution_id: str | None = None, retries: int = 0,
             interval: float = 0, pool: int = 4, wait_after_fail: int = 600) -> Outcome:
         from cfy_local.engine.exceptions import WorkflowCancelled, WorkflowRunFailed
-        from cfy_local.engine.runner import run_workflow
+        from cfy_local.engine.workflow_run import run_workflow
 
         execution = {"id": execution_id or str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": dep,
                      "blueprint_id": f"bp-{dep}", "parameters": params or {}, "is_dry_run": dry_run,

@@ -1,10 +1,10 @@
-"""Events are encoded by hand into NDJSON lines (engine/events.py): every line must be the
+"""Events are encoded by hand into NDJSON lines (engine/event_emitter.py): every line must be the
 JSON that encoding the event as a dict would give."""
 from __future__ import annotations
 
 import json
 
-from cfy_local.engine.events import EventEmitter, encode_members
+from cfy_local.engine.event_emitter import EventEmitter, encode_members
 
 
 class ListWriter:

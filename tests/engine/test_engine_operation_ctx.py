@@ -176,7 +176,7 @@ def test_wait_after_fail_bounds_the_wait_for_running_tasks(env, tmp_path):
     import json
     import threading
 
-    from cfy_local.store.events import read_from
+    from cfy_local.store.event_log import read_from
     from polling import wait_for
 
     def body(gate):
@@ -280,7 +280,7 @@ def _run_in_background(env, execution_id: str):
 
 
 def test_events_of_a_running_operation_are_readable_while_it_runs(env, tmp_path):
-    from cfy_local.store.events import read_from
+    from cfy_local.store.event_log import read_from
     from polling import wait_for
 
     gate = tmp_path / "gate"

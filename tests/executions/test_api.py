@@ -6,7 +6,7 @@ import os
 import psutil
 
 from cfy_local.executions import api, records
-from cfy_local.executions.events import read_all
+from cfy_local.executions.event_stream import read_all
 from cfy_local.store.paths import Home
 from exec_helpers import deploy, put_record
 

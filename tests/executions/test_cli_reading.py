@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from cfy_local.executions import events, records
+from cfy_local.executions import event_stream, records
 from cfy_local.store.paths import Home
 from exec_helpers import put_record
 
@@ -97,13 +97,13 @@ def test_delete_ended_only_and_bad_values(home, cfy):
 def test_events_list_text_json_filters(home, cfy):
     rec = put_record(home, deployment_id="web", status="terminated")
     h = Home(str(home))
-    ev = events.make_event(rec, "task_succeeded", "Task succeeded 'x'")
+    ev = event_stream.make_event(rec, "task_succeeded", "Task succeeded 'x'")
     ev["context"].update(node_id="vm_abc123", operation="cloudify.interfaces.lifecycle.create")
-    log = events.make_event(rec, "", "hello", level="info")
-    debug = events.make_event(rec, "", "noisy", level="debug")
-    from cfy_local.store.events import append_events
+    log = event_stream.make_event(rec, "", "hello", level="info")
+    debug = event_stream.make_event(rec, "", "noisy", level="debug")
+    from cfy_local.store.event_log import append_events
 
-    append_events(h.events_file(rec["id"]), [events.make_event(rec, "workflow_started", "Starting 'install' workflow execution"),
+    append_events(h.events_file(rec["id"]), [event_stream.make_event(rec, "workflow_started", "Starting 'install' workflow execution"),
                                              ev, log, debug])
     result = cfy("events", "list", rec["id"])
     assert result.exit_code == 0, result

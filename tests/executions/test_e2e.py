@@ -97,7 +97,7 @@ def test_failed_run_exit_1_then_resume_skips_succeeded_operations(home, markers,
     assert count(markers, "first") == 1, "resume re-ran an operation that had succeeded"
     assert count(markers, "configure") == 2
     assert len(runs_of(home)) == 1  # same execution id
-    from cfy_local.executions.events import read_all
+    from cfy_local.executions.event_stream import read_all
 
     texts = [e["message"]["text"] for e in read_all(Home(str(home)), run["id"])]
     assert "Resuming 'install' workflow execution" in texts

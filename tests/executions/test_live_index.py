@@ -9,7 +9,7 @@ import signal
 import psutil
 import pytest
 
-from cfy_local.executions import api, index, lifecycle, records
+from cfy_local.executions import api, index, statuses, records
 from cfy_local.store.paths import Home
 from exec_helpers import deploy, put_record
 from polling import wait_for
@@ -75,7 +75,7 @@ def test_admission_reads_the_live_index_not_the_history(home, markers):
     # The record says so first, then the index (records.save); the queued one stays listed
     # until it is over (the end of the first run may have dequeued it).
     wait_for(lambda: started["id"] not in _live_ids(home), timeout=10, message="the ended run to leave the index")
-    assert open_one["id"] in _live_ids(home) or lifecycle.is_end(records.load(h, open_one["id"])["status"])
+    assert open_one["id"] in _live_ids(home) or statuses.is_end(records.load(h, open_one["id"])["status"])
 
 
 def test_refusal_still_names_the_running_execution(home, markers):

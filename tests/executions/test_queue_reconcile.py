@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from cfy_local.executions import api, queue, records
-from cfy_local.executions.events import read_all
+from cfy_local.executions.event_stream import read_all
 from cfy_local.store.paths import Home
 from polling import wait_for
 from exec_helpers import put_record

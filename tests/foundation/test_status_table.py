@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 import pytest
 
 from cfy_local.errors import ConflictError, InvalidTransitionError
-from cfy_local.executions import lifecycle
-from cfy_local.executions.lifecycle import CancelAction, Status
+from cfy_local.executions import statuses
+from cfy_local.executions.statuses import CancelAction, Status
 
 NOW = datetime(2026, 11, 27, 16, 8, 1, 123000, tzinfo=timezone.utc)
 
@@ -16,25 +16,25 @@ def rec(status: str) -> dict:
 
 
 def test_status_names_and_sets_are_cloudifys():
-    assert [s.value for s in lifecycle.STATES] == [
+    assert [s.value for s in statuses.STATES] == [
         "terminated", "failed", "cancelled", "pending", "started", "cancelling",
         "force_cancelling", "kill_cancelling", "queued", "scheduled"]
-    assert {s.value for s in lifecycle.END_STATES} == {"terminated", "failed", "cancelled"}
-    assert {s.value for s in lifecycle.WAITING_STATES} == {"queued", "scheduled"}
-    assert {s.value for s in lifecycle.ACTIVE_STATES} == {
+    assert {s.value for s in statuses.END_STATES} == {"terminated", "failed", "cancelled"}
+    assert {s.value for s in statuses.WAITING_STATES} == {"queued", "scheduled"}
+    assert {s.value for s in statuses.ACTIVE_STATES} == {
         "pending", "started", "cancelling", "force_cancelling", "kill_cancelling"}
-    assert lifecycle.display("terminated") == "completed"
-    assert all(lifecycle.display(s.value) == s.value for s in lifecycle.STATES if s != Status.TERMINATED)
+    assert statuses.display("terminated") == "completed"
+    assert all(statuses.display(s.value) == s.value for s in statuses.STATES if s != Status.TERMINATED)
 
 
 @pytest.mark.parametrize("end", ["terminated", "failed", "cancelled"])
 @pytest.mark.parametrize("target", [s.value for s in Status])
 def test_terminal_status_is_written_once(end, target):
     if target == end:
-        assert lifecycle.apply_transition(rec(end), target, NOW)["status"] == end
+        assert statuses.apply_transition(rec(end), target, NOW)["status"] == end
         return
     with pytest.raises(InvalidTransitionError) as err:
-        lifecycle.apply_transition(rec(end), target, NOW)
+        statuses.apply_transition(rec(end), target, NOW)
     assert str(err.value) == (f"Invalid relationship - can't change status from {end} to {target} "
                               f'for "e1" execution while running "install" workflow.')
 
@@ -43,32 +43,32 @@ def test_terminal_status_is_written_once(end, target):
                                     ("force_cancelling", "cancelling"), ("queued", "started")])
 def test_cancelling_never_goes_back_to_running(frm, to):
     with pytest.raises(InvalidTransitionError):
-        lifecycle.apply_transition(rec(frm), to, NOW)
+        statuses.apply_transition(rec(frm), to, NOW)
 
 
 def test_timestamps_stamped_on_start_and_end():
-    started = lifecycle.apply_transition(rec("pending"), "started", NOW)
+    started = statuses.apply_transition(rec("pending"), "started", NOW)
     assert started["started_at"] == "2026-11-27T16:08:01.123Z"
-    ended = lifecycle.apply_transition(started, "terminated", NOW)
+    ended = statuses.apply_transition(started, "terminated", NOW)
     assert ended["ended_at"] == "2026-11-27T16:08:01.123Z"
     assert ended["status_display"] == "completed"
 
 
 def test_cancel_rules_and_texts():
-    assert lifecycle.cancel_target(rec("started"), CancelAction.CANCEL) == Status.CANCELLING
-    assert lifecycle.cancel_target(rec("cancelling"), CancelAction.FORCE) == Status.FORCE_CANCELLING
-    assert lifecycle.cancel_target(rec("queued"), CancelAction.CANCEL) == Status.CANCELLED
-    assert lifecycle.cancel_target(rec("terminated"), CancelAction.KILL) is None
+    assert statuses.cancel_target(rec("started"), CancelAction.CANCEL) == Status.CANCELLING
+    assert statuses.cancel_target(rec("cancelling"), CancelAction.FORCE) == Status.FORCE_CANCELLING
+    assert statuses.cancel_target(rec("queued"), CancelAction.CANCEL) == Status.CANCELLED
+    assert statuses.cancel_target(rec("terminated"), CancelAction.KILL) is None
     with pytest.raises(ConflictError, match="^Can't cancel execution e1 because it's in status cancelling$"):
-        lifecycle.cancel_target(rec("cancelling"), CancelAction.CANCEL)
+        statuses.cancel_target(rec("cancelling"), CancelAction.CANCEL)
     with pytest.raises(ConflictError, match="^Can't force-cancel execution e1 because it's in status failed$"):
-        lifecycle.cancel_target(rec("failed"), CancelAction.FORCE)
+        statuses.cancel_target(rec("failed"), CancelAction.FORCE)
 
 
 def test_resume_rules_and_texts():
-    resumed = lifecycle.apply_resume(dict(rec("failed"), ended_at="x"), reset_operations=False)
+    resumed = statuses.apply_resume(dict(rec("failed"), ended_at="x"), reset_operations=False)
     assert resumed["status"] == "pending" and resumed["ended_at"] is None and resumed["resume"] is True
     with pytest.raises(ConflictError, match=r"^Cannot resume execution: `e1` in state: `terminated`$"):
-        lifecycle.apply_resume(rec("terminated"), reset_operations=False)
+        statuses.apply_resume(rec("terminated"), reset_operations=False)
     with pytest.raises(ConflictError, match=r"^Cannot force-resume execution: `e1` in state: `started`$"):
-        lifecycle.apply_resume(rec("started"), reset_operations=True)
+        statuses.apply_resume(rec("started"), reset_operations=True)

@@ -8,15 +8,15 @@ import pytest
 
 from cfy_local.errors import ConflictError, CorruptRecordError, ValidationError
 from cfy_local.ids import validate_id
-from cfy_local.store import atomic, events, locks, records
+from cfy_local.store import atomic, event_log, locks, versioned
 from cfy_local.store.paths import Home
 
 
 def test_atomic_write_modes_and_content(tmp_path):
     home = Home.open(str(tmp_path / "h"))
     path = home.deployment_file("web")
-    records.save_record(path, {"id": "web"})
-    assert records.load_record(path, "deployment") == {"schema_version": 1, "id": "web"}
+    versioned.save_record(path, {"id": "web"})
+    assert versioned.load_record(path, "deployment") == {"schema_version": 1, "id": "web"}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
     assert not [n for n in os.listdir(os.path.dirname(path)) if n.startswith(".tmp-")]
@@ -26,14 +26,14 @@ def test_corrupt_record_names_the_file(tmp_path):
     path = tmp_path / "x.json"
     path.write_text("{not json")
     with pytest.raises(CorruptRecordError, match=str(path)):
-        records.load_record(str(path), "execution")
+        versioned.load_record(str(path), "execution")
 
 
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(CorruptRecordError, match="newer"):
-        records.load_record(str(path), "execution")
+        versioned.load_record(str(path), "execution")
 
 
 def test_symlink_at_record_path_is_not_followed(tmp_path):
@@ -42,7 +42,7 @@ def test_symlink_at_record_path_is_not_followed(tmp_path):
     link = tmp_path / "rec.json"
     link.symlink_to(target)
     with pytest.raises(CorruptRecordError, match="symlink"):
-        records.load_record(str(link), "execution")
+        versioned.load_record(str(link), "execution")
     atomic.atomic_write_json(str(link), {"schema_version": 1})
     assert not link.is_symlink()
     assert json.loads(target.read_text())["stolen"] is True
@@ -56,16 +56,16 @@ def test_ids_that_escape_or_are_odd_are_refused(bad):
 
 def test_events_read_incrementally_and_skip_partial_line(tmp_path):
     path = str(tmp_path / "events.ndjson")
-    events.append_events(path, [{"n": 1}, {"n": 2}])
-    got, offset = events.read_from(path, 0)
+    event_log.append_events(path, [{"n": 1}, {"n": 2}])
+    got, offset = event_log.read_from(path, 0)
     assert [e["n"] for e in got] == [1, 2]
     with open(path, "ab") as fh:
         fh.write(b'{"n": 3')  # a writer mid-line
-    got, offset2 = events.read_from(path, offset)
+    got, offset2 = event_log.read_from(path, offset)
     assert got == [] and offset2 == offset
     with open(path, "ab") as fh:
         fh.write(b"}\n")
-    got, _ = events.read_from(path, offset)
+    got, _ = event_log.read_from(path, offset)
     assert [e["n"] for e in got] == [3]
 
 

@@ -85,7 +85,7 @@ ATOMIC_FILES = ["a.json", "b.json", "c.json"]
 
 
 def _atomic_writer(folder: str, seed: int) -> None:
-    from cfy_local.store.records import save_record
+    from cfy_local.store.versioned import save_record
 
     rng = random.Random(seed)
     n = 0
@@ -98,7 +98,7 @@ def _atomic_writer(folder: str, seed: int) -> None:
 
 
 def run_atomic(folder: str, kills: int, seed: int) -> dict:
-    from cfy_local.store.records import save_record
+    from cfy_local.store.versioned import save_record
 
     os.makedirs(folder, exist_ok=True)
     for name in ATOMIC_FILES:

@@ -117,16 +117,16 @@ def test_full_disk_never_tears_events_and_names_the_disk(small_home):
 def test_a_torn_events_line_is_cut_before_the_next_append(home, tmp_path):
     """A log left ending mid-line (a crash, an old full disk) gets its partial line cut
     before the next event is appended, and a line glued to a torn one is still read."""
-    from cfy_local.store import events
+    from cfy_local.store import event_log
 
     path = tmp_path / "events.ndjson"
     path.write_bytes(b'{"a": 1}\n{"type":"cloudify_log","reported_timestam')
-    events.append_events(str(path), [{"event_type": "workflow_failed"}])
+    event_log.append_events(str(path), [{"event_type": "workflow_failed"}])
     assert _events_file_whole(path) == [{"a": 1}, {"event_type": "workflow_failed"}]
     glued = tmp_path / "glued.ndjson"
     glued.write_bytes(b'{"a": 1}\n{"type":"cloudify_log","reported_timestam{"event_type":"workflow_failed"}\n')
-    assert events.read_from(str(glued))[0] == [{"a": 1}, {"event_type": "workflow_failed"}]
-    assert events.last_event(str(glued)) == {"event_type": "workflow_failed"}
+    assert event_log.read_from(str(glued))[0] == [{"a": 1}, {"event_type": "workflow_failed"}]
+    assert event_log.last_event(str(glued)) == {"event_type": "workflow_failed"}
 
 
 # --- 7. a finished run recorded failed --------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 
 from cfy_local.errors import CorruptRecordError, StorageError
 from cfy_local.executions import records as execution_records
-from cfy_local.store import events, locks, records
+from cfy_local.store import event_log, locks, versioned
 from cfy_local.store.paths import Home
 from reliability_support import (CORPUS, cfy_run, env_int, must, run_harness, scan_state, tree_fingerprint,
                                  upload_base, wait_quiet)
@@ -33,7 +33,7 @@ def test_killed_writer_never_leaves_a_torn_record(tmp_path):
     # A writer that loops forever can only end by the kill.
     assert summary["killed"] == ATOMIC_KILLS
     for name in ("a.json", "b.json", "c.json"):
-        record = records.load_record(str(folder / name), "test")
+        record = versioned.load_record(str(folder / name), "test")
         assert len(record["pad"]) == record["size"], f"{name} holds a torn record"
     # Killed writers leave at most their temp file; nothing that looks like a record.
     leftovers = [n for n in os.listdir(folder) if n not in ("a.json", "b.json", "c.json")]
@@ -98,7 +98,7 @@ def test_full_disk_gives_clear_error_and_keeps_previous_state(small_disk):
     assert not [n for n in os.listdir(home.executions_dir) if n.startswith(".tmp-")]
     # The event log refuses with the same clear error instead of a traceback.
     with pytest.raises(StorageError, match="No space left on device"):
-        with events.EventWriter(home.events_file(record["id"])) as writer:
+        with event_log.EventWriter(home.events_file(record["id"])) as writer:
             for _ in range(200):
                 writer.write({"message": {"text": "y" * 10_000}})
 
@@ -163,7 +163,7 @@ def test_every_kind_of_corruption_is_a_clear_error(tmp_path, content):
     path = tmp_path / "rec.json"
     path.write_bytes(content)
     with pytest.raises(CorruptRecordError) as info:
-        records.load_record(str(path), "deployment")
+        versioned.load_record(str(path), "deployment")
     assert str(path) in str(info.value)
 
 
@@ -196,11 +196,11 @@ def test_symlink_at_events_path_is_refused(tmp_path):
     target = _precious(tmp_path)
     os.symlink(target, home.events_file(execution_id))
     with pytest.raises(StorageError, match="symlink at events file"):
-        events.EventWriter(home.events_file(execution_id))
+        event_log.EventWriter(home.events_file(execution_id))
     with pytest.raises(StorageError, match="symlink at events file"):
-        events.append_events(home.events_file(execution_id), [{"x": 1}])
+        event_log.append_events(home.events_file(execution_id), [{"x": 1}])
     with pytest.raises(CorruptRecordError, match="symlink at events file"):
-        events.read_from(home.events_file(execution_id))
+        event_log.read_from(home.events_file(execution_id))
     assert target.read_text() == "do not touch\n"
 
 
@@ -216,8 +216,8 @@ def test_symlink_at_record_path_is_replaced_not_written_through(tmp_path):
     os.makedirs(home.deployment_dir("web"))
     os.symlink(target, home.deployment_file("web"))
     with pytest.raises(CorruptRecordError, match="symlink"):
-        records.load_record(home.deployment_file("web"), "deployment")
-    records.save_record(home.deployment_file("web"), {"id": "web"})
+        versioned.load_record(home.deployment_file("web"), "deployment")
+    versioned.save_record(home.deployment_file("web"), {"id": "web"})
     assert not os.path.islink(home.deployment_file("web"))
     assert target.read_text() == "do not touch\n"
 
@@ -274,10 +274,10 @@ def test_store_creates_private_folders_and_files_even_with_a_lax_umask(tmp_path)
         home = Home.open(str(tmp_path / "home"))
         record = execution_records.new_record(workflow_id="install", deployment_id="web", blueprint_id="bp")
         execution_records.save(home, record)
-        events.append_events(home.events_file(record["id"]), [{"x": 1}])
+        event_log.append_events(home.events_file(record["id"]), [{"x": 1}])
         with locks.lock(home.root, "state"):
             pass
-        records.save_record(home.schedule_file("web", "install"), {"id": "install"})
+        versioned.save_record(home.schedule_file("web", "install"), {"id": "install"})
     finally:
         os.umask(old)
     assert assert_private_tree(home.root) == []

@@ -18,7 +18,7 @@ from polling import wait_for
 from cfy_local.executions.api import record_system_execution
 from cfy_local.rest.server import serve_in_thread
 from cfy_local.store.paths import Home
-from cfy_local.store.records import save_record
+from cfy_local.store.versioned import save_record
 from rest_support import multipart
 
 BLUEPRINT_DIR = Path(__file__).resolve().parent / "blueprint"

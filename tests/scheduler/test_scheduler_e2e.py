@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from cfy_local.executions import lifecycle, records as execution_records
+from cfy_local.executions import statuses, records as execution_records
 from cfy_local.schedules import api
 from cfy_local.store.paths import Home
 from polling import wait_for
@@ -54,7 +54,7 @@ def test_default_schedule_fires_through_the_executions_api(deployed, cfy_proc):
     execution = execution_records.load(store, entry["execution_id"])
     assert execution["workflow_id"] == "install" and execution["deployment_id"] == "dep1"
     assert execution.get("schedule_id") == "nightly"
-    ended = wait_for(lambda: (lambda r: r if lifecycle.is_end(r["status"]) else None)(
+    ended = wait_for(lambda: (lambda r: r if statuses.is_end(r["status"]) else None)(
         execution_records.load(store, entry["execution_id"])), timeout=60, message="the scheduled run to end")
 
     # The next day's pass sees how that run ended: a failure disables (stop_after_fail), else it fires.
@@ -69,7 +69,7 @@ def test_default_schedule_fires_through_the_executions_api(deployed, cfy_proc):
     from cfy_local.deployments.api import delete_deployment
 
     wait_for(lambda: not execution_records.load_all(store) or all(
-        lifecycle.is_end(r["status"]) for r in execution_records.load_all(store)), timeout=60,
+        statuses.is_end(r["status"]) for r in execution_records.load_all(store)), timeout=60,
         message="all runs to end")
     delete_deployment(store, "dep1", force=True)
     assert api.list_schedules(store) == []

@@ -350,8 +350,8 @@ def test_long_exec_temp_keeps_the_socket_short(make_ctx, tmp_path, monkeypatch):
 
 
 def test_waiting_message_while_a_script_runs_long(make_ctx, tmp_path, monkeypatch):
-    from cfy_local.engine.scripts import runner
-    monkeypatch.setattr(runner, "WAITING_LOG_INTERVAL", 0.1)
+    from cfy_local.engine.scripts import script_runner
+    monkeypatch.setattr(script_runner, "WAITING_LOG_INTERVAL", 0.1)
     go = tmp_path / "go"
     ctx = make_ctx()
     worker = threading.Thread(target=run, args=(ctx,),
@@ -414,11 +414,11 @@ def test_work_folders_of_dead_workers_are_swept(make_ctx, tmp_path, monkeypatch)
     import subprocess
     import sys
 
-    from cfy_local.engine.scripts import runner
+    from cfy_local.engine.scripts import script_runner
     exec_temp = tmp_path / "exec"
     exec_temp.mkdir()
     monkeypatch.setenv("CFY_EXEC_TEMP", str(exec_temp))
-    monkeypatch.setattr(runner, "_swept", threading.Event())
+    monkeypatch.setattr(script_runner, "_swept", threading.Event())
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
     abandoned = exec_temp / f"cfy-script-{dead_pid}-abcd1234"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from cfy_local.errors import ValidationError
-from cfy_local.store.events import append_events
+from cfy_local.store.event_log import append_events
 from cfy_local.tui import model
 
 import tui_state

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cfy_local.executions import api as executions
-from cfy_local.store.events import read_from
+from cfy_local.store.event_log import read_from
 from cfy_local.store.paths import Home
 from cfy_local.tui.app import CfyTui
 from cfy_local.tui.screens.detail import ExecutionScreen

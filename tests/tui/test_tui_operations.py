@@ -9,7 +9,7 @@ import pytest
 
 from cfy_local import clock
 from cfy_local.executions import insight
-from cfy_local.store.events import read_from
+from cfy_local.store.event_log import read_from
 from cfy_local.tui.app import CfyTui
 from cfy_local.tui.eventpane import EventPane
 from cfy_local.tui.screens.detail import ExecutionScreen

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from cfy_local.store.events import append_events
+from cfy_local.store.event_log import append_events
 from cfy_local.tui.app import CfyTui
 from cfy_local.tui.eventpane import EventPane
 from cfy_local.tui.screens.detail import ExecutionScreen

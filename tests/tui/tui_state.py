@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from cfy_local import clock
 from cfy_local.executions import records
-from cfy_local.store.events import append_events
+from cfy_local.store.event_log import append_events
 from cfy_local.store.paths import Home
-from cfy_local.store.records import save_record
+from cfy_local.store.versioned import save_record
 from cfy_local.timefmt import iso
 
 NOW = datetime(2026, 11, 27, 16, 0, 0, tzinfo=timezone.utc)

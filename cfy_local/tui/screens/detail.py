@@ -17,8 +17,8 @@ from textual.widgets import Input, Static
 from cfy_local import clock
 from cfy_local.config import load_config
 from cfy_local.errors import CfyLocalError
-from cfy_local.executions import insight, lifecycle
-from cfy_local.executions.events import is_log
+from cfy_local.executions import insight, statuses
+from cfy_local.executions.event_stream import is_log
 from cfy_local.tui import model, runview
 from cfy_local.tui.actions import ExecutionActions
 from cfy_local.tui.eventpane import EventPane
@@ -243,7 +243,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             record = self.record or {}
             if self.jump_to_error or record.get("status") == "failed":
                 self.action_first_error(quiet=True)
-            elif lifecycle.is_active(record.get("status") or ""):
+            elif statuses.is_active(record.get("status") or ""):
                 # a run retrying an operation opens on it (the first to try again)
                 retrying = insight.retrying(self.shown, self._retry_interval)
                 if retrying:
@@ -289,7 +289,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         text = Text()
         text.append(f"{record.get('workflow_id')} ", style="bold")
         text.append(f"on {record.get('deployment_id') or '(system)'}  ")
-        text.append(record.get("status_display") or lifecycle.display(status),
+        text.append(record.get("status_display") or statuses.display(status),
                     style=CLASS_STYLES[model.status_class(status)])
         flags = [name for name in ("forced", "is_dry_run", "resume") if record.get(name)]
         if flags:
@@ -301,7 +301,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         if duration:
             text.append(f" ({duration})")
         text.append(f"  {self.execution_id if width >= 100 else self.execution_id[:8]}", style="dim")
-        if width < 100 and record.get("worker_pid") and lifecycle.is_active(status):
+        if width < 100 and record.get("worker_pid") and statuses.is_active(status):
             text.append(f"  pid {record['worker_pid']}", style="dim")
         text.append("\n")
         shown = self.shown
@@ -309,7 +309,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         total = counts["total"] or (record.get("total_operations") or 0)
         done = counts["done"] if counts["total"] else (record.get("finished_operations") or 0)
         failed = counts[insight.FAILED]
-        summary = f" {done}/{total} ops" if counts["known"] or not lifecycle.is_active(status) else (
+        summary = f" {done}/{total} ops" if counts["known"] or not statuses.is_active(status) else (
             f" {done}/{total or '?'}+ ops (total known once the first one ends)")
         if failed:
             summary += f" ({done - failed} ok, {failed} failed)"
@@ -343,7 +343,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         worker = record.get("worker_pid")
         parameters = record.get("parameters") or {}
         extra = []
-        if worker and lifecycle.is_active(status) and width >= 100:
+        if worker and statuses.is_active(status) and width >= 100:
             extra.append(f"worker pid {worker}")
         if parameters and width >= 100:
             extra.append("parameters " + json.dumps(parameters, sort_keys=True, default=str))
@@ -366,7 +366,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
         start = model._parse(record.get("started_at")) or self.tracker.started
         end = model._parse(record.get("ended_at"))
         if end is None:
-            end = clock.now() if record and lifecycle.is_active(record["status"]) else self.tracker.last_event
+            end = clock.now() if record and statuses.is_active(record["status"]) else self.tracker.last_event
         if start is not None and self.tracker.started is not None and self.tracker.started < start:
             start = self.tracker.started
         return start, end
@@ -678,7 +678,7 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
 
     def _ended(self) -> bool:
         record = self.record
-        return record is not None and lifecycle.is_end(record["status"])
+        return record is not None and statuses.is_end(record["status"])
 
     _times_cache: tuple[int, list[datetime]] = (-1, [])
 
@@ -801,11 +801,11 @@ class ExecutionScreen(ExecutionActions, BaseScreen):
             return True
         status = record["status"]
         if action == "resume":
-            return status in lifecycle.RESUMABLE
+            return status in statuses.RESUMABLE
         if action in ("cancel", "force_cancel", "kill"):
-            return not lifecycle.is_end(status)
+            return not statuses.is_end(status)
         if action in ("seek", "speed", "play"):
-            return lifecycle.is_end(status)  # a live run: space refreshes (the app's key)
+            return statuses.is_end(status)  # a live run: space refreshes (the app's key)
         return True
 
     def action_back(self) -> None:

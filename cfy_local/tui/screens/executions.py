@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from cfy_local import clock
-from cfy_local.executions import lifecycle
+from cfy_local.executions import statuses
 from cfy_local.executions.index import order_key
 from cfy_local.tui import model, why
 from cfy_local.tui.actions import ExecutionActions
@@ -134,7 +134,7 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         found = set()
         for execution_id in visible:
             record = self.data.index.get(execution_id)
-            if record is not None and lifecycle.is_active(record["status"]) and why.retrying_now(self.app, record):
+            if record is not None and statuses.is_active(record["status"]) and why.retrying_now(self.app, record):
                 found.add(execution_id)
         self._retrying = found
         # every queued run's place in the queue (oldest first, as the queue drains): one
@@ -172,9 +172,9 @@ class ExecutionsScreen(ExecutionActions, BaseScreen):
         if record is None:
             return True
         if action == "resume":
-            return record["status"] in lifecycle.RESUMABLE
+            return record["status"] in statuses.RESUMABLE
         if action in ("cancel", "force_cancel", "kill"):
-            return not lifecycle.is_end(record["status"])
+            return not statuses.is_end(record["status"])
         return True
 
     def info_text(self) -> Text:

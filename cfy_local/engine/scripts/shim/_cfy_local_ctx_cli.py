@@ -6,7 +6,7 @@ typically calls ``ctx`` several times. So the client is dumb on purpose: it impo
 built-in C modules (``_socket``, ``posix``; not even ``os``), sends its raw arguments to
 the operation's proxy, and prints what the proxy answers. Option parsing, ``@`` JSON
 decoding, resolution and output formatting all happen in the proxy
-(cfy_local/engine/scripts/proxy.py), so every client behaves the same.
+(cfy_local/engine/scripts/ctx_proxy.py), so every client behaves the same.
 
 Wire format (CLI requests):
   request:  b"CTX1\\0" + token + b"\\0" + arg1 + b"\\0" + arg2 ...   (argv cannot hold NUL)

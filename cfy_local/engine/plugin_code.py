@@ -31,7 +31,7 @@ from typing import Any, Callable
 from cfy_local.engine import rest_api
 from cfy_local.engine.exceptions import (HttpException, NonRecoverableError, OperationRetry, ProcessExecutionError,
                                          RecoverableError)
-from cfy_local.engine.scripts.proxy import ScriptOutcome, resolve_python
+from cfy_local.engine.scripts.ctx_proxy import ScriptOutcome, resolve_python
 from cfy_local.engine.storage import StorageConflictError
 from cfy_local.plugins import catalog
 

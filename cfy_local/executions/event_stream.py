@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from cfy_local import clock
-from cfy_local.executions import lifecycle
-from cfy_local.store.events import append_events, read_from
+from cfy_local.executions import statuses
+from cfy_local.store.event_log import append_events, read_from
 from cfy_local.store.paths import Home
 from cfy_local.timefmt import iso, parse_iso
 
@@ -163,7 +163,7 @@ def follow(home: Home, execution_id: str, load_record: Callable[[], dict[str, An
     offset = 0
     while True:
         record = load_record()
-        ended = lifecycle.is_end(record["status"])
+        ended = statuses.is_end(record["status"])
         events, offset = read_from(path, offset)
         yield from events
         if ended:

@@ -25,7 +25,7 @@ from typing import Any
 
 from cfy_local.engine import exceptions
 from cfy_local.engine.scripts import native
-from cfy_local.engine.scripts.proxy import CtxProxy, ScriptOutcome
+from cfy_local.engine.scripts.ctx_proxy import CtxProxy, ScriptOutcome
 
 SHIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim")
 BOOT_SCRIPT = os.path.join(SHIM_DIR, "_cfy_local_script_boot.py")

@@ -21,11 +21,11 @@ from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.engine import compat
 from cfy_local.engine.builtin import BY_FUNCTION
 from cfy_local.engine.context import BlueprintContext, DeploymentContext
-from cfy_local.engine.events import EventEmitter, error_cause
+from cfy_local.engine.event_emitter import EventEmitter, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import GraphState
-from cfy_local.engine.plugins import import_function
-from cfy_local.engine.proxy import AttrDict, current_workflow_ctx
+from cfy_local.engine.plugin_code import import_function
+from cfy_local.engine.ctx_stack import AttrDict, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, as_home
 from cfy_local.engine.task_states import TASK_FAILED, TASK_PENDING
 from cfy_local.engine.tasks import ExecutionCancelled, GraphFailed, graph_failure
