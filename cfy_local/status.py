@@ -10,6 +10,7 @@ from cfy_local import maintenance, scheduler
 from cfy_local.errors import CfyLocalError
 from cfy_local.executions import statuses, records as execution_records
 from cfy_local.executions.api import reconcile
+from cfy_local.plugins import catalog
 from cfy_local.schedules import records as schedule_records
 from cfy_local.store.paths import Home
 from cfy_local.store.versioned import load_record
@@ -86,7 +87,16 @@ def collect(home: Home) -> dict[str, Any]:
         "maintenance": maintenance_state,
         "blueprints": {"total": sum(1 for p in blueprint_files if os.path.isfile(p) and p not in bad_blueprints)},
         "deployments": {"total": len(deployment_ids), "with_active_run": len(deployment_ids & running_on)},
+        "plugins": {"total": _plugin_count(home)},
         "executions": {"total": len(executions), "active": active, "queued": queued, "scheduled": scheduled},
         "schedules": {"total": len(schedules), "enabled": sum(1 for s in schedules if s.get("enabled", True))},
         "corrupt_records": sorted(corrupt),
     }
+
+
+def _plugin_count(home: Home) -> int | None:
+    """Plugins in the catalog; None when the catalog cannot be read (said as unknown)."""
+    try:
+        return len(catalog.list_plugins(home))
+    except CfyLocalError:
+        return None

@@ -41,6 +41,8 @@ def status():
         "Maintenance mode": data["maintenance"]["status"],
         "Blueprints": str(data["blueprints"]["total"]),
         "Deployments": f"{data['deployments']['total']} ({data['deployments']['with_active_run']} with an active run)",
+        "Plugins": "unknown (the catalog cannot be read)" if data["plugins"]["total"] is None
+        else str(data["plugins"]["total"]),
         "Executions": f"{executions['active']} active, {executions['queued']} queued",
         "Schedules": f"{data['schedules']['total']} ({data['schedules']['enabled']} enabled)",
         "Corrupt records": ", ".join(data["corrupt_records"]) or "none",

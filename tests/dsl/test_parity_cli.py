@@ -175,8 +175,9 @@ def test_status_counts_blueprints_and_deployments(cfy, home, tmp_path):
     data = cfy("status", "--json").json
     assert data["blueprints"] == {"total": 1}
     assert data["deployments"] == {"total": 1, "with_active_run": 0}
+    assert data["plugins"] == {"total": 0}
     text = cfy("status").stdout
-    assert "Blueprints:" in text and "1 (0 with an active run)" in text
+    assert "Blueprints:" in text and "1 (0 with an active run)" in text and "Plugins:" in text
 
 
 def test_runtime_only_deployment_keeps_functions_until_a_run_reads_them(cfy, home, tmp_path):

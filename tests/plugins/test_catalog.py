@@ -68,6 +68,7 @@ def test_upload_list_get_delete(cfy, tmp_path, home):
     rows = cfy("plugins", "list", "--json").json
     assert rows[0]["id"] == plugin_id and rows[0]["package_version"] == "1.2.0"
     assert rows[0]["yaml_url_path"].startswith("plugin:demo-plug?version=1.2.0&distribution=")
+    assert cfy("status", "--json").json["plugins"] == {"total": 1}
     env = catalog.env_dir(Home.open(str(home)), "demo-plug", "1.2.0")
     assert os.path.exists(os.path.join(env, "bin", "python"))
 
