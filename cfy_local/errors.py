@@ -100,3 +100,7 @@ class MissingDeploymentInputError(ValidationError):
 
 class UnknownDeploymentInputError(ValidationError):
     """A deployment input that the blueprint does not declare."""
+
+
+class UnknownDeploymentSecretError(ValidationError):
+    """Deployment create refused: the blueprint reads secrets that do not exist."""

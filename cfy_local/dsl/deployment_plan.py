@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable
 
 from cfy_local.dsl.functions import walk_functions, evaluate_deployment_value
-from cfy_local.errors import DSLError, ValidationError
+from cfy_local.errors import DSLError, UnknownDeploymentSecretError, ValidationError
 
 def check_count_order(counts: dict, place: str) -> None:
     """min <= default <= max for the counts already known (functions are checked once
@@ -133,7 +133,7 @@ def check_secrets(names: list[str], exists: Callable[[str], bool]) -> None:
     """The manager refuses a deployment whose blueprint reads secrets that do not exist."""
     missing = [name for name in names if not exists(name)]
     if missing:
-        raise ValidationError(f"Required secrets: [{', '.join(missing)}] don't exist in this tenant")
+        raise UnknownDeploymentSecretError(f"Required secrets: [{', '.join(missing)}] don't exist in this tenant")
 
 
 def display_name(plan: dict, inputs: dict) -> str | None:

@@ -54,6 +54,7 @@ ERROR_CODES: list[tuple[type, str, int]] = [
     (errors.EnvironmentCreationInProgressError, "deployment_environment_creation_in_progress_error", 400),
     (errors.MissingDeploymentInputError, "missing_required_deployment_input_error", 400),
     (errors.UnknownDeploymentInputError, "unknown_deployment_input_error", 400),
+    (errors.UnknownDeploymentSecretError, "unknown_deployment_secret_error", 400),
     (errors.NotFoundError, "not_found_error", 404),
     (errors.AlreadyExistsError, "conflict_error", 409),
     (errors.DSLError, "invalid_blueprint_error", 400),

@@ -97,6 +97,20 @@ def test_deployment_input_errors_carry_the_managers_codes(api):
     assert (status, data["error_code"]) == (409, "conflict_error")
 
 
+def test_a_missing_secret_refuses_deployment_create_with_the_managers_code(api):
+    client, home, _, _ = api
+    body, kind = multipart({"blueprint.yaml": (
+        b"tosca_definitions_version: cloudify_dsl_1_4\nimports: [cloudify/types/types.yaml]\n"
+        b"node_templates:\n  n:\n    type: cloudify.nodes.Root\n"
+        b"    properties: {resource_id: {get_secret: db_password}}\n")})
+    status, data = client("PUT", "/blueprints/secret_bp", body=body, headers={"Content-Type": kind})
+    assert status == 201, data
+    status, data = client("PUT", "/deployments/sx", {"blueprint_id": "secret_bp"})
+    assert (status, data["error_code"]) == (400, "unknown_deployment_secret_error")
+    assert "db_password" in data["message"]
+    assert not Path(home.deployment_dir("sx")).exists()
+
+
 def test_execution_errors_carry_the_managers_codes(api):
     client, home, _, markers = api
     status, data = client("POST", "/executions", {"deployment_id": "dep", "workflow_id": "install",
