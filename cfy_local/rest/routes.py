@@ -26,6 +26,7 @@ from cfy_local.executions import event_stream as execution_events
 from cfy_local.executions import index as execution_index
 from cfy_local.executions import statuses as execution_lifecycle
 from cfy_local.executions import records as execution_records
+from cfy_local.plugins import catalog as plugin_catalog
 from cfy_local.rest import archive, views
 from cfy_local.rest.wire import (HttpError, RawJson, Request, bad, body_field, filter_rows, json_bytes, page, to_bool,
                                  to_int)
@@ -659,6 +660,26 @@ def delete_secret(request: Request, home: Home):
     return 204, None
 
 
+# --- plugins (the catalog; uploads go through `cfy plugins upload`) ------------------------
+
+def list_plugins(request: Request, home: Home):
+    rows = filter_rows(request, [views.plugin(r) for r in plugin_catalog.list_plugins(home)],
+                       ("id", "package_name", "package_version", "distribution"))
+    return 200, page(request, rows, sort_default=["uploaded_at"])
+
+
+def get_plugin(request: Request, home: Home):
+    out = views.plugin(plugin_catalog.get_plugin(home, request.params["id"]))
+    include = request.args("_include")
+    return 200, {k: out.get(k) for k in include} if include else out
+
+
+def delete_plugin(request: Request, home: Home):
+    body = request.json()
+    plugin_catalog.delete_plugin(home, request.params["id"], force=to_bool(body.get("force"), "force"))
+    return 204, None
+
+
 # --- tokens ---------------------------------------------------------------------------------
 # Token issuing needs the server's Authenticator: server.py binds these two.
 
@@ -709,6 +730,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("PUT", "secrets/{key}", create_secret),
     ("PATCH", "secrets/{key}", update_secret),
     ("DELETE", "secrets/{key}", delete_secret),
+    ("GET", "plugins", list_plugins),
+    ("GET", "plugins/{id}", get_plugin),
+    ("DELETE", "plugins/{id}", delete_plugin),
 ]
 
 

@@ -143,6 +143,12 @@ def node(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def plugin(record: dict[str, Any]) -> dict[str, Any]:
+    out = dict(COMMON)
+    out.update(record)
+    return out
+
+
 def secret(record: dict[str, Any]) -> dict[str, Any]:
     out = dict(COMMON)
     out.update(record)

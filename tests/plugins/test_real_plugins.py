@@ -129,3 +129,26 @@ def test_same_wagon_twice_is_refused_and_validate_resolves_plugin_imports(upload
     invalid = _cfy(home, "blueprints", "validate", str(tmp_path / "blueprint.yaml"))
     assert invalid.returncode == 1
     assert 'Couldn\'t find plugin "cfy-local-test-plugin" with version >=2 for ' in invalid.stderr
+
+
+def test_uploaded_plugin_is_served_by_the_rest_api(uploaded):
+    """`cfy serve` lists and shows the catalog as a manager does (cloudify-rest-client's
+    plugins.list/get read these fields)."""
+    import http.client
+
+    from cfy_local.rest.server import serve_in_thread
+
+    _, home = uploaded
+    running = serve_in_thread(str(home), token="plugins-test")
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=30)
+        conn.request("GET", "/api/v3.1/plugins", headers={"Authentication-Token": "plugins-test"})
+        listed = json.loads(conn.getresponse().read())
+        assert [p["package_name"] for p in listed["items"]] == ["cfy-local-test-plugin"]
+        plugin_id = listed["items"][0]["id"]
+        conn.request("GET", f"/api/v3.1/plugins/{plugin_id}", headers={"Authentication-Token": "plugins-test"})
+        shown = json.loads(conn.getresponse().read())
+        assert shown["package_version"] == "1.3.0" and shown["tenant_name"] == "default_tenant"
+        conn.close()
+    finally:
+        running.stop()

@@ -357,3 +357,13 @@ def test_force_cancel_then_force_resume(api):
     _wait_status(client, started["id"], ("terminated",))
     instance = client("GET", "/node-instances", query={"deployment_id": "fcdep"})[1]["items"][0]
     assert instance["state"] == "started"
+
+
+def test_plugins_are_listed_and_a_missing_one_is_not_found(api):
+    client, home, _, _ = api
+    status, data = client("GET", "/plugins")
+    assert status == 200 and data["items"] == [] and data["metadata"]["pagination"]["total"] == 0
+    status, data = client("GET", "/plugins/nope")
+    assert (status, data["error_code"]) == (404, "not_found_error")
+    status, data = client("DELETE", "/plugins/nope", {"force": True})
+    assert (status, data["error_code"]) == (404, "not_found_error")
