@@ -660,7 +660,7 @@ def delete_secret(request: Request, home: Home):
     return 204, None
 
 
-# --- plugins (the catalog; uploads go through `cfy plugins upload`) ------------------------
+# --- plugins (the catalog) --------------------------------------------------------------
 
 def list_plugins(request: Request, home: Home):
     rows = filter_rows(request, [views.plugin(r) for r in plugin_catalog.list_plugins(home)],
@@ -672,6 +672,32 @@ def get_plugin(request: Request, home: Home):
     out = views.plugin(plugin_catalog.get_plugin(home, request.params["id"]))
     include = request.args("_include")
     return 200, {k: out.get(k) for k in include} if include else out
+
+
+def upload_plugin(request: Request, home: Home):
+    """``cfy plugins upload WAGON -y YAML...``: the client posts one zip of the wagon and its
+    YAML files (flat); it is unpacked outside the state dir and handed to the catalog, which
+    installs the wagon offline into the plugin's own environment before registering it."""
+    if request.arg("plugin_archive_url"):
+        raise bad("Uploading a plugin from a URL is not supported by cfy-local; upload the archive")
+    if not request.body:
+        raise bad("The upload has no plugin archive")
+    work = tempfile.mkdtemp(prefix="cfy-local-plugin-")
+    try:
+        os.chmod(work, 0o700)
+        archive.extract(request.body, work)
+        names = sorted(os.path.join(folder, name) for folder, _, files in os.walk(work) for name in files)
+        wagons = [n for n in names if n.endswith(".wgn")]
+        yamls = [n for n in names if n.endswith((".yaml", ".yml"))]
+        if len(wagons) != 1:
+            raise bad(f"The plugin archive must hold exactly one wagon (.wgn), found {len(wagons)}")
+        if not yamls:
+            raise bad("The plugin archive holds no plugin YAML file")
+        record = plugin_catalog.upload_plugin(home, wagons[0], yamls, title=request.arg("title"),
+                                              visibility=request.arg("visibility") or "tenant")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 201, views.plugin(record)
 
 
 def delete_plugin(request: Request, home: Home):
@@ -731,6 +757,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("PATCH", "secrets/{key}", update_secret),
     ("DELETE", "secrets/{key}", delete_secret),
     ("GET", "plugins", list_plugins),
+    ("POST", "plugins", upload_plugin),
     ("GET", "plugins/{id}", get_plugin),
     ("DELETE", "plugins/{id}", delete_plugin),
 ]

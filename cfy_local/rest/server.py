@@ -79,7 +79,8 @@ class Api:
         return 200, routes.token_body(*self.auth.issue_token())
 
     def body_limit(self, method: str, path: str) -> int:
-        if method == "PUT" and path.startswith(API_PREFIX + "blueprints/"):
+        if (method == "PUT" and path.startswith(API_PREFIX + "blueprints/")) or (
+                method == "POST" and path.split("?")[0] == API_PREFIX + "plugins"):
             return MAX_UPLOAD_BODY
         return MAX_JSON_BODY
 
@@ -198,16 +199,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         with self.tracker:
-            if self.headers.get("Transfer-Encoding"):
-                self.close_connection = True
-                self._answer(411, {}, json_bytes(error_body(
-                    "bad_request_error", "Chunked request bodies are not accepted; send Content-Length")))
+            limit = self.api.body_limit(self.command, self.path)
+            encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+            if encoding:
+                # cloudify-rest-client streams plugin archives chunked.
+                body = self._read_chunked(limit) if encoding == "chunked" else None
+                if body is None:
+                    self.close_connection = True
+                    self._answer(400, {}, json_bytes(error_body(
+                        "bad_request_error", f"Transfer-Encoding `{encoding}` is not accepted, or the chunked "
+                                             f"body is malformed or larger than {limit} bytes")))
+                    return
+                status, extra, payload = self.api.handle(self.command, self.path, self.headers, body)
+                self._answer(status, extra, payload)
                 return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 length = -1
-            limit = self.api.body_limit(self.command, self.path)
             if length < 0 or length > limit:
                 # The body is not read: the connection cannot be reused after it.
                 self.close_connection = True
@@ -222,6 +231,32 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             status, extra, payload = self.api.handle(self.command, self.path, self.headers, body)
             self._answer(status, extra, payload)
+
+    def _read_chunked(self, limit: int) -> bytes | None:
+        """A chunked request body (size line, data, CRLF ... a zero size, trailers), or None
+        when it is malformed or grows past ``limit``."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1026)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                return None
+            if size == 0:
+                break
+            total += size
+            if size < 0 or total > limit:
+                return None
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                return None
+            parts.append(chunk)
+        while True:  # trailers, up to the empty line
+            line = self.rfile.readline(8192)
+            if line in (b"\r\n", b"\n", b""):
+                break
+        return b"".join(parts)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 

@@ -309,6 +309,24 @@ def test_secrets(env):
     assert env.local("secrets", "get", "db_pass").returncode != 0
 
 
+def test_plugins_upload_list_get_delete(env):
+    """The real `cfy plugins upload WAGON -y YAML` zips both and posts them; the catalog
+    installs the wagon offline into its own environment."""
+    from plugin_builds import TEST_PLUGIN, test_plugin_wagon
+
+    wagon = test_plugin_wagon()
+    uploaded = env.remote("plugins", "upload", str(wagon), "-y", str(TEST_PLUGIN / "plugin.yaml"), timeout=300)
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    plugins = env.local_json("plugins", "list")
+    assert [p["package_name"] for p in plugins] == ["cfy-local-test-plugin"]
+    listed = env.remote("plugins", "list")
+    assert listed.returncode == 0 and "cfy-local-test-plugin" in listed.stdout
+    got = env.remote("plugins", "get", plugins[0]["id"])
+    assert got.returncode == 0 and "1.3.0" in got.stdout
+    assert env.remote("plugins", "delete", plugins[0]["id"]).returncode == 0
+    assert env.local_json("plugins", "list") == []
+
+
 # --- CloudifyClient ---------------------------------------------------------------------------
 
 def test_python_client_queue_cancel_resume_and_instance_update(env):

@@ -143,6 +143,33 @@ def test_oversized_bodies_are_refused_unread(served):
     assert tree(root) == before
 
 
+def _raw(port: int, request: bytes) -> tuple[bytes, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_chunked_bodies_are_read_within_the_limit_and_malformed_ones_refused(served):
+    running, root = served
+    before = tree(root)
+    auth = b"Authorization: " + BASIC["Authorization"].encode() + b"\r\n"
+    start = b"POST /api/v3.1/plugins HTTP/1.1\r\nHost: x\r\n" + auth + b"Transfer-Encoding: chunked\r\n\r\n"
+    head, body = _raw(running.port, start + b"zz\r\nabc\r\n0\r\n\r\n")      # not a size
+    assert head.startswith(b"HTTP/1.1 400") and error(body)["error_code"] == "bad_request_error"
+    head, body = _raw(running.port, start + b"%x\r\n" % (200 * 1024 * 1024))  # past the limit, unread
+    assert head.startswith(b"HTTP/1.1 400")
+    head, body = _raw(running.port, start + b"3\r\nabc\r\n0\r\n\r\n")       # read, then refused: no zip
+    assert head.startswith(b"HTTP/1.1 400") and "archive" in error(body)["message"]
+    assert tree(root) == before
+
+
 def test_malformed_json_unknown_routes_and_methods_answer_json(served):
     running, root = served
     before = tree(root)

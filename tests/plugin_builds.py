@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cloudify_oracle import oracle_python
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parent / "plugins" / "resources"
 TEST_PLUGIN = RESOURCES / "cfy-local-test-plugin"
 
 
@@ -72,7 +72,7 @@ def source_plugin(root: Path, name: str, version: str, code: str, *, requires: l
 
 
 SDK_PLUGIN = RESOURCES / "sdk-test-plugin"
-_CATALOG_CODE = Path(__file__).resolve().parents[2] / "cfy_local" / "plugins" / "catalog.py"
+_CATALOG_CODE = Path(__file__).resolve().parents[1] / "cfy_local" / "plugins" / "catalog.py"
 
 
 def sdk_plugin_home(target: Path) -> Path:
