@@ -427,7 +427,7 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
         for profiler in profilers[1:]:
             stats.add(profiler)
         print(f"\n=== {group} ({len(profilers)} profiled calls), CPU seconds of those threads")
-        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(top)
 
 
 def _child_env() -> dict:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Iterable
 
 from cfy_local.errors import CorruptRecordError
@@ -166,6 +167,7 @@ class StatesCache:
         # What this process last wrote of each instance's properties: (entry, its JSON).
         self.fragments: dict[str, tuple[dict, bytes]] = {}
         self.writing: States | None = None  # what this process is writing to the file now
+        self._checked_at = -1e9  # when the file was last looked at
 
     def prime(self, states: States) -> None:
         """The file was just written with ``states`` (under the lock): remember it as read."""
@@ -175,11 +177,18 @@ class StatesCache:
             return
         self._signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         self._states = states
+        self._checked_at = time.monotonic()
 
-    def get(self) -> States:
+    def get(self, max_age: float = 0.0) -> States:
+        """The states as the file has them; with ``max_age``, as they were when the file
+        was last looked at, if that was less than ``max_age`` seconds ago."""
         writing = self.writing
         if writing is not None:
             return writing
+        now = time.monotonic()
+        if max_age and now - self._checked_at < max_age:
+            return self._states
+        self._checked_at = now
         try:
             stat = os.stat(self.path, follow_symlinks=False)
         except FileNotFoundError:
