@@ -24,7 +24,7 @@ from cfy_local.dsl.functions import evaluate_stored_nodes
 from cfy_local.errors import CorruptRecordError, not_found
 from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
-from cfy_local.store.atomic import read_json
+from cfy_local.store.atomic import FolderReader, read_json
 from cfy_local.store.locks import key_lock, lock
 from cfy_local.store.paths import Home
 from cfy_local.store.versioned import load_record
@@ -175,6 +175,29 @@ class DeploymentStorage:
             return merged
         return record
 
+    def _read_files(self, instance_ids: list[str]) -> None:
+        """Read the files of these instances at once (one folder held open, see
+        FolderReader), as ``_current`` would read them one by one."""
+        try:
+            reader = FolderReader(self._instances_dir)
+        except FileNotFoundError:
+            return
+        states = None
+        with reader:
+            now = time.monotonic()
+            for instance_id in instance_ids:
+                try:
+                    st, record = reader.read_json(instance_id + ".json")
+                except FileNotFoundError:
+                    self._files.pop(instance_id, None)
+                    continue
+                if states is None:
+                    states = self._states.get()
+                entry = states.instances.get(instance_id)
+                if entry is not None:
+                    self._remember(instance_id, entry)
+                self._files[instance_id] = ((st.st_ino, st.st_mtime_ns, st.st_size), record, now)
+
     def _remember(self, instance_id: str, entry: dict) -> bool:
         """Keep ``entry`` if it is newer than what is known; True if it was. Atomic: a
         reader remembering an older entry from a file never replaces a newer write."""
@@ -199,8 +222,10 @@ class DeploymentStorage:
         return record
 
     def load_instances(self) -> list[dict]:
+        ids = self.instance_ids()
+        self._read_files(ids)
         out = []
-        for instance_id in self.instance_ids():
+        for instance_id in ids:
             try:
                 out.append(self.load_instance(instance_id))
             except Exception as exc:  # noqa: BLE001 - a vanished file between scan and read

@@ -253,6 +253,70 @@ def read_bytes(path: str) -> bytes:
         os.close(fd)
 
 
+class FolderReader:
+    """Reads many state files of one folder: the folders on the way are checked once and the
+    folder is held open, each file opened relative to it (``O_NOFOLLOW``, so a link planted
+    at a file is refused and one planted at the folder afterwards is not followed). A file
+    costs four system calls instead of eight (a workflow reads every instance file of its
+    deployment when it starts)."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        try:
+            check_folders(folder, include_last=True)
+            self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise
+        except PlantedSymlinkError as exc:
+            raise CorruptRecordError(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise CorruptRecordError(f"Refusing to follow a symlink at state folder {folder}") from exc
+            raise CorruptRecordError(f"Cannot read state folder {folder}: {exc.strerror}") from exc
+
+    def read_json(self, name: str) -> tuple[os.stat_result, Any]:
+        """(the file's stat, its parsed JSON). Missing → FileNotFoundError; unreadable or
+        corrupt → CorruptRecordError, as ``read_json``."""
+        path = os.path.join(self.folder, name)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CorruptRecordError(f"Refusing to follow a symlink at state file {path}") from exc
+            raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+        try:
+            st = os.fstat(fd)
+            chunks = []
+            while True:
+                chunk = os.read(fd, max(st.st_size + 1, 4096))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if len(chunks) == 1 and len(chunk) == st.st_size:
+                    break  # state files are replaced whole, never grown in place: that is all
+        except OSError as exc:
+            raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        try:
+            return st, json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptRecordError(f"State file {path} is corrupt and cannot be read: {exc}") from exc
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "FolderReader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 def read_json(path: str) -> Any:
     """Parse a JSON state file. Missing → FileNotFoundError; unreadable → CorruptRecordError."""
     try:

@@ -361,3 +361,33 @@ def test_symlinks_at_execution_and_events_paths_through_the_cli(home, tmp_path):
     # A new run on the same deployment is not disturbed by the planted links.
     must(cfy_run(home, "executions", "start", "pause", "-d", "web", "-p", "seconds=0.01", "--timeout", "60"))
     assert target.read_text() == "do not touch\n"
+
+
+def test_folder_reader_reads_whole_files_and_refuses_planted_links(tmp_path):
+    # The batch reader the engine opens every instance file with at a workflow's start.
+    from cfy_local.store.atomic import FolderReader
+
+    home = Home.open(str(tmp_path / "home"))
+    folder = os.path.join(home.root, "deployments", "d", "node-instances")
+    os.makedirs(folder)
+    big = {"id": "a_1", "runtime_properties": {"blob": "x" * 300_000}}
+    versioned.save_record(os.path.join(folder, "a_1.json"), big)
+    with open(os.path.join(folder, "b_2.json"), "w") as fh:
+        fh.write('{"id": "b_2"}')
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"stolen": true}')
+    os.symlink(secret, os.path.join(folder, "c_3.json"))
+    with FolderReader(folder) as reader:
+        st, record = reader.read_json("b_2.json")
+        assert record == {"id": "b_2"} and st.st_size == len('{"id": "b_2"}')
+        assert reader.read_json("a_1.json")[1]["runtime_properties"]["blob"] == "x" * 300_000
+        with pytest.raises(CorruptRecordError, match="symlink"):
+            reader.read_json("c_3.json")
+        with pytest.raises(FileNotFoundError):
+            reader.read_json("missing.json")
+    # A link planted at the folder itself is refused, not followed.
+    real = os.path.join(home.root, "deployments", "d", "real-instances")
+    os.rename(folder, real)
+    os.symlink(real, folder)
+    with pytest.raises(CorruptRecordError, match="symlink"):
+        FolderReader(folder)
