@@ -787,6 +787,8 @@ class _GraphRun:
         self.run.submit(body)
 
     def _collect(self, block: bool, timeout: float = 0.0) -> None:
+        if not block and self.completions.empty():
+            return  # the graph loop asks after every task it starts: no exception to raise
         try:
             item = self.completions.get(block=block, timeout=timeout if block else None)
         except queue.Empty:
