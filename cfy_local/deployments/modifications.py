@@ -36,7 +36,8 @@ from cfy_local.deployments.instances import (add_group_instances_locked, add_ins
                                              remove_instances_locked, update_counts)
 from cfy_local.deployments.records import (deployment_exists, list_node_instances, load_deployment, load_nodes,
                                            scan_ids, update_deployment)
-from cfy_local.errors import ConflictError, ValidationError, not_found
+from cfy_local.errors import (ExistingStartedModificationError, ModificationAlreadyEndedError, ValidationError,
+                              not_found)
 from cfy_local.ids import validate_lookup_id
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import ensure_dir
@@ -48,16 +49,6 @@ from cfy_local.timefmt import iso
 STARTED, FINISHED, ROLLEDBACK = "started", "finished", "rolledback"
 END_STATES = (FINISHED, ROLLEDBACK)
 CONTAINED_IN = "cloudify.relationships.contained_in"
-
-
-class ExistingStartedModificationError(ConflictError):
-    """Another modification of the deployment is started (the manager's 400)."""
-
-    error_code = "existing_started_deployment_modification_error"
-
-
-class ModificationAlreadyEndedError(ConflictError):
-    error_code = "deployment_modification_already_ended_error"
 
 
 def _now() -> str:

@@ -19,8 +19,10 @@ import os
 
 from cfy_local import secrets as secrets_store
 from cfy_local.deployments import api as deployments_api
+from cfy_local.deployments import modifications
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
-from cfy_local.errors import AlreadyExistsError, CfyLocalError, ConflictError, NotFoundError, ValidationError
+from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, ExistingStartedModificationError,
+                              ModificationAlreadyEndedError, NotFoundError, ValidationError)
 from cfy_local.executions import api as executions_api
 from cfy_local.executions import event_stream as execution_events
 from cfy_local.engine import managers, rest_api
@@ -41,6 +43,12 @@ def _call(func, *args, **kwargs):
         raise CloudifyClientError(str(exc), status_code=404, error_code="not_found_error") from None
     except AlreadyExistsError as exc:
         raise CloudifyClientError(str(exc), status_code=409, error_code="conflict_error") from None
+    except ExistingStartedModificationError as exc:
+        raise CloudifyClientError(str(exc), status_code=400,
+                                  error_code="existing_started_deployment_modification_error") from None
+    except ModificationAlreadyEndedError as exc:
+        raise CloudifyClientError(str(exc), status_code=400,
+                                  error_code="deployment_modification_already_ended_error") from None
     except ConflictError as exc:
         raise ExistingRunningExecutionError(str(exc), status_code=400,
                                             error_code=ExistingRunningExecutionError.ERROR_CODE) from None
@@ -278,6 +286,40 @@ class _DeploymentUpdates:
                                   status_code=404, error_code="not_found_error")
 
 
+def _modification_view(record: dict) -> Resource:
+    view = Resource({k: v for k, v in record.items() if k != "schema_version"})
+    view["node_instances"] = Resource({key: [_instance_view(i) for i in rows]
+                                       for key, rows in (record.get("node_instances") or {}).items()})
+    return view
+
+
+class _DeploymentModifications:
+    """The deployment's modification records, and starting/ending one as a manager does."""
+
+    def __init__(self, home):
+        self._home = home
+
+    def list(self, deployment_id=None, _include=None, **filters):
+        rows = _call(modifications.list_modifications, self._home, deployment_id)
+        for key in ("_get_all_results", "_offset", "_size", "_sort"):
+            filters.pop(key, None)
+        return _page([_modification_view(r) for r in rows], _include, **filters)
+
+    def get(self, modification_id, _include=None):
+        view = _modification_view(_call(modifications.get_modification, self._home, modification_id))
+        return Resource({k: view.get(k) for k in _include}) if _include else view
+
+    def start(self, deployment_id, nodes, context=None):
+        return _modification_view(_call(modifications.start_modification, self._home, deployment_id, nodes,
+                                        context=context))
+
+    def finish(self, modification_id):
+        return _modification_view(_call(modifications.finish_modification, self._home, modification_id))
+
+    def rollback(self, modification_id):
+        return _modification_view(_call(modifications.rollback_modification, self._home, modification_id))
+
+
 class _Blueprints:
     def __init__(self, home):
         self._home = home
@@ -322,6 +364,7 @@ class LocalRestClient:
         self.blueprints = _Blueprints(home)
         self.events = _Events(home)
         self.deployment_updates = _DeploymentUpdates()
+        self.deployment_modifications = _DeploymentModifications(home)
         self.manager = _Manager()
 
     def __repr__(self):

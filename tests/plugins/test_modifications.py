@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from cfy_local.deployments import modifications
 from cfy_local.deployments.records import load_deployment, load_nodes
+from cfy_local.errors import ModificationAlreadyEndedError
 
 OPS = """
 from cloudify import ctx as op_ctx
 from cloudify.decorators import operation, workflow
+from cloudify.manager import get_rest_client
 from cloudify.plugins import lifecycle
 
 
@@ -63,6 +65,11 @@ def start_twice(ctx, **kwargs):
     ctx.deployment.start_modification({'app': {'instances': 2}})
     started = [m.id for m in ctx.deployment.list_started_modifications()]
     ctx.logger.info('started ' + ','.join(started))
+    listed = get_rest_client().deployment_modifications.list(deployment_id=ctx.deployment.id)
+    ctx.logger.info('listed ' + ','.join(m.id + ':' + m.status for m in listed))
+    one = get_rest_client().deployment_modifications.get(started[0])
+    ctx.logger.info('added by rest ' + ','.join(
+        i.id for i in one.node_instances.added_and_related if i.modification == 'added'))
     ctx.deployment.start_modification({'app': {'instances': 3}})
 """
 
@@ -169,7 +176,7 @@ def test_a_failed_modification_rolls_back_to_the_instances_before_it(env):
     # ended modifications cannot end again
     try:
         modifications.finish_modification(env.home, record["id"])
-    except modifications.ModificationAlreadyEndedError as exc:
+    except ModificationAlreadyEndedError as exc:
         assert f"Cannot finish deployment modification: {record['id']}. It is already in rolledback status." \
             == str(exc)
     else:
@@ -197,6 +204,9 @@ def test_only_one_started_modification_at_a_time(env):
     started = modifications.list_modifications(env.home, "dep", modifications.STARTED)
     assert len(started) == 1
     assert f"started {started[0]['id']}" in outcome.texts()
+    assert f"listed {started[0]['id']}:started" in outcome.texts()
+    new = [i["id"] for i in env.by_node("app") if i["index"] == 2]
+    assert f"added by rest {new[0]}" in outcome.texts()
     assert ("Cannot start deployment modification while there are existing started deployment "
             f"modifications. Currently started deployment modifications: ['{started[0]['id']}']") in outcome.error
     # the built-in scale is refused the same way until the started one ends
@@ -272,3 +282,55 @@ def test_builtin_scale_out_failure_rolls_the_modification_back(env):
     assert f"Rolling back deployment modification. [modification_id={record['id']}]" in texts
     assert record["status"] == "rolledback"
     assert set(env.instances()) == set(before)
+
+
+def test_rest_deployment_modifications_with_the_real_rest_client(env):
+    """``cfy serve`` answers cloudify-rest-client's ``deployment_modifications`` calls."""
+    import json
+    import textwrap
+
+    from cloudify_oracle import run_oracle
+    from cfy_local.rest.server import serve_in_thread
+
+    app, _client = _installed(env)
+    running = serve_in_thread(env.home, token="mod-token")
+    try:
+        script = textwrap.dedent(f"""
+            import json
+            from cloudify_rest_client import CloudifyClient
+            from cloudify_rest_client.exceptions import CloudifyClientError
+            client = CloudifyClient(host="127.0.0.1", port={running.port}, token="mod-token",
+                                    tenant="default_tenant")
+            started = client.deployment_modifications.start("dep", {{"app": {{"instances": 2}}}},
+                                                            context={{"why": "test"}})
+            added = [i.id for i in started.node_instances.added_and_related if i.get("modification") == "added"]
+            try:
+                client.deployment_modifications.start("dep", {{"app": {{"instances": 3}}}})
+                second = None
+            except CloudifyClientError as exc:
+                second = [exc.status_code, exc.error_code]
+            listed = [m.id for m in client.deployment_modifications.list(deployment_id="dep")]
+            finished = client.deployment_modifications.finish(started.id)
+            try:
+                client.deployment_modifications.rollback(started.id)
+                again = None
+            except CloudifyClientError as exc:
+                again = [exc.status_code, exc.error_code, str(exc)]
+            got = client.deployment_modifications.get(started.id)
+            print(json.dumps({{"id": started.id, "status": started.status, "added": added, "second": second,
+                              "listed": listed, "finished": finished.status, "again": again,
+                              "got": [got.status, got.context, got.modified_nodes]}}))
+        """)
+        done = run_oracle(script, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        running.stop()
+    assert seen["status"] == "started" and seen["finished"] == "finished"
+    new = [i["id"] for i in env.by_node("app") if i["id"] != app["id"]]
+    assert seen["added"] == new
+    assert seen["second"] == [400, "existing_started_deployment_modification_error"]
+    assert seen["listed"] == [seen["id"]]
+    assert seen["again"][:2] == [400, "deployment_modification_already_ended_error"]
+    assert "It is already in finished status." in seen["again"][2]
+    assert seen["got"] == ["finished", {"why": "test"}, {"app": {"instances": 2}}]
