@@ -28,7 +28,7 @@ import sys
 import threading
 from typing import Any, Callable
 
-from cfy_local.engine import rest_api
+from cfy_local.engine import components, rest_api
 from cfy_local.engine.exceptions import (HttpException, NonRecoverableError, OperationRetry, ProcessExecutionError,
                                          RecoverableError)
 from cfy_local.engine.scripts.ctx_proxy import ScriptOutcome, resolve_python
@@ -38,6 +38,8 @@ from cfy_local.store import serve_record
 
 _path_lock = threading.Lock()
 _cache: dict[tuple, Callable] = {}
+# Code of the manager's built-in ``cfy_extensions`` plugin that cfy-local provides.
+BUILTIN_PLUGIN_MODULES = {("cfy_extensions", "cloudify_types.component"): components}
 
 
 def plugin_search_path(plugins: dict, plugin_name: str | None, resources_dir: str) -> str | None:
@@ -99,6 +101,14 @@ def import_function(mapping: str, *, plugins: dict, plugin_name: str | None, res
     module_name, _, func_name = mapping.rpartition(".")
     if not module_name or not func_name:
         raise NonRecoverableError(f"Invalid operation mapping `{mapping}`: expected <module>.<function>")
+    builtin = BUILTIN_PLUGIN_MODULES.get((plugin_name, module_name))
+    if builtin is not None:
+        func = getattr(builtin, func_name, None)
+        if func is None or func_name.startswith("_"):
+            raise NonRecoverableError(f"{module_name}.{func_name} needs a Cloudify Manager; cfy-local does "
+                                      f"not provide it")
+        _cache[key] = func
+        return func
     venv = uploaded_environment(home, plugins, plugin_name)
     if venv is not None:
         if not workflow:

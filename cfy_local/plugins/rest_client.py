@@ -142,6 +142,9 @@ class _Deployments:
         return _deployment_view(_call(deployments_api.create_deployment, self._home, deployment_id, blueprint_id,
                                       inputs or {}))
 
+    def delete(self, deployment_id, force=False, **_):
+        _call(deployments_api.delete_deployment, self._home, deployment_id, force=force)
+
 
 def _instance_view(record: dict) -> Resource:
     view = Resource(copy.deepcopy(record))
@@ -331,6 +334,13 @@ class _Blueprints:
 
     def list(self, _include=None, **filters):
         return _page([Resource(b) for b in _call(deployments_api.list_blueprints, self._home)], _include, **filters)
+
+    def upload(self, path, entity_id, **_):
+        """A blueprint file (its folder is the blueprint's folder), as ``cfy blueprints upload``."""
+        return Resource(_call(deployments_api.upload_blueprint, self._home, path, entity_id))
+
+    def delete(self, blueprint_id, force=False, **_):
+        _call(deployments_api.delete_blueprint, self._home, blueprint_id, force=force)
 
 
 class _Manager:
