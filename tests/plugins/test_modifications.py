@@ -334,3 +334,37 @@ def test_rest_deployment_modifications_with_the_real_rest_client(env):
     assert seen["again"][:2] == [400, "deployment_modification_already_ended_error"]
     assert "It is already in finished status." in seen["again"][2]
     assert seen["got"] == ["finished", {"why": "test"}, {"app": {"instances": 2}}]
+
+
+def test_cloudify_local_engine_has_no_modifications_which_is_the_departure(env, tmp_path):
+    """Cloudify's own local engine runs the same blueprint's install, but its workflow ctx
+    refuses ``start_modification`` (only a manager implements it); cfy-local runs it."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from cloudify_oracle import oracle_python
+
+    _installed(env)
+    ours = env.run("resize", {"delta": 1})
+    assert ours.error is None, ours.error
+    folder = env.root / "bp-dep"
+    # The bundled types.yaml needs DSL 1.5 in Cloudify's parser (the workflows' parameter types).
+    text = (folder / "blueprint.yaml").read_text().replace("cloudify_dsl_1_4", "cloudify_dsl_1_5")
+    (folder / "oracle.yaml").write_text(text)
+    conformance = Path(__file__).resolve().parents[1] / "conformance"
+    types = Path(__file__).resolve().parents[2] / "cfy_local" / "dsl" / "resources" / "types.yaml"
+    case = {"name": "mod", "blueprint": str(folder / "oracle.yaml"), "plugin_dir": str(folder / "plugin"),
+            "types": str(types), "steps": [{"workflow": "install"},
+                                           {"workflow": "resize", "parameters": {"delta": 1}}]}
+    (tmp_path / "cases.json").write_text(json.dumps([case]))
+    done = subprocess.run([oracle_python(), str(conformance / "oracle_engine.py"), str(tmp_path / "cases.json"),
+                           str(tmp_path / "out.json")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [theirs] = json.loads((tmp_path / "out.json").read_text())
+    assert "create_error" not in theirs, theirs
+    install, resize = theirs["steps"]
+    assert install["status"] == "terminated", install
+    assert resize["status"] == "failed"
+    assert resize["error"]["kind"] == "NotImplementedError"
+    assert resize["error"]["text"] == "Implemented by subclasses"
