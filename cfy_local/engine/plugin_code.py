@@ -11,8 +11,9 @@ as the manager's mgmtworker runs them: a warm operation host per environment
 (``scripts/shim/_cfy_local_plugin_host.py``) takes each operation as a message and asks the
 worker back for whatever the operation's ctx reads or writes, so the plugin gets its own
 dependencies and the real cloudify-common when it has it. An uploaded plugin's workflows
-run in the worker with the environment's packages appended to ``sys.path`` (a workflow
-drives the worker's task graph, which lives in this process).
+run in the worker (a workflow drives the worker's task graph, which lives in this
+process), which runs on the plugin's interpreter then (``plugins/workflow_env.py``); the
+environment's packages are also appended to ``sys.path`` for a worker that does not.
 """
 from __future__ import annotations
 
