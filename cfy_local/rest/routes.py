@@ -604,13 +604,15 @@ def list_node_instances(request: Request, home: Home):
     node_ids = request.args("node_id")
     rows = deployments.list_node_instances(home, dep_ids[0] if len(dep_ids) == 1 else None,
                                            node_ids[0] if len(node_ids) == 1 else None)
+    rows = deployments.current_node_instances(home, rows)
     rows = filter_rows(request, [views.node_instance(r) for r in rows],
                        ("id", "deployment_id", "node_id", "state", "host_id"))
     return 200, page(request, rows, sort_default=["node_id", "id"])
 
 
 def get_node_instance(request: Request, home: Home):
-    out = views.node_instance(deployments.find_node_instance(home, request.params["id"]))
+    found = deployments.find_node_instance(home, request.params["id"])
+    out = views.node_instance(deployments.current_node_instances(home, [found])[0])
     include = request.args("_include")
     return 200, {k: out.get(k) for k in include} if include else out
 
