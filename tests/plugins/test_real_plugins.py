@@ -216,5 +216,5 @@ def test_a_stale_server_record_is_ignored(tmp_path):
         with open(serve_record.record_path(state), "w") as fh:
             json.dump(stale, fh)
         assert serve_record.live_server(state) is None, stale
-    serve_record.remove(state)   # not this process's record (schema 99 still names this pid): removed
+    serve_record.remove(state)  # it names this process, so this process may remove it
     assert not os.path.exists(serve_record.record_path(state))
