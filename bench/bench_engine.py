@@ -124,51 +124,19 @@ plugins:
     source: plugin
 """
 
-# Cloudify's local engine cannot fetch types.yaml here (no network): the few types the
-# blueprint needs are declared inline, with the built-in workflow mappings.
+# Cloudify's engine reads the same bundled types.yaml through the conformance oracle's
+# resolver (tests/conformance/oracle_engine.py; there is no network to fetch Cloudify's).
 CLOUDIFY_HEADER = """\
-tosca_definitions_version: cloudify_dsl_1_3
+tosca_definitions_version: cloudify_dsl_1_5
+imports:
+  - cloudify/types/types.yaml
 plugins:
   benchops:
     executor: central_deployment_agent
     install: false
-  default_workflows:
-    executor: central_deployment_agent
-    install: false
-node_types:
-  cloudify.nodes.Root:
-    interfaces:
-      cloudify.interfaces.lifecycle:
-        create: {}
-        configure: {}
-        start: {}
-        stop: {}
-        delete: {}
-relationships:
-  cloudify.relationships.depends_on:
-    properties:
-      connection_type:
-        default: all_to_all
-    source_interfaces:
-      cloudify.interfaces.relationship_lifecycle:
-        preconfigure: {}
-        postconfigure: {}
-        establish: {}
-        unlink: {}
-    target_interfaces:
-      cloudify.interfaces.relationship_lifecycle:
-        preconfigure: {}
-        postconfigure: {}
-        establish: {}
-        unlink: {}
-  cloudify.relationships.contained_in:
-    derived_from: cloudify.relationships.depends_on
-  cloudify.relationships.connected_to:
-    derived_from: cloudify.relationships.depends_on
-workflows:
-  install: default_workflows.cloudify.plugins.workflows.install
-  uninstall: default_workflows.cloudify.plugins.workflows.uninstall
 """
+CONFORMANCE_DIR = os.path.join(REPO, "tests", "conformance")
+BUNDLED_TYPES = os.path.join(REPO, "cfy_local", "dsl", "resources", "types.yaml")
 
 
 def _write_blueprint(folder: str, header: str, n: int, workload: str = "noop") -> str:
@@ -298,9 +266,10 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
 CLOUDIFY_CHILD = textwrap.dedent("""
     import json, logging, os, resource, sys, time
     logging.disable(logging.CRITICAL)
-    blueprint, plugin_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    blueprint, plugin_dir, n, conformance, types = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
     sys.path.insert(0, plugin_dir)
-    from cloudify.workflows import local
+    sys.path.insert(0, conformance)
+    from oracle_engine import IGNORED, BundledTypes, local
 
     def fingerprint(env):
         by_node = {}
@@ -309,8 +278,7 @@ CLOUDIFY_CHILD = textwrap.dedent("""
         return {node: sorted(values) for node, values in sorted(by_node.items())}
 
     started = time.perf_counter()
-    env = local.init_env(blueprint, name='bench', ignored_modules=['cloudify_agent.operations',
-                         'cloudify_agent.installer.operations'])
+    env = local.init_env(blueprint, name='bench', resolver=BundledTypes(types), ignored_modules=IGNORED)
     setup = time.perf_counter() - started
     timings = {}
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -364,7 +332,8 @@ def run_cloudify(python: str, workload: str, n: int, workdir: str) -> dict:
     with open(script, "w") as fh:
         fh.write(CLOUDIFY_CHILD)
     # Local mode imports `benchops.ops` after stripping the plugin name.
-    proc = subprocess.run([python, script, blueprint, os.path.join(folder, "plugin"), str(n)],
+    proc = subprocess.run([python, script, blueprint, os.path.join(folder, "plugin"), str(n), CONFORMANCE_DIR,
+                           BUNDLED_TYPES],
                           capture_output=True, text=True, timeout=3600, env=_child_env())
     if proc.returncode != 0:
         raise RuntimeError(f"Cloudify run failed:\n{proc.stderr[-3000:]}")
@@ -427,7 +396,7 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
         for profiler in profilers[1:]:
             stats.add(profiler)
         print(f"\n=== {group} ({len(profilers)} profiled calls), CPU seconds of those threads")
-        stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(top)
 
 
 def _child_env() -> dict:

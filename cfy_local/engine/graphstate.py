@@ -11,8 +11,12 @@ Format::
      operations: {key: {name, operation, node_instance_id, state, retries}}}
 
 The file is rewritten atomically, at most every ``FLUSH_INTERVAL`` seconds (or four times
-as long as the last write took, for very large runs) while the run is busy and once more (fsynced) when a graph or the run ends. A worker killed between two
-flushes loses at most that window: those operations run again on resume.
+as long as the last write took, for very large runs) while the run is busy and once more
+(fsynced) when a graph or the run ends. A worker killed between two flushes loses at most
+that window: those operations run again on resume. Each operation's JSON is kept encoded
+and re-encoded only when it changed, so a write costs one join of the fragments, not an
+encoding of every operation (with 13,000 operations that was 15 ms a write, most of the
+graph loop's own time).
 """
 from __future__ import annotations
 
@@ -73,6 +77,9 @@ def progress(home: Any, execution_id: str) -> tuple[int, int]:
     return int(data.get("total_operations") or 0), int(data.get("finished_operations") or 0)
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 class GraphState:
     """Operation states of one run, merged over the runs of the same execution."""
 
@@ -91,6 +98,11 @@ class GraphState:
                 if op.get("state") != TASK_SUCCEEDED:
                     op["state"] = TASK_PENDING
                     op["retries"] = 0
+        # Each operation's ``"key":{...}`` as written last; keys changed since are in
+        # ``_changed`` and encoded again at the next write.
+        self._fragments: dict[str, bytes] = {}
+        self._changed: set[str] = set(self.operations)
+        self._finished = sum(1 for op in self.operations.values() if op.get("state") in FINISHED)
         self._dirty = True
         self._progressed = False  # an operation changed state since the last write
         self._synced = False
@@ -103,6 +115,7 @@ class GraphState:
                 return
             self.operations[key] = {"name": name, "operation": operation, "node_instance_id": instance_id,
                                     "state": TASK_PENDING, "retries": 0}
+            self._changed.add(key)
             self._dirty = True
 
     def record(self, key: str, state: str, retries: int) -> None:
@@ -110,8 +123,10 @@ class GraphState:
             op = self.operations.get(key)
             if op is None:
                 return
+            self._finished += (state in FINISHED) - (op.get("state") in FINISHED)
             op["state"] = state
             op["retries"] = retries
+            self._changed.add(key)
             self._dirty = self._progressed = True
         self.maybe_flush()
 
@@ -134,8 +149,7 @@ class GraphState:
 
     def counts(self) -> tuple[int, int]:
         with self._mutex:
-            ops = list(self.operations.values())
-        return len(ops), sum(1 for op in ops if op.get("state") in FINISHED)
+            return len(self.operations), self._finished
 
     def flush(self, *, durable: bool = False) -> None:
         with self._mutex:
@@ -152,17 +166,25 @@ class GraphState:
 
     def _write_locked(self, *, durable: bool) -> None:
         ops = self.operations
-        data = {
+        began = clock.monotonic()
+        fragments = self._fragments
+        for key in self._changed:
+            op = ops.get(key)
+            if op is not None:
+                fragments[key] = _encode(key).encode("utf-8") + b":" + _encode(op).encode("utf-8")
+        self._changed = set()
+        # The same bytes json.dumps(data) gives, keys in the operations' order; the two
+        # counts ahead of the operations, where ``progress`` finds them.
+        head = {
             "schema_version": SCHEMA_VERSION,
             "execution_id": self.execution_id,
             "workflow_id": self.workflow_id,
             "updated_at": iso(clock.now()),
             "total_operations": len(ops),
-            "finished_operations": sum(1 for op in ops.values() if op.get("state") in FINISHED),
-            "operations": ops,
+            "finished_operations": self._finished,
         }
-        began = clock.monotonic()
-        payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        payload = b"".join((_encode(head)[:-1].encode("utf-8"), b',"operations":{',
+                            b",".join([fragments[key] for key in ops]), b"}}"))
         self._dirty = self._progressed = False
         self._last_flush = clock.monotonic()
         # Written under the mutex so an older snapshot never replaces a newer one.

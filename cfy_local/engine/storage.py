@@ -35,6 +35,11 @@ STATE_FLUSH_INTERVAL = 2.0
 SETTLED_WRITE_INTERVAL = 0.1
 WRITE_COST_FACTOR = 4
 SETTLED_STATES = frozenset({"started", "deleted"})
+# How stale a plain read may be about other processes' changes (a write always checks
+# afresh under the instance's lock). Each check is a system call, and in a process of
+# many threads every system call hands the GIL to another thread and waits to get it
+# back: reading an instance cost three of them before.
+READ_MAX_AGE = 0.05
 
 
 class StorageConflictError(Exception):
@@ -80,8 +85,8 @@ class DeploymentStorage:
         self._instance_paths: dict[str, str] = {}
         self._states_path = self.home.instance_states_file(deployment_id)
         self._states = instance_states.StatesCache(self._states_path)
-        # Instance files as last read, keyed by id: (file signature, record).
-        self._files: dict[str, tuple[tuple, dict]] = {}
+        # Instance files as last read, keyed by id: (file signature, record, when looked at).
+        self._files: dict[str, tuple[tuple, dict, float]] = {}
         # The newest property entry known per instance ({version, runtime_properties,
         # system_properties?}), from the journal (this run's writes and other runs') and
         # the states file; wins over an instance file of a lower version.
@@ -132,26 +137,32 @@ class DeploymentStorage:
             return []
         return sorted(name[:-5] for name in names if name.endswith(".json") and not name.startswith("."))
 
-    def _current(self, instance_id: str) -> dict:
+    def _current(self, instance_id: str, *, fresh: bool = True) -> dict:
         """The instance as it is now (shared; callers copy): its file (re-read only when it
-        was replaced), overridden by the newest property entry known, newer versions first."""
-        path = self._instance_file(instance_id)
-        try:
-            st = os.stat(path, follow_symlinks=False)
-        except FileNotFoundError:
-            self._files.pop(instance_id, None)
-            raise not_found("NodeInstance", instance_id) from None
-        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+        was replaced), overridden by the newest property entry known, newer versions first.
+        Not ``fresh``: the file is trusted without a look if it was looked at less than
+        READ_MAX_AGE ago."""
         cached = self._files.get(instance_id)
-        if cached is None or cached[0] != signature:
+        now = time.monotonic()
+        if fresh or cached is None or now - cached[2] >= READ_MAX_AGE:
+            path = self._instance_file(instance_id)
             try:
-                record = read_json(path)
+                st = os.stat(path, follow_symlinks=False)
             except FileNotFoundError:
+                self._files.pop(instance_id, None)
                 raise not_found("NodeInstance", instance_id) from None
-            entry = self._states.get().instances.get(instance_id)
-            if entry is not None:
-                self._remember(instance_id, entry)
-            cached = (signature, record)
+            signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if cached is None or cached[0] != signature:
+                try:
+                    record = read_json(path)
+                except FileNotFoundError:
+                    raise not_found("NodeInstance", instance_id) from None
+                entry = self._states.get().instances.get(instance_id)
+                if entry is not None:
+                    self._remember(instance_id, entry)
+            else:
+                record = cached[1]
+            cached = (signature, record, now)
             self._files[instance_id] = cached
         record = cached[1]
         newest = self._newest.get(instance_id)
@@ -177,12 +188,12 @@ class DeploymentStorage:
     def load_instance(self, instance_id: str) -> dict:
         """The instance record with its current state and runtime properties (a copy the
         caller may change; the properties themselves are shared: copy before changing)."""
-        self._journal.catch_up()
-        record = dict(self._current(instance_id))
+        self._journal.catch_up(max_age=READ_MAX_AGE)
+        record = dict(self._current(instance_id, fresh=False))
         record["runtime_properties"] = plain_copy(record.get("runtime_properties") or {})
         if "system_properties" in record:
             record["system_properties"] = plain_copy(record["system_properties"])
-        state = self._states.get().get(instance_id)
+        state = self._states.get(max_age=READ_MAX_AGE).get(instance_id)
         if state is not None:
             record["state"] = state
         return record
@@ -270,7 +281,7 @@ class DeploymentStorage:
                 self._remember(instance_id, plain_copy(entry))
                 current.update(entry)  # the caller's own dicts, not the remembered copy
             self._props_changed(instance_id)
-            state_now = self._states.get().get(instance_id)
+            state_now = self._states.get(max_age=READ_MAX_AGE).get(instance_id)
             if state_now is not None:
                 current["state"] = state_now
         if state is not None:
@@ -390,6 +401,7 @@ class _Journal:
         self.fd = -1
         self.offset = 0  # bytes of the journal already applied
         self.seen: set[str] = set()  # instances with a journal line
+        self.checked_at = -1e9  # when catch_up last looked at the journal's size
 
     def _open(self) -> bool:
         """Open the journal (False when the deployment's folder is gone: nothing to read)."""
@@ -437,7 +449,13 @@ class _Journal:
                     storage._dirty_props.add(instance_id)
         self.offset += end + 1
 
-    def catch_up(self) -> None:
+    def catch_up(self, max_age: float = 0.0) -> None:
+        """Apply what other processes appended. ``max_age``: not if that was checked less
+        than that many seconds ago (plain reads; a version check passes 0)."""
+        now = time.monotonic()
+        if max_age and now - self.checked_at < max_age:
+            return
+        self.checked_at = now
         if self.fd >= 0 and os.fstat(self.fd).st_size == self.offset:
             return  # nothing appended since (checked again under the mutex otherwise)
         with self.mutex:
@@ -449,8 +467,8 @@ class _Journal:
         with self.mutex:
             if not self._open():
                 raise not_found("NodeInstance", instance_id)  # the deployment was deleted
-            if os.fstat(self.fd).st_size != self.offset:
-                self._read_tail()
+            # No look for other processes' lines first: the caller caught up under the
+            # instance's lock, and lines appended since are read at the next catch_up.
             view = memoryview(data)
             while view:
                 written = os.write(self.fd, view)

@@ -302,6 +302,9 @@ class WorkflowTask(abc.ABC):
             if decision.action != HandlerResult.HANDLER_RETRY:
                 move(self, TASK_SUCCEEDED)
             self._emit_succeeded()
+            # The encoded event context served this attempt's events; a graph keeps its
+            # tasks until it ends, and these strings were a fifth of a large install's memory.
+            self._encoded_context = None
             return decision
         exc = payload
         causes = list(getattr(exc, "causes", None) or [])

@@ -164,47 +164,102 @@ class WorkflowRun:
 
 
 class _WorkerPool:
-    """``task_thread_pool_size`` threads taking callables from one queue.
+    """Up to ``task_thread_pool_size`` threads taking callables from one queue.
 
     Lighter than ThreadPoolExecutor (no Future per task): the graph loop gets results
     through its own completion queue. Threads start on demand and, like daemons, do not
     keep the process alive, so a workflow abandoned after ``wait_after_fail`` does not.
+
+    How many run is decided by what the threads do, not by how many jobs wait. In CPython
+    only one thread runs Python at a time, and every system call hands the lock over to
+    another thread: with eight threads busy on quick Python operations, a fifth of an
+    install went to that hand-over and none of it ran sooner. So the first job starts one
+    thread, and a monitor adds one more each time jobs have waited GROW_AFTER while the
+    process used less than BUSY_SHARE of a core — the threads are blocked (network, disk,
+    sleep, a subprocess), which is what a pool is for. Operations that wait get all
+    ``size`` threads within a few tens of milliseconds; quick ones run on one or two.
     """
+
+    GROW_AFTER = 0.005
+    BUSY_SHARE = 0.75
 
     def __init__(self, size: int):
         self.size = size
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.started = 0
-        self.idle = 0
+        self.busy = 0  # threads running a job
+        self.queued = 0  # jobs put and not yet taken
+        self.closing = False
         self.mutex = threading.Lock()
+        self._wanted = threading.Condition(self.mutex)  # wakes the monitor
+        self._monitoring = False
+
+    def _short_of_threads(self) -> bool:
+        return self.queued > self.started - self.busy and self.started < self.size
+
+    def _start_thread(self) -> None:
+        # Not threading.Thread.start(): it blocks until the new thread has run, a hand-off
+        # per thread on the graph loop's critical path. A raw thread does not keep the
+        # process alive (like a daemon) and takes its job from the queue whenever it gets
+        # going. Called with the mutex held.
+        _thread.start_new_thread(self._work, ())
+        self.started += 1
 
     def put(self, fn: Callable) -> None:
         with self.mutex:
-            if self.idle == 0 and self.started < self.size:
-                # Not threading.Thread.start(): it blocks until the new thread has run, a
-                # hand-off per thread on the graph loop's critical path. A raw thread does not
-                # keep the process alive (like a daemon) and takes its job from the queue
-                # whenever it gets going.
-                _thread.start_new_thread(self._work, ())
-                self.started += 1
-            else:
-                self.idle -= 1
+            self.queued += 1
+            if self._short_of_threads():
+                if self.started == 0:
+                    self._start_thread()
+                elif not self._monitoring:
+                    self._monitoring = True
+                    _thread.start_new_thread(self._monitor, ())
+                else:
+                    self._wanted.notify()
         self.jobs.put(fn)
 
+    def _monitor(self) -> None:
+        with self.mutex:
+            while not self.closing and self.started < self.size:
+                if not self._short_of_threads():
+                    self._wanted.wait()
+                    continue
+                # The process's CPU time over a real GROW_AFTER (not the injectable clock:
+                # this is about this machine's threads, not about workflow time).
+                cpu, wall = time.process_time(), time.monotonic()
+                while not self.closing:
+                    left = self.GROW_AFTER - (time.monotonic() - wall)
+                    if left <= 0:
+                        break
+                    self._wanted.wait(left)
+                if self.closing or not self._short_of_threads():
+                    continue
+                if time.process_time() - cpu < self.BUSY_SHARE * (time.monotonic() - wall):
+                    self._start_thread()
+            self._monitoring = False
+
     def _work(self) -> None:
+        jobs, mutex = self.jobs, self.mutex
         while True:
-            fn = self.jobs.get()
+            fn = jobs.get()
             if fn is None:
                 return
+            with mutex:
+                self.queued -= 1
+                self.busy += 1
             try:
                 fn()
             except BaseException:  # noqa: BLE001 - task bodies report their own errors
                 traceback.print_exc()
-            with self.mutex:
-                self.idle += 1
+            with mutex:
+                self.busy -= 1
 
     def close(self) -> None:
-        for _ in range(self.started):
+        with self.mutex:
+            self.closing = True
+            self._wanted.notify()
+            started = self.started
+        for _ in range(started):
             self.jobs.put(None)
 
 

@@ -225,43 +225,81 @@ def _key_fd(home_root: str, name: str, path: str) -> int:
     return fd
 
 
-@contextlib.contextmanager
-def key_lock(home_root: str, name: str, key: str, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
+class _KeySlot:
+    """What ``key_lock`` needs of one key, made once per key for the life of the process
+    (the hot path takes it for every runtime-property change): the key's mutex and the
+    two ``struct flock`` requests of its byte."""
+
+    __slots__ = ("mutex", "lock_request", "unlock_request")
+
+    def __init__(self, mutex: threading.Lock, byte: int):
+        self.mutex = mutex
+        self.lock_request = struct.pack(_FLOCK_FORMAT, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
+        self.unlock_request = struct.pack(_FLOCK_FORMAT, fcntl.F_UNLCK, os.SEEK_SET, byte, 1, 0)
+
+
+_key_slots: dict[tuple, _KeySlot] = {}
+
+
+class key_lock:  # noqa: N801 - used as ``with key_lock(...)``, like ``lock``
     """Hold ``key`` (e.g. one node instance) of the named lock's file: an exclusive
     open-file-description lock on one byte, with an in-process mutex per key in front.
     Writers of different keys do not wait for each other; the kernel drops the lock when
-    the holder dies, as with ``lock``."""
-    mutex = _mutex((home_root, name, key))
-    if not _take_mutex(mutex, timeout):
-        raise ConflictError(f"Timed out waiting for the lock `{name}` on `{key}` ({lock_path(home_root, name)})")
-    try:
-        deadline = time.monotonic() + timeout
-        path = lock_path(home_root, name)
-        fd = _key_fd(home_root, name, path)
-        byte = _key_byte(key)
-        request = struct.pack(_FLOCK_FORMAT, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
+    the holder dies, as with ``lock``. A class rather than a generator: entering and
+    leaving it is most of the cost of a runtime-property change otherwise."""
 
-        def try_once() -> bool:
+    __slots__ = ("home_root", "name", "key", "timeout", "slot", "fd")
+
+    def __init__(self, home_root: str, name: str, key: str, timeout: float = DEFAULT_TIMEOUT):
+        self.home_root, self.name, self.key, self.timeout = home_root, name, key, timeout
+        slot = _key_slots.get((home_root, name, key))
+        if slot is None:
+            slot = _key_slots.setdefault((home_root, name, key),
+                                         _KeySlot(_mutex((home_root, name, key)), _key_byte(key)))
+        self.slot = slot
+
+    def _timed_out(self) -> ConflictError:
+        return ConflictError(f"Timed out waiting for the lock `{self.name}` on `{self.key}` "
+                             f"({lock_path(self.home_root, self.name)})")
+
+    def __enter__(self) -> None:
+        slot = self.slot
+        if not _take_mutex(slot.mutex, self.timeout):
+            raise self._timed_out()
+        try:
+            path = lock_path(self.home_root, self.name)
+            fd = self.fd = _key_fd(self.home_root, self.name, path)
             try:
-                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, request)
-                return True
+                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, slot.lock_request)
+                return  # not held by another process: the usual case, one system call
             except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    return False
-                raise
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise _lock_error(self.name, path, exc) from exc
 
+            def try_once() -> bool:
+                try:
+                    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, slot.lock_request)
+                    return True
+                except OSError as exc:
+                    if exc.errno in (errno.EAGAIN, errno.EACCES):
+                        return False
+                    raise
+
+            try:
+                locked = _poll(try_once, time.monotonic() + self.timeout)
+            except OSError as exc:
+                raise _lock_error(self.name, path, exc) from exc
+            if not locked:
+                raise self._timed_out()
+        except BaseException:
+            slot.mutex.release()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
         try:
-            locked = _poll(try_once, deadline)
-        except OSError as exc:
-            raise _lock_error(name, path, exc) from exc
-        if not locked:
-            raise ConflictError(f"Timed out waiting for the lock `{name}` on `{key}` ({path})")
-        try:
-            yield
+            fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, self.slot.unlock_request)
         finally:
-            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK_FORMAT, fcntl.F_UNLCK, os.SEEK_SET, byte, 1, 0))
-    finally:
-        mutex.release()
+            self.slot.mutex.release()
 
 
 def try_hold(home_root: str, name: str) -> HeldLock | None:

@@ -79,6 +79,19 @@ def busy(**kwargs):
     with _lock:
         _running[0] -= 1
     ctx.instance.runtime_properties['peak'] = _running[1]
+
+
+_arrived = threading.Condition()
+_count_arrived = [0]
+
+
+def rendezvous(n=0, **kwargs):
+    # Returns only once n operations are inside it at the same time (or fails after 20 s).
+    with _arrived:
+        _count_arrived[0] += 1
+        _arrived.notify_all()
+        if not _arrived.wait_for(lambda: _count_arrived[0] >= n, timeout=20):
+            raise NonRecoverableError(f"only {_count_arrived[0]} of {n} operations ran at once")
 """
 
 
@@ -284,6 +297,28 @@ node_templates:
     peaks = [i["runtime_properties"]["peak"] for i in env.instances().values()]
     assert max(peaks) <= 3
     assert max(peaks) >= 2  # they did run in parallel
+
+
+def test_operations_that_wait_get_the_whole_pool(env):
+    # The pool starts threads as operations block, not all at once: eight operations that
+    # each wait until all eight are running must still all run together.
+    body = """
+node_templates:
+  a:
+    type: cloudify.nodes.Root
+    capabilities:
+      scalable:
+        properties:
+          default_instances: 8
+    interfaces:
+      cloudify.interfaces.lifecycle:
+        create:
+          implementation: p.PKG.ops.rendezvous
+          inputs: {n: 8}
+"""
+    env.deploy(body, OPS)
+    outcome = env.run("install", pool=8)
+    assert outcome.error is None, outcome.error
 
 
 def test_version_conflict_is_detected(env):

@@ -15,10 +15,15 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from cloudify_oracle import run_oracle
+
+HERE = Path(__file__).resolve().parent
+CONFORMANCE = HERE.parent / "conformance"  # oracle_engine.py: Cloudify's engine with our types
+TYPES = HERE.parent.parent / "cfy_local" / "dsl" / "resources" / "types.yaml"
 
 pytestmark = pytest.mark.slow
 
@@ -67,54 +72,24 @@ node_templates:
             establish: {ops}.target_side
 """
 
+# Cloudify's engine reads the types cfy-local bundles, through the conformance oracle's
+# resolver (there is no network here to fetch Cloudify's own types.yaml).
 CLOUDIFY_HEADER = """\
-tosca_definitions_version: cloudify_dsl_1_3
+tosca_definitions_version: cloudify_dsl_1_5
+imports:
+  - cloudify/types/types.yaml
 plugins:
   p:
     executor: central_deployment_agent
     install: false
-  default_workflows:
-    executor: central_deployment_agent
-    install: false
-node_types:
-  cloudify.nodes.Root:
-    interfaces:
-      cloudify.interfaces.lifecycle:
-        create: {}
-        configure: {}
-        start: {}
-        stop: {}
-        delete: {}
-relationships:
-  cloudify.relationships.depends_on:
-    properties:
-      connection_type:
-        default: all_to_all
-    source_interfaces:
-      cloudify.interfaces.relationship_lifecycle:
-        preconfigure: {}
-        postconfigure: {}
-        establish: {}
-        unlink: {}
-    target_interfaces:
-      cloudify.interfaces.relationship_lifecycle:
-        preconfigure: {}
-        postconfigure: {}
-        establish: {}
-        unlink: {}
-  cloudify.relationships.connected_to:
-    derived_from: cloudify.relationships.depends_on
-workflows:
-  install: default_workflows.cloudify.plugins.workflows.install
 """
 
 CLOUDIFY_RUN = """
-import json, logging, sys
-logging.disable(logging.CRITICAL)
+import json, sys
 sys.path.insert(0, sys.argv[2])
-from cloudify.workflows import local
-env = local.init_env(sys.argv[1], name='race', ignored_modules=['cloudify_agent.operations',
-                     'cloudify_agent.installer.operations'])
+sys.path.insert(0, sys.argv[3])
+from oracle_engine import IGNORED, BundledTypes, local
+env = local.init_env(sys.argv[1], name='race', resolver=BundledTypes(sys.argv[4]), ignored_modules=IGNORED)
 env.execute('install', task_retries=2, task_retry_interval=0, task_thread_pool_size=4)
 props = {i.node_id: i.runtime_properties for i in env.storage.get_node_instances()}
 print(json.dumps(props))
@@ -138,7 +113,8 @@ def test_both_sides_of_establish_writing_the_source_end_as_under_cloudify(env, t
     (folder / "plugin" / "raceops" / "__init__.py").write_text("")
     (folder / "plugin" / "raceops" / "ops.py").write_text(textwrap.dedent(PLUGIN))
     (folder / "blueprint.yaml").write_text(CLOUDIFY_HEADER + TEMPLATES.format(ops="p.raceops.ops"))
-    done = run_oracle(CLOUDIFY_RUN, str(folder / "blueprint.yaml"), str(folder / "plugin"),
+    done = run_oracle(CLOUDIFY_RUN, str(folder / "blueprint.yaml"), str(folder / "plugin"), str(CONFORMANCE),
+                      str(TYPES),
                       env=dict(os.environ, RACE_LOG=str(cfy_log)), timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     theirs = json.loads(done.stdout.strip().splitlines()[-1])
