@@ -26,6 +26,7 @@ from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, 
 from cfy_local.executions import api as executions_api
 from cfy_local.executions import event_stream as execution_events
 from cfy_local.engine import managers, rest_api
+from cfy_local.engine.workflow_ctx import instance_files_changed
 from cfy_local.engine.rest_api import (EXCEPTION_CLASSES, CloudifyClientError, DeploymentEnvironmentCreationInProgressError,
                                        DeploymentEnvironmentCreationPendingError, ExistingRunningExecutionError,
                                        IllegalExecutionParametersError, ListResponse, MaintenanceModeActiveError,
@@ -302,6 +303,12 @@ class _DeploymentModifications:
     def __init__(self, home):
         self._home = home
 
+    def _changed(self, record: dict) -> dict:
+        run = rest_api.current_run()
+        if run is not None and run.storage is not None and run.deployment_id == record.get("deployment_id"):
+            instance_files_changed(run.storage)
+        return record
+
     def list(self, deployment_id=None, _include=None, **filters):
         rows = _call(modifications.list_modifications, self._home, deployment_id)
         for key in ("_get_all_results", "_offset", "_size", "_sort"):
@@ -313,14 +320,16 @@ class _DeploymentModifications:
         return Resource({k: view.get(k) for k in _include}) if _include else view
 
     def start(self, deployment_id, nodes, context=None):
-        return _modification_view(_call(modifications.start_modification, self._home, deployment_id, nodes,
-                                        context=context))
+        return _modification_view(self._changed(_call(modifications.start_modification, self._home, deployment_id,
+                                                      nodes, context=context)))
 
     def finish(self, modification_id):
-        return _modification_view(_call(modifications.finish_modification, self._home, modification_id))
+        return _modification_view(self._changed(_call(modifications.finish_modification, self._home,
+                                                      modification_id)))
 
     def rollback(self, modification_id):
-        return _modification_view(_call(modifications.rollback_modification, self._home, modification_id))
+        return _modification_view(self._changed(_call(modifications.rollback_modification, self._home,
+                                                      modification_id)))
 
 
 class _Blueprints:
