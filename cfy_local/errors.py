@@ -104,3 +104,11 @@ class UnknownDeploymentInputError(ValidationError):
 
 class UnknownDeploymentSecretError(ValidationError):
     """Deployment create refused: the blueprint reads secrets that do not exist."""
+
+
+class ExistingStartedModificationError(ConflictError):
+    """Another modification of the deployment is started (scale, ``start_modification``)."""
+
+
+class ModificationAlreadyEndedError(ConflictError):
+    """Finish or rollback of a modification that already finished or rolled back."""

@@ -20,9 +20,9 @@ from cfy_local.deployments.records import (deployment_exists, deployment_inputs,
                                            runtime_data, scan_ids)
 from cfy_local.dsl import deployment_plan, values
 from cfy_local.dsl.functions import evaluate_runtime
-from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
+from cfy_local.engine.storage import JOURNAL_NAME, DeploymentStorage, StorageConflictError
 from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, CorruptRecordError, MissingDeploymentInputError,
-                              UnknownDeploymentInputError, ValidationError, not_found)
+                              NotFoundError, UnknownDeploymentInputError, ValidationError, not_found)
 from cfy_local.executions import admission, statuses, records
 from cfy_local.ids import is_valid_id, validate_id
 from cfy_local.maintenance_state import ensure_allows_changes
@@ -473,6 +473,36 @@ def evaluate_capabilities(home: Home, deployment_id: str) -> dict[str, Any]:
     data = runtime_data(home, deployment_id)
     return {name: {"value": evaluate_runtime(c.get("value"), data), "description": c.get("description")}
             for name, c in (data.deployment.get("capabilities") or {}).items()}
+
+
+def _journal_pending(home: Home, deployment_id: str) -> bool:
+    try:
+        return os.path.getsize(os.path.join(home.deployment_dir(deployment_id), JOURNAL_NAME)) > 0
+    except OSError:
+        return False
+
+
+def current_node_instances(home: Home, instances: list[dict]) -> list[dict]:
+    """The instances with what running workflows last wrote: a run's property writes reach
+    the states file other processes read a little later, but a REST client that reads an
+    instance to update it by version must see the version an update is checked against."""
+    by_deployment: dict[str, list[int]] = {}
+    for index, instance in enumerate(instances):
+        by_deployment.setdefault(instance.get("deployment_id"), []).append(index)
+    out = list(instances)
+    for deployment_id, indexes in by_deployment.items():
+        if not deployment_id or not _journal_pending(home, deployment_id):
+            continue
+        storage = DeploymentStorage(home, deployment_id)
+        try:
+            for index in indexes:
+                try:
+                    out[index] = storage.load_instance(out[index]["id"])
+                except NotFoundError:
+                    pass
+        finally:
+            storage.close()
+    return out
 
 
 def update_node_instance(home: Home, instance_id: str, *, version: int | None,

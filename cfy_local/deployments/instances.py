@@ -180,6 +180,12 @@ def _builder_over(nodes: list[dict], deployment: dict, existing: list[dict]) -> 
 def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> list[dict]:
     """Add ``count`` instances of ``node_id`` (with what they contain) under each instance
     of its container, wire relationships both ways; return the new instance records."""
+    with lock(home.root, deployment_lock_name(deployment_id)):
+        return add_instances_locked(home, deployment_id, node_id, count)
+
+
+def add_instances_locked(home: Home, deployment_id: str, node_id: str, count: int) -> list[dict]:
+    """:func:`add_instances` for a caller that holds the deployment's lock."""
     if not isinstance(count, int) or count < 1:
         raise ValidationError(f"count must be a positive integer, got {count!r}")
     deployment = load_deployment(home, deployment_id)
@@ -187,17 +193,16 @@ def add_instances(home: Home, deployment_id: str, node_id: str, count: int) -> l
     node_map = {n["id"]: n for n in nodes}
     if node_id not in node_map:
         raise not_found("Node", node_id)
-    with lock(home.root, deployment_lock_name(deployment_id)):
-        existing = list_node_instances(home, deployment_id)
-        builder = _builder_over(nodes, deployment, existing)
-        parent_node = _container(node_map[node_id])
-        parents = [i for i in existing if i["node_id"] == parent_node] if parent_node else [None]
-        for parent in parents:
-            if parent is not None:
-                parent = dict(parent, _parent=None)
-            builder.expand(node_id, parent, count)
-        new = builder.instances
-        _store_added(home, deployment_id, node_map, nodes, existing, new)
+    existing = list_node_instances(home, deployment_id)
+    builder = _builder_over(nodes, deployment, existing)
+    parent_node = _container(node_map[node_id])
+    parents = [i for i in existing if i["node_id"] == parent_node] if parent_node else [None]
+    for parent in parents:
+        if parent is not None:
+            parent = dict(parent, _parent=None)
+        builder.expand(node_id, parent, count)
+    new = builder.instances
+    _store_added(home, deployment_id, node_map, nodes, existing, new)
     return new
 
 
@@ -205,6 +210,12 @@ def add_group_instances(home: Home, deployment_id: str, group: str, count: int) 
     """Scale a scaling group up by ``count`` group instances: each new group instance gets
     its own id and a full set of the group's members (their own counts, per container
     outside the group), wired to each other within the group instance."""
+    with lock(home.root, deployment_lock_name(deployment_id)):
+        return add_group_instances_locked(home, deployment_id, group, count)
+
+
+def add_group_instances_locked(home: Home, deployment_id: str, group: str, count: int) -> list[dict]:
+    """:func:`add_group_instances` for a caller that holds the deployment's lock."""
     if not isinstance(count, int) or count < 1:
         raise ValidationError(f"count must be a positive integer, got {count!r}")
     deployment = load_deployment(home, deployment_id)
@@ -212,24 +223,23 @@ def add_group_instances(home: Home, deployment_id: str, group: str, count: int) 
         raise ValidationError(f"No scaling group named {group} in deployment {deployment_id}")
     nodes = load_nodes(home, deployment_id)
     node_map = {n["id"]: n for n in nodes}
-    with lock(home.root, deployment_lock_name(deployment_id)):
-        existing = list_node_instances(home, deployment_id)
-        builder = _builder_over(nodes, deployment, existing)
-        members = builder.members[group]
-        tops = [n for n in builder.order if n in members and (_container(node_map[n]) not in members)]
-        for _ in range(count):
-            group_ids: dict = {}
-            for node_id in tops:
-                container = _container(node_map[node_id])
-                parents = [i for i in existing if i["node_id"] == container] if container else [None]
-                for parent in parents:
-                    key = parent["id"] if parent else None
-                    if key not in group_ids:
-                        group_ids[key] = new_instance_id(group, builder.taken)
-                    context = [{"name": group, "id": group_ids[key]}]
-                    builder.expand(node_id, dict(parent, _parent=None) if parent else None, context=context)
-        new = builder.instances
-        _store_added(home, deployment_id, node_map, nodes, existing, new)
+    existing = list_node_instances(home, deployment_id)
+    builder = _builder_over(nodes, deployment, existing)
+    members = builder.members[group]
+    tops = [n for n in builder.order if n in members and (_container(node_map[n]) not in members)]
+    for _ in range(count):
+        group_ids: dict = {}
+        for node_id in tops:
+            container = _container(node_map[node_id])
+            parents = [i for i in existing if i["node_id"] == container] if container else [None]
+            for parent in parents:
+                key = parent["id"] if parent else None
+                if key not in group_ids:
+                    group_ids[key] = new_instance_id(group, builder.taken)
+                context = [{"name": group, "id": group_ids[key]}]
+                builder.expand(node_id, dict(parent, _parent=None) if parent else None, context=context)
+    new = builder.instances
+    _store_added(home, deployment_id, node_map, nodes, existing, new)
     return new
 
 
@@ -255,50 +265,62 @@ def _store_added(home: Home, deployment_id: str, node_map: dict, nodes: list, ex
         instance_states.update(states_file, {iid: None for iid in new_ids})
     for inst in changed:
         save_record(home.node_instance_file(deployment_id, inst["id"]), inst)
-    _update_counts(home, deployment_id, nodes, everything)
+    update_counts(home, deployment_id, nodes, everything)
 
 
 def remove_instances(home: Home, deployment_id: str, instance_ids: list[str]) -> list[str]:
     """Remove the given instances and everything contained in them; drop relationships that
     pointed at them. Returns the removed ids."""
-    nodes = load_nodes(home, deployment_id)
     with lock(home.root, deployment_lock_name(deployment_id)):
-        existing = list_node_instances(home, deployment_id)
-        by_id = {i["id"]: i for i in existing}
-        node_map = {n["id"]: n for n in nodes}
-        for iid in instance_ids:
-            if iid not in by_id:
-                raise ValidationError(f"Node instance {iid} not found in deployment {deployment_id}")
-        doomed = set(instance_ids)
-        grew = True
-        while grew:
-            grew = False
-            for inst in existing:
-                parent = _parent_instance(inst, by_id, node_map)
-                if inst["id"] not in doomed and parent is not None and parent["id"] in doomed:
-                    doomed.add(inst["id"])
-                    grew = True
+        return remove_instances_locked(home, deployment_id, instance_ids)
+
+
+def contained_closure(node_map: dict, existing: list[dict], instance_ids: Iterable[str]) -> set[str]:
+    """The given instances and every instance contained in them, transitively."""
+    by_id = {i["id"]: i for i in existing}
+    doomed = set(instance_ids)
+    grew = True
+    while grew:
+        grew = False
         for inst in existing:
-            if inst["id"] in doomed:
-                continue
-            rels = inst.get("relationships") or []
-            kept = [r for r in rels if r["target_id"] not in doomed]
-            if len(kept) != len(rels):
-                save_record(home.node_instance_file(deployment_id, inst["id"]),
-                            dict(inst, relationships=kept, version=(inst.get("version") or 1) + 1))
-        for iid in doomed:
-            try:
-                os.unlink(home.node_instance_file(deployment_id, iid))
-            except FileNotFoundError:
-                pass
-        states_file = home.instance_states_file(deployment_id)
-        if doomed & instance_states.read(states_file).keys():
-            instance_states.update(states_file, {iid: None for iid in doomed})
-        _update_counts(home, deployment_id, nodes, [i for i in existing if i["id"] not in doomed])
+            parent = _parent_instance(inst, by_id, node_map)
+            if inst["id"] not in doomed and parent is not None and parent["id"] in doomed:
+                doomed.add(inst["id"])
+                grew = True
+    return doomed
+
+
+def remove_instances_locked(home: Home, deployment_id: str, instance_ids: list[str]) -> list[str]:
+    """:func:`remove_instances` for a caller that holds the deployment's lock."""
+    nodes = load_nodes(home, deployment_id)
+    existing = list_node_instances(home, deployment_id)
+    by_id = {i["id"]: i for i in existing}
+    node_map = {n["id"]: n for n in nodes}
+    for iid in instance_ids:
+        if iid not in by_id:
+            raise ValidationError(f"Node instance {iid} not found in deployment {deployment_id}")
+    doomed = contained_closure(node_map, existing, instance_ids)
+    for inst in existing:
+        if inst["id"] in doomed:
+            continue
+        rels = inst.get("relationships") or []
+        kept = [r for r in rels if r["target_id"] not in doomed]
+        if len(kept) != len(rels):
+            save_record(home.node_instance_file(deployment_id, inst["id"]),
+                        dict(inst, relationships=kept, version=(inst.get("version") or 1) + 1))
+    for iid in doomed:
+        try:
+            os.unlink(home.node_instance_file(deployment_id, iid))
+        except FileNotFoundError:
+            pass
+    states_file = home.instance_states_file(deployment_id)
+    if doomed & instance_states.read(states_file).keys():
+        instance_states.update(states_file, {iid: None for iid in doomed})
+    update_counts(home, deployment_id, nodes, [i for i in existing if i["id"] not in doomed])
     return sorted(doomed)
 
 
-def _update_counts(home: Home, deployment_id: str, nodes: list[dict], instances: list[dict]) -> None:
+def update_counts(home: Home, deployment_id: str, nodes: list[dict], instances: list[dict]) -> None:
     counts: dict[str, int] = {}
     for inst in instances:
         counts[inst["node_id"]] = counts.get(inst["node_id"], 0) + 1

@@ -11,8 +11,9 @@ as the manager's mgmtworker runs them: a warm operation host per environment
 (``scripts/shim/_cfy_local_plugin_host.py``) takes each operation as a message and asks the
 worker back for whatever the operation's ctx reads or writes, so the plugin gets its own
 dependencies and the real cloudify-common when it has it. An uploaded plugin's workflows
-run in the worker with the environment's packages appended to ``sys.path`` (a workflow
-drives the worker's task graph, which lives in this process).
+run in the worker (a workflow drives the worker's task graph, which lives in this
+process), which runs on the plugin's interpreter then (``plugins/workflow_env.py``); the
+environment's packages are also appended to ``sys.path`` for a worker that does not.
 """
 from __future__ import annotations
 
@@ -28,15 +29,18 @@ import sys
 import threading
 from typing import Any, Callable
 
-from cfy_local.engine import rest_api
+from cfy_local.engine import components, rest_api
 from cfy_local.engine.exceptions import (HttpException, NonRecoverableError, OperationRetry, ProcessExecutionError,
                                          RecoverableError)
 from cfy_local.engine.scripts.ctx_proxy import ScriptOutcome, resolve_python
 from cfy_local.engine.storage import StorageConflictError
 from cfy_local.plugins import catalog
+from cfy_local.store import serve_record
 
 _path_lock = threading.Lock()
 _cache: dict[tuple, Callable] = {}
+# Code of the manager's built-in ``cfy_extensions`` plugin that cfy-local provides.
+BUILTIN_PLUGIN_MODULES = {("cfy_extensions", "cloudify_types.component"): components}
 
 
 def plugin_search_path(plugins: dict, plugin_name: str | None, resources_dir: str) -> str | None:
@@ -98,6 +102,14 @@ def import_function(mapping: str, *, plugins: dict, plugin_name: str | None, res
     module_name, _, func_name = mapping.rpartition(".")
     if not module_name or not func_name:
         raise NonRecoverableError(f"Invalid operation mapping `{mapping}`: expected <module>.<function>")
+    builtin = BUILTIN_PLUGIN_MODULES.get((plugin_name, module_name))
+    if builtin is not None:
+        func = getattr(builtin, func_name, None)
+        if func is None or func_name.startswith("_"):
+            raise NonRecoverableError(f"{module_name}.{func_name} needs a Cloudify Manager; cfy-local does "
+                                      f"not provide it")
+        _cache[key] = func
+        return func
     venv = uploaded_environment(home, plugins, plugin_name)
     if venv is not None:
         if not workflow:
@@ -148,11 +160,24 @@ class PluginHostDied(NonRecoverableError):
 class PluginHost:
     """One warm Python process in a plugin's virtualenv that runs its operations."""
 
-    def __init__(self, venv: str):
+    def __init__(self, venv: str, server: dict | None = None):
         self.venv = venv
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["VIRTUAL_ENV"] = venv
         env["PATH"] = os.path.join(venv, "bin") + os.pathsep + env.get("PATH", "")
+        # A ``cfy serve`` of this state dir is running: cloudify-common's own
+        # get_rest_client() reaches it through the variables it reads on a manager (the
+        # token comes with each operation's context, as the execution token there).
+        self.server = server
+        for key in ("REST_HOST", "REST_PORT", "REST_PROTOCOL", "LOCAL_REST_CERT_FILE"):
+            env.pop(key, None)
+        if server is not None:
+            env["REST_HOST"] = server["connect_host"]
+            env["REST_PORT"] = str(server["port"])
+            env["REST_PROTOCOL"] = server.get("protocol") or "http"
+            # cloudify-common insists on an existing certificate file even for plain HTTP,
+            # where it is never read: the server's record stands in for it.
+            env["LOCAL_REST_CERT_FILE"] = server.get("cert") or server["record_path"]
         self.process = subprocess.Popen([catalog.env_python(venv), "-I", "-u", HOST_SCRIPT], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env, cwd=venv, close_fds=True)
         self._write_lock = threading.Lock()
@@ -231,12 +256,16 @@ class PluginHost:
                 self._calls.pop(call_id, None)
 
 
-def host_for(venv: str) -> PluginHost:
-    """The warm host of a plugin environment, started on first use (and again if it died)."""
+def host_for(venv: str, home: Any = None) -> PluginHost:
+    """The warm host of a plugin environment, started on first use (and again if it died);
+    pointed at the state dir's ``cfy serve`` if one runs when it starts."""
     with _hosts_lock:
         host = _hosts.get(venv)
         if host is None or not host.alive:
-            host = PluginHost(venv)
+            server = serve_record.live_server(home) if home is not None else None
+            if server is not None:
+                server["record_path"] = serve_record.record_path(home)
+            host = PluginHost(venv, server)
             _hosts[venv] = host
         return host
 
@@ -373,7 +402,12 @@ class RemoteOperation:
 
     def __call__(self, **kwargs: Any) -> Any:
         ctx = kwargs.pop("ctx")
-        return host_for(self.venv).call(self.context(ctx), _jsonable(kwargs), ctx)
+        host = host_for(self.venv, ctx._run.home)
+        context = self.context(ctx)
+        if host.server is not None:
+            context.update(rest_host=host.server["connect_host"], rest_port=host.server["port"],
+                           rest_token=host.server["token"], execution_token=host.server["token"])
+        return host.call(context, _jsonable(kwargs), ctx)
 
     def context(self, ctx: Any) -> dict:
         """Cloudify's operation context (the dict ``cloudify.dispatch`` gets) for this attempt."""

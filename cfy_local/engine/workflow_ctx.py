@@ -12,9 +12,12 @@ import shutil
 import tempfile
 from typing import Any, Callable
 
+from cfy_local.deployments import modifications
+from cfy_local.deployments.records import load_deployment
 from cfy_local.engine.context import BlueprintContext, DeploymentContext, OperationTask
 from cfy_local.engine.event_emitter import EncodedContext, encode_members, make_logger
 from cfy_local.engine.exceptions import NonRecoverableError
+from cfy_local.engine.rest_api import Resource
 from cfy_local.engine.tasks import BuiltinTask, LocalCallableTask, NOPLocalWorkflowTask, TaskDependencyGraph
 
 CONTAINED_IN = "cloudify.relationships.contained_in"
@@ -175,6 +178,12 @@ class WorkflowNodeInstance:
         return self._encoded_event_context
 
     @property
+    def _node_instance(self) -> Resource:
+        """The raw instance as Cloudify's view holds it (the REST resource: keys read as
+        attributes); workflows such as the utilities plugin's scalelist read it."""
+        return Resource(self._data)
+
+    @property
     def relationships(self):
         return iter(self._relationships)
 
@@ -236,6 +245,115 @@ class WorkflowNodeInstance:
                                          allow_kwargs_override, send_task_events)
 
 
+def _children_of(instances) -> dict[str, list[WorkflowNodeInstance]]:
+    """Instance id → the instances contained in it."""
+    children: dict[str, list[WorkflowNodeInstance]] = {}
+    for instance in instances:
+        for rel in instance._relationships:
+            node_rel = rel.relationship
+            hierarchy = node_rel.type_hierarchy if node_rel else [rel.type]
+            if CONTAINED_IN in hierarchy:
+                children.setdefault(rel.target_id, []).append(instance)
+    return children
+
+
+def instance_files_changed(storage) -> None:
+    """Instance files were rewritten outside the run's storage (a deployment modification):
+    its plain reads may trust the files it read last for a short while, so what it cached
+    of them is dropped and the next read looks at the files again."""
+    files = getattr(storage, "_files", None)
+    if isinstance(files, dict):
+        files.clear()
+
+
+class ModificationNodes:
+    """``modification.added`` / ``.removed``: the changed instances (``modification`` is
+    ``added`` / ``removed``) and the instances related to them, as workflow views over
+    the modification's record — relationships resolve within this set and the related
+    instances' relationships are only those towards changed ones, as in Cloudify. Tasks
+    made from them (``execute_operation``, ``set_state``…) belong to the workflow."""
+
+    def __init__(self, ctx: "CloudifyWorkflowContext", raw_instances: list[dict]):
+        self._ctx = ctx
+        self._nodes: dict[str, WorkflowNode] = {}
+        self._instances: dict[str, WorkflowNodeInstance] = {}
+        for data in raw_instances:
+            source = ctx.get_node(data.get("node_id"))
+            if source is None:
+                continue
+            node = self._nodes.get(source.id)
+            if node is None:
+                node = self._nodes[source.id] = WorkflowNode(self, source._node)
+            instance = WorkflowNodeInstance(self, node, data)
+            self._instances[instance.id] = instance
+            node._instances.append(instance)
+        self._children: dict[str, list[WorkflowNodeInstance]] | None = None
+
+    def __getattr__(self, name):
+        # Everything a view needs besides lookups (the run, graph mode, task making) is the
+        # workflow ctx's.
+        return getattr(self._ctx, name)
+
+    @property
+    def nodes(self):
+        return iter(self._nodes.values())
+
+    @property
+    def node_instances(self):
+        return iter(self._instances.values())
+
+    def get_node(self, node_id: str) -> WorkflowNode | None:
+        return self._nodes.get(node_id)
+
+    def get_node_instance(self, instance_id: str) -> WorkflowNodeInstance | None:
+        return self._instances.get(instance_id)
+
+    def _contained_in(self, instance_id: str) -> list[WorkflowNodeInstance]:
+        if self._children is None:
+            self._children = _children_of(self._instances.values())
+        return list(self._children.get(instance_id, []))
+
+
+class Modification:
+    """What ``ctx.deployment.start_modification(nodes)`` returns: the started deployment
+    modification (``id``, ``added``, ``removed``), ended by ``finish()`` or
+    ``rollback()``."""
+
+    def __init__(self, ctx: "CloudifyWorkflowContext", record: dict):
+        self._ctx = ctx
+        self._record = record
+        instances = record.get("node_instances") or {}
+        self.added = ModificationNodes(ctx, instances.get("added_and_related") or [])
+        self.removed = ModificationNodes(ctx, instances.get("removed_and_related") or [])
+
+    @property
+    def id(self) -> str:
+        return self._record["id"]
+
+    @property
+    def status(self) -> str:
+        return self._record.get("status")
+
+    def __repr__(self):
+        return f"<Modification {self.id} {self.status}>"
+
+    def finish(self) -> None:
+        """Finish the modification: the removed instances leave the deployment."""
+        run = self._ctx._run
+        run.storage.flush_states()
+        self._record = modifications.finish_modification(run.home, self.id)
+        instance_files_changed(run.storage)
+        self._ctx._reload_deployment()
+
+    def rollback(self) -> None:
+        """Roll it back: the deployment's instances are as they were before it started."""
+        run = self._ctx._run
+        run.storage.flush_states()
+        self._record = modifications.rollback_modification(run.home, self.id)
+        instance_files_changed(run.storage)
+        self._ctx._reload_deployment()
+
+
 class _Internal:
     """``ctx.internal``: the graph, the handler-ish helpers some workflows touch."""
 
@@ -274,6 +392,26 @@ class WorkflowDeploymentContext(DeploymentContext):
     @property
     def scaling_groups(self) -> dict:
         return self._ctx._run.storage.deployment.get("scaling_groups") or {}
+
+    def start_modification(self, nodes: dict) -> Modification:
+        """Start a deployment modification (``{<node or group id>: {instances: N, …}}``):
+        added instances exist at once, removed ones until ``finish()``; the workflow's
+        instances are refreshed."""
+        ctx = self._ctx
+        run = ctx._run
+        run.storage.flush_states()
+        record = modifications.start_modification(run.home, self.id, nodes, context={
+            "blueprint_id": ctx.blueprint.id, "deployment_id": self.id,
+            "execution_id": ctx.execution_id, "workflow_id": ctx.workflow_id})
+        instance_files_changed(run.storage)
+        ctx._reload_deployment()
+        ctx.refresh_node_instances()
+        return Modification(ctx, record)
+
+    def list_started_modifications(self) -> list[Modification]:
+        run = self._ctx._run
+        return [Modification(self._ctx, record)
+                for record in modifications.list_modifications(run.home, self.id, modifications.STARTED)]
 
 
 class CloudifyWorkflowContext:
@@ -316,15 +454,14 @@ class CloudifyWorkflowContext:
 
     def _contained_in(self, instance_id: str) -> list[WorkflowNodeInstance]:
         if self._children is None:
-            children: dict[str, list[WorkflowNodeInstance]] = {}
-            for instance in self._instances.values():
-                for rel in instance._relationships:
-                    node_rel = rel.relationship
-                    hierarchy = node_rel.type_hierarchy if node_rel else [rel.type]
-                    if CONTAINED_IN in hierarchy:
-                        children.setdefault(rel.target_id, []).append(instance)
-            self._children = children
+            self._children = _children_of(self._instances.values())
         return list(self._children.get(instance_id, []))
+
+    def _reload_deployment(self) -> None:
+        """Re-read the deployment record (scaling group counts change with a modification)."""
+        record = load_deployment(self._run.home, self.deployment.id)
+        self._run.storage.deployment = record
+        self._run.deployment = record
 
     def refresh_node_instances(self) -> None:
         self._run.storage.flush_states()

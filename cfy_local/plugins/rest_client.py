@@ -19,11 +19,14 @@ import os
 
 from cfy_local import secrets as secrets_store
 from cfy_local.deployments import api as deployments_api
+from cfy_local.deployments import modifications
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
-from cfy_local.errors import AlreadyExistsError, CfyLocalError, ConflictError, NotFoundError, ValidationError
+from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, ExistingStartedModificationError,
+                              ModificationAlreadyEndedError, NotFoundError, ValidationError)
 from cfy_local.executions import api as executions_api
 from cfy_local.executions import event_stream as execution_events
 from cfy_local.engine import managers, rest_api
+from cfy_local.engine.workflow_ctx import instance_files_changed
 from cfy_local.engine.rest_api import (EXCEPTION_CLASSES, CloudifyClientError, DeploymentEnvironmentCreationInProgressError,
                                        DeploymentEnvironmentCreationPendingError, ExistingRunningExecutionError,
                                        IllegalExecutionParametersError, ListResponse, MaintenanceModeActiveError,
@@ -41,6 +44,12 @@ def _call(func, *args, **kwargs):
         raise CloudifyClientError(str(exc), status_code=404, error_code="not_found_error") from None
     except AlreadyExistsError as exc:
         raise CloudifyClientError(str(exc), status_code=409, error_code="conflict_error") from None
+    except ExistingStartedModificationError as exc:
+        raise CloudifyClientError(str(exc), status_code=400,
+                                  error_code="existing_started_deployment_modification_error") from None
+    except ModificationAlreadyEndedError as exc:
+        raise CloudifyClientError(str(exc), status_code=400,
+                                  error_code="deployment_modification_already_ended_error") from None
     except ConflictError as exc:
         raise ExistingRunningExecutionError(str(exc), status_code=400,
                                             error_code=ExistingRunningExecutionError.ERROR_CODE) from None
@@ -133,6 +142,9 @@ class _Deployments:
     def create(self, blueprint_id, deployment_id, inputs=None, **_):
         return _deployment_view(_call(deployments_api.create_deployment, self._home, deployment_id, blueprint_id,
                                       inputs or {}))
+
+    def delete(self, deployment_id, force=False, **_):
+        _call(deployments_api.delete_deployment, self._home, deployment_id, force=force)
 
 
 def _instance_view(record: dict) -> Resource:
@@ -278,6 +290,48 @@ class _DeploymentUpdates:
                                   status_code=404, error_code="not_found_error")
 
 
+def _modification_view(record: dict) -> Resource:
+    view = Resource({k: v for k, v in record.items() if k != "schema_version"})
+    view["node_instances"] = Resource({key: [_instance_view(i) for i in rows]
+                                       for key, rows in (record.get("node_instances") or {}).items()})
+    return view
+
+
+class _DeploymentModifications:
+    """The deployment's modification records, and starting/ending one as a manager does."""
+
+    def __init__(self, home):
+        self._home = home
+
+    def _changed(self, record: dict) -> dict:
+        run = rest_api.current_run()
+        if run is not None and run.storage is not None and run.deployment_id == record.get("deployment_id"):
+            instance_files_changed(run.storage)
+        return record
+
+    def list(self, deployment_id=None, _include=None, **filters):
+        rows = _call(modifications.list_modifications, self._home, deployment_id)
+        for key in ("_get_all_results", "_offset", "_size", "_sort"):
+            filters.pop(key, None)
+        return _page([_modification_view(r) for r in rows], _include, **filters)
+
+    def get(self, modification_id, _include=None):
+        view = _modification_view(_call(modifications.get_modification, self._home, modification_id))
+        return Resource({k: view.get(k) for k in _include}) if _include else view
+
+    def start(self, deployment_id, nodes, context=None):
+        return _modification_view(self._changed(_call(modifications.start_modification, self._home, deployment_id,
+                                                      nodes, context=context)))
+
+    def finish(self, modification_id):
+        return _modification_view(self._changed(_call(modifications.finish_modification, self._home,
+                                                      modification_id)))
+
+    def rollback(self, modification_id):
+        return _modification_view(self._changed(_call(modifications.rollback_modification, self._home,
+                                                      modification_id)))
+
+
 class _Blueprints:
     def __init__(self, home):
         self._home = home
@@ -289,6 +343,13 @@ class _Blueprints:
 
     def list(self, _include=None, **filters):
         return _page([Resource(b) for b in _call(deployments_api.list_blueprints, self._home)], _include, **filters)
+
+    def upload(self, path, entity_id, **_):
+        """A blueprint file (its folder is the blueprint's folder), as ``cfy blueprints upload``."""
+        return Resource(_call(deployments_api.upload_blueprint, self._home, path, entity_id))
+
+    def delete(self, blueprint_id, force=False, **_):
+        _call(deployments_api.delete_blueprint, self._home, blueprint_id, force=force)
 
 
 class _Manager:
@@ -322,6 +383,7 @@ class LocalRestClient:
         self.blueprints = _Blueprints(home)
         self.events = _Events(home)
         self.deployment_updates = _DeploymentUpdates()
+        self.deployment_modifications = _DeploymentModifications(home)
         self.manager = _Manager()
 
     def __repr__(self):

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from cfy_local import __version__, clock, maintenance, secrets, status as local_status
 from cfy_local.deployments import api as deployments
+from cfy_local.deployments import modifications
 from cfy_local.errors import NotFoundError, ValidationError
 from cfy_local.executions import api as executions
 from cfy_local.executions import event_stream as execution_events
@@ -603,13 +604,15 @@ def list_node_instances(request: Request, home: Home):
     node_ids = request.args("node_id")
     rows = deployments.list_node_instances(home, dep_ids[0] if len(dep_ids) == 1 else None,
                                            node_ids[0] if len(node_ids) == 1 else None)
+    rows = deployments.current_node_instances(home, rows)
     rows = filter_rows(request, [views.node_instance(r) for r in rows],
                        ("id", "deployment_id", "node_id", "state", "host_id"))
     return 200, page(request, rows, sort_default=["node_id", "id"])
 
 
 def get_node_instance(request: Request, home: Home):
-    out = views.node_instance(deployments.find_node_instance(home, request.params["id"]))
+    found = deployments.find_node_instance(home, request.params["id"])
+    out = views.node_instance(deployments.current_node_instances(home, [found])[0])
     include = request.args("_include")
     return 200, {k: out.get(k) for k in include} if include else out
 
@@ -622,6 +625,41 @@ def update_node_instance(request: Request, home: Home):
         runtime_properties=body_field(body, "runtime_properties", dict), state=state,
         force=request.flag("force"))
     return 200, views.node_instance(record)
+
+
+# --- deployment modifications ---------------------------------------------------------------
+
+def _modification_view(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "schema_version"}
+
+
+def list_deployment_modifications(request: Request, home: Home):
+    dep_ids = request.args("deployment_id")
+    rows = modifications.list_modifications(home, dep_ids[0] if len(dep_ids) == 1 else None)
+    rows = filter_rows(request, [_modification_view(r) for r in rows], ("id", "deployment_id", "status"))
+    return 200, page(request, rows, sort_default=["created_at", "id"])
+
+
+def get_deployment_modification(request: Request, home: Home):
+    out = _modification_view(modifications.get_modification(home, request.params["id"]))
+    include = request.args("_include")
+    return 200, {k: out.get(k) for k in include} if include else out
+
+
+def start_deployment_modification(request: Request, home: Home):
+    body = request.json()
+    record = modifications.start_modification(
+        home, body_field(body, "deployment_id", str, required=True), body_field(body, "nodes", dict, required=True),
+        context=body_field(body, "context", dict))
+    return 201, _modification_view(record)
+
+
+def finish_deployment_modification(request: Request, home: Home):
+    return 200, _modification_view(modifications.finish_modification(home, request.params["id"]))
+
+
+def rollback_deployment_modification(request: Request, home: Home):
+    return 200, _modification_view(modifications.rollback_modification(home, request.params["id"]))
 
 
 # --- secrets -----------------------------------------------------------------------------
@@ -751,6 +789,11 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "node-instances", list_node_instances),
     ("GET", "node-instances/{id}", get_node_instance),
     ("PATCH", "node-instances/{id}", update_node_instance),
+    ("GET", "deployment-modifications", list_deployment_modifications),
+    ("POST", "deployment-modifications", start_deployment_modification),
+    ("GET", "deployment-modifications/{id}", get_deployment_modification),
+    ("POST", "deployment-modifications/{id}/finish", finish_deployment_modification),
+    ("POST", "deployment-modifications/{id}/rollback", rollback_deployment_modification),
     ("GET", "secrets", list_secrets),
     ("GET", "secrets/{key}", get_secret),
     ("PUT", "secrets/{key}", create_secret),

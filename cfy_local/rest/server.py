@@ -50,6 +50,8 @@ ERROR_CODES: list[tuple[type, str, int]] = [
     (errors.IllegalExecutionParametersError, "illegal_execution_parameters_error", 400),
     (errors.NonexistentWorkflowError, "nonexistent_workflow_error", 400),
     (errors.ExistingRunningExecutionError, "existing_running_execution_error", 400),
+    (errors.ExistingStartedModificationError, "existing_started_deployment_modification_error", 400),
+    (errors.ModificationAlreadyEndedError, "deployment_modification_already_ended_error", 400),
     (errors.EnvironmentCreationPendingError, "deployment_environment_creation_pending_error", 400),
     (errors.EnvironmentCreationInProgressError, "deployment_environment_creation_in_progress_error", 400),
     (errors.MissingDeploymentInputError, "missing_required_deployment_input_error", 400),

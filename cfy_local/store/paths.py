@@ -104,6 +104,14 @@ class Home:
     def node_instance_file(self, deployment_id: str, instance_id: str) -> str:
         return os.path.join(self.node_instances_dir(deployment_id), validate_id(instance_id, "node_instance_id") + ".json")
 
+    def modifications_dir(self, deployment_id: str) -> str:
+        """The deployment's modification records (scale and ``start_modification``)."""
+        return os.path.join(self.deployment_dir(deployment_id), "modifications")
+
+    def modification_file(self, deployment_id: str, modification_id: str) -> str:
+        return os.path.join(self.modifications_dir(deployment_id),
+                            validate_lookup_id(modification_id, "modification_id") + ".json")
+
     # executions: one record file each (fast to scan), one run folder each for artefacts
     @property
     def executions_dir(self) -> str:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 
 import pytest
 
 from cfy_local.deployments import api
+from cfy_local.store import serve_record
 from cfy_local.store.paths import Home
+from polling import wait_for
 from plugin_builds import TEST_PLUGIN, test_plugin_wagon
 
 BLUEPRINT = """\
@@ -83,6 +87,9 @@ def test_operations_run_in_the_plugins_env_with_real_cloudify_common(uploaded):
     assert b["greeting"] == "hi from nobody-1-4"          # plugin_1_4.yaml chosen for cloudify_dsl_1_4
     assert a["resource"] == a["resource_bytes"] == "data-content"
     assert a["secret"] == "tok123" and a["deployment"] == "ok" and a["missing"] == 404
+    # no cfy serve runs: the worker answers get_rest_client() in-process
+    assert a["rest_client"] == "__main__.RestClient"  # the operation host's proxy to the worker
+    assert a["listed"] == sorted(i["id"] for i in instances.values())
     assert a["configured_after"] == 2                     # ctx.operation.retry twice, then done
     assert a["theirs"] == 2 and a["mine"] == 1 and a["merged"] is True   # update(on_conflict) merged
     assert a["linked_to"] == instances["b"]["id"] and a["target_who"] == "nobody-1-4"
@@ -152,3 +159,62 @@ def test_uploaded_plugin_is_served_by_the_rest_api(uploaded):
         conn.close()
     finally:
         running.stop()
+
+
+def test_get_rest_client_talks_http_to_a_running_cfy_serve(uploaded):
+    """With `cfy serve` running on the state dir, cloudify-common's own get_rest_client()
+    in the plugin's environment returns the real CloudifyClient pointed at it; the calls
+    show in the server's request log. When it stops, its record goes."""
+    root, home = uploaded
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "cfy_local", "serve", "--port", str(port), "-v",
+                             "--password", "pw-serve-test"],
+                            env=dict(os.environ, CFY_LOCAL_HOME=str(home)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    state = Home.open(str(home))
+    try:
+        record = wait_for(lambda: proc.poll() is None and serve_record.live_server(state), timeout=30,
+                          message="the cfy serve record")
+        assert record["port"] == port and record["pid"] == proc.pid and record["schema_version"] == 1
+        assert oct(os.stat(serve_record.record_path(state)).st_mode & 0o777) == "0o600"
+        _deploy(root, home, "served")
+        done = _cfy(home, "executions", "start", "install", "-d", "served", "--task-retry-interval", "0")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, log = proc.communicate(timeout=30)
+    instances = {i["node_id"]: i for i in api.list_node_instances(state, "served")}
+    a = instances["a"]["runtime_properties"]
+    assert a["rest_client"] == "cloudify.cluster.CloudifyClusterClient"
+    assert a["secret"] == "tok123" and a["deployment"] == "served" and a["missing"] == 404
+    assert a["listed"] == sorted(i["id"] for i in instances.values())
+    assert a["theirs"] == 2 and a["merged"] is True  # node_instances get/update over HTTP, then the conflict
+    assert "GET /api/v3.1/secrets/token " in log
+    assert "GET /api/v3.1/secrets/missing-secret " in log
+    assert "GET /api/v3.1/deployments/served" in log
+    assert "GET /api/v3.1/node-instances?" in log
+    assert "PATCH /api/v3.1/node-instances/" in log
+    assert proc.returncode == 0
+    assert not os.path.exists(serve_record.record_path(state))
+    assert serve_record.live_server(state) is None
+
+
+def test_a_stale_server_record_is_ignored(tmp_path):
+    state = Home.open(str(tmp_path / "home"))
+    assert serve_record.live_server(state) is None
+    serve_record.write(state, host="0.0.0.0", port=4321, token="t")
+    live = serve_record.live_server(state)
+    assert live["connect_host"] == "127.0.0.1" and live["pid"] == os.getpid()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    with open(serve_record.record_path(state)) as fh:
+        record = json.load(fh)
+    for stale in (dict(record, pid=dead_pid), dict(record, create_time=record["create_time"] - 3600),
+                  dict(record, schema_version=99)):
+        with open(serve_record.record_path(state), "w") as fh:
+            json.dump(stale, fh)
+        assert serve_record.live_server(state) is None, stale
+    serve_record.remove(state)  # it names this process, so this process may remove it
+    assert not os.path.exists(serve_record.record_path(state))

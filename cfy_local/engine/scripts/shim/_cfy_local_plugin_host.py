@@ -218,6 +218,9 @@ def _prepare_real():
     # Log records and plugin events of the local endpoint go to the worker, not to stdout.
     logs.stdout_log_out = _forward_log
     logs.stdout_event_out = _forward_event
+    if os.environ.get("REST_HOST"):
+        # A cfy serve of the state dir runs: cloudify-common's own client talks to it.
+        return
     # No REST service runs for this host: the client's calls are answered by the worker.
     manager.get_rest_client = get_rest_client
     utils.get_rest_client = get_rest_client

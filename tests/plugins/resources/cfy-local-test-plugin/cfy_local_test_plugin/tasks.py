@@ -29,6 +29,8 @@ def create(greeting='hello', **kwargs):
     client = get_rest_client()
     props['secret'] = client.secrets.get('token').value
     props['deployment'] = client.deployments.get(ctx.deployment.id).id
+    props['rest_client'] = type(client).__module__ + '.' + type(client).__name__
+    props['listed'] = sorted(i.id for i in client.node_instances.list(deployment_id=ctx.deployment.id))
     try:
         client.secrets.get('missing-secret')
     except CloudifyClientError as exc:
