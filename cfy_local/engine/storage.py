@@ -198,6 +198,12 @@ class DeploymentStorage:
                     self._remember(instance_id, entry)
                 self._files[instance_id] = ((st.st_ino, st.st_mtime_ns, st.st_size), record, now)
 
+    def instance_files_changed(self) -> None:
+        """Instance files were rewritten outside this storage (a deployment modification):
+        plain reads trust the files read last for up to READ_MAX_AGE, so what was cached
+        of them is dropped and the next read looks at the files again."""
+        self._files.clear()
+
     def _remember(self, instance_id: str, entry: dict) -> bool:
         """Keep ``entry`` if it is newer than what is known; True if it was. Atomic: a
         reader remembering an older entry from a file never replaces a newer write."""

@@ -257,15 +257,6 @@ def _children_of(instances) -> dict[str, list[WorkflowNodeInstance]]:
     return children
 
 
-def instance_files_changed(storage) -> None:
-    """Instance files were rewritten outside the run's storage (a deployment modification):
-    its plain reads may trust the files it read last for a short while, so what it cached
-    of them is dropped and the next read looks at the files again."""
-    files = getattr(storage, "_files", None)
-    if isinstance(files, dict):
-        files.clear()
-
-
 class ModificationNodes:
     """``modification.added`` / ``.removed``: the changed instances (``modification`` is
     ``added`` / ``removed``) and the instances related to them, as workflow views over
@@ -342,7 +333,7 @@ class Modification:
         run = self._ctx._run
         run.storage.flush_states()
         self._record = modifications.finish_modification(run.home, self.id)
-        instance_files_changed(run.storage)
+        run.storage.instance_files_changed()
         self._ctx._reload_deployment()
 
     def rollback(self) -> None:
@@ -350,7 +341,7 @@ class Modification:
         run = self._ctx._run
         run.storage.flush_states()
         self._record = modifications.rollback_modification(run.home, self.id)
-        instance_files_changed(run.storage)
+        run.storage.instance_files_changed()
         self._ctx._reload_deployment()
 
 
@@ -403,7 +394,7 @@ class WorkflowDeploymentContext(DeploymentContext):
         record = modifications.start_modification(run.home, self.id, nodes, context={
             "blueprint_id": ctx.blueprint.id, "deployment_id": self.id,
             "execution_id": ctx.execution_id, "workflow_id": ctx.workflow_id})
-        instance_files_changed(run.storage)
+        run.storage.instance_files_changed()
         ctx._reload_deployment()
         ctx.refresh_node_instances()
         return Modification(ctx, record)

@@ -26,7 +26,6 @@ from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, 
 from cfy_local.executions import api as executions_api
 from cfy_local.executions import event_stream as execution_events
 from cfy_local.engine import managers, rest_api
-from cfy_local.engine.workflow_ctx import instance_files_changed
 from cfy_local.engine.rest_api import (EXCEPTION_CLASSES, CloudifyClientError, DeploymentEnvironmentCreationInProgressError,
                                        DeploymentEnvironmentCreationPendingError, ExistingRunningExecutionError,
                                        IllegalExecutionParametersError, ListResponse, MaintenanceModeActiveError,
@@ -306,7 +305,7 @@ class _DeploymentModifications:
     def _changed(self, record: dict) -> dict:
         run = rest_api.current_run()
         if run is not None and run.storage is not None and run.deployment_id == record.get("deployment_id"):
-            instance_files_changed(run.storage)
+            run.storage.instance_files_changed()
         return record
 
     def list(self, deployment_id=None, _include=None, **filters):
