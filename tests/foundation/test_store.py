@@ -69,6 +69,39 @@ def test_events_read_incrementally_and_skip_partial_line(tmp_path):
     assert [e["n"] for e in got] == [3]
 
 
+def _line_by_line(data: bytes) -> list:
+    """What a reader of the log must return: each whole line decoded on its own."""
+    out = []
+    for raw in data[: data.rfind(b"\n") + 1].splitlines():
+        if raw.strip():
+            event = event_log._parse_line(raw)
+            if event is not None:
+                out.append(event)
+    return out
+
+
+@pytest.mark.parametrize("data", [
+    b'{"n":1}\n{"n":2}\n',
+    b'{"n":"caf\xc3\xa9 \\u2603"}\n\n   \n{"n":2}\n',  # non-ASCII, blank and space-only lines
+    b' {"n":1} \n\t{"n":2}\n',  # spaces around an event
+    b'{"n":1\n}\n{"n":2}\n',  # an event cut over two lines is not glued back together
+    b'{"a":[{"b":1}\n{"c":2}]}\n',
+    b'{"type":"cloudify_ev{"n":3}\n{"n":4}\n',  # a torn event glued to a whole one
+    b'{"n":1}{"n":2}\n[1,2]\n7\nnull\n"text"\n',  # two on a line, values that are not events
+    b'\xef\xbb\xbf{"n":1}\n{"n":2}\n',  # a byte-order mark
+    b'{"n":"\xff\xfe"}\n{"n":2}\n',  # bytes that are not UTF-8
+    b'{"n":1}\r\n{"n":2}\r{"n":3}\n',  # carriage returns
+    b'{"n":1}\n{"n":2',  # a writer mid-line
+])
+def test_events_read_in_blocks_equal_reading_them_line_by_line(tmp_path, data):
+    path = str(tmp_path / "events.ndjson")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    got, offset = event_log.read_from(path, 0)
+    assert got == _line_by_line(data)
+    assert offset == data.rfind(b"\n") + 1
+
+
 def _hold_then_report(root, ready, release):
     with locks.lock(root, "state"):
         ready.set()
