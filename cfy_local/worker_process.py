@@ -6,14 +6,29 @@ operations and workflows this worker runs — then runs the worker (``executions
 """
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import TYPE_CHECKING
 
+from cfy_local.engine import rest_api
 from cfy_local.executions import worker
-from cfy_local.plugins import rest_client
+
+if TYPE_CHECKING:
+    # The edge the lazy factory below makes, declared where the import checks see it.
+    from cfy_local.plugins import rest_client  # noqa: F401
+
+# The client is built on most of the core services (deployments, executions, the DSL
+# plan), which a run that never calls get_rest_client() does not need: they load on the
+# first call, not before the run's first task.
+REST_CLIENT_MODULE = "cfy_local.plugins.rest_client"
+
+
+def _rest_client(home):
+    return importlib.import_module(REST_CLIENT_MODULE).LocalRestClient(home)
 
 
 def main(argv: list[str]) -> int:
-    rest_client.install()
+    rest_api.install_client_factory(_rest_client)
     return worker.main(argv)
 
 
