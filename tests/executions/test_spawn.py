@@ -32,3 +32,69 @@ def test_workers_run_in_their_own_session_and_are_reaped_by_the_next_spawn(tmp_p
     wait_for(lambda: _state(third) == "Z", timeout=30, message="the third worker to exit")
     os.waitpid(third, 0)
     spawn._unreaped.discard(third)
+
+
+def _holding(markers) -> bool:
+    return any(markers.glob("holding-*"))
+
+
+def test_a_cli_start_runs_its_worker_in_a_standby_detached_as_a_spawned_worker(home, tmp_path):
+    """`executions start` forks its worker as a standby before admission: it must be the
+    worker the record names (its start time is the one reconcile checks), lead its own
+    session, read /dev/null, write the run's log, and keep none of the command's
+    descriptors — the command's piped output reaches its end while the run goes on."""
+    import psutil
+
+    from cfy_local.executions import records
+    from cfy_local.executions.reconcile import worker_alive
+    from exec_helpers import deploy
+    from process_support import cfy_popen
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    deploy(home, markers, "dep")
+    (markers / "hold").touch()
+    proc = cfy_popen(home, "executions", "start", "install", "-d", "dep", "--no-wait")
+    try:
+        out, err = proc.communicate(timeout=60)  # EOF although the worker still runs
+        assert proc.returncode == 0, err
+        run_id = out.strip().splitlines()[-1]
+        wait_for(lambda: _holding(markers), timeout=60, message="the operation to be held")
+        store = Home(str(home))
+        record = records.load(store, run_id)
+        pid = record["worker_pid"]
+        assert record["status"] == "started"
+        assert worker_alive(pid, record["worker_create_time"]) is True
+        assert abs(psutil.Process(pid).create_time() - record["worker_create_time"]) < 0.05
+        assert os.getsid(pid) == pid and os.getpgid(pid) == pid
+        assert os.readlink(f"/proc/{pid}/fd/0") == os.devnull
+        log = os.path.realpath(os.path.join(store.run_dir(run_id), "worker.log"))
+        assert os.readlink(f"/proc/{pid}/fd/1") == os.readlink(f"/proc/{pid}/fd/2") == log
+        # A fork of the command, not a new interpreter running the worker's entry.
+        assert "cfy_local.worker_process" not in " ".join(psutil.Process(pid).cmdline())
+    finally:
+        (markers / "release").touch()
+    wait_for(lambda: records.load(Home(str(home)), run_id)["status"] == "terminated", timeout=60,
+             message="the run to end")
+
+
+def test_a_refused_start_leaves_no_standby_and_nothing_on_disk(home):
+    import psutil
+
+    from process_support import cfy_popen
+
+    Home.open(str(home))
+    proc = cfy_popen(home, "executions", "start", "install", "-d", "no-such-deployment")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "no-such-deployment" in err
+
+    def standbys():
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            if "no-such-deployment" in (p.info["cmdline"] or []):
+                found.append(p.pid)
+        return found
+
+    wait_for(lambda: not standbys(), timeout=30, message="the discarded standby to exit")
+    for folder in (os.path.join(str(home), "runs"), Home(str(home)).executions_dir):
+        assert not os.path.isdir(folder) or os.listdir(folder) == []
