@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Callable
 
 from cfy_local.store.atomic import check_folders, ensure_dir
@@ -106,8 +107,13 @@ def fork_standby(prepare: Callable[[], None], run: Callable[[list[str]], int]) -
     """
     global _standby
     discard_standby()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    if threading.active_count() > 1:
+        return None  # a fork would copy locks that other threads hold
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # what is buffered is printed once, by this process
+        except (AttributeError, ValueError, OSError):
+            pass
     read_fd, go_fd = os.pipe2(os.O_CLOEXEC)
     try:
         pid = os.fork()
@@ -179,6 +185,7 @@ def _be_standby(read_fd: int, prepare: Callable[[], None], run: Callable[[list[s
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
+        _standard_streams()
         code = run([root, execution_id]) or 0
     except BaseException:  # noqa: BLE001 - a standby never returns into the command's code
         try:
@@ -190,6 +197,20 @@ def _be_standby(read_fd: int, prepare: Callable[[], None], run: Callable[[list[s
             pass
     finally:
         os._exit(code)
+
+
+def _standard_streams() -> None:
+    """sys.stdin/stdout/stderr on descriptors 0, 1 and 2, as a new interpreter has them:
+    a command run in-process (a test's runner) may have replaced them with its own."""
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        stream = getattr(sys, name)
+        try:
+            if stream is not None and stream.fileno() == fd:
+                continue
+        except (AttributeError, ValueError, OSError):
+            pass
+        setattr(sys, name, open(fd, mode, buffering=1 if fd == 2 else -1, closefd=False,
+                                errors="backslashreplace" if fd == 2 else None))
 
 
 def reap_finished() -> None:
