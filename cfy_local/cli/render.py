@@ -240,6 +240,11 @@ class StatusLine:
         self.shown = True
 
 
+# True once this process has followed a run's stream to its end (cli.main then leaves
+# without the interpreter's teardown).
+followed = False
+
+
 def _follow(stream: Stream, as_json: bool) -> Result:
     """Print the stream's events as they come. A run's events arrive in batches (``None``
     ends one): lines are written to the buffered stdout and flushed once per batch, and the
@@ -287,6 +292,8 @@ def _follow(stream: Stream, as_json: bool) -> Result:
         if status_line:
             status_line.clear()
         sys.stdout.flush()
+    global followed
+    followed = True
     return stream.finish(outcome)
 
 
