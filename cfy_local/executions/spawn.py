@@ -18,6 +18,7 @@ and exits without touching anything.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import threading
@@ -154,16 +155,21 @@ def _be_standby(read_fd: int, prepare: Callable[[], None], run: Callable[[list[s
         # /dev/null, and none of the command's descriptors (its stdout may be a pipe that
         # someone reads to the end) — only the worker log, once there is a run.
         os.setsid()
+        if read_fd < 3:  # the command started with a standard descriptor closed
+            read_fd = fcntl.fcntl(read_fd, fcntl.F_DUPFD_CLOEXEC, 3)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
-            fd = int(name)
-            if fd > 2 and fd != read_fd:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        if os.path.isdir("/proc/self/fd"):
+            for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+                if fd > 2 and fd != read_fd:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        else:
+            os.closerange(3, read_fd)
+            os.closerange(read_fd + 1, os.sysconf("SC_OPEN_MAX"))
         try:
             prepare()
         except Exception:  # the worker's entry will meet (and log) the same failure
