@@ -115,10 +115,14 @@ def _run_worker(argv: list[str]) -> int:
     return importlib.import_module(WORKER_MODULES[0]).main(argv)
 
 
-def start_execution(home, workflow_id, deployment_id, params, **options) -> dict:
-    """``api.start`` with the CLI's wording of a busy deployment. The worker is forked as a
-    standby before admission, so its start-up overlaps the admission's work."""
-    spawn.fork_standby(_load_worker, _run_worker)
+def start_execution(home, workflow_id, deployment_id, params, *, standby: bool = True, **options) -> dict:
+    """``api.start`` with the CLI's wording of a busy deployment. With ``standby`` (a start
+    that waits for its run) the worker is forked as a standby before admission, so its
+    start-up overlaps the admission's work. Not for ``--no-wait``: a fork holds the
+    command's output pipe until it first runs, and a caller reading that pipe to its end
+    would wait for it on a loaded machine."""
+    if standby:
+        spawn.fork_standby(_load_worker, _run_worker)
     try:
         return api.start(home, workflow_id, deployment_id, params, env=dict(os.environ), **options)
     except DeploymentBusyError as exc:
@@ -168,7 +172,7 @@ def start(workflow_id, deployment_id, parameters, allow_custom_parameters, force
         return _schedule(home, workflow_id, deployment_id, params, schedule_time,
                          allow_custom_parameters=allow_custom_parameters, force=force, dry_run=dry_run,
                          wait_after_fail=wait_after_fail)
-    record = start_execution(home, workflow_id, deployment_id, params,
+    record = start_execution(home, workflow_id, deployment_id, params, standby=not no_wait,
                              allow_custom_parameters=allow_custom_parameters, force=force, queue=queue,
                              dry_run=dry_run, wait_after_fail=wait_after_fail, task_retries=task_retries,
                              task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size)

@@ -7,8 +7,9 @@ process. The worker gets a new session (it leads its own process group, which ``
 ``runs/<id>/worker.log``, and the environment it is given. It changes into its run folder
 itself (posix_spawn has no portable ``cwd``).
 
-A command that is about to start one run (``cfy executions start``) can instead fork a
-*standby* first (:func:`fork_standby`): a copy of itself, already detached the same way,
+A command that is about to start one run and wait for it (``cfy executions start``,
+``cfy install``) can instead fork a *standby* first (:func:`fork_standby`): a copy of
+itself, already detached the same way,
 that loads the worker's modules while the command decides admission, then waits. The next
 :func:`spawn` of this process hands it the execution to run instead of starting a new
 interpreter, which saves the interpreter's start and most of the worker's imports on the
