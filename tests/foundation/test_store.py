@@ -182,3 +182,29 @@ def test_records_are_private_even_under_a_umask_that_takes_owner_bits(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(target)], check=True)
     assert oct(target.stat().st_mode & 0o777) == "0o600"
     assert target.read_bytes() == b"{}"
+
+
+def test_a_folder_watch_wakes_on_appends_and_replaces_and_never_follows_a_symlink(tmp_path):
+    from cfy_local.store import watch as folder_watch
+
+    runs, records_dir = tmp_path / "run", tmp_path / "records"
+    runs.mkdir()
+    records_dir.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "planted")
+    w = folder_watch.open_watch()
+    if w is None:
+        pytest.skip("no inotify here: followers poll")
+    with w:
+        assert w.add(str(runs)) and w.add(str(records_dir))
+        assert not w.add(str(tmp_path / "missing"))
+        assert not w.add(str(tmp_path / "planted"))
+        assert w.wait(0.05) is False  # nothing changed
+        event_log.append_events(str(runs / "events.ndjson"), [{"n": 1}])
+        assert w.wait(5) is True
+        assert w.wait(0.05) is False  # every queued change was consumed by the last wait
+        atomic.atomic_write_json(str(records_dir / "r.json"), {"status": "terminated"})
+        assert w.wait(5) is True
+        with open(tmp_path / "elsewhere" / "x", "w") as fh:
+            fh.write("not watched")
+        assert w.wait(0.05) is False
