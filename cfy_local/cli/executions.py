@@ -2,8 +2,10 @@
 returns a Result that ``cli.render`` prints."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,9 +15,14 @@ from cfy_local.cli.common import get_home, json_option, parse_values, verbosity,
 from cfy_local.cli.result import Details, Message, Result, Table, Text, message
 from cfy_local.cli.waiting import wait_result
 from cfy_local.errors import ConflictError, ExitCode, NotFoundError
-from cfy_local.executions import api, statuses, records
+from cfy_local.executions import api, spawn, statuses, records
 from cfy_local.executions import event_stream as execution_events
 from cfy_local.executions.admission import DeploymentBusyError
+
+if TYPE_CHECKING:
+    # What the standby worker below loads by name, declared where the import checks see it.
+    from cfy_local import worker_process  # noqa: F401
+    from cfy_local.engine import workflow_run  # noqa: F401
 
 LIST_COLUMNS = ["id", "workflow_id", "status", "is_dry_run", "deployment_id", "created_at", "started_at",
                 "scheduled_for"]
@@ -94,12 +101,34 @@ def started_result(home, record: dict, *, no_wait: bool, timeout: int, include_l
     return wait_result(home, record, keep=event_filter(include_logs), verbose=verbosity(), timeout=timeout, before=before)
 
 
-def start_execution(home, workflow_id, deployment_id, params, **options) -> dict:
-    """``api.start`` with the CLI's wording of a busy deployment."""
+# The worker's entry and the engine it loads once a run may start: a standby worker loads
+# them while this command decides admission (executions.spawn.fork_standby).
+WORKER_MODULES = ("cfy_local.worker_process", "cfy_local.engine.workflow_run")
+
+
+def _load_worker() -> None:
+    for name in WORKER_MODULES:
+        importlib.import_module(name)
+
+
+def _run_worker(argv: list[str]) -> int:
+    return importlib.import_module(WORKER_MODULES[0]).main(argv)
+
+
+def start_execution(home, workflow_id, deployment_id, params, *, standby: bool = True, **options) -> dict:
+    """``api.start`` with the CLI's wording of a busy deployment. With ``standby`` (a start
+    that waits for its run) the worker is forked as a standby before admission, so its
+    start-up overlaps the admission's work. Not for ``--no-wait``: a fork holds the
+    command's output pipe until it first runs, and a caller reading that pipe to its end
+    would wait for it on a loaded machine."""
+    if standby:
+        spawn.fork_standby(_load_worker, _run_worker)
     try:
         return api.start(home, workflow_id, deployment_id, params, env=dict(os.environ), **options)
     except DeploymentBusyError as exc:
         raise ConflictError(f"{exc.first_sentence} {BUSY_ADVICE}") from None
+    finally:
+        spawn.discard_standby()
 
 
 @executions.command("start")
@@ -143,7 +172,7 @@ def start(workflow_id, deployment_id, parameters, allow_custom_parameters, force
         return _schedule(home, workflow_id, deployment_id, params, schedule_time,
                          allow_custom_parameters=allow_custom_parameters, force=force, dry_run=dry_run,
                          wait_after_fail=wait_after_fail)
-    record = start_execution(home, workflow_id, deployment_id, params,
+    record = start_execution(home, workflow_id, deployment_id, params, standby=not no_wait,
                              allow_custom_parameters=allow_custom_parameters, force=force, queue=queue,
                              dry_run=dry_run, wait_after_fail=wait_after_fail, task_retries=task_retries,
                              task_retry_interval=task_retry_interval, task_thread_pool_size=task_thread_pool_size)

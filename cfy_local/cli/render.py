@@ -240,30 +240,50 @@ class StatusLine:
         self.shown = True
 
 
+# True once this process has followed a run's stream to its end (cli.main then leaves
+# without the interpreter's teardown).
+followed = False
+
+
 def _follow(stream: Stream, as_json: bool) -> Result:
+    """Print the stream's events as they come. A run's events arrive in batches (``None``
+    ends one): lines are written to the buffered stdout and flushed once per batch, and the
+    status line is redrawn once per batch — a large run has tens of thousands of events,
+    and a write or a flush per event would cost the waiting command more than the worker
+    spends producing them."""
     status_line = StatusLine() if (stream.status is not None and not as_json) else None
+    drawing = status_line is not None and status_line.enabled
     last_draw = 0.0
-    text = None
+    status_text = None
     outcome = "ended"
+    write = sys.stdout.write
+    fmt = stream.format
+    encode = _NDJSON.encode
+    pending = False
     try:
         for item in stream.events:
             if item is not None:
-                if status_line:
-                    status_line.clear()
                 if as_json:
-                    print_ndjson(item)
-                else:
-                    text = stream.format(item)
-                    if text is not None:
-                        echo(text)
-                        sys.stdout.flush()
-            if status_line and status_line.enabled:
+                    write(encode(item) + "\n")
+                    pending = True
+                    continue
+                text = fmt(item)
+                if text is not None:
+                    if status_line:
+                        status_line.clear()
+                    write(text + "\n")
+                    pending = True
+                continue
+            if pending:
+                sys.stdout.flush()
+                pending = False
+            if drawing:
                 # Recomputed twice a second at most (it reads the run's progress file, not free
-                # for a large run), redrawn after every event line (which cleared it).
-                if text is None or time.monotonic() - last_draw >= STATUS_EVERY:
-                    text = stream.status()
+                # for a large run), redrawn after every batch of event lines (which cleared it).
+                if status_text is None or time.monotonic() - last_draw >= STATUS_EVERY:
+                    status_text = stream.status()
                     last_draw = time.monotonic()
-                status_line.draw(text)
+                status_line.draw(status_text)
     except TimeoutError:
         outcome = "timeout"
     except KeyboardInterrupt:
@@ -271,7 +291,9 @@ def _follow(stream: Stream, as_json: bool) -> Result:
     finally:
         if status_line:
             status_line.clear()
-            sys.stdout.flush()
+        sys.stdout.flush()
+    global followed
+    followed = True
     return stream.finish(outcome)
 
 
@@ -303,8 +325,12 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+# One encoder for NDJSON lines (json.dumps with options builds a new one per call).
+_NDJSON = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
 def print_ndjson(record: Any) -> None:
-    sys.stdout.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+    sys.stdout.write(_NDJSON.encode(record) + "\n")
     sys.stdout.flush()
 
 

@@ -88,9 +88,11 @@ class EventPrinter:
         return total == -1 or (isinstance(total, int) and current < total)
 
     def __call__(self, event: dict) -> str | None:
+        return self.line(event) if self.keep(event) else None
+
+    def line(self, event: dict) -> str:
+        """The line of an event already kept by the filter."""
         kind = event.get("event_type")
-        if not self.keep(event):
-            return None
         if not self.verbose and kind == "workflow_failed":
             # The run's error may hold a script's whole output: its first line says it; the
             # final message and `cfy events list` give the rest.
@@ -225,4 +227,4 @@ def wait_result(home, record: dict, *, keep, verbose: int, timeout: int | None =
                     result.exit_code = more.exit_code
         return result
 
-    return Result(before=list(before or []), stream=Stream(stream(), finish, format=printer, status=status))
+    return Result(before=list(before or []), stream=Stream(stream(), finish, format=printer.line, status=status))

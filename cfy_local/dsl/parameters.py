@@ -106,11 +106,6 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
             merged[name] = copy.deepcopy(schema["default"])
     if data is not None and any(values.contains_function(v) for v in merged.values()):
         merged = {k: evaluate_runtime(v, data) if isinstance(v, (dict, list)) else v for k, v in merged.items()}
-    if data is not None and nodes is None and any(
-            (s.get("item_type") if s.get("type") == "list" else s.get("type")) in values.OBJECT_TYPES
-            for s in declared.values()):
-        nodes = list(data.node_map().values())
-        instance_ids = set(data.instance_ids())
     type_errors = []
     for name, schema in declared.items():
         if name not in merged or merged[name] is None:
@@ -132,6 +127,12 @@ def merge_workflow_parameters(deployment: dict, workflow_id: str, parameters: di
         checked_type = item_type if type_name == "list" else type_name
         items = merged[name] if type_name == "list" and isinstance(merged[name], list) else [merged[name]]
         for item in items:
+            if data is not None and nodes is None and checked_type in values.OBJECT_TYPES:
+                # The deployment's nodes and instances are read for a value to check, not for
+                # a declared parameter left empty (install's `node_instance_ids: []`): a
+                # large deployment's start would read every instance for nothing.
+                nodes = list(data.node_map().values())
+                instance_ids = set(data.instance_ids())
             if checked_type == "node_instance" and instance_ids is not None and item not in instance_ids:
                 failures.append(f"Node instance {item} does not exist in deployment {deployment.get('id')}")
             elif checked_type in values.OBJECT_TYPES:

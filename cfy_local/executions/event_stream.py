@@ -14,6 +14,7 @@ from cfy_local import clock
 from cfy_local.executions import statuses
 from cfy_local.store.event_log import append_events, read_from
 from cfy_local.store.paths import Home
+from cfy_local.store.watch import open_watch
 from cfy_local.timefmt import iso, parse_iso
 
 
@@ -149,26 +150,52 @@ FINAL_EVENT_TYPES = frozenset({"workflow_succeeded", "workflow_failed", "workflo
 
 
 def follow(home: Home, execution_id: str, load_record: Callable[[], dict[str, Any]], *,
-           deadline: float | None = None, poll_interval: float = 0.1) -> Iterator[dict[str, Any] | None]:
+           deadline: float | None = None, poll_interval: float = 0.1,
+           idle_interval: float = 0.25) -> Iterator[dict[str, Any] | None]:
     """Yield the execution's events from the start as they are appended, until it has ended
-    and everything written before the end was read. Yields ``None`` on each idle poll so a
-    caller can check a deadline or a signal; raises ``TimeoutError`` past ``deadline``
-    (a ``clock.monotonic()`` value).
+    and everything written before the end was read. Yields ``None`` after each read that
+    did not see the end (a batch of events is complete: a caller flushes its output, checks
+    a deadline or a signal); raises ``TimeoutError`` past ``deadline`` (a
+    ``clock.monotonic()`` value).
+
+    Between reads it sleeps until the worker appends events or a record is replaced (a
+    folder watch), at most ``idle_interval`` seconds so the caller still gets its idle
+    ticks; where folders cannot be watched it polls every ``poll_interval`` seconds.
 
     No event is lost: the record is read *before* the final drain, and the worker writes
     its last event before it records the end status, so once an end status is seen one more
     read returns everything.
     """
     path = home.events_file(execution_id)
+    run_dir = home.run_dir(execution_id)
     offset = 0
-    while True:
-        record = load_record()
-        ended = statuses.is_end(record["status"])
-        events, offset = read_from(path, offset)
-        yield from events
-        if ended:
-            return
-        if deadline is not None and clock.monotonic() > deadline:
-            raise TimeoutError(execution_id)
-        yield None
-        time.sleep(poll_interval)
+    watch = open_watch()
+    # The run folder exists once a worker was spawned; a queued run gets it later (its
+    # record changes first, which the executions folder's watch sees).
+    watching_run = False
+    if watch is not None and not watch.add(home.executions_dir):
+        watch.close()
+        watch = None
+    try:
+        while True:
+            if watch is not None and not watching_run:
+                watching_run = watch.add(run_dir)
+            record = load_record()
+            ended = statuses.is_end(record["status"])
+            events, offset = read_from(path, offset)
+            yield from events
+            if ended:
+                return
+            if deadline is not None and clock.monotonic() > deadline:
+                raise TimeoutError(execution_id)
+            yield None
+            wait = idle_interval if watching_run else poll_interval
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - clock.monotonic()))
+            if watch is not None:
+                watch.wait(wait)
+            else:
+                time.sleep(wait)
+    finally:
+        if watch is not None:
+            watch.close()

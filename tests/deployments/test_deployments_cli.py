@@ -268,3 +268,28 @@ def test_parameters_are_checked_against_the_deployment(cfy, home, deployed):
         merge_workflow_parameters(deployment, "install", {"node_ids": ["ghost"]}, False, data=data)
     with pytest.raises(ValidationError, match='Parameter "node_instance_ids" does not meet its constraints'):
         merge_workflow_parameters(deployment, "install", {"node_instance_ids": ["web_zzzzzz"]}, False, data=data)
+
+
+def test_parameters_left_empty_do_not_read_the_deployments_instances(home, deployed):
+    """A start of install (whose node_instance_ids default to []) must not read every
+    instance of a large deployment; a value given is still checked against them."""
+    from cfy_local.deployments import api
+    from cfy_local.dsl.parameters import merge_workflow_parameters
+    from cfy_local.store.paths import Home
+
+    store = Home.open(str(home))
+    deployment = api.load_deployment(store, deployed)
+    data = api.runtime_data(store, deployed)
+    reads = []
+
+    class Counted(type(data)):
+        def instance_ids(self):
+            reads.append(1)
+            return super().instance_ids()
+
+    counted = Counted(store, deployment)
+    assert merge_workflow_parameters(deployment, "install", {}, False, data=counted)["node_instance_ids"] == []
+    assert reads == []
+    [web] = [i["id"] for i in api.list_node_instances(store, deployed) if i["node_id"] == "web"]
+    merged = merge_workflow_parameters(deployment, "install", {"node_instance_ids": [web]}, False, data=counted)
+    assert merged["node_instance_ids"] == [web] and reads == [1]

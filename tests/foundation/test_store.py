@@ -69,6 +69,39 @@ def test_events_read_incrementally_and_skip_partial_line(tmp_path):
     assert [e["n"] for e in got] == [3]
 
 
+def _line_by_line(data: bytes) -> list:
+    """What a reader of the log must return: each whole line decoded on its own."""
+    out = []
+    for raw in data[: data.rfind(b"\n") + 1].splitlines():
+        if raw.strip():
+            event = event_log._parse_line(raw)
+            if event is not None:
+                out.append(event)
+    return out
+
+
+@pytest.mark.parametrize("data", [
+    b'{"n":1}\n{"n":2}\n',
+    b'{"n":"caf\xc3\xa9 \\u2603"}\n\n   \n{"n":2}\n',  # non-ASCII, blank and space-only lines
+    b' {"n":1} \n\t{"n":2}\n',  # spaces around an event
+    b'{"n":1\n}\n{"n":2}\n',  # an event cut over two lines is not glued back together
+    b'{"a":[{"b":1}\n{"c":2}]}\n',
+    b'{"type":"cloudify_ev{"n":3}\n{"n":4}\n',  # a torn event glued to a whole one
+    b'{"n":1}{"n":2}\n[1,2]\n7\nnull\n"text"\n',  # two on a line, values that are not events
+    b'\xef\xbb\xbf{"n":1}\n{"n":2}\n',  # a byte-order mark
+    b'{"n":"\xff\xfe"}\n{"n":2}\n',  # bytes that are not UTF-8
+    b'{"n":1}\r\n{"n":2}\r{"n":3}\n',  # carriage returns
+    b'{"n":1}\n{"n":2',  # a writer mid-line
+])
+def test_events_read_in_blocks_equal_reading_them_line_by_line(tmp_path, data):
+    path = str(tmp_path / "events.ndjson")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    got, offset = event_log.read_from(path, 0)
+    assert got == _line_by_line(data)
+    assert offset == data.rfind(b"\n") + 1
+
+
 def _hold_then_report(root, ready, release):
     with locks.lock(root, "state"):
         ready.set()
@@ -149,3 +182,29 @@ def test_records_are_private_even_under_a_umask_that_takes_owner_bits(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(target)], check=True)
     assert oct(target.stat().st_mode & 0o777) == "0o600"
     assert target.read_bytes() == b"{}"
+
+
+def test_a_folder_watch_wakes_on_appends_and_replaces_and_never_follows_a_symlink(tmp_path):
+    from cfy_local.store import watch as folder_watch
+
+    runs, records_dir = tmp_path / "run", tmp_path / "records"
+    runs.mkdir()
+    records_dir.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "planted")
+    w = folder_watch.open_watch()
+    if w is None:
+        pytest.skip("no inotify here: followers poll")
+    with w:
+        assert w.add(str(runs)) and w.add(str(records_dir))
+        assert not w.add(str(tmp_path / "missing"))
+        assert not w.add(str(tmp_path / "planted"))
+        assert w.wait(0.05) is False  # nothing changed
+        event_log.append_events(str(runs / "events.ndjson"), [{"n": 1}])
+        assert w.wait(5) is True
+        assert w.wait(0.05) is False  # every queued change was consumed by the last wait
+        atomic.atomic_write_json(str(records_dir / "r.json"), {"status": "terminated"})
+        assert w.wait(5) is True
+        with open(tmp_path / "elsewhere" / "x", "w") as fh:
+            fh.write("not watched")
+        assert w.wait(0.05) is False
