@@ -25,7 +25,8 @@ from cfy_local.executions import admission, event_stream, index, statuses, recor
 from cfy_local.executions.launch import launch_locked
 from cfy_local.executions.statuses import CancelAction, Status
 from cfy_local.executions.queue import drain
-from cfy_local.executions.reconcile import CREATE_TIME_TOLERANCE, start_escalation, stop_group_and_wait, worker_alive
+from cfy_local.executions.reconcile import (CREATE_TIME_TOLERANCE, record_dead_worker, start_escalation,
+                                            stop_group_and_wait, worker_alive)
 from cfy_local.executions.reconcile import reconcile as _reconcile
 from cfy_local.maintenance_state import ensure_allows_changes
 from cfy_local.store.atomic import atomic_write_json
@@ -256,9 +257,9 @@ def cancel(home: Home, execution_id: str, *, force: bool = False, kill: bool = F
     with records.state_lock(home):
         record = records.load(home, execution_id)
         if not statuses.is_end(record["status"]):
-            # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, do it here.
-            event_stream.append(home, record, "workflow_cancelled", f"'{record['workflow_id']}' workflow execution cancelled")
-            record = records.set_status(home, execution_id, Status.CANCELLED.value, locked=True, error="")
+            # The worker records `cancelled` on SIGTERM; if SIGKILL cut it short, do it here —
+            # from its final event if it wrote one before the status (never a second one).
+            record = record_dead_worker(home, record, pid)
     drain(home)
     return records.load(home, execution_id)
 

@@ -166,7 +166,7 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
                 continue
             orphans.append(pid)
             try:
-                failed.append(_record_dead_worker(home, record, pid))
+                failed.append(record_dead_worker(home, record, pid))
             except StorageError:
                 continue  # cannot write now (a full disk): a later reconcile records it
             if record["workflow_id"] == "restore_snapshot":
@@ -182,8 +182,11 @@ def reconcile(home: Home, summaries: list[dict[str, Any]] | None = None) -> list
     return failed
 
 
-def _record_dead_worker(home: Home, record: dict[str, Any], pid: int) -> dict[str, Any]:
-    """Write the end of a run whose worker is gone (caller holds the state lock)."""
+def record_dead_worker(home: Home, record: dict[str, Any], pid: int) -> dict[str, Any]:
+    """Write the end of a run whose worker is gone (caller holds the state lock): the end
+    its last word states if it wrote one (it may have been killed between its final event
+    and its status), else a dead-worker failure — or the cancel, for a run being
+    force- or kill-cancelled."""
     try:
         # The space the worker set aside to record its end (executions.worker): it is
         # ours to use now, which lets this end be written even on a full disk.
