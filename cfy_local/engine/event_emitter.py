@@ -22,6 +22,7 @@ from cfy_local.timefmt import iso
 # ASCII-escaped like every event line before (a lone surrogate in a message cannot break
 # the UTF-8 file).
 _encode_string = json.encoder.encode_basestring_ascii
+encode_string = _encode_string  # a str as JSON (ASCII, as json.dumps writes it)
 
 
 def error_cause(exc: BaseException, tb: str | None = None) -> dict[str, Any]:

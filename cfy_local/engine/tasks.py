@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any, Callable
 
 from cfy_local import clock
-from cfy_local.engine.event_emitter import EncodedContext, encode_members, error_cause
+from cfy_local.engine.event_emitter import EncodedContext, encode_members, encode_string, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, OperationRetry, RecoverableError
 from cfy_local.engine.task_states import (FINAL_STATES, TASK_FAILED, TASK_PENDING, TASK_RESCHEDULED,
                                           TASK_STARTED, TASK_SUCCEEDED, TERMINATED_STATES, move)
@@ -112,6 +112,10 @@ class TaskAsyncResult:
             task._error_consumed = True
             raise task.error
         return task.result
+
+
+_TASK_MEMBERS = frozenset({"task_id", "task_name", "task_current_retries", "task_total_retries"})
+_encode_string = encode_string
 
 
 class WorkflowTask(abc.ABC):
@@ -239,10 +243,20 @@ class WorkflowTask(abc.ABC):
 
     def _task_context_encoded(self) -> EncodedContext:
         """``_task_context()`` encoded once per attempt: a task sends two or three events
-        with the same context."""
+        with the same context. The same text as ``encode_members(self._task_context())``,
+        built without the dict: the task's own four members follow its event context."""
         cached = self._encoded_context
         if cached is None or cached[0] != self.current_retries:
-            cached = self._encoded_context = (self.current_retries, encode_members(self._task_context()))
+            context = self.event_context
+            if (_TASK_MEMBERS.isdisjoint(context) and type(self.id) is str and type(self.name) is str
+                    and type(self.current_retries) is int and type(self.total_retries) is int):
+                text = EncodedContext(
+                    f'{encode_members(context)},"task_id":{_encode_string(self.id)},'
+                    f'"task_name":{_encode_string(self.name)},"task_current_retries":{self.current_retries},'
+                    f'"task_total_retries":{self.total_retries}')
+            else:  # a context that names task fields itself keeps their places in it
+                text = encode_members(self._task_context())
+            cached = self._encoded_context = (self.current_retries, text)
         return cached[1]
 
     def _emit_started(self) -> None:

@@ -72,11 +72,14 @@ def cloudify_outcomes(tmp_path_factory) -> dict:
     workers through a file under the session's common temp folder)."""
     python = oracle_python()
     shared = tmp_path_factory.getbasetemp().parent
-    result_file = shared / f"cloudify-engine-{_corpus_digest()}.json"
+    digest = _corpus_digest()
+    result_file = shared / f"cloudify-engine-{digest}.json"
     with open(shared / "cloudify-engine.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not result_file.exists():
-            staged = shared / "cloudify-engine-cases"
+            # Staged per corpus digest: a copy staged from an older corpus (this folder is
+            # shared by every session of the machine) must never stand in for the current one.
+            staged = shared / f"cloudify-engine-cases-{digest}"
             cases = []
             for name in CASES:
                 spec = _case(name)
