@@ -69,7 +69,9 @@ def _final_written_once(home, record: dict) -> list[str]:
         elif kind in FINAL_EVENTS:
             finals_since_start += 1
             last_final = kind
-            if finals_since_start > 1:
+            # A resumed run has one end per attempt, and an attempt cancelled before its
+            # worker started writes its end with no `workflow_started` before it.
+            if finals_since_start > 1 and not record.get("resume"):
                 problems.append(f"{record['id']}: a second {kind} without a new start")
     expected = {"terminated": "workflow_succeeded", "failed": "workflow_failed", "cancelled": "workflow_cancelled"}
     if record["status"] in expected and last_final and last_final != expected[record["status"]]:
