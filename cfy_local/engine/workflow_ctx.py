@@ -257,7 +257,29 @@ def _children_of(instances) -> dict[str, list[WorkflowNodeInstance]]:
     return children
 
 
-class ModificationNodes:
+class _NodeLookups:
+    """``nodes``/``node_instances`` and lookups by id over ``_nodes``/``_instances``: what a
+    workflow ctx and a modification's views both offer, as Cloudify's do."""
+
+    _nodes: dict[str, WorkflowNode]
+    _instances: dict[str, WorkflowNodeInstance]
+
+    @property
+    def nodes(self):
+        return iter(self._nodes.values())
+
+    @property
+    def node_instances(self):
+        return iter(self._instances.values())
+
+    def get_node(self, node_id: str) -> WorkflowNode | None:
+        return self._nodes.get(node_id)
+
+    def get_node_instance(self, instance_id: str) -> WorkflowNodeInstance | None:
+        return self._instances.get(instance_id)
+
+
+class ModificationNodes(_NodeLookups):
     """``modification.added`` / ``.removed``: the changed instances (``modification`` is
     ``added`` / ``removed``) and the instances related to them, as workflow views over
     the modification's record — relationships resolve within this set and the related
@@ -284,20 +306,6 @@ class ModificationNodes:
         # Everything a view needs besides lookups (the run, graph mode, task making) is the
         # workflow ctx's.
         return getattr(self._ctx, name)
-
-    @property
-    def nodes(self):
-        return iter(self._nodes.values())
-
-    @property
-    def node_instances(self):
-        return iter(self._instances.values())
-
-    def get_node(self, node_id: str) -> WorkflowNode | None:
-        return self._nodes.get(node_id)
-
-    def get_node_instance(self, instance_id: str) -> WorkflowNodeInstance | None:
-        return self._instances.get(instance_id)
 
     def _contained_in(self, instance_id: str) -> list[WorkflowNodeInstance]:
         if self._children is None:
@@ -405,7 +413,7 @@ class WorkflowDeploymentContext(DeploymentContext):
                 for record in modifications.list_modifications(run.home, self.id, modifications.STARTED)]
 
 
-class CloudifyWorkflowContext:
+class CloudifyWorkflowContext(_NodeLookups):
     """The ctx a workflow function receives."""
 
     local = True
@@ -459,20 +467,6 @@ class CloudifyWorkflowContext:
         self._run.storage.reload_nodes()
         self._run.node_map = self._run.storage.node_map()
         self._load()
-
-    @property
-    def nodes(self):
-        return iter(self._nodes.values())
-
-    @property
-    def node_instances(self):
-        return iter(self._instances.values())
-
-    def get_node(self, node_id: str) -> WorkflowNode | None:
-        return self._nodes.get(node_id)
-
-    def get_node_instance(self, instance_id: str) -> WorkflowNodeInstance | None:
-        return self._instances.get(instance_id)
 
     # -- flags --------------------------------------------------------------------------
     @property

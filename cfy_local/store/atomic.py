@@ -300,10 +300,7 @@ class FolderReader:
             raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
         finally:
             os.close(fd)
-        try:
-            return st, json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptRecordError(f"State file {path} is corrupt and cannot be read: {exc}") from exc
+        return st, _parse_state_file(path, b"".join(chunks))
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -329,6 +326,10 @@ def read_json(path: str) -> Any:
         if exc.errno == errno.ELOOP:
             raise CorruptRecordError(f"Refusing to follow a symlink at state file {path}") from exc
         raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+    return _parse_state_file(path, data)
+
+
+def _parse_state_file(path: str, data: bytes) -> Any:
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
