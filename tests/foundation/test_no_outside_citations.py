@@ -36,5 +36,5 @@ def test_the_pattern_finds_a_citation():
     assert CITATION.search("rules (" + OUTSIDE_DOCUMENTS[2] + ".md " + SECTION + "1.3)")
     assert CITATION.search("exit codes of SPEC " + SECTION + "4")
     assert CITATION.search("the outcome (" + SECTION + "6.7)")
-    assert CITATION.search("see " + "../" + "shared/SPEC.md")
+    assert CITATION.search("see " + "../" + "shared" + "/" + "SPEC" + ".md")
     assert not CITATION.search("see docs/cloudify-behaviour.md")
