@@ -32,8 +32,8 @@ import uuid
 from typing import Any
 
 from cfy_local import clock
-from cfy_local.deployments.instances import (add_group_instances_locked, add_instances_locked, contained_closure,
-                                             remove_instances_locked, update_counts)
+from cfy_local.deployments.instances import (CONTAINED_IN, add_group_instances_locked, add_instances_locked,
+                                             contained_closure, remove_instances_locked, update_counts)
 from cfy_local.deployments.records import (deployment_exists, list_node_instances, load_deployment, load_nodes,
                                            scan_ids, update_deployment)
 from cfy_local.errors import (ExistingStartedModificationError, ModificationAlreadyEndedError, ValidationError,
@@ -48,7 +48,6 @@ from cfy_local.timefmt import iso
 
 STARTED, FINISHED, ROLLEDBACK = "started", "finished", "rolledback"
 END_STATES = (FINISHED, ROLLEDBACK)
-CONTAINED_IN = "cloudify.relationships.contained_in"
 
 
 def _now() -> str:
@@ -104,7 +103,8 @@ def _container_id(node: dict) -> str | None:
                  if CONTAINED_IN in (r.get("type_hierarchy") or [r.get("type")])), None)
 
 
-def _as_list(value) -> list:
+def as_list(value) -> list:
+    """A hint given as one id, a list of ids, or nothing, as a list."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -233,8 +233,8 @@ def start_modification(home: Home, deployment_id: str, modified_nodes: dict,
                 added_ids += [i["id"] for i in new]
                 current = list_node_instances(home, deployment_id)
             elif delta < 0:
-                include = _as_list(spec.get("removed_ids_include_hint"))
-                exclude = _as_list(spec.get("removed_ids_exclude_hint"))
+                include = as_list(spec.get("removed_ids_include_hint"))
+                exclude = as_list(spec.get("removed_ids_exclude_hint"))
                 alive = [i for i in current if i["id"] not in removed]
                 removed |= _choose_removed(name, is_group, -delta, include, exclude, alive, node_map)
         after = list_node_instances(home, deployment_id)

@@ -8,23 +8,14 @@ finished on success, rolled back on failure.
 """
 from __future__ import annotations
 
+from cfy_local.deployments.modifications import as_list
 from cfy_local.engine import lifecycle
-
-CONTAINED_IN = "cloudify.relationships.contained_in"
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
 
 
 def scale_entity(ctx, scalable_entity_name=None, delta=1, scale_compute=False, include_instances=None,
                  exclude_instances=None, ignore_failure=False, rollback_if_failed=True):
-    include = _as_list(include_instances)
-    exclude = _as_list(exclude_instances)
+    include = as_list(include_instances)
+    exclude = as_list(exclude_instances)
     try:
         delta = int(delta)
     except (TypeError, ValueError):

@@ -13,14 +13,13 @@ import tempfile
 from typing import Any, Callable
 
 from cfy_local.deployments import modifications
+from cfy_local.deployments.instances import CONTAINED_IN
 from cfy_local.deployments.records import load_deployment
 from cfy_local.engine.context import BlueprintContext, DeploymentContext, OperationTask
 from cfy_local.engine.event_emitter import EncodedContext, encode_members, make_logger
 from cfy_local.engine.exceptions import NonRecoverableError
 from cfy_local.engine.rest_api import Resource
 from cfy_local.engine.tasks import BuiltinTask, LocalCallableTask, NOPLocalWorkflowTask, TaskDependencyGraph
-
-CONTAINED_IN = "cloudify.relationships.contained_in"
 
 
 def operation_defined(op: dict | None) -> bool:

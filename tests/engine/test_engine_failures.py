@@ -278,8 +278,10 @@ node_templates:
     assert all(i["runtime_properties"] == {} for i in env.instances().values())
 
 
-def test_thread_pool_bounds_parallel_operations(env):
-    body = """
+def _eight_creating(create: str) -> str:
+    """A node of eight instances whose ``create`` is ``create`` (YAML at the operation's
+    indentation)."""
+    return """
 node_templates:
   a:
     type: cloudify.nodes.Root
@@ -289,9 +291,11 @@ node_templates:
           default_instances: 8
     interfaces:
       cloudify.interfaces.lifecycle:
-        create: p.PKG.ops.busy
-"""
-    env.deploy(body, OPS)
+        create: """ + create + "\n"
+
+
+def test_thread_pool_bounds_parallel_operations(env):
+    env.deploy(_eight_creating("p.PKG.ops.busy"), OPS)
     outcome = env.run("install", pool=3)
     assert outcome.error is None
     peaks = [i["runtime_properties"]["peak"] for i in env.instances().values()]
@@ -302,21 +306,7 @@ node_templates:
 def test_operations_that_wait_get_the_whole_pool(env):
     # The pool starts threads as operations block, not all at once: eight operations that
     # each wait until all eight are running must still all run together.
-    body = """
-node_templates:
-  a:
-    type: cloudify.nodes.Root
-    capabilities:
-      scalable:
-        properties:
-          default_instances: 8
-    interfaces:
-      cloudify.interfaces.lifecycle:
-        create:
-          implementation: p.PKG.ops.rendezvous
-          inputs: {n: 8}
-"""
-    env.deploy(body, OPS)
+    env.deploy(_eight_creating("{implementation: p.PKG.ops.rendezvous, inputs: {n: 8}}"), OPS)
     outcome = env.run("install", pool=8)
     assert outcome.error is None, outcome.error
 

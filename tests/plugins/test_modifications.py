@@ -81,7 +81,7 @@ LIFECYCLE = """
         delete: p.PKG.ops.count
 """
 
-BODY = """
+VM_AND_APP = """
 node_templates:
   vm:
     type: cloudify.nodes.Compute
@@ -96,6 +96,9 @@ node_templates:
     relationships:
       - type: cloudify.relationships.contained_in
         target: vm
+"""
+
+BODY = VM_AND_APP + """
   client:
     type: cloudify.nodes.Root
     interfaces:
@@ -218,21 +221,7 @@ def test_only_one_started_modification_at_a_time(env):
     assert len(env.by_node("app")) == 2
 
 
-GROUP_BODY = """
-node_templates:
-  vm:
-    type: cloudify.nodes.Compute
-    properties:
-      agent_config: {install_method: none}
-    interfaces:
-""" + LIFECYCLE + """
-  app:
-    type: cloudify.nodes.Root
-    interfaces:
-""" + LIFECYCLE + """
-    relationships:
-      - type: cloudify.relationships.contained_in
-        target: vm
+GROUP_BODY = VM_AND_APP + """
 groups:
   pair:
     members: [vm]
