@@ -1,4 +1,4 @@
 """``python -m cfy_local`` = the ``cfy`` command."""
-from cfy_local.cli import main
+from cfy_local.console import main
 
 main()

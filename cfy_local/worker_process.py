@@ -32,6 +32,16 @@ def _rest_client(home):
     return importlib.import_module(REST_CLIENT_MODULE).LocalRestClient(home)
 
 
+# What a run needs beyond this module, loaded ahead by a standby worker
+# (``executions/spawn.py``) while the command that forked it decides admission.
+PRELOADED_MODULES = ("cfy_local.engine.workflow_run",)
+
+
+def preload() -> None:
+    for name in PRELOADED_MODULES:
+        importlib.import_module(name)
+
+
 def main(argv: list[str]) -> int:
     try:
         venv = workflow_env.environment_for(Home(argv[0]), argv[1]) if len(argv) == 2 else None

@@ -101,18 +101,18 @@ def started_result(home, record: dict, *, no_wait: bool, timeout: int, include_l
     return wait_result(home, record, keep=event_filter(include_logs), verbose=verbosity(), timeout=timeout, before=before)
 
 
-# The worker's entry and the engine it loads once a run may start: a standby worker loads
-# them while this command decides admission (executions.spawn.fork_standby).
-WORKER_MODULES = ("cfy_local.worker_process", "cfy_local.engine.workflow_run")
+# The worker's entry: a standby worker loads it and the engine while this command decides
+# admission (executions.spawn.fork_standby). Imported by name: this command's own start
+# (``--no-wait``, listing, ...) must not load the engine.
+WORKER_ENTRY = "cfy_local.worker_process"
 
 
 def _load_worker() -> None:
-    for name in WORKER_MODULES:
-        importlib.import_module(name)
+    importlib.import_module(WORKER_ENTRY).preload()
 
 
 def _run_worker(argv: list[str]) -> int:
-    return importlib.import_module(WORKER_MODULES[0]).main(argv)
+    return importlib.import_module(WORKER_ENTRY).main(argv)
 
 
 def start_execution(home, workflow_id, deployment_id, params, *, standby: bool = True, **options) -> dict:
@@ -120,8 +120,9 @@ def start_execution(home, workflow_id, deployment_id, params, *, standby: bool =
     that waits for its run) the worker is forked as a standby before admission, so its
     start-up overlaps the admission's work. Not for ``--no-wait``: a fork holds the
     command's output pipe until it first runs, and a caller reading that pipe to its end
-    would wait for it on a loaded machine."""
-    if standby:
+    would wait for it on a loaded machine. The console entry (``cfy_local/console.py``)
+    usually forked it already, before click was loaded."""
+    if standby and not spawn.has_standby():
         spawn.fork_standby(_load_worker, _run_worker)
     try:
         return api.start(home, workflow_id, deployment_id, params, env=dict(os.environ), **options)

@@ -33,12 +33,10 @@ import traceback
 import types
 import uuid
 
-from cfy_local.engine import builtin, ctx_stack, exceptions, lifecycle, rest_api, scripts, task_states, tasks, workflow_ctx
+from cfy_local.engine import builtin, ctx_stack, exceptions, lifecycle, rest_api, task_states, tasks, workflow_ctx
 from cfy_local.engine.event_emitter import error_cause
 from cfy_local.engine.exceptions import CommandExecutionException, NonRecoverableError
 from cfy_local.engine.ctx_stack import ContextProxy, current_ctx, current_workflow_ctx
-from cfy_local.engine.scripts import native
-from cfy_local.engine.scripts.ctx_proxy import CtxProxy
 from cfy_local.engine.tasks import HandlerResult
 
 _installed = False
@@ -466,6 +464,8 @@ class _ScriptCtxProxy:
         # ``from cloudify import ctx`` is a thread-local proxy; the proxy's own thread must get
         # the operation's ctx object itself
         ctx = ctx._get_current_object() if isinstance(ctx, ContextProxy) else ctx
+        from cfy_local.engine.scripts.ctx_proxy import CtxProxy  # see _script_run
+
         self._folder = tempfile.mkdtemp(prefix="cfy-ctx-", dir="/tmp" if os.path.isdir("/tmp") else None)
         self._proxy = CtxProxy(ctx, self._folder).start()
         self.socket_url = self._proxy.url
@@ -500,6 +500,8 @@ def _get_process_environment(process, proxy):
     env.update({str(k): str(v) for k, v in ((process or {}).get("env") or {}).items()})
     env["CTX_SOCKET_URL"] = proxy.socket_url
     env["CFY_LOCAL_CTX_TOKEN"] = getattr(proxy, "token", "")
+    from cfy_local.engine.scripts import native  # see _script_run
+
     commands = native.command_dir()
     if commands:
         env["PATH"] = commands + os.pathsep + env.get("PATH", os.defpath)
@@ -508,7 +510,12 @@ def _get_process_environment(process, proxy):
 
 
 def _script_run(*args, **kwargs):
-    """script_runner.tasks.run called from plugin code: the built-in script runner."""
+    """script_runner.tasks.run called from plugin code: the built-in script runner.
+
+    The script runner (with its ctx proxy and the socket module) is imported by the first
+    call, not with these modules: a worker whose run has no script does not load it."""
+    from cfy_local.engine import scripts
+
     return scripts.run(_get_current_context(), *args, **kwargs)
 
 

@@ -32,7 +32,6 @@ from typing import Any, Callable
 from cfy_local.engine import components, rest_api
 from cfy_local.engine.exceptions import (HttpException, NonRecoverableError, OperationRetry, ProcessExecutionError,
                                          RecoverableError)
-from cfy_local.engine.scripts.ctx_proxy import ScriptOutcome, resolve_python
 from cfy_local.engine.storage import StorageConflictError
 from cfy_local.plugins import catalog
 from cfy_local.store import serve_record
@@ -306,6 +305,10 @@ class _Requests:
     def __init__(self, ctx: Any):
         self.ctx = ctx
         self.run = ctx._run
+        # The script runner's modules (and the socket module) load with the first
+        # operation that needs them, not with every worker.
+        from cfy_local.engine.scripts.ctx_proxy import ScriptOutcome
+
         self.outcome = ScriptOutcome()
 
     def answer(self, kind: str, body: dict) -> dict:
@@ -336,6 +339,8 @@ class _Requests:
 
     def _ctx_python(self, body: dict) -> dict:
         request = body.get("py") or {}
+        from cfy_local.engine.scripts.ctx_proxy import resolve_python
+
         payload = resolve_python(self.ctx, request, {}, self.outcome)
         return {"type": "result", "payload": payload}
 

@@ -23,10 +23,15 @@ import fcntl
 import os
 import sys
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from cfy_local.store.atomic import check_folders, ensure_dir
-from cfy_local.store.paths import Home
+if TYPE_CHECKING:
+    from cfy_local.store.paths import Home
+
+# The store's modules (and the typing and dataclasses they bring) load where they are
+# used, not with this module: the ``cfy`` command forks its standby as soon as its
+# interpreter is up (``cfy_local/console.py``), and every millisecond before that fork is
+# one the worker starts later.
 
 # Workers this process started and has not reaped yet. A long-lived starter (the
 # scheduler loop, the TUI, a worker draining the queue) reaps finished ones on its next
@@ -40,6 +45,8 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     The start time (psutil's ``create_time``) lets reconcile tell a dead worker from an
     unrelated process that later got the same pid.
     """
+    from cfy_local.store.atomic import check_folders, ensure_dir
+
     _reap_finished()
     run_dir = ensure_dir(home.run_dir(execution_id))
     log_path = os.path.join(run_dir, "worker.log")
@@ -131,6 +138,11 @@ def fork_standby(prepare: Callable[[], None], run: Callable[[list[str]], int]) -
     return _standby
 
 
+def has_standby() -> bool:
+    """Whether this process has forked a standby that no spawn has taken yet."""
+    return _standby is not None
+
+
 def discard_standby() -> None:
     """Discard this process's unused standby, if any."""
     global _standby
@@ -186,6 +198,9 @@ def _be_standby(read_fd: int, prepare: Callable[[], None], run: Callable[[list[s
             code = 0  # discarded
             return
         root, execution_id = b"".join(chunks).decode("utf-8", "surrogateescape").split("\0")
+        from cfy_local.store.atomic import check_folders
+        from cfy_local.store.paths import Home
+
         log_path = os.path.join(Home(root).run_dir(execution_id), "worker.log")
         check_folders(log_path, include_last=False)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

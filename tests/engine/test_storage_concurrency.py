@@ -3,6 +3,7 @@ processes, Cloudify's version conflicts, the journal that a killed worker leaves
 what other processes see while a run writes."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -262,3 +263,40 @@ def test_progress_reads_only_the_head_of_a_large_graph(tmp_path):
     with open(path, "r+b") as fh:
         fh.truncate(4096)
     assert progress(home, "e1") == (20000, 7000)
+
+
+def test_graph_file_is_the_json_of_its_operations_after_every_kind_of_change(tmp_path):
+    """graph.json is written from fragments kept between writes; whatever changed, the
+    file is exactly the JSON of the operations (an operation with members of its own,
+    as a file from another version may hold, included)."""
+    from cfy_local.engine.graphstate import GraphState
+    from cfy_local.store.paths import Home
+
+    home = Home.open(str(tmp_path / "home"))
+    path = home.graph_file("e1")
+    graph = GraphState(home, "e1", "install", resume=False)
+    graph.register("a|create#0", 'quote " and é', "cloudify.interfaces.lifecycle.create", "a_1")
+    graph.register("b|create#0", "op", "cloudify.interfaces.lifecycle.create", "b_1")
+    graph.operations["c|odd#0"] = {"state": "pending", "name": "odd", "retries": 0, "extra": [1]}
+    graph._changed.add("c|odd#0")
+
+    def written() -> dict:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        compact = json.dumps(data["operations"], separators=(",", ":")).encode()
+        with open(path, "rb") as fh:
+            assert compact in fh.read()  # byte for byte what json writes
+        return data["operations"]
+
+    for key, state, retries in (("a|create#0", "sent", 0), ("a|create#0", "failed", 2),
+                                ("b|create#0", "succeeded", 0), ("c|odd#0", "succeeded", 1)):
+        graph.record(key, state, retries)
+        graph.flush()
+        assert written() == graph.operations
+    assert written()["a|create#0"] == {"name": 'quote " and é', "operation": "cloudify.interfaces.lifecycle.create",
+                                       "node_instance_id": "a_1", "state": "failed", "retries": 2}
+    resumed = GraphState(home, "e1", "install", resume=True)
+    assert resumed.succeeded_before == {"b|create#0", "c|odd#0"}
+    resumed.record("a|create#0", "succeeded", 0)
+    resumed.flush()
+    assert written()["a|create#0"]["state"] == "succeeded"

@@ -130,3 +130,33 @@ def test_a_refused_start_leaves_no_standby_and_nothing_on_disk(home):
     wait_for(lambda: not standbys(), timeout=30, message="the discarded standby to exit")
     for folder in (os.path.join(str(home), "runs"), Home(str(home)).executions_dir):
         assert not os.path.isdir(folder) or os.listdir(folder) == []
+
+
+def test_the_console_entry_forks_the_standby_only_for_a_start_it_follows():
+    """`cfy` forks the standby before loading click when the command line starts a run and
+    follows it; a guess that misses only means the command forks it later itself."""
+    from cfy_local.console import follows_a_run
+
+    follows = [
+        ["executions", "start", "install", "-d", "web"],
+        ["--home", "/tmp/h", "-v", "executions", "start", "install", "-d", "web"],
+        ["--json", "--home=/tmp/h", "exec", "start", "install", "-d", "web", "--dry-run"],
+        ["install", "blueprint.yaml", "-b", "bp"],
+        ["-vv", "install"],
+    ]
+    does_not = [
+        ["executions", "start", "install", "-d", "web", "--no-wait"],
+        ["executions", "start", "install", "-d", "web", "--schedule", "202701010000+0000"],
+        ["executions", "start", "install", "-d", "web", "--schedule=202701010000+0000"],
+        ["executions", "start", "--help"],
+        ["executions", "list"],
+        ["events", "start"],  # `e` prefixes are not executions
+        ["e", "start"],
+        ["--home", "executions", "start"],  # the home is named `executions`: the words are `start`
+        ["uninstall", "web"],
+        ["deployments", "create", "install"],
+        [],
+        ["-V"],
+    ]
+    assert [argv for argv in follows if not follows_a_run(argv)] == []
+    assert [argv for argv in does_not if follows_a_run(argv)] == []
