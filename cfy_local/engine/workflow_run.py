@@ -28,7 +28,7 @@ from cfy_local.engine.plugin_code import import_function
 from cfy_local.engine.ctx_stack import AttrDict, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, as_home
 from cfy_local.engine.task_states import TASK_FAILED, TASK_PENDING
-from cfy_local.engine.tasks import ExecutionCancelled, GraphFailed, graph_failure
+from cfy_local.engine.tasks import BUSY_SHARE, GROW_AFTER, ExecutionCancelled, GraphFailed, graph_failure
 from cfy_local.engine.workflow_ctx import CloudifyWorkflowContext
 
 SCRIPT_WORKFLOW_MAPPINGS = ("script_runner.tasks.execute_workflow", "script.script_runner.tasks.execute_workflow")
@@ -70,7 +70,8 @@ class WorkflowRun:
         self.node_map: dict = {}
         self._cancel = cancel
         self._cancelled = False
-        self._pool = _WorkerPool(max(1, pool_size))
+        self.pool_size = max(1, pool_size)
+        self._pool = _WorkerPool(self.pool_size)
         self.graph_state = GraphState(self.home, self.execution_id, self.workflow_id, resume=self.resume)
         self._keys: dict[str, int] = {}
         self._keys_lock = threading.Lock()
@@ -164,11 +165,13 @@ class WorkflowRun:
 
 
 class _WorkerPool:
-    """Up to ``task_thread_pool_size`` threads taking callables from one queue.
+    """Up to ``task_thread_pool_size`` threads taking callables from one queue: what runs
+    tasks started outside a graph (``task.apply_async()``); a graph runs its own tasks
+    (engine/tasks.py, ``_GraphRun``) by the same rule of growth.
 
-    Lighter than ThreadPoolExecutor (no Future per task): the graph loop gets results
-    through its own completion queue. Threads start on demand and, like daemons, do not
-    keep the process alive, so a workflow abandoned after ``wait_after_fail`` does not.
+    Lighter than ThreadPoolExecutor (no Future per task). Threads start on demand and,
+    like daemons, do not keep the process alive, so a workflow abandoned after
+    ``wait_after_fail`` does not.
 
     How many run is decided by what the threads do, not by how many jobs wait. In CPython
     only one thread runs Python at a time, and every system call hands the lock over to
@@ -180,8 +183,8 @@ class _WorkerPool:
     ``size`` threads within a few tens of milliseconds; quick ones run on one or two.
     """
 
-    GROW_AFTER = 0.005
-    BUSY_SHARE = 0.75
+    GROW_AFTER = GROW_AFTER
+    BUSY_SHARE = BUSY_SHARE
 
     def __init__(self, size: int):
         self.size = size
