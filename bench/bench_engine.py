@@ -201,7 +201,7 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     import uuid
 
     from cfy_local.deployments import api
-    from cfy_local.engine.workflow_run import run_workflow
+    from cfy_local.engine.workflow_run import collect_less_often, run_workflow
     from cfy_local.store.event_log import EventWriter
     from cfy_local.store.paths import Home
 
@@ -247,6 +247,7 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
             execution = {"id": str(uuid.uuid4()), "workflow_id": workflow, "deployment_id": "bench",
                          "blueprint_id": "bench", "parameters": {}}
             writer = EventWriter(home.events_file(execution["id"]), batch=True)  # as the worker
+            collect_less_often()  # as the worker
             run_workflow(home, execution, events=writer, cancel=threading.Event(), task_retries=0,
                          task_retry_interval=0, thread_pool_size=8)
             writer.close()

@@ -15,6 +15,7 @@ says the run may start.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -240,8 +241,10 @@ def run(home: Home, execution_id: str) -> int:
             result = snapshots.run_system_workflow(home, record, events=writer)
             outcome = Status.TERMINATED.value
             return 0
-        from cfy_local.engine.workflow_run import run_workflow  # the engine loads once the run may start
+        # the engine loads once the run may start
+        from cfy_local.engine.workflow_run import collect_less_often, run_workflow
 
+        collect_less_often()
         try:
             result = run_workflow(
                 home, record, events=writer, cancel=CancelFlag(home.cancel_request_file(execution_id), writer),
@@ -268,6 +271,9 @@ def run(home: Home, execution_id: str) -> int:
                      f"'{record['workflow_id']}' workflow execution failed: {type(exc).__name__}: {exc}")
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # The run's objects are garbage now: collecting them would only delay the recorded
+        # end, and this process leaves right after (os._exit).
+        gc.disable()
         try:
             writer.flush(durable=True)
         finally:

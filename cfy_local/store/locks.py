@@ -227,13 +227,14 @@ def _key_fd(home_root: str, name: str, path: str) -> int:
 
 class _KeySlot:
     """What ``key_lock`` needs of one key, made once per key for the life of the process
-    (the hot path takes it for every runtime-property change): the key's mutex and the
-    two ``struct flock`` requests of its byte."""
+    (the hot path takes it for every runtime-property change): the key's mutex, the lock
+    file's path and the two ``struct flock`` requests of its byte."""
 
-    __slots__ = ("mutex", "lock_request", "unlock_request")
+    __slots__ = ("mutex", "path", "lock_request", "unlock_request")
 
-    def __init__(self, mutex: threading.Lock, byte: int):
+    def __init__(self, mutex: threading.Lock, path: str, byte: int):
         self.mutex = mutex
+        self.path = path
         self.lock_request = struct.pack(_FLOCK_FORMAT, fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
         self.unlock_request = struct.pack(_FLOCK_FORMAT, fcntl.F_UNLCK, os.SEEK_SET, byte, 1, 0)
 
@@ -255,7 +256,8 @@ class key_lock:  # noqa: N801 - used as ``with key_lock(...)``, like ``lock``
         slot = _key_slots.get((home_root, name, key))
         if slot is None:
             slot = _key_slots.setdefault((home_root, name, key),
-                                         _KeySlot(_mutex((home_root, name, key)), _key_byte(key)))
+                                         _KeySlot(_mutex((home_root, name, key)), lock_path(home_root, name),
+                                                  _key_byte(key)))
         self.slot = slot
 
     def _timed_out(self) -> ConflictError:
@@ -267,7 +269,7 @@ class key_lock:  # noqa: N801 - used as ``with key_lock(...)``, like ``lock``
         if not _take_mutex(slot.mutex, self.timeout):
             raise self._timed_out()
         try:
-            path = lock_path(self.home_root, self.name)
+            path = slot.path
             fd = self.fd = _key_fd(self.home_root, self.name, path)
             try:
                 fcntl.fcntl(fd, fcntl.F_OFD_SETLK, slot.lock_request)
