@@ -22,6 +22,7 @@ from typing import Any
 
 from cfy_local.dsl.functions import evaluate_stored_nodes
 from cfy_local.errors import CorruptRecordError, not_found
+from cfy_local.ids import validate_id
 from cfy_local.secrets import get_secret_value
 from cfy_local.store import instance_states
 from cfy_local.store.atomic import FolderReader, read_json
@@ -97,11 +98,12 @@ class DeploymentStorage:
         self.nodes = self._runtime_evaluated(self.nodes)
 
     def _instance_file(self, instance_id: str) -> str:
-        """``Home.node_instance_file``, validated once per id: the hot path reads and
-        writes every instance file at least twice per workflow."""
+        """``Home.node_instance_file``, validated once per id and joined to the folder
+        this storage already knows: the hot path reads and writes every instance file at
+        least twice per workflow."""
         path = self._instance_paths.get(instance_id)
         if path is None:
-            path = self.home.node_instance_file(self.deployment_id, instance_id)
+            path = os.path.join(self._instances_dir, validate_id(instance_id, "node_instance_id") + ".json")
             self._instance_paths[instance_id] = path
         return path
 

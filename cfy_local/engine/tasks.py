@@ -727,6 +727,7 @@ class _GraphRun:
         self.runners = 0
         self._nudge = threading.Event()  # a runner ended or failed: the supervisor acts
         self.closed = False  # the supervisor left: outcomes that come later are not handled
+        self.crashed: BaseException | None = None  # a runner's own error, raised by execute()
 
     def execute(self) -> None:
         if not self.run.dry_run:
@@ -749,6 +750,8 @@ class _GraphRun:
         finally:
             with self.mutex:
                 self.closed = True
+        if self.crashed is not None:
+            raise self.crashed
         run.flush_graph_state()
         if self.errors:
             raise graph_failure(self.errors)
@@ -775,14 +778,15 @@ class _GraphRun:
         pause = GROW_AFTER  # between looks while tasks wait; longer while the runners are busy
         act = True
         while True:
-            if act or run.cancel_requested():
+            cancelled = run.cancel_requested()
+            if act or cancelled:
                 with self.mutex:
                     if self._decide_locked():
                         return
             wall_now = time.monotonic()
             timeout = 0.2
             act = False
-            if self.ready and self.runners < self.limit:
+            if self.ready and self.runners < self.limit and not cancelled:
                 if wall_now - wall >= pause:
                     cpu_now = time.process_time()
                     if cpu_now - cpu < BUSY_SHARE * (wall_now - wall):
@@ -815,6 +819,8 @@ class _GraphRun:
     def _decide_locked(self) -> bool:
         """What the supervisor does with the mutex held; True when the graph is over."""
         run = self.run
+        if self.crashed is not None:
+            return True
         if run.cancel_requested():
             return not self.runners  # over once each runner ended its running operation
         if self.delayed:
@@ -841,8 +847,9 @@ class _GraphRun:
                     if task is None:
                         break
                     self._start(task)
-            except BaseException:  # noqa: BLE001 - a runner's own error must not pass silently
-                traceback.print_exc()
+            except BaseException as exc:  # noqa: BLE001 - the engine's own error ends the graph
+                if self.crashed is None:
+                    self.crashed = exc
             finally:
                 self.runners -= 1
                 self._nudge.set()

@@ -104,6 +104,21 @@ def ignoring(ctx, **kwargs):
 
 
 @workflow
+def broken_handler(ctx, **kwargs):
+    g = ctx.graph_mode()
+    app = next(ctx.get_node('app').instances)
+    task = app.execute_operation('cloudify.interfaces.lifecycle.create', kwargs={'value': 'handled'})
+
+    def on_success(task):
+        raise ValueError('the handler broke')
+
+    task.on_success = on_success
+    g.add_task(task)
+    g.execute()
+    return 'not reached'
+
+
+@workflow
 def use_lifecycle(ctx, **kwargs):
     graph = ctx.graph_mode()
     lifecycle.install_node_instances(graph=graph, node_instances=set(ctx.node_instances))
@@ -147,6 +162,7 @@ workflows:
   graph: p.PKG.ops.graph
   cyclic: p.PKG.ops.cyclic
   ignoring: p.PKG.ops.ignoring
+  broken_handler: p.PKG.ops.broken_handler
   use_lifecycle: p.PKG.ops.use_lifecycle
   uses_manager: p.PKG.ops.uses_manager
   missing: p.PKG.ops.not_there
@@ -259,3 +275,12 @@ def careless(ctx, **kwargs):
     assert tolerant.error is None and tolerant.result == "caught boom"
     careless = env.run("careless")
     assert careless.error is not None and "NonRecoverableError `boom`" in careless.error
+
+
+def test_an_error_in_a_task_handler_fails_the_workflow_with_it(env):
+    # As in Cloudify's graph: the handler's exception leaves execute() and ends the workflow.
+    env.deploy(BODY, OPS)
+    outcome = env.run("broken_handler")
+    assert outcome.error is not None and "the handler broke" in outcome.error
+    assert "dependency cycle" not in outcome.error
+    assert env.by_node("app")[0]["runtime_properties"]["marks"] == ["handled"]
