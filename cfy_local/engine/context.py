@@ -16,6 +16,7 @@ from typing import Any
 from cfy_local.engine.exceptions import HttpException, NonRecoverableError, OperationRetry
 from cfy_local.engine.ctx_stack import AttrDict, current_ctx
 from cfy_local.engine.storage import StorageConflictError
+from cfy_local.engine.event_emitter import encode_members, encode_string
 from cfy_local.engine.tasks import WorkflowTask
 from cfy_local.engine.managers import local_brokers, local_managers
 
@@ -565,6 +566,12 @@ class CloudifyContext:
             self._target.instance.update()
 
 
+# The members of an operation task's event context, in order, for an instance's own
+# operation and for one side of a relationship operation.
+_INSTANCE_MEMBERS = ("operation", "plugin", "node_name", "node_id")
+_RELATIONSHIP_MEMBERS = ("operation", "plugin", "source_id", "source_name", "target_id", "target_name")
+
+
 class OperationTask(WorkflowTask):
     """An operation on a node instance, or one side of a relationship operation."""
 
@@ -574,6 +581,7 @@ class OperationTask(WorkflowTask):
     def __init__(self, run, *, node: dict, instance: dict, operation_name: str, op: dict, kwargs: dict,
                  total_retries: int, retry_interval: float, relationship: str | None = None,
                  related_instance: dict | None = None, send_task_events: bool = True, key: str = ""):
+        # Members in the orders of _INSTANCE_MEMBERS and _RELATIONSHIP_MEMBERS.
         context = {"operation": operation_name, "plugin": op.get("plugin")}
         if relationship is None:
             context["node_name"] = node["id"]
@@ -617,6 +625,20 @@ class OperationTask(WorkflowTask):
     @property
     def short_description(self) -> str:
         return f"{self.name} ({self.instance['id']}:{self.operation_name})"
+
+    def _encoded_event_context(self) -> str:
+        # The members every instance of a node shares for one operation are encoded once
+        # per run (``_shared_members``); only the instance's own id is encoded per task.
+        context = self.event_context
+        members = tuple(context)
+        if members == _INSTANCE_MEMBERS and type(context["node_id"]) is str:
+            shared = (context["operation"], context["plugin"], context["node_name"])
+            head = self.run.shared_members(shared, _INSTANCE_MEMBERS[:3])
+            return f'{head},"node_id":{encode_string(context["node_id"])}'
+        if members == _RELATIONSHIP_MEMBERS:
+            head = self.run.shared_members((context["operation"], context["plugin"]), _RELATIONSHIP_MEMBERS[:2])
+            return head + encode_members({key: context[key] for key in _RELATIONSHIP_MEMBERS[2:]})
+        return encode_members(context)
 
     def _emit_started(self) -> None:
         if self.send_task_events and self.current_retries == 0:

@@ -260,13 +260,18 @@ class WorkflowTask(abc.ABC):
             if (_TASK_MEMBERS.isdisjoint(context) and type(self.id) is str and type(self.name) is str
                     and type(self.current_retries) is int and type(self.total_retries) is int):
                 text = EncodedContext(
-                    f'{encode_members(context)},"task_id":{_encode_string(self.id)},'
+                    f'{self._encoded_event_context()},"task_id":{_encode_string(self.id)},'
                     f'"task_name":{_encode_string(self.name)},"task_current_retries":{self.current_retries},'
                     f'"task_total_retries":{self.total_retries}')
             else:  # a context that names task fields itself keeps their places in it
                 text = encode_members(self._task_context())
             cached = self._encoded_context = (self.current_retries, text)
         return cached[1]
+
+    def _encoded_event_context(self) -> str:
+        """``encode_members(self.event_context)``; operation tasks reuse what the
+        instances of a node have in common."""
+        return encode_members(self.event_context)
 
     def _emit_started(self) -> None:
         if self.send_task_events:

@@ -20,7 +20,7 @@ from cfy_local.dsl.functions import evaluate_runtime
 from cfy_local.engine import compat
 from cfy_local.engine.builtin import BY_FUNCTION
 from cfy_local.engine.context import BlueprintContext, DeploymentContext
-from cfy_local.engine.event_emitter import EventEmitter, error_cause
+from cfy_local.engine.event_emitter import EventEmitter, encode_members, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, WorkflowCancelled, WorkflowRunFailed
 from cfy_local.engine.graphstate import GraphState
 from cfy_local.engine.plugin_code import import_function
@@ -73,6 +73,7 @@ class WorkflowRun:
         self._pool = _WorkerPool(self.pool_size)
         self.graph_state = GraphState(self.home, self.execution_id, self.workflow_id, resume=self.resume)
         self._keys: dict[str, int] = {}
+        self._shared_members: dict[tuple, str] = {}
         self._keys_lock = threading.Lock()
         self._direct_failures: list = []
         self.workflow_ctx = None
@@ -116,6 +117,18 @@ class WorkflowRun:
     def sleep(seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    def shared_members(self, values: tuple, names: tuple) -> str:
+        """``encode_members(dict(zip(names, values)))``, encoded once per run: the part of
+        an event context that the tasks of all instances of a node share."""
+        key = (names, values)
+        try:
+            text = self._shared_members.get(key)
+        except TypeError:  # a value that is not hashable: encoded every time
+            return encode_members(dict(zip(names, values)))
+        if text is None:
+            text = self._shared_members[key] = encode_members(dict(zip(names, values)))
+        return text
 
     def next_key(self, base: str) -> str:
         with self._keys_lock:
