@@ -10,7 +10,7 @@ Format::
      total_operations, finished_operations,
      operations: {key: {name, operation, node_instance_id, state, retries}}}
 
-The file is rewritten atomically, at most every ``FLUSH_INTERVAL`` seconds (or four times
+The file is rewritten atomically, at most every ``FLUSH_INTERVAL`` seconds (or ten times
 as long as the last write took, for very large runs) while the run is busy and once more
 (fsynced) when a graph or the run ends. A worker killed between two flushes loses at most
 that window: those operations run again on resume. Each operation's JSON is kept encoded
@@ -35,7 +35,7 @@ from cfy_local.store.versioned import SCHEMA_VERSION
 from cfy_local.timefmt import iso
 
 FLUSH_INTERVAL = 0.5
-WRITE_COST_FACTOR = 4
+WRITE_COST_FACTOR = 10
 FINISHED = (TASK_SUCCEEDED, TASK_FAILED)
 
 
@@ -168,8 +168,10 @@ class GraphState:
             self.flush()
             self._last_flush = 0.0
             return
-        # A large run's graph takes a while to encode: the loop spends at most a fifth of
-        # its time on it (with 100,000 operations every 0.5 s was most of the run).
+        # A large run's graph takes a while to encode, on the interpreter its runners share:
+        # at most a tenth of the run's time goes to it (with 100,000 operations every 0.5 s
+        # was most of the run, and a fifth still made a 10,000-instance run's time grow
+        # faster than its size).
         interval = max(FLUSH_INTERVAL, WRITE_COST_FACTOR * self._write_seconds)
         if self._progressed and clock.monotonic() - self._last_flush >= interval:
             self.flush()

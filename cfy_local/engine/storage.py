@@ -34,7 +34,14 @@ from cfy_local.store.versioned import load_record
 JOURNAL_NAME = "runtime-journal.ndjson"
 STATE_FLUSH_INTERVAL = 2.0
 SETTLED_WRITE_INTERVAL = 0.1
-WRITE_COST_FACTOR = 4
+# A states file of many thousands of instances takes a while to write, and the writer
+# shares the interpreter with the run's runner threads: it pauses ten times as long as its
+# last write took (at most a tenth of the run's time; at four times, a fifth, the writes
+# of a 10,000-instance run made its time grow faster than its size).
+WRITE_COST_FACTOR = 10
+# How long the list of the deployment's instances (which entries the states file keeps)
+# is trusted between two writes of the file; a scale in this process refreshes it at once.
+INSTANCE_LIST_MAX_AGE = 1.0
 SETTLED_STATES = frozenset({"started", "deleted"})
 # How stale a plain read may be about other processes' changes (a write always checks
 # afresh under the instance's lock). Each check is a system call, and in a process of
@@ -95,6 +102,8 @@ class DeploymentStorage:
         self._dirty_props: set[str] = set()
         self._newest_mutex = threading.Lock()
         self._journal = _Journal(os.path.join(self.home.deployment_dir(deployment_id), JOURNAL_NAME), self)
+        self._listed: list[str] = []
+        self._listed_at = -1e9
         self.nodes = self._runtime_evaluated(self.nodes)
 
     def _instance_file(self, instance_id: str) -> str:
@@ -205,6 +214,18 @@ class DeploymentStorage:
         plain reads trust the files read last for up to READ_MAX_AGE, so what was cached
         of them is dropped and the next read looks at the files again."""
         self._files.clear()
+        self._listed_at = -1e9
+
+    def _instances_to_keep(self) -> list[str]:
+        """The instances whose entries a write of the states file keeps: listed again at
+        most every INSTANCE_LIST_MAX_AGE (listing 10,000 files for every write was a tenth
+        of a large run). An instance another process removed meanwhile may keep its entry
+        until the next listing drops it; readers never see it (they list the files)."""
+        now = time.monotonic()
+        if now - self._listed_at >= INSTANCE_LIST_MAX_AGE:
+            self._listed = self.instance_ids()
+            self._listed_at = now
+        return self._listed
 
     def _remember(self, instance_id: str, entry: dict) -> bool:
         """Keep ``entry`` if it is newer than what is known; True if it was. Atomic: a
@@ -392,7 +413,7 @@ class DeploymentStorage:
                 # Nobody replaces the file while we hold the lock: what this run wrote last
                 # is what a re-read would parse, so it is parsed again only when another
                 # process wrote it since.
-                instance_states.update(self._states_path, batch, keep=self.instance_ids(), instances=props,
+                instance_states.update(self._states_path, batch, keep=self._instances_to_keep(), instances=props,
                                        durable=durable, cache=self._states)
         except BaseException:
             with self._write_mutex:
@@ -603,8 +624,6 @@ class _StateFlusher:
                 self.flush_requested = False
                 return batch
             if self.urgent or self.props_pending:
-                # A states file of many thousands of instances takes a while to write: the
-                # writer then spends at most a fifth of its time writing.
                 pause = max(SETTLED_WRITE_INTERVAL, WRITE_COST_FACTOR * self.write_seconds)
                 left = self.last_write + pause - time.monotonic()
                 if left > 0:
