@@ -114,7 +114,7 @@ def _run_all(fns: tuple) -> None:
 def _compact(items: list) -> tuple[list, dict]:
     """Merge runs of consecutive state/event tasks into one task each.
 
-    They run inline on the workflow thread one after the other anyway (a forkjoin of a
+    They run inline on one runner thread one after the other anyway (a forkjoin of a
     state change and its event has no order in Cloudify either); one task instead of a
     dozen per instance keeps install/uninstall of thousands of instances cheap. Returns
     the new items and a map from id(original item) to the item that now stands for it.

@@ -1,9 +1,9 @@
 """Tasks and the task dependency graph (Cloudify's ``tasks.py`` / ``tasks_graph.py`` semantics).
 
 A graph holds tasks and "src waits for dst" dependencies. ``execute()`` runs every ready
-task — operations on the run's bounded thread pool, bookkeeping tasks (state changes,
-events, subgraph markers) inline on the workflow thread — and applies Cloudify's retry
-rules (docs/cloudify-behaviour.md, "Tasks"): OperationRetry retries and bypasses ``on_failure``;
+task — operations and bookkeeping tasks (state changes, events, subgraph markers) alike —
+on runner threads, at most the run's thread pool size of operations at once (``_GraphRun``),
+and applies Cloudify's retry rules (docs/cloudify-behaviour.md, "Tasks"): OperationRetry retries and bypasses ``on_failure``;
 NonRecoverableError fails at once; RecoverableError and any other exception retry, after
 ``retry_after`` or the task's ``retry_interval``, within ``total_retries`` (-1 = forever).
 A final failure blocks only the failed task's dependents; independent branches finish
@@ -117,8 +117,8 @@ class TaskAsyncResult:
 
 def _stops_the_run(exc: BaseException) -> bool:
     """An exception that is no task's failure: Ctrl-C, or what the worker raises in its
-    main thread to stop (SIGTERM) — the main thread runs operations too (``_GraphRun``).
-    Anything else an operation raises, on any thread, is its failure."""
+    main thread to stop (SIGTERM), which runs tasks itself outside a graph (a bookkeeping
+    task's ``apply_async()``). Anything else a task raises, on any thread, is its failure."""
     return isinstance(exc, KeyboardInterrupt) or (
         not isinstance(exc, (Exception, SystemExit)) and threading.current_thread() is threading.main_thread())
 
@@ -131,7 +131,7 @@ class WorkflowTask(abc.ABC):
     """Base task. Subclasses implement ``_execute`` (the body of one attempt)."""
 
     is_subgraph = False
-    runs_inline = False          # bookkeeping tasks run on the workflow thread
+    runs_inline = False          # bookkeeping tasks: run holding the graph's mutex, not released
     task_type = "local"
 
     def __init__(self, run, name: str, *, info: Any = None, total_retries: int = 0,
@@ -437,7 +437,8 @@ class BuiltinTask(WorkflowTask):
 
 
 class LocalCallableTask(WorkflowTask):
-    """``ctx.local_task(fn)``: a Python callable on the workflow's thread pool."""
+    """``ctx.local_task(fn)``: a Python callable, run as an operation is (by a runner in a graph, on the
+    workflow's thread pool outside one)."""
 
     def __init__(self, run, fn: Callable, name: str, kwargs: dict | None = None, **options):
         super().__init__(run, name, **options)
