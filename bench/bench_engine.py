@@ -346,17 +346,19 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
 
     Each thread gets its own profiler timed by ``time.thread_time`` (CPU of that thread
     only), so time a thread spends waiting for the GIL, a queue or the disk does not show
-    as cost. Prints the graph thread (workflow + graph loop), the operation pool threads
-    and the instance-state writer separately, then the wall time spent in the final
-    state flush of each workflow (the states written after the graph ends).
+    as cost. Prints the workflow thread (building the graph, then supervising it), the
+    graph's runner threads (which run its tasks), the pool threads (tasks started outside
+    a graph) and the instance-state writer separately, then the wall time spent in the
+    final state flush of each workflow (the states written after the graph ends).
     """
     import cProfile
     import pstats
 
     sys.path.insert(0, REPO)
-    from cfy_local.engine import workflow_run, storage
+    from cfy_local.engine import storage, tasks, workflow_run
 
-    profiles: dict[str, list] = {"workflow thread": [], "operation pool threads": [], "state writer thread": []}
+    profiles: dict[str, list] = {"workflow thread": [], "runner threads": [], "pool threads": [],
+                                 "state writer thread": []}
 
     def profiled(group: str, func):
         def wrapper(*args, **kwargs):
@@ -380,7 +382,8 @@ def profile_ours(workload: str, n: int, top: int = 25) -> None:
             flush_seconds.append(time.perf_counter() - began)
 
     workflow_run.run_workflow = profiled("workflow thread", workflow_run.run_workflow)
-    workflow_run._WorkerPool._work = profiled("operation pool threads", workflow_run._WorkerPool._work)
+    tasks._GraphRun._runner = profiled("runner threads", tasks._GraphRun._runner)
+    workflow_run._WorkerPool._work = profiled("pool threads", workflow_run._WorkerPool._work)
     storage._StateFlusher._loop = profiled("state writer thread", storage._StateFlusher._loop)
     workflow_run.WorkflowRun.flush_graph_state = timed_flush
     workdir = tempfile.mkdtemp(prefix=f"bench-engine-profile-{n}-")
