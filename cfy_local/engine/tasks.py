@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import _thread
 import abc
+import gc
 import heapq
 import itertools
 import sys
@@ -751,9 +752,15 @@ class _GraphRun:
             if task._blockers == 0:
                 self.ready.append(task)
         run = self.run
+        # The graph lives until it has run: set aside from the cyclic collector meanwhile
+        # (gc.freeze), which otherwise walks its tens of thousands of objects at every
+        # collection, and handed back to it after (a nested graph's end hands back the
+        # outer one too: it is then only walked again).
+        gc.freeze()
         try:
             self._supervise()
         finally:
+            gc.unfreeze()
             with self.mutex:
                 self.closed = True
         if self.crashed is not None:
