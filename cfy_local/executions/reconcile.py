@@ -27,6 +27,7 @@ from cfy_local.executions.statuses import Status
 from cfy_local.executions.queue import drain
 from cfy_local.executions.spawn import note_child
 from cfy_local.store.event_log import last_event
+from cfy_local.store import processes
 from cfy_local.store.paths import Home
 
 # How long script operations get between SIGTERM and SIGKILL (the same grace as `cancel -k`).
@@ -34,28 +35,13 @@ ORPHAN_GRACE_SECONDS = 5.0
 _END_OF_FINAL_EVENT = {"workflow_succeeded": Status.TERMINATED.value, "workflow_failed": Status.FAILED.value,
                        "workflow_cancelled": Status.CANCELLED.value}
 
-# psutil rounds create_time; a spawn-time reading and a later one agree to well within this.
-CREATE_TIME_TOLERANCE = 1.0
+CREATE_TIME_TOLERANCE = processes.CREATE_TIME_TOLERANCE
 
 
 def worker_alive(pid: int | None, create_time: float | None) -> bool | None:
-    """True/False when it can be proven; None when nothing is known (no pid recorded)."""
-    if not pid:
-        return None
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        actual = proc.create_time()
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-    if create_time is not None and abs(actual - float(create_time)) > CREATE_TIME_TOLERANCE:
-        return False
-    return True
+    """Whether the recorded worker is still running: True/False when it can be proven, None
+    when nothing is known (no pid recorded). See ``store/processes.py``."""
+    return processes.alive(pid, create_time)
 
 
 def stop_orphaned_operations(pid: int, grace: float = ORPHAN_GRACE_SECONDS) -> None:

@@ -25,6 +25,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Callable
 
+from cfy_local.store import processes
+
 if TYPE_CHECKING:
     from cfy_local.store.paths import Home
 
@@ -58,7 +60,7 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     if standby is not None:
         os.close(log_fd)
         if standby.start(home, execution_id):
-            return standby.pid, process_create_time(standby.pid)
+            return standby.pid, processes.create_time(standby.pid)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         pid = os.posix_spawn(
@@ -75,7 +77,7 @@ def spawn(home: Home, execution_id: str, env: dict[str, str] | None = None) -> t
     finally:
         os.close(log_fd)
     _unreaped.add(pid)
-    return pid, process_create_time(pid)
+    return pid, processes.create_time(pid)
 
 
 class Standby:
@@ -255,27 +257,3 @@ def _reap_finished() -> None:
             done = pid  # reaped elsewhere
         if done:
             _unreaped.discard(pid)
-
-
-def process_create_time(pid: int) -> float | None:
-    """The process start time as psutil reports it (seconds since the epoch).
-
-    On Linux it is read straight from /proc the way psutil computes it (boot time +
-    start ticks / CLK_TCK), which spares ``executions start`` the psutil import.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        with open("/proc/stat", "rb") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime"))
-        # Fields after the parenthesised command name; starttime is field 22 overall.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, StopIteration, IndexError):
-        pass
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None

@@ -15,12 +15,11 @@ import os
 from typing import Any
 
 from cfy_local.errors import CorruptRecordError
+from cfy_local.store import processes
 from cfy_local.store.atomic import atomic_write_json, read_json
 from cfy_local.store.paths import Home
 
 SCHEMA_VERSION = 1
-# psutil's create_time and the one recorded may differ by rounding.
-_CREATE_TIME_TOLERANCE = 1.0
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
@@ -28,19 +27,10 @@ def record_path(home: Home) -> str:
     return home.path("rest", "server.json")
 
 
-def _create_time(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 def write(home: Home, *, host: str, port: int, token: str, protocol: str = "http", started_at: str | None = None) -> dict:
     """Record this process as the state dir's server (atomically; replaces a stale one)."""
     pid = os.getpid()
-    record = {"schema_version": SCHEMA_VERSION, "pid": pid, "create_time": _create_time(pid), "host": host,
+    record = {"schema_version": SCHEMA_VERSION, "pid": pid, "create_time": processes.create_time(pid), "host": host,
               "port": int(port), "protocol": protocol, "token": token, "started_at": started_at}
     atomic_write_json(record_path(home), record)
     return record
@@ -60,22 +50,6 @@ def remove(home: Home) -> None:
             pass
 
 
-def _alive(record: dict) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(int(record["pid"]))
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        actual = proc.create_time()
-    except (psutil.NoSuchProcess, KeyError, TypeError, ValueError):
-        return False
-    except psutil.Error:
-        return True  # it exists but is not ours to inspect
-    recorded = record.get("create_time")
-    return recorded is None or abs(actual - float(recorded)) <= _CREATE_TIME_TOLERANCE
-
-
 def live_server(home: Home) -> dict[str, Any] | None:
     """The record of a server of this state dir that is running now, else None (no record,
     an unknown schema, or a server that is gone). ``connect_host`` is where to reach it."""
@@ -85,7 +59,10 @@ def live_server(home: Home) -> dict[str, Any] | None:
         return None
     if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
         return None
-    if not record.get("port") or not record.get("token") or not _alive(record):
+    pid = record.get("pid")
+    if not record.get("port") or not record.get("token") or type(pid) is not int:
+        return None
+    if processes.alive(pid, record.get("create_time")) is not True:
         return None
     host = str(record.get("host") or "")
     return dict(record, connect_host=_WILDCARDS.get(host, host))
