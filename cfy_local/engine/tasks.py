@@ -700,6 +700,29 @@ GROW_AFTER = 0.005
 BUSY_SHARE = 0.75
 
 
+class CpuWindow:
+    """The process's CPU time over real time since the window began: below BUSY_SHARE of a
+    core, its threads are blocked (network, disk, a subprocess, a sleep, each other), not
+    busy running Python. Real time, not the injectable clock: this is about this machine's
+    threads, not workflow time."""
+
+    def __init__(self):
+        self.restart()
+
+    def restart(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.wall
+
+    def blocked(self) -> bool:
+        """Judge the window, and begin the next."""
+        cpu, wall = time.process_time(), time.monotonic()
+        was_blocked = cpu - self.cpu < BUSY_SHARE * (wall - self.wall)
+        self.cpu, self.wall = cpu, wall
+        return was_blocked
+
+
 class _GraphRun:
     """One ``execute()`` of a graph.
 
@@ -730,7 +753,7 @@ class _GraphRun:
         self.errors: list[WorkflowTask] = []
         self.first_error_at: float | None = None
         self._seq = itertools.count()
-        self.limit = max(1, int(getattr(self.run, "pool_size", 1) or 1))
+        self.limit = self.run.pool_size
         self.runners = 0
         self._nudge = threading.Event()  # a runner ended or failed: the supervisor acts
         self.closed = False  # the supervisor left: outcomes that come later are not handled
@@ -784,10 +807,8 @@ class _GraphRun:
         looks at the rest without it: a look that took the mutex every few milliseconds
         made the busy runner wait for it each time (a fifth of a no-op install)."""
         run = self.run
-        # The process's CPU time over real time (not the injectable clock: this is about
-        # this machine's threads, not workflow time).
-        cpu, wall = time.process_time(), time.monotonic()
-        flushed = wall
+        window = CpuWindow()
+        flushed = window.wall
         pause = GROW_AFTER  # between looks while tasks wait; longer while the runners are busy
         act = True
         while True:
@@ -796,30 +817,23 @@ class _GraphRun:
                 with self.mutex:
                     if self._decide_locked():
                         return
-            wall_now = time.monotonic()
             timeout = 0.2
             act = False
             if self.ready and self.runners < self.limit and not cancelled:
-                if wall_now - wall >= pause:
-                    cpu_now = time.process_time()
-                    if cpu_now - cpu < BUSY_SHARE * (wall_now - wall):
-                        with self.mutex:  # tasks wait while the runners are blocked
-                            if self.ready and self.runners < self.limit and not self.closed:
-                                self._add_runner()
-                        pause = GROW_AFTER
-                    else:
-                        pause = min(pause * 2, 8 * GROW_AFTER)
-                    cpu, wall = cpu_now, wall_now
+                if window.elapsed() >= pause:
+                    pause = GROW_AFTER if self._grow_if_blocked(window) else min(pause * 2, 8 * GROW_AFTER)
                 timeout = pause
             else:
-                cpu, wall, pause = time.process_time(), wall_now, GROW_AFTER
+                window.restart()
+                pause = GROW_AFTER
+            wall_now = time.monotonic()
             if wall_now - flushed >= 0.1:
                 flushed = wall_now
                 run.emitter.maybe_flush()  # readers see a long-running task within ~0.2 s
                 run.graph_state.maybe_flush()  # and its progress within FLUSH_INTERVAL
             if self.delayed:
                 due = self.delayed[0][0] - clock.monotonic()
-                act = act or due <= 0
+                act = due <= 0
                 timeout = min(timeout, due)
             if self.first_error_at is not None:
                 left = self.first_error_at + run.wait_after_fail - clock.monotonic()
@@ -828,6 +842,15 @@ class _GraphRun:
             if not act and self._nudge.wait(max(0.0, timeout)):
                 self._nudge.clear()
                 act = True
+
+    def _grow_if_blocked(self, window: CpuWindow) -> bool:
+        """Add a runner if tasks waited through the window while the runners were blocked."""
+        if not window.blocked():
+            return False
+        with self.mutex:
+            if self.ready and self.runners < self.limit and not self.closed:
+                self._add_runner()
+        return True
 
     def _decide_locked(self) -> bool:
         """What the supervisor does with the mutex held; True when the graph is over."""

@@ -27,7 +27,7 @@ from cfy_local.engine.plugin_code import import_function
 from cfy_local.engine.ctx_stack import AttrDict, current_workflow_ctx
 from cfy_local.engine.storage import DeploymentStorage, as_home
 from cfy_local.engine.task_states import TASK_FAILED, TASK_PENDING
-from cfy_local.engine.tasks import BUSY_SHARE, GROW_AFTER, ExecutionCancelled, GraphFailed, graph_failure
+from cfy_local.engine.tasks import GROW_AFTER, CpuWindow, ExecutionCancelled, GraphFailed, graph_failure
 from cfy_local.engine.workflow_ctx import CloudifyWorkflowContext
 
 SCRIPT_WORKFLOW_MAPPINGS = ("script_runner.tasks.execute_workflow", "script.script_runner.tasks.execute_workflow")
@@ -195,9 +195,6 @@ class _WorkerPool:
     ``size`` threads within a few tens of milliseconds; quick ones run on one or two.
     """
 
-    GROW_AFTER = GROW_AFTER
-    BUSY_SHARE = BUSY_SHARE
-
     def __init__(self, size: int):
         self.size = size
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -239,17 +236,15 @@ class _WorkerPool:
                 if not self._short_of_threads():
                     self._wanted.wait()
                     continue
-                # The process's CPU time over a real GROW_AFTER (not the injectable clock:
-                # this is about this machine's threads, not about workflow time).
-                cpu, wall = time.process_time(), time.monotonic()
+                window = CpuWindow()
                 while not self.closing:
-                    left = self.GROW_AFTER - (time.monotonic() - wall)
+                    left = GROW_AFTER - window.elapsed()
                     if left <= 0:
                         break
                     self._wanted.wait(left)
                 if self.closing or not self._short_of_threads():
                     continue
-                if time.process_time() - cpu < self.BUSY_SHARE * (time.monotonic() - wall):
+                if window.blocked():
                     self._start_thread()
             self._monitoring = False
 
