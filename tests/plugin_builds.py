@@ -71,6 +71,23 @@ def source_plugin(root: Path, name: str, version: str, code: str, *, requires: l
     return folder, plugin_yaml
 
 
+def deploy_with_plugin(cfy, root: Path, plugin: tuple[Path, Path], package_name: str, node_templates: str,
+                       *, deployment: str = "dep") -> None:
+    """Upload a plugin made by :func:`source_plugin` with ``cfy plugins upload``, then a
+    blueprint importing it (``plugin:<package_name>``) with these node templates (YAML,
+    unindented), and create the deployment."""
+    folder, plugin_yaml = plugin
+    uploaded = cfy("plugins", "upload", str(folder), "-y", str(plugin_yaml))
+    assert uploaded.exit_code == 0, uploaded
+    blueprint = root / "bp" / "blueprint.yaml"
+    blueprint.parent.mkdir(parents=True, exist_ok=True)
+    blueprint.write_text("tosca_definitions_version: cloudify_dsl_1_4\nimports:\n  - cloudify/types/types.yaml\n"
+                         f"  - plugin:{package_name}\nnode_templates:\n"
+                         + textwrap.indent(textwrap.dedent(node_templates), "  "))
+    assert cfy("blueprints", "upload", str(blueprint), "-b", "bp").exit_code == 0
+    assert cfy("deployments", "create", deployment, "-b", "bp").exit_code == 0
+
+
 SDK_PLUGIN = RESOURCES / "sdk-test-plugin"
 _CATALOG_CODE = Path(__file__).resolve().parents[1] / "cfy_local" / "plugins" / "catalog.py"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cfy_local.deployments import api as deployments
 from cfy_local.store.paths import Home
+from engine.conftest import EngineEnv
 
 OPS = """
 from cloudify import ctx
@@ -16,20 +16,13 @@ def ask(**kwargs):
     ctx.instance.runtime_properties['deployment'] = get_rest_client().deployments.get(ctx.deployment.id).id
 """
 
-BLUEPRINT = """
-tosca_definitions_version: cloudify_dsl_1_4
-imports:
-  - cloudify/types/types.yaml
-plugins:
-  p:
-    executor: central_deployment_agent
-    source: plugin
+BODY = """
 node_templates:
   app:
     type: cloudify.nodes.Root
     interfaces:
       cloudify.interfaces.lifecycle:
-        create: p.asks.ask
+        create: p.PKG.ops.ask
 """
 
 
@@ -42,14 +35,9 @@ def test_the_worker_entry_loads_the_rest_client_only_when_an_operation_asks():
 
 
 def test_get_rest_client_answers_an_operation_in_a_real_worker(tmp_path, home, cfy_proc):
-    folder = tmp_path / "bp"
-    (folder / "plugin").mkdir(parents=True)
-    (folder / "plugin" / "asks.py").write_text(OPS)
-    (folder / "blueprint.yaml").write_text(BLUEPRINT)
-    store = Home.open(str(home))
-    deployments.upload_blueprint(store, str(folder / "blueprint.yaml"), "bp")
-    deployments.create_deployment(store, "dep", "bp", {})
+    env = EngineEnv(tmp_path, Home.open(str(home)))
+    env.deploy(BODY, OPS)
     result = cfy_proc("executions", "start", "install", "-d", "dep")
     assert result.exit_code == 0, result
-    [app] = deployments.list_node_instances(store, "dep")
+    [app] = env.by_node("app")
     assert app["runtime_properties"]["deployment"] == "dep"

@@ -9,7 +9,7 @@ import pytest
 
 from cfy_local.plugins import catalog, resolver
 from cfy_local.store.paths import Home
-from plugin_builds import source_plugin
+from plugin_builds import deploy_with_plugin, source_plugin
 
 CODE = """
 import sys
@@ -242,27 +242,17 @@ plugins:
     package_name: shim-plug
     package_version: '0.1'
 """
-    folder, plugin_yaml = source_plugin(tmp_path, "shim-plug", "0.1", code, module="shimp", yaml=yaml)
-    assert cfy("plugins", "upload", str(folder), "-y", str(plugin_yaml)).exit_code == 0
-    bp = tmp_path / "bp"
-    bp.mkdir()
-    (bp / "blueprint.yaml").write_text(textwrap.dedent("""\
-        tosca_definitions_version: cloudify_dsl_1_4
-        imports:
-          - cloudify/types/types.yaml
-          - plugin:shim-plug
-        node_templates:
-          n:
-            type: cloudify.nodes.Root
-            interfaces:
-              cloudify.interfaces.lifecycle:
-                create: shimp.shimp.tasks.create
-                configure: shimp.shimp.tasks.crash
-                start: shimp.shimp.tasks.create
-                stop: shimp.shimp.tasks.refuse
-        """))
-    assert cfy("blueprints", "upload", str(bp / "blueprint.yaml"), "-b", "bp").exit_code == 0
-    assert cfy("deployments", "create", "dep", "-b", "bp").exit_code == 0
+    plugin = source_plugin(tmp_path, "shim-plug", "0.1", code, module="shimp", yaml=yaml)
+    deploy_with_plugin(cfy, tmp_path, plugin, "shim-plug", """\
+        n:
+          type: cloudify.nodes.Root
+          interfaces:
+            cloudify.interfaces.lifecycle:
+              create: shimp.shimp.tasks.create
+              configure: shimp.shimp.tasks.crash
+              start: shimp.shimp.tasks.create
+              stop: shimp.shimp.tasks.refuse
+        """)
     crashed = cfy("executions", "start", "install", "-d", "dep")
     assert crashed.exit_code == 1 and "exited (exit code 3) while the operation ran" in crashed.stdout + crashed.stderr
     from cfy_local.deployments import api
@@ -293,16 +283,9 @@ def create(**kwargs):
     read = subprocess.run(['cat'], capture_output=False, stdout=subprocess.PIPE, timeout=10).stdout
     ctx.instance.runtime_properties['child_read'] = read.decode()
 """
-    folder, plugin_yaml = source_plugin(tmp_path, "noisy-plug", "0.1", code, module="noisy",
-                                        yaml=_yaml("noisy-plug", "0.1", "noisy.Node", "noisy"))
-    assert cfy("plugins", "upload", str(folder), "-y", str(plugin_yaml)).exit_code == 0
-    bp = tmp_path / "bp"
-    bp.mkdir()
-    (bp / "blueprint.yaml").write_text("tosca_definitions_version: cloudify_dsl_1_4\nimports:\n"
-                                       "  - cloudify/types/types.yaml\n  - plugin:noisy-plug\n"
-                                       "node_templates:\n  n: {type: noisy.Node}\n")
-    assert cfy("blueprints", "upload", str(bp / "blueprint.yaml"), "-b", "bp").exit_code == 0
-    assert cfy("deployments", "create", "dep", "-b", "bp").exit_code == 0
+    plugin = source_plugin(tmp_path, "noisy-plug", "0.1", code, module="noisy",
+                           yaml=_yaml("noisy-plug", "0.1", "noisy.Node", "noisy"))
+    deploy_with_plugin(cfy, tmp_path, plugin, "noisy-plug", "n: {type: noisy.Node}\n")
     done = cfy("executions", "start", "install", "-d", "dep")
     assert done.exit_code == 0, done
     from cfy_local.deployments import api

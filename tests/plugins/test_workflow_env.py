@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 
 from cfy_local.deployments import api
 from cfy_local.store.paths import Home
-from plugin_builds import source_plugin
+from plugin_builds import deploy_with_plugin, source_plugin
 
 CODE = """
 import sys
@@ -52,23 +51,10 @@ workflows:
 def test_uploaded_plugin_workflow_runs_on_the_plugins_interpreter(cfy, tmp_path, home):
     import tzdata as ours
 
-    folder, plugin_yaml = source_plugin(tmp_path, "wfenv-plug", "1.0.0", CODE, module="wfenv",
-                                        requires=["tzdata==2023.3"], yaml=YAML)
+    plugin = source_plugin(tmp_path, "wfenv-plug", "1.0.0", CODE, module="wfenv", requires=["tzdata==2023.3"],
+                           yaml=YAML)
     assert ours.IANA_VERSION != "2023c"  # cfy-local's own tzdata differs from the plugin's pin
-    up = cfy("plugins", "upload", str(folder), "-y", str(plugin_yaml))
-    assert up.exit_code == 0, up
-    bp = tmp_path / "bp"
-    bp.mkdir()
-    (bp / "blueprint.yaml").write_text(textwrap.dedent("""\
-        tosca_definitions_version: cloudify_dsl_1_4
-        imports:
-          - cloudify/types/types.yaml
-          - plugin:wfenv-plug
-        node_templates:
-          n: {type: wfenv.Node}
-        """))
-    assert cfy("blueprints", "upload", str(bp / "blueprint.yaml"), "-b", "bp").exit_code == 0
-    assert cfy("deployments", "create", "dep", "-b", "bp").exit_code == 0
+    deploy_with_plugin(cfy, tmp_path, plugin, "wfenv-plug", "n: {type: wfenv.Node}\n")
     done = cfy("executions", "start", "which", "-d", "dep")
     assert done.exit_code == 0, done
     venv = os.path.join(str(home), "plugin-envs", "wfenv-plug", "1.0.0")
