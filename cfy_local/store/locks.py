@@ -261,36 +261,29 @@ class key_lock:  # noqa: N801 - used as ``with key_lock(...)``, like ``lock``
         self.slot = slot
 
     def _timed_out(self) -> ConflictError:
-        return ConflictError(f"Timed out waiting for the lock `{self.name}` on `{self.key}` "
-                             f"({lock_path(self.home_root, self.name)})")
+        return ConflictError(f"Timed out waiting for the lock `{self.name}` on `{self.key}` ({self.slot.path})")
+
+    def _try(self) -> bool:
+        """One attempt at the key's byte: False while another process holds it."""
+        try:
+            fcntl.fcntl(self.fd, fcntl.F_OFD_SETLK, self.slot.lock_request)
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise
 
     def __enter__(self) -> None:
         slot = self.slot
         if not _take_mutex(slot.mutex, self.timeout):
             raise self._timed_out()
         try:
-            path = slot.path
-            fd = self.fd = _key_fd(self.home_root, self.name, path)
+            self.fd = _key_fd(self.home_root, self.name, slot.path)
             try:
-                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, slot.lock_request)
-                return  # not held by another process: the usual case, one system call
+                # Not held by another process is the usual case: one system call.
+                locked = self._try() or _poll(self._try, time.monotonic() + self.timeout)
             except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise _lock_error(self.name, path, exc) from exc
-
-            def try_once() -> bool:
-                try:
-                    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, slot.lock_request)
-                    return True
-                except OSError as exc:
-                    if exc.errno in (errno.EAGAIN, errno.EACCES):
-                        return False
-                    raise
-
-            try:
-                locked = _poll(try_once, time.monotonic() + self.timeout)
-            except OSError as exc:
-                raise _lock_error(self.name, path, exc) from exc
+                raise _lock_error(self.name, slot.path, exc) from exc
             if not locked:
                 raise self._timed_out()
         except BaseException:
