@@ -237,18 +237,36 @@ def atomic_write_json(path: str, obj: Any, *, durable: bool = True) -> None:
     atomic_write_bytes(path, dumps(obj), durable=durable)
 
 
+def _read_open_file(fd: int) -> tuple[os.stat_result, bytes]:
+    """All of an open state file, with its stat. State files are replaced whole, never
+    grown in place: a first read of the whole size is all of it (no second read for the end)."""
+    st = os.fstat(fd)
+    chunks = []
+    while True:
+        chunk = os.read(fd, max(st.st_size + 1, 4096))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if len(chunks) == 1 and len(chunk) == st.st_size:
+            break
+    return st, b"".join(chunks)
+
+
+def _unreadable(path: str, exc: OSError) -> CorruptRecordError:
+    """The one-line error for a state file that cannot be read (a planted link named)."""
+    if isinstance(exc, PlantedSymlinkError):
+        return CorruptRecordError(str(exc))
+    if exc.errno == errno.ELOOP:
+        return CorruptRecordError(f"Refusing to follow a symlink at state file {path}")
+    return CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}")
+
+
 def read_bytes(path: str) -> bytes:
     """Read a state file without following a symlink at ``path`` or a folder above it."""
     check_folders(path)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return _read_open_file(fd)[1]
     finally:
         os.close(fd)
 
@@ -283,24 +301,14 @@ class FolderReader:
         except FileNotFoundError:
             raise
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise CorruptRecordError(f"Refusing to follow a symlink at state file {path}") from exc
-            raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+            raise _unreadable(path, exc) from exc
         try:
-            st = os.fstat(fd)
-            chunks = []
-            while True:
-                chunk = os.read(fd, max(st.st_size + 1, 4096))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                if len(chunks) == 1 and len(chunk) == st.st_size:
-                    break  # state files are replaced whole, never grown in place: that is all
+            st, data = _read_open_file(fd)
         except OSError as exc:
-            raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+            raise _unreadable(path, exc) from exc
         finally:
             os.close(fd)
-        return st, _parse_state_file(path, b"".join(chunks))
+        return st, _parse_state_file(path, data)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -321,11 +329,7 @@ def read_json(path: str) -> Any:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        if isinstance(exc, PlantedSymlinkError):
-            raise CorruptRecordError(str(exc)) from exc
-        if exc.errno == errno.ELOOP:
-            raise CorruptRecordError(f"Refusing to follow a symlink at state file {path}") from exc
-        raise CorruptRecordError(f"Cannot read state file {path}: {exc.strerror}") from exc
+        raise _unreadable(path, exc) from exc
     return _parse_state_file(path, data)
 
 
