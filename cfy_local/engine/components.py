@@ -147,16 +147,25 @@ def create(ctx, timeout=EXECUTIONS_TIMEOUT, interval=POLLING_INTERVAL, **kwargs)
     return True
 
 
-def _wait_idle(client, deployment_id: str, timeout: float, interval: float) -> bool:
+def _poll(check, timeout: float, interval: float):
+    """``check()`` every ``interval`` seconds until it returns something (returned), or None
+    once ``timeout`` seconds have passed — how the components plugin waits on the manager."""
     deadline = time.monotonic() + float(timeout)
     while True:
-        running = [e for e in client.executions.list(deployment_id=deployment_id, include_system_workflows=True)
-                   if e.get("status") not in ENDED]
-        if not running:
-            return True
+        found = check()
+        if found is not None:
+            return found
         if time.monotonic() > deadline:
-            return False
+            return None
         time.sleep(float(interval))
+
+
+def _wait_idle(client, deployment_id: str, timeout: float, interval: float) -> bool:
+    def idle():
+        executions = client.executions.list(deployment_id=deployment_id, include_system_workflows=True)
+        return True if all(e.get("status") in ENDED for e in executions) else None
+
+    return _poll(idle, timeout, interval) is not None
 
 
 def _populate_results(ctx, client, deployment_id: str) -> None:
@@ -188,16 +197,15 @@ def execute_start(ctx, timeout=EXECUTIONS_TIMEOUT, interval=POLLING_INTERVAL, **
     allowed = {k: args[k] for k in ("allow_custom_parameters", "force", "dry_run", "queue") if k in args}
     ctx.logger.info('Starting execution for "%s" deployment', deployment_id)
     execution = client.executions.start(deployment_id, workflow_id, parameters=parameters or {}, **allowed)
-    deadline = time.monotonic() + float(timeout)
-    while True:
+    def ended():
         current = client.executions.get(execution["id"])
-        status = current.get("status")
-        if status in ENDED:
-            break
-        if time.monotonic() > deadline:
-            raise NonRecoverableError(f'Execution {execution["id"]} ({workflow_id}) of component deployment '
-                                      f'"{deployment_id}" did not end within {timeout} seconds')
-        time.sleep(float(interval))
+        return current if current.get("status") in ENDED else None
+
+    current = _poll(ended, timeout, interval)
+    if current is None:
+        raise NonRecoverableError(f'Execution {execution["id"]} ({workflow_id}) of component deployment '
+                                  f'"{deployment_id}" did not end within {timeout} seconds')
+    status = current.get("status")
     if status != "terminated":
         error = (current.get("error") or "").strip().splitlines()
         raise NonRecoverableError(f'Execution {execution["id"]} ({workflow_id}) of component deployment '
