@@ -112,3 +112,36 @@ class ExistingStartedModificationError(ConflictError):
 
 class ModificationAlreadyEndedError(ConflictError):
     """Finish or rollback of a modification that already finished or rolled back."""
+
+
+# The error code and HTTP status a Cloudify Manager answers a refusal with — for `cfy
+# serve` and for the in-process client of get_rest_client() alike. Most specific first:
+# the first class an error is an instance of decides.
+MANAGER_ERROR_CODES: list[tuple[type, str, int]] = [
+    (IllegalExecutionParametersError, "illegal_execution_parameters_error", 400),
+    (NonexistentWorkflowError, "nonexistent_workflow_error", 400),
+    (ExistingRunningExecutionError, "existing_running_execution_error", 400),
+    (ExistingStartedModificationError, "existing_started_deployment_modification_error", 400),
+    (ModificationAlreadyEndedError, "deployment_modification_already_ended_error", 400),
+    (EnvironmentCreationPendingError, "deployment_environment_creation_pending_error", 400),
+    (EnvironmentCreationInProgressError, "deployment_environment_creation_in_progress_error", 400),
+    (MissingDeploymentInputError, "missing_required_deployment_input_error", 400),
+    (UnknownDeploymentInputError, "unknown_deployment_input_error", 400),
+    (UnknownDeploymentSecretError, "unknown_deployment_secret_error", 400),
+    (NotFoundError, "not_found_error", 404),
+    (AlreadyExistsError, "conflict_error", 409),
+    (DSLError, "invalid_blueprint_error", 400),
+    (ValidationError, "bad_parameters_error", 400),
+    (InvalidTransitionError, "invalid_execution_status_update_error", 400),
+    (ConflictError, "conflict_error", 409),
+    (CorruptRecordError, "internal_server_error", 500),
+    (StorageError, "internal_server_error", 500),
+]
+
+
+def manager_error(exc: CfyLocalError) -> tuple[str, int]:
+    """(error code, HTTP status) of a refusal, as a manager answers it."""
+    for kind, code, status in MANAGER_ERROR_CODES:
+        if isinstance(exc, kind):
+            return code, status
+    return "general_error", 400

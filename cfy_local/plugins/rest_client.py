@@ -20,40 +20,29 @@ import os
 from cfy_local import secrets as secrets_store
 from cfy_local.deployments import api as deployments_api
 from cfy_local.deployments import modifications
+from cfy_local import errors
+from cfy_local.engine import managers, rest_api
+from cfy_local.engine.rest_api import EXCEPTION_CLASSES, CloudifyClientError, ListResponse, Resource
 from cfy_local.engine.storage import DeploymentStorage, StorageConflictError
-from cfy_local.errors import (AlreadyExistsError, CfyLocalError, ConflictError, ExistingStartedModificationError,
-                              ModificationAlreadyEndedError, NotFoundError, ValidationError)
+from cfy_local.errors import CfyLocalError
 from cfy_local.executions import api as executions_api
 from cfy_local.executions import event_stream as execution_events
-from cfy_local.engine import managers, rest_api
-from cfy_local.engine.rest_api import (EXCEPTION_CLASSES, CloudifyClientError, DeploymentEnvironmentCreationInProgressError,
-                                       DeploymentEnvironmentCreationPendingError, ExistingRunningExecutionError,
-                                       IllegalExecutionParametersError, ListResponse, MaintenanceModeActiveError,
-                                       MissingRequiredDeploymentInputError, NoSuchIncludeFieldError, NotModifiedError,
-                                       Resource, UnknownDeploymentInputError, UserUnauthorizedError)
 
 MANAGER_VERSION = managers.MANAGER_VERSION
 
 
+# The client's exception class for each error code, as cloudify_rest_client raises them.
+_CLIENT_ERRORS = {cls.ERROR_CODE: cls for cls in EXCEPTION_CLASSES.values() if getattr(cls, "ERROR_CODE", None)}
+
+
 def _call(func, *args, **kwargs):
-    """Run a core call; its refusal becomes the CloudifyClientError a manager would answer."""
+    """Run a core call; its refusal becomes the CloudifyClientError a manager would answer
+    (the code and status of ``errors.manager_error``, as ``cfy serve`` answers)."""
     try:
         return func(*args, **kwargs)
-    except NotFoundError as exc:
-        raise CloudifyClientError(str(exc), status_code=404, error_code="not_found_error") from None
-    except AlreadyExistsError as exc:
-        raise CloudifyClientError(str(exc), status_code=409, error_code="conflict_error") from None
-    except ExistingStartedModificationError as exc:
-        raise CloudifyClientError(str(exc), status_code=400,
-                                  error_code="existing_started_deployment_modification_error") from None
-    except ModificationAlreadyEndedError as exc:
-        raise CloudifyClientError(str(exc), status_code=400,
-                                  error_code="deployment_modification_already_ended_error") from None
-    except ConflictError as exc:
-        raise ExistingRunningExecutionError(str(exc), status_code=400,
-                                            error_code=ExistingRunningExecutionError.ERROR_CODE) from None
-    except (ValidationError, CfyLocalError) as exc:
-        raise CloudifyClientError(str(exc), status_code=400, error_code="bad_parameters_error") from None
+    except CfyLocalError as exc:
+        code, status = errors.manager_error(exc)
+        raise _CLIENT_ERRORS.get(code, CloudifyClientError)(str(exc), status_code=status, error_code=code) from None
 
 
 def _page(rows, _include=None, **filters):

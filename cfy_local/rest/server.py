@@ -45,29 +45,6 @@ MAINTENANCE_EXEMPT = frozenset({"brokers", "managers", "db-nodes", "cluster", "c
 # During activation the manager refuses only changes to these resources.
 ACTIVATING_REFUSED = frozenset({"executions", "deployments", "deployment-modifications", "snapshots"})
 
-# Most specific first: the first class an error is an instance of decides.
-ERROR_CODES: list[tuple[type, str, int]] = [
-    (errors.IllegalExecutionParametersError, "illegal_execution_parameters_error", 400),
-    (errors.NonexistentWorkflowError, "nonexistent_workflow_error", 400),
-    (errors.ExistingRunningExecutionError, "existing_running_execution_error", 400),
-    (errors.ExistingStartedModificationError, "existing_started_deployment_modification_error", 400),
-    (errors.ModificationAlreadyEndedError, "deployment_modification_already_ended_error", 400),
-    (errors.EnvironmentCreationPendingError, "deployment_environment_creation_pending_error", 400),
-    (errors.EnvironmentCreationInProgressError, "deployment_environment_creation_in_progress_error", 400),
-    (errors.MissingDeploymentInputError, "missing_required_deployment_input_error", 400),
-    (errors.UnknownDeploymentInputError, "unknown_deployment_input_error", 400),
-    (errors.UnknownDeploymentSecretError, "unknown_deployment_secret_error", 400),
-    (errors.NotFoundError, "not_found_error", 404),
-    (errors.AlreadyExistsError, "conflict_error", 409),
-    (errors.DSLError, "invalid_blueprint_error", 400),
-    (errors.ValidationError, "bad_parameters_error", 400),
-    (errors.InvalidTransitionError, "invalid_execution_status_update_error", 400),
-    (errors.ConflictError, "conflict_error", 409),
-    (errors.CorruptRecordError, "internal_server_error", 500),
-    (errors.StorageError, "internal_server_error", 500),
-]
-
-
 class Api:
     """Authentication, maintenance rules, routing and error mapping; no sockets here."""
 
@@ -112,11 +89,9 @@ class Api:
         if isinstance(exc, errors.MaintenanceModeError):
             activating = maintenance.current_status(self.home) == maintenance.ACTIVATING
             return HttpError(503, "entering_maintenance_mode" if activating else "maintenance_mode_active", str(exc))
-        for kind, code, status in ERROR_CODES:
-            if isinstance(exc, kind):
-                return HttpError(status, code, str(exc))
         if isinstance(exc, errors.CfyLocalError):
-            return HttpError(400, "general_error", str(exc))
+            code, status = errors.manager_error(exc)
+            return HttpError(status, code, str(exc))
         # The operator sees the traceback on the server's stderr; the client only the kind.
         traceback.print_exception(exc, file=sys.stderr)
         return HttpError(500, "internal_server_error", f"Internal error in cfy-local: {type(exc).__name__}")
