@@ -79,6 +79,7 @@ def progress(home: Any, execution_id: str) -> tuple[int, int]:
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_encode_str = json.encoder.encode_basestring_ascii  # a str as _encode writes it
 # The members of an operation, in the order they are written; ``_head`` encodes the
 # unchanging ones (with the key) once, ``_fragment`` adds the two that change.
 _FIXED_MEMBERS = ("name", "operation", "node_instance_id")
@@ -92,6 +93,13 @@ def _head(key: str, op: dict) -> bytes | None:
     encoded whole at every write."""
     if tuple(op) != _MEMBERS:
         return None
+    name, operation, instance_id = op["name"], op["operation"], op["node_instance_id"]
+    if type(key) is str and type(name) is str and type(operation) is str and type(instance_id) is str:
+        # What encoding the dict gives, put together from its strings: the first write of a
+        # large run's graph encodes every operation's head (a dict encode each was 50 ms of
+        # the first write of 9,000 operations, before the first task ran).
+        return (f'{_encode_str(key)}:{{"name":{_encode_str(name)},"operation":{_encode_str(operation)},'
+                f'"node_instance_id":{_encode_str(instance_id)},"state":').encode("ascii")
     fixed = _encode({name: op[name] for name in _FIXED_MEMBERS})
     return (_encode(key) + ":" + fixed[:-1] + ',"state":').encode("utf-8")
 

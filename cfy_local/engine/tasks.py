@@ -606,9 +606,10 @@ class TaskDependencyGraph:
         """Drop NOP tasks and empty subgraphs, linking their dependents to their
         dependencies so the ordering through them is kept (Cloudify's ``optimize``)."""
         changed = True
+        candidates = list(self._tasks.values())
         while changed:
             changed = False
-            for task in list(self._tasks.values()):
+            for task in candidates:
                 if not (task.is_nop() or (task.is_subgraph and not task.tasks)):
                     continue
                 if not task.is_subgraph and (task.on_success is not None or task.on_failure is not None):
@@ -622,6 +623,8 @@ class TaskDependencyGraph:
                             self.add_dependency(dependent, dep)
                 self.remove_task(task)
                 changed = True
+            # Only a subgraph emptied by this pass can be a new candidate for the next.
+            candidates = [task for task in self._tasks.values() if task.is_subgraph]
 
     def linearize(self) -> list[WorkflowTask]:
         """Tasks in an order that respects dependencies; RuntimeError on a cycle."""
@@ -763,17 +766,22 @@ class _GraphRun:
         if not self.run.dry_run:
             self.graph.optimize()
         tasks = [task for task in self.graph._tasks.values() if not task._done_ok and task.state != TASK_FAILED]
-        members = set(tasks)
+        # What blocks a task: its dependencies and its subgraph that are still to run (done
+        # and failed tasks are not members). Counted with C-level loops: a generator per
+        # task was a tenth of building a large graph.
+        is_member = set(tasks).__contains__
+        ready = self.ready
         for task in tasks:
-            task._blockers = sum(1 for dep in task._deps if dep in members and not dep._done_ok)
+            deps = task._deps
+            blockers = sum(map(is_member, deps)) if deps else 0
             sub = task.containing_subgraph
-            if sub is not None and sub in members and sub.state != TASK_STARTED:
-                task._blockers += 1
+            if sub is not None and sub.state != TASK_STARTED and is_member(sub):
+                blockers += 1
+            task._blockers = blockers
             if task.is_subgraph:
-                task._open_children = sum(1 for child in task.tasks.values() if child in members)
-        for task in tasks:
-            if task._blockers == 0:
-                self.ready.append(task)
+                task._open_children = sum(map(is_member, task.tasks.values()))
+            if blockers == 0:
+                ready.append(task)
         run = self.run
         # The graph lives until it has run: set aside from the cyclic collector meanwhile
         # (gc.freeze), which otherwise walks its tens of thousands of objects at every
