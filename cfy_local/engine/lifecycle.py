@@ -196,6 +196,8 @@ def _relationship_groups(instance, targets_filter=None):
 
 
 def _relationship_tasks(instance, operation: str, reverse: bool = False, targets_filter=None):
+    if not instance.node.maps_relationship_operation(operation):
+        return []
     items = []
     for group in _relationship_groups(instance, targets_filter):
         tasks = []

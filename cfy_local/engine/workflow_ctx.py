@@ -66,6 +66,7 @@ class WorkflowNode:
         self.operations = node.get("operations") or {}
         self._relationships = [WorkflowRelationship(ctx, self, rel) for rel in node.get("relationships") or []]
         self._instances: list[WorkflowNodeInstance] = []
+        self._relationship_operations: dict[str, bool] = {}
 
     @property
     def relationships(self):
@@ -81,6 +82,17 @@ class WorkflowNode:
 
     def has_operation(self, operation: str) -> bool:
         return operation_defined(self.operations.get(operation))
+
+    def maps_relationship_operation(self, operation: str) -> bool:
+        """Whether a relationship of this node maps ``operation`` on either side. Asked for
+        every instance at every relationship step of a lifecycle workflow, answered once
+        per node: an instance's relationships take their operations from the node's."""
+        found = self._relationship_operations.get(operation)
+        if found is None:
+            found = self._relationship_operations[operation] = any(
+                operation_defined(rel.source_operations.get(operation))
+                or operation_defined(rel.target_operations.get(operation)) for rel in self._relationships)
+        return found
 
     def get_relationship(self, target_id: str) -> WorkflowRelationship | None:
         found = None

@@ -57,6 +57,10 @@ class EventWriter:
             raise _events_error(path, exc) from exc
         with _exclusive(self._fd):
             _cut_partial_line(self._fd)
+        # Whether something was written (or cut) since the last fsync: a run's end makes
+        # the log durable several times over (the engine, the worker, the final event,
+        # the close), and an fsync with nothing new still costs a disk round trip.
+        self._unsynced = True
 
     def write(self, event: dict[str, Any]) -> None:
         self._append((_encode_event(event) + "\n").encode("utf-8"))
@@ -79,8 +83,9 @@ class EventWriter:
     def flush(self, *, durable: bool = False) -> None:
         with self._mutex:
             self._flush_locked()
-            if durable:
+            if durable and self._unsynced:
                 os.fsync(self._fd)
+                self._unsynced = False
 
     def _flush_locked(self) -> None:
         if self._pending:
@@ -93,6 +98,7 @@ class EventWriter:
         what fits, then refuses), cut the log back to its last whole line."""
         view = memoryview(data)
         written = 0
+        self._unsynced = True
         with _exclusive(self._fd):
             try:
                 while view:
