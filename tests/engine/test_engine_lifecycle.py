@@ -118,6 +118,22 @@ def test_install_runs_lifecycle_in_order_targets_first_and_persists_state(env):
     assert api.evaluate_outputs(env.home, "dep")["app_address"]["value"] == "addr-" + app["id"]
 
 
+def test_a_run_hands_every_object_back_to_the_cyclic_collector(env):
+    # The lifecycle sets its graph aside from the collector (gc.freeze) from the end of the
+    # build until the graph ran; nothing may stay set aside after a run, whether it
+    # succeeded or failed (a long-lived process would never collect it).
+    import gc
+
+    env.deploy(BLUEPRINT, OPS)
+    before = gc.get_freeze_count()
+    assert env.run("install").error is None
+    assert gc.get_freeze_count() == before == 0
+    env.deploy(BLUEPRINT.replace("stop: p.PKG.ops.record", "stop: p.PKG.ops.fail"), OPS, dep="failing")
+    assert env.run("install", dep="failing").error is None
+    assert "stop failed" in (env.run("uninstall", dep="failing").error or "")
+    assert gc.get_freeze_count() == 0
+
+
 def test_state_transitions_are_written(env):
     env.deploy(BLUEPRINT, OPS)
     env.run("install")

@@ -69,6 +69,26 @@ def test_events_read_incrementally_and_skip_partial_line(tmp_path):
     assert [e["n"] for e in got] == [3]
 
 
+def test_durable_flush_syncs_only_what_was_written_since_the_last(tmp_path, monkeypatch):
+    # A run's end asks for a durable log several times over; only writes since the last
+    # fsync need another one. The spy calls the real fsync.
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(event_log.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    path = str(tmp_path / "events.ndjson")
+    writer = event_log.EventWriter(path, batch=True)
+    writer.write({"n": 1})
+    writer.flush(durable=True)
+    writer.flush(durable=True)
+    assert len(synced) == 1
+    writer.write({"n": 2})
+    writer.flush()  # written, not synced
+    writer.close()  # close is durable: syncs what the plain flush wrote
+    assert len(synced) == 2
+    got, _ = event_log.read_from(path, 0)
+    assert [e["n"] for e in got] == [1, 2]
+
+
 def _line_by_line(data: bytes) -> list:
     """What a reader of the log must return: each whole line decoded on its own."""
     out = []
