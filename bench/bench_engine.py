@@ -201,7 +201,8 @@ def child_ours(workload: str, n: int, workdir: str, mode: str) -> dict:
     import uuid
 
     from cfy_local.deployments import api
-    from cfy_local.engine.workflow_run import collect_less_often, run_workflow
+    from cfy_local.engine.collector import collect_less_often
+    from cfy_local.engine.workflow_run import run_workflow
     from cfy_local.store.event_log import EventWriter
     from cfy_local.store.paths import Home
 

@@ -9,9 +9,9 @@ establish/unlink relationship operations towards the processed instances.
 from __future__ import annotations
 
 import functools
-import gc
 from typing import Iterable
 
+from cfy_local.engine.collector import building_long_lived
 from cfy_local.engine.ctx_stack import current_workflow_ctx
 from cfy_local.engine.tasks import BuiltinTask, HandlerResult, NOPLocalWorkflowTask, _ForkJoin, forkjoin
 from cfy_local.engine.workflow_ctx import operation_defined
@@ -30,33 +30,24 @@ _SKIP_STOP = {"stopped", "deleting", "deleted", "uninitialized", "configured"}
 
 
 class _Building:
-    """Build tasks in graph mode even when called from a non-graph workflow — and without
-    the cyclic collector: what a lifecycle builds is the graph, which lives until it ran,
-    so collections during the build only walk it again and again (a tenth of the build of
-    1,000 instances). A build that ends well sets the graph aside from the collector
-    (``gc.freeze``) before turning it back on: else the first allocation after the build
-    walks every object the build made at once (50 ms at 1,000 instances, before the first
-    task). ``execute()`` keeps it set aside while it runs and hands it back at its end
-    (engine/tasks.py)."""
+    """Build tasks in graph mode even when called from a non-graph workflow, with the
+    collector paused and the graph set aside from it once built (engine/collector.py):
+    what a lifecycle builds is the graph, which lives until it ran."""
 
     def __init__(self, graph):
         self.ctx = graph.run.workflow_ctx or current_workflow_ctx.get_ctx()
         self.previous = False
-        self.collecting = False
+        self.long_lived = building_long_lived()
 
     def __enter__(self):
         self.previous = self.ctx._graph_mode
         self.ctx._graph_mode = True
-        self.collecting = gc.isenabled()
-        gc.disable()
+        self.long_lived.__enter__()
         return self.ctx
 
     def __exit__(self, exc_type, exc, tb):
         self.ctx._graph_mode = self.previous
-        if self.collecting:
-            if exc_type is None:
-                gc.freeze()
-            gc.enable()
+        self.long_lived.__exit__(exc_type, exc, tb)
 
 
 class _Act:

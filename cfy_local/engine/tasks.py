@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _thread
 import abc
-import gc
 import heapq
 import itertools
 import sys
@@ -26,6 +25,7 @@ from collections import deque
 from typing import Any, Callable
 
 from cfy_local import clock
+from cfy_local.engine import collector
 from cfy_local.engine.event_emitter import EncodedContext, encode_members, encode_string, error_cause
 from cfy_local.engine.exceptions import NonRecoverableError, OperationRetry, RecoverableError
 from cfy_local.engine.task_states import (FINAL_STATES, TASK_FAILED, TASK_PENDING, TASK_RESCHEDULED,
@@ -151,22 +151,29 @@ class WorkflowTask(abc.ABC):
         # graph bookkeeping
         self._deps: set[WorkflowTask] = set()
         self._dependents: set[WorkflowTask] = set()
+        # What every task of a graph gets while it is built and run is set here, not left
+        # to a class default: CPython keeps an object's attributes in an array keyed by its
+        # class's shared names, and the names it can still add shrink with each object made
+        # — after a few dozen tasks, the first attribute a task takes that its class had not
+        # seen gives that task a dict of its own (21,000 dicts at a 1,000-instance install,
+        # made while it ran, each walked by the collector).
+        self.containing_subgraph: SubgraphTask | None = None
+        self.graph: TaskDependencyGraph | None = None
+        self.result: Any = None
+        self._blockers = 0
+        self._done_ok = False
+        self._encoded_context: tuple[int, EncodedContext] | None = None
 
     # Defaults that most tasks never change live on the class: a large install builds
     # tens of thousands of tasks, and every attribute set in __init__ costs.
     on_success: Callable | None = None
     on_failure: Callable | None = None
-    containing_subgraph: "SubgraphTask | None" = None
-    graph: "TaskDependencyGraph | None" = None
-    result: Any = None
     error: BaseException | None = None
     error_causes: list | None = None
     execute_after = 0.0
     ignored = False
     retried_task = None
     _async_result: "TaskAsyncResult | None" = None
-    _blockers = 0
-    _done_ok = False
     _dropped = False
     _started_direct = False
     _error_consumed = False
@@ -248,8 +255,6 @@ class WorkflowTask(abc.ABC):
         ctx["task_current_retries"] = self.current_retries
         ctx["task_total_retries"] = self.total_retries
         return ctx
-
-    _encoded_context: tuple[int, EncodedContext] | None = None
 
     def _task_context_encoded(self) -> EncodedContext:
         """``_task_context()`` encoded once per attempt: a task sends two or three events
@@ -787,11 +792,11 @@ class _GraphRun:
         # (gc.freeze), which otherwise walks its tens of thousands of objects at every
         # collection, and handed back to it after (a nested graph's end hands back the
         # outer one too: it is then only walked again).
-        gc.freeze()
+        collector.set_aside()
         try:
             self._supervise()
         finally:
-            gc.unfreeze()
+            collector.release()
             with self.mutex:
                 self.closed = True
         if self.crashed is not None:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from cfy_local.deployments import modifications
 from cfy_local.deployments.instances import CONTAINED_IN
 from cfy_local.deployments.records import load_deployment
+from cfy_local.engine.collector import building_long_lived
 from cfy_local.engine.context import BlueprintContext, DeploymentContext, OperationTask
 from cfy_local.engine.event_emitter import EncodedContext, encode_members, make_logger
 from cfy_local.engine.exceptions import NonRecoverableError
@@ -162,6 +163,10 @@ class WorkflowNodeInstance:
         self.index = data.get("index", 0)
         self._relationships = [WorkflowRelationshipInstance(ctx, self, rel) for rel in data.get("relationships") or []]
         self._logger = None
+        # Filled on first use, named here: an attribute an instance first takes later gives
+        # it a dict of its own once many instances exist (engine/tasks.py, WorkflowTask).
+        self._event_context: dict | None = None
+        self._encoded_event_context: EncodedContext | None = None
 
     def __eq__(self, other):
         return isinstance(other, WorkflowNodeInstance) and other.id == self.id
@@ -171,9 +176,6 @@ class WorkflowNodeInstance:
 
     def __repr__(self):
         return f"<WorkflowNodeInstance {self.id} {self.state}>"
-
-    _event_context: dict | None = None
-    _encoded_event_context: EncodedContext | None = None
 
     @property
     def event_context(self) -> dict:
@@ -450,17 +452,20 @@ class CloudifyWorkflowContext(_NodeLookups):
 
     # -- snapshot of nodes and instances ------------------------------------------------
     def _load(self) -> None:
-        storage = self._run.storage
-        self._nodes = {node["id"]: WorkflowNode(self, node) for node in storage.nodes}
-        self._instances: dict[str, WorkflowNodeInstance] = {}
-        for data in storage.load_instances():
-            node = self._nodes.get(data.get("node_id"))
-            if node is None:
-                continue
-            instance = WorkflowNodeInstance(self, node, data)
-            self._instances[instance.id] = instance
-            node._instances.append(instance)
-        self._children: dict[str, list[WorkflowNodeInstance]] | None = None
+        # The snapshot lives as long as the run (or until refreshed): built with the collector
+        # paused, then set aside from it (engine/collector.py).
+        with building_long_lived():
+            storage = self._run.storage
+            self._nodes = {node["id"]: WorkflowNode(self, node) for node in storage.nodes}
+            self._instances: dict[str, WorkflowNodeInstance] = {}
+            for data in storage.load_instances():
+                node = self._nodes.get(data.get("node_id"))
+                if node is None:
+                    continue
+                instance = WorkflowNodeInstance(self, node, data)
+                self._instances[instance.id] = instance
+                node._instances.append(instance)
+            self._children: dict[str, list[WorkflowNodeInstance]] | None = None
 
     def _contained_in(self, instance_id: str) -> list[WorkflowNodeInstance]:
         if self._children is None:

@@ -7,7 +7,6 @@ events (``workflow_started`` … ``workflow_succeeded|failed|cancelled``) and it
 from __future__ import annotations
 
 import _thread
-import gc
 import os
 import threading
 import time
@@ -17,7 +16,7 @@ from typing import Any, Callable
 
 from cfy_local.config import load_config
 from cfy_local.dsl.functions import evaluate_runtime
-from cfy_local.engine import compat
+from cfy_local.engine import collector, compat
 from cfy_local.engine.builtin import BY_FUNCTION
 from cfy_local.engine.context import BlueprintContext, DeploymentContext
 from cfy_local.engine.event_emitter import EventEmitter, encode_members, error_cause
@@ -330,18 +329,6 @@ def _with_defaults(run: WorkflowRun, params: dict) -> dict:
     return merged
 
 
-def collect_less_often() -> None:
-    """The cyclic collector's setting for a process that runs a workflow (the worker, for
-    the rest of its life). A workflow builds and keeps tens of thousands of small objects
-    (tasks, contexts, events); at the default gen-0 threshold (700 allocations) the
-    collector walks them again and again — about a tenth of a 1,000-instance install.
-    Not set back after the run: lowering the threshold made the next allocation collect
-    the whole heap (70 ms at 1,000 instances), between the run's last event and its
-    recorded end."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], 20000), *threshold[1:])
-
-
 def run_workflow(home: Any, execution: dict, *, events, cancel, task_retries=None, task_retry_interval=None,
                  thread_pool_size=None) -> Any:
     """Run the execution's workflow; return its result or raise WorkflowRunFailed/WorkflowCancelled."""
@@ -399,6 +386,9 @@ def _run_workflow(home: Any, execution: dict, *, events, cancel, task_retries, t
     finally:
         if pushed:
             current_workflow_ctx.pop()
+        # What the run kept set aside (the ctx's snapshot, a graph that never ran) goes back
+        # to the collector: nothing stays out of its reach after a run.
+        collector.release()
         run.close()
         run.graph_state.flush(durable=True)
         run.emitter.flush()

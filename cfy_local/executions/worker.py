@@ -242,7 +242,8 @@ def run(home: Home, execution_id: str) -> int:
             outcome = Status.TERMINATED.value
             return 0
         # the engine loads once the run may start
-        from cfy_local.engine.workflow_run import collect_less_often, run_workflow
+        from cfy_local.engine.collector import collect_less_often
+        from cfy_local.engine.workflow_run import run_workflow
 
         collect_less_often()
         try:
