@@ -119,16 +119,20 @@ def test_install_runs_lifecycle_in_order_targets_first_and_persists_state(env):
 
 
 def test_a_run_hands_every_object_back_to_the_cyclic_collector(env):
-    # The lifecycle sets its graph aside from the collector (gc.freeze) from the end of the
-    # build until the graph ran; nothing may stay set aside after a run, whether it
-    # succeeded or failed (a long-lived process would never collect it).
+    # A run sets what it keeps aside from the collector (gc.freeze: the ctx's snapshot, the
+    # graph once built; engine/collector.py); nothing may stay set aside after a run, whether
+    # it succeeded, failed or ran no graph (a long-lived process would never collect it).
     import gc
 
-    env.deploy(BLUEPRINT, OPS)
+    code = OPS + "\n\ndef look(ctx, **kwargs):\n    return len(list(ctx.node_instances))\n"
+    env.deploy(BLUEPRINT + "workflows:\n  look: p.PKG.ops.look\n", code)
     before = gc.get_freeze_count()
     assert env.run("install").error is None
     assert gc.get_freeze_count() == before == 0
-    env.deploy(BLUEPRINT.replace("stop: p.PKG.ops.record", "stop: p.PKG.ops.fail"), OPS, dep="failing")
+    outcome = env.run("look")  # no graph: only the snapshot was set aside
+    assert outcome.error is None and outcome.result == 3
+    assert gc.get_freeze_count() == 0
+    env.deploy(BLUEPRINT.replace("stop: p.PKG.ops.record", "stop: p.PKG.ops.fail"), code, dep="failing")
     assert env.run("install", dep="failing").error is None
     assert "stop failed" in (env.run("uninstall", dep="failing").error or "")
     assert gc.get_freeze_count() == 0
