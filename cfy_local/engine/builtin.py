@@ -274,25 +274,25 @@ def rollback(ctx, type_names=None, node_ids=None, node_instance_ids=None, full_r
     with lifecycle._Building(graph):
         for instance in unresolved:
             sub = graph.subgraph(f"rollback_{instance.id}")
-            items = []
+            steps = lifecycle._Steps(instance)
             if instance.state == "starting":
+                steps.event("Stopping node instance")
                 stop = lifecycle._op(instance, "cloudify.interfaces.lifecycle.stop")
-                items += [instance.send_event("Stopping node instance")] + ([stop] if stop else [])
-                items += [instance.set_state("configured")]
-                items.append(instance.send_event(
-                    f"Rollback Delete: nothing to do, instance state is {instance.state}"))
+                if stop is not None:
+                    steps.task(stop)
+                steps.state("configured")
+                steps.event(f"Rollback Delete: nothing to do, instance state is {instance.state}")
             else:
-                items.append(instance.send_event(f"Rollback Stop: nothing to do, instance state is {instance.state}"))
-                items += lifecycle._relationship_step(sub, instance, lifecycle.RELATIONSHIP + "unlink",
-                                                      "Unlinking relationships", "Relationships unlinked",
-                                                      reverse=True)
+                steps.event(f"Rollback Stop: nothing to do, instance state is {instance.state}")
+                steps.relationships(sub, lifecycle.RELATIONSHIP + "unlink", "Unlinking relationships",
+                                    "Relationships unlinked", reverse=True)
                 for name in ("delete", "postdelete"):
                     task = lifecycle._op(instance, lifecycle.LIFECYCLE + name)
                     if task is not None:
-                        items.append(task)
-                items.append(instance.set_state("uninitialized"))
-            items.append(instance.send_event("Rollbacked node instance"))
-            sub.sequence().add(*lifecycle._compact(items)[0])
+                        steps.task(task)
+                steps.state("uninitialized")
+            steps.event("Rollbacked node instance")
+            sub.sequence().add(*steps.done())
             lifecycle._ignore_failures(sub)
             subs[instance.id] = sub
         for instance in unresolved:

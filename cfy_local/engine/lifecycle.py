@@ -13,7 +13,7 @@ from typing import Iterable
 
 from cfy_local.engine.collector import building_long_lived
 from cfy_local.engine.ctx_stack import current_workflow_ctx
-from cfy_local.engine.tasks import BuiltinTask, HandlerResult, NOPLocalWorkflowTask, _ForkJoin, forkjoin
+from cfy_local.engine.tasks import BuiltinTask, HandlerResult, forkjoin
 from cfy_local.engine.workflow_ctx import operation_defined
 
 LIFECYCLE = "cloudify.interfaces.lifecycle."
@@ -50,65 +50,7 @@ class _Building:
         self.long_lived.__exit__(exc_type, exc, tb)
 
 
-class _Act:
-    """A node event or state change of a lifecycle sequence, before ``_compact`` turns
-    runs of them into tasks (cheaper than one task object each)."""
-
-    __slots__ = ("fn", "run", "name", "context")
-
-    def __init__(self, run, name: str, fn, context: dict):
-        self.run, self.name, self.fn, self.context = run, name, fn, context
-
-
-def _event(instance, text: str) -> _Act:
-    run = instance._ctx._run
-    context = instance.event_context
-    encoded = instance.encoded_event_context
-    return _Act(run, f"send_event {instance.id}",
-                lambda: run.emitter.event("workflow_node_event", text, encoded), context)
-
-
-def _state(instance, state: str) -> _Act:
-    run = instance._ctx._run
-    context = instance.event_context
-    if run.dry_run:
-        return _Act(run, f"set_state({state})", _nothing, context)
-
-    def apply():
-        run.storage.set_state_soon(instance.id, state)
-        instance.state = state
-
-    return _Act(run, f"set_state {instance.id} {state}", apply, context)
-
-
 def _nothing() -> None:
-    return None
-
-
-def _plain_builtin(task) -> bool:
-    return type(task) in (BuiltinTask, NOPLocalWorkflowTask) and task.on_success is None \
-        and task.on_failure is None and task.graph is None
-
-
-def _bookkeeping_fns(item) -> list | None:
-    """The functions of a state/event item (an ``_Act``, a plain builtin task or a forkjoin
-    of those), or None when the item is a real task."""
-    kind = type(item)
-    if kind is _Act:
-        return [item.fn]
-    if kind is _ForkJoin:
-        fns = []
-        for task in item.tasks:
-            if type(task) is _Act:
-                fns.append(task.fn)
-            elif _plain_builtin(task):
-                if type(task) is BuiltinTask:
-                    fns.append(task._fn)
-            else:
-                return None
-        return fns
-    if _plain_builtin(item):
-        return [item._fn] if kind is BuiltinTask else []
     return None
 
 
@@ -117,63 +59,11 @@ def _run_all(fns: tuple) -> None:
         fn()
 
 
-def _compact(items: list) -> tuple[list, dict]:
-    """Merge runs of consecutive state/event tasks into one task each.
-
-    They run inline on one runner thread one after the other anyway (a forkjoin of a
-    state change and its event has no order in Cloudify either); one task instead of a
-    dozen per instance keeps install/uninstall of thousands of instances cheap. Returns
-    the new items and a map from id(original item) to the item that now stands for it.
-    """
-    out: list = []
-    mapping: dict[int, object] = {}
-    run: list = []
-    fns: list = []
-
-    def close_run():
-        first = run[0].tasks[0] if type(run[0]) is _ForkJoin else run[0]
-        context = first.context if type(first) is _Act else first.event_context
-        if len(fns) == 1:
-            fn = fns[0]
-        else:
-            fn = functools.partial(_run_all, tuple(fns))
-        merged = BuiltinTask(first.run, first.name, fn, event_context=context)
-        for item in run:
-            mapping[id(item)] = merged
-        out.append(merged)
-        run.clear()
-        fns.clear()
-
-    for item in items:
-        item_fns = _bookkeeping_fns(item)
-        if item_fns is not None:
-            run.append(item)
-            fns.extend(item_fns)
-            continue
-        if run:
-            close_run()
-        out.append(item)
-    if run:
-        close_run()
-    return out, mapping
-
-
 def _op(instance, name: str):
     op = instance.node.operations.get(name)
     if not operation_defined(op):
         return None
     return instance.execute_operation(name)
-
-
-def _step(instance, operation: str, skip: bool, before: str, after: str | None, nothing: str | None):
-    """Items of one step: [event, op, event] or ['...: nothing to do'] (and whether real)."""
-    task = None if skip else _op(instance, operation)
-    if task is None:
-        return ([_event(instance, nothing)] if nothing else []), False
-    items = [_event(instance, before), task]
-    if after:
-        items.append(_event(instance, after))
-    return items, True
 
 
 def _relationship_groups(instance, targets_filter=None):
@@ -209,105 +99,181 @@ def _relationship_tasks(instance, operation: str, reverse: bool = False, targets
     return items
 
 
-def _relationship_step(parent, instance, operation: str, before: str, after: str, reverse: bool = False):
-    items = _relationship_tasks(instance, operation, reverse)
-    if not items:
-        return []
-    sub = parent.subgraph(f"{operation}_subgraph")
-    sub.sequence().add(*items)
-    return [_event(instance, before), sub, _event(instance, after)]
+class _Steps:
+    """One instance's lifecycle sequence, in order. Node events and state changes gather
+    into one task per run of them (they run one after the other on one runner anyway, and a
+    state change and its event have no order in Cloudify either), without an object per
+    step first: the builders run for every instance, and building each step as an object
+    and merging the runs after was half of building a large graph. Operations and
+    relationship subgraphs are items of their own."""
 
+    __slots__ = ("instance", "run", "emit", "encoded", "items", "fns", "first", "followers", "after_op",
+                 "real")
 
-def _moving_step(instance, after_op: dict, operation: str, skip: bool, states: tuple[str, str],
-                 texts: tuple[str, str]):
-    """A lifecycle operation that moves the instance through ``states`` (doing, done) with
-    ``texts`` (doing, done) as events — or one "<doing>: nothing to do" event when it is
-    skipped or not implemented. Returns (items, real) like ``_step``; the task that marks
-    it done is recorded in ``after_op`` (what must follow the operation)."""
-    task = None if skip else _op(instance, operation)
-    if task is None:
-        return [_event(instance, texts[0] + ": nothing to do")], False
-    done = forkjoin(_state(instance, states[1]), _event(instance, texts[1]))
-    after_op[operation] = done
-    return [forkjoin(_state(instance, states[0]), _event(instance, texts[0])), task, done], True
+    def __init__(self, instance, after_op: dict | None = None):
+        self.instance = instance
+        self.run = instance._ctx._run
+        self.emit = self.run.emitter.event
+        self.encoded = instance.encoded_event_context
+        self.items: list = []
+        self.fns: list = []
+        self.first = ""  # the name of the pending run: its first step's
+        self.followers: list = []  # after_op names whose follower is the pending run
+        self.after_op = after_op
+        self.real = False
+
+    def event(self, text: str) -> None:
+        if not self.fns:
+            self.first = f"send_event {self.instance.id}"
+        self.fns.append(functools.partial(self.emit, "workflow_node_event", text, self.encoded))
+
+    def state(self, state: str) -> None:
+        run, instance = self.run, self.instance
+        if run.dry_run:
+            name, apply = f"set_state({state})", _nothing
+        else:
+            name = f"set_state {instance.id} {state}"
+
+            def apply():
+                run.storage.set_state_soon(instance.id, state)
+                instance.state = state
+        if not self.fns:
+            self.first = name
+        self.fns.append(apply)
+
+    def follows(self, operation: str, *, unless_set: bool = False) -> None:
+        """The run of steps pending or next is what waits for ``operation`` (a relationship
+        with an ``operation`` property orders its source after it)."""
+        if not (unless_set and operation in self.after_op):
+            self.followers.append(operation)
+
+    def task(self, task) -> None:
+        self._close()
+        self.items.append(task)
+        self.real = True
+
+    def _close(self) -> None:
+        fns = self.fns
+        if not fns:
+            return
+        fn = fns[0] if len(fns) == 1 else functools.partial(_run_all, tuple(fns))
+        merged = BuiltinTask(self.run, self.first, fn, event_context=self.instance.event_context)
+        self.items.append(merged)
+        for operation in self.followers:
+            self.after_op[operation] = merged
+        self.followers.clear()
+        self.fns = []
+
+    def done(self) -> list:
+        """The sequence's items, the pending run closed."""
+        self._close()
+        return self.items
+
+    def discard(self) -> None:
+        self.items, self.fns = [], []
+        self.followers.clear()
+
+    def step(self, operation: str, skip: bool, before: str, after: str | None, nothing: str | None) -> None:
+        """[event, op, event], or '...: nothing to do' when skipped or not implemented."""
+        task = None if skip else _op(self.instance, operation)
+        if task is None:
+            if nothing:
+                self.event(nothing)
+            return
+        self.event(before)
+        self.task(task)
+        if after:
+            self.event(after)
+
+    def moving_step(self, operation: str, skip: bool, states: tuple[str, str], texts: tuple[str, str]) -> None:
+        """An operation that moves the instance through ``states`` (doing, done) with
+        ``texts`` as events, or one '<doing>: nothing to do' event; what marks it done is
+        what waits for it."""
+        task = None if skip else _op(self.instance, operation)
+        if task is None:
+            self.event(texts[0] + ": nothing to do")
+            return
+        self.state(states[0])
+        self.event(texts[0])
+        self.task(task)
+        self.follows(operation)
+        self.state(states[1])
+        self.event(texts[1])
+
+    def relationships(self, sub, operation: str, before: str, after: str, reverse: bool = False) -> None:
+        """The relationship operations of one step, in a subgraph of ``sub`` between two
+        events; nothing when no relationship maps the operation."""
+        items = _relationship_tasks(self.instance, operation, reverse)
+        if not items:
+            return
+        rel_sub = sub.subgraph(f"{operation}_subgraph")
+        rel_sub.sequence().add(*items)
+        self.event(before)
+        self.task(rel_sub)
+        self.event(after)
 
 
 def _install_subgraph(graph, instance, after_op: dict):
     """The install sequence of one instance; fills ``after_op[op]`` for lifecycle-op waits."""
     state = instance.state
     sub = graph.subgraph(f"install_{instance.id}")
-    items: list = []
-    real = False
-
-    def add(step):
-        nonlocal real
-        parts, is_real = step
-        items.extend(parts)
-        real = real or is_real
-
-    add(_step(instance, VALIDATION + "create", state in _SKIP_PRECREATE, "Validating node instance before creation",
-              "Node instance validated before creation", "Validating node instance before creation: nothing to do"))
-    add(_step(instance, LIFECYCLE + "precreate", state in _SKIP_PRECREATE, "Precreating node instance",
-              "Node instance precreated", "Precreating node instance: nothing to do"))
-    add(_moving_step(instance, after_op, LIFECYCLE + "create", state in _SKIP_CREATE, ("creating", "created"),
-                     ("Creating node instance", "Node instance created")))
+    steps = _Steps(instance, after_op)
+    steps.state("initializing")
+    steps.step(VALIDATION + "create", state in _SKIP_PRECREATE, "Validating node instance before creation",
+               "Node instance validated before creation", "Validating node instance before creation: nothing to do")
+    steps.step(LIFECYCLE + "precreate", state in _SKIP_PRECREATE, "Precreating node instance",
+               "Node instance precreated", "Precreating node instance: nothing to do")
+    steps.moving_step(LIFECYCLE + "create", state in _SKIP_CREATE, ("creating", "created"),
+                      ("Creating node instance", "Node instance created"))
     if state not in _SKIP_CONFIGURE:
-        rel_items = _relationship_step(sub, instance, RELATIONSHIP + "preconfigure", "Pre-configuring relationships",
-                                       "Relationships pre-configured")
-        items += rel_items
-        real = real or bool(rel_items)
-    add(_moving_step(instance, after_op, LIFECYCLE + "configure", state in _SKIP_CONFIGURE,
-                     ("configuring", "configured"), ("Configuring node instance", "Node instance configured")))
+        steps.relationships(sub, RELATIONSHIP + "preconfigure", "Pre-configuring relationships",
+                            "Relationships pre-configured")
+    steps.moving_step(LIFECYCLE + "configure", state in _SKIP_CONFIGURE, ("configuring", "configured"),
+                      ("Configuring node instance", "Node instance configured"))
     if state != "started":
-        rel_items = _relationship_step(sub, instance, RELATIONSHIP + "postconfigure", "Post-configuring relationships",
-                                       "Relationships post-configured")
-        items += rel_items
-        real = real or bool(rel_items)
+        steps.relationships(sub, RELATIONSHIP + "postconfigure", "Post-configuring relationships",
+                            "Relationships post-configured")
     start = None if state == "started" else _op(instance, LIFECYCLE + "start")
     if start is not None:
-        items += [forkjoin(_state(instance, "starting"), _event(instance, "Starting node instance")), start]
-        real = True
+        steps.state("starting")
+        steps.event("Starting node instance")
+        steps.task(start)
     else:
-        items.append(_event(instance, "Starting node instance: nothing to do"))
+        steps.event("Starting node instance: nothing to do")
     if state != "started":
         if instance.host_id == instance.id:
             get_state = _op(instance, HOST_GET_STATE)
             if get_state is not None:
                 get_state.on_success = _retry_until_truthy
-                items.append(get_state)
-                real = True
+                steps.task(get_state)
         for name in ("install", "start"):
             task = _op(instance, MONITORING_AGENT + name)
             if task is not None:
-                items.append(task)
-                real = True
-    poststart_items, poststart_real = _step(instance, LIFECYCLE + "poststart", state == "started",
-                                            "Poststarting node instance", "Node instance poststarted",
-                                            "Poststarting node instance: nothing to do")
-    if poststart_real:
-        after_op[LIFECYCLE + "start"] = poststart_items[0]
-    items += poststart_items
-    real = real or poststart_real
+                steps.task(task)
+    poststart = None if state == "started" else _op(instance, LIFECYCLE + "poststart")
+    if poststart is None:
+        steps.event("Poststarting node instance: nothing to do")
+    else:
+        steps.follows(LIFECYCLE + "start")
+        steps.event("Poststarting node instance")
+        steps.task(poststart)
+        steps.event("Node instance poststarted")
     if state != "started":
         task = _op(instance, MONITORING + "start")
         if task is not None:
-            items.append(task)
-            real = True
-        rel_items = _relationship_step(sub, instance, RELATIONSHIP + "establish", "Establishing relationships",
-                                       "Relationships established")
-        items += rel_items
-        real = real or bool(rel_items)
-    seq = sub.sequence()
-    if not real:
-        seq.add(*_compact([forkjoin(_state(instance, "started"),
-                                    _event(instance, "Node instance started (nothing to do)"))])[0])
-        return sub
-    started = forkjoin(_state(instance, "started"), _event(instance, "Node instance started"))
-    after_op.setdefault(LIFECYCLE + "start", started)
-    compacted, mapping = _compact([_state(instance, "initializing"), *items, started])
-    for name, follower in list(after_op.items()):
-        after_op[name] = mapping.get(id(follower), follower)
-    seq.add(*compacted)
+            steps.task(task)
+        steps.relationships(sub, RELATIONSHIP + "establish", "Establishing relationships",
+                            "Relationships established")
+    if not steps.real:
+        # Nothing to run: only the end state and one event (Cloudify skips the rest).
+        steps.discard()
+        steps.state("started")
+        steps.event("Node instance started (nothing to do)")
+    else:
+        steps.follows(LIFECYCLE + "start", unless_set=True)
+        steps.state("started")
+        steps.event("Node instance started")
+    sub.sequence().add(*steps.done())
     return sub
 
 
@@ -321,45 +287,47 @@ def _retry_until_truthy(task):
 def _uninstall_subgraph(graph, instance, ignore_failure: bool):
     state = instance.state
     sub = graph.subgraph(instance.id)
-    items: list = []
+    steps = _Steps(instance)
     if state in _SKIP_STOP:
-        items.append(_event(instance, f"Stop: instance already {state}"))
+        steps.event(f"Stop: instance already {state}")
     else:
-        items.append(forkjoin(_state(instance, "stopping"), _event(instance, "Stopping node instance")))
-        items += _step(instance, VALIDATION + "delete", False, "Validating node instance before deletion",
-                       "Node instance validated before deletion",
-                       "Validating node instance after deletion: nothing to do")[0]
+        steps.state("stopping")
+        steps.event("Stopping node instance")
+        steps.step(VALIDATION + "delete", False, "Validating node instance before deletion",
+                   "Node instance validated before deletion", "Validating node instance after deletion: nothing to do")
         task = _op(instance, MONITORING + "stop")
         if task is not None:
-            items.append(task)
-        items += _step(instance, LIFECYCLE + "prestop", False, "Prestopping node instance",
-                       "Node instance prestopped", None)[0]
+            steps.task(task)
+        steps.step(LIFECYCLE + "prestop", False, "Prestopping node instance", "Node instance prestopped", None)
         for name in ("stop", "uninstall"):
             task = _op(instance, MONITORING_AGENT + name)
             if task is not None:
-                items.append(task)
+                steps.task(task)
         stop = _op(instance, LIFECYCLE + "stop")
         if stop is not None:
-            items += [stop, _event(instance, "Stopped node instance")]
+            steps.task(stop)
+            steps.event("Stopped node instance")
         else:
-            items.append(_event(instance, "Stopped node instance: nothing to do"))
+            steps.event("Stopped node instance: nothing to do")
     if state not in ("stopped", "deleting", "deleted"):
-        items.append(_state(instance, "stopped"))
+        steps.state("stopped")
     if state in ("deleted", "uninitialized"):
-        items.append(_event(instance, f"Delete: instance already {state}"))
+        steps.event(f"Delete: instance already {state}")
     else:
-        items += _relationship_step(sub, instance, RELATIONSHIP + "unlink", "Unlinking relationships",
-                                    "Relationships unlinked", reverse=True)
+        steps.relationships(sub, RELATIONSHIP + "unlink", "Unlinking relationships", "Relationships unlinked",
+                            reverse=True)
         delete = _op(instance, LIFECYCLE + "delete")
         if delete is not None:
-            items += [forkjoin(_state(instance, "deleting"), _event(instance, "Deleting node instance")), delete]
+            steps.state("deleting")
+            steps.event("Deleting node instance")
+            steps.task(delete)
         else:
-            items.append(_event(instance, "Deleting node instance: nothing to do"))
-        items += _step(instance, LIFECYCLE + "postdelete", False, "Postdeleting node instance",
-                       "Node instance postdeleted", None)[0]
+            steps.event("Deleting node instance: nothing to do")
+        steps.step(LIFECYCLE + "postdelete", False, "Postdeleting node instance", "Node instance postdeleted", None)
     if state != "deleted":
-        items.append(forkjoin(_state(instance, "deleted"), _event(instance, "Deleted node instance")))
-    sub.sequence().add(*_compact(items)[0])
+        steps.state("deleted")
+        steps.event("Deleted node instance")
+    sub.sequence().add(*steps.done())
     if ignore_failure:
         _ignore_failures(sub)
     return sub
@@ -394,8 +362,7 @@ def _relationship_target_dependency(graph, source_sub, rel, target_sub, target_a
         follower = target_after_op.get(name)
         if follower is None:
             return  # the target's operation is a NOP: no ordering at all (Cloudify)
-        for task in (follower.tasks if isinstance(follower, _ForkJoin) else [follower]):
-            graph.add_dependency(source_sub, task)
+        graph.add_dependency(source_sub, follower)
         return
     graph.add_dependency(source_sub, target_sub)
 
