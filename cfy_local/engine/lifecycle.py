@@ -29,7 +29,7 @@ _SKIP_CONFIGURE = {"started", "starting", "configured"}
 _SKIP_STOP = {"stopped", "deleting", "deleted", "uninitialized", "configured"}
 
 
-class _Building:
+class _Building(building_long_lived):
     """Build tasks in graph mode even when called from a non-graph workflow, with the
     collector paused and the graph set aside from it once built (engine/collector.py):
     what a lifecycle builds is the graph, which lives until it ran."""
@@ -37,17 +37,16 @@ class _Building:
     def __init__(self, graph):
         self.ctx = graph.run.workflow_ctx or current_workflow_ctx.get_ctx()
         self.previous = False
-        self.long_lived = building_long_lived()
 
     def __enter__(self):
         self.previous = self.ctx._graph_mode
         self.ctx._graph_mode = True
-        self.long_lived.__enter__()
+        super().__enter__()
         return self.ctx
 
     def __exit__(self, exc_type, exc, tb):
         self.ctx._graph_mode = self.previous
-        self.long_lived.__exit__(exc_type, exc, tb)
+        super().__exit__(exc_type, exc, tb)
 
 
 def _nothing() -> None:
@@ -104,7 +103,7 @@ class _Steps:
     into one task per run of them (they run one after the other on one runner anyway, and a
     state change and its event have no order in Cloudify either), without an object per
     step first: the builders run for every instance, and building each step as an object
-    and merging the runs after was half of building a large graph. Operations and
+    and merging the runs after was a quarter of building a large graph. Operations and
     relationship subgraphs are items of their own."""
 
     __slots__ = ("instance", "run", "emit", "encoded", "items", "fns", "first", "followers", "after_op",

@@ -157,17 +157,18 @@ class WorkflowTask(abc.ABC):
         # — after a few dozen tasks, the first attribute a task takes that its class had not
         # seen gives that task a dict of its own (21,000 dicts at a 1,000-instance install,
         # made while it ran, each walked by the collector).
+        # (``on_failure`` too: ``ignore_failure`` gives every task of an uninstall one.)
         self.containing_subgraph: SubgraphTask | None = None
         self.graph: TaskDependencyGraph | None = None
         self.result: Any = None
         self._blockers = 0
         self._done_ok = False
         self._encoded_context: tuple[int, EncodedContext] | None = None
+        self.on_success: Callable | None = None
+        self.on_failure: Callable | None = None
 
-    # Defaults that most tasks never change live on the class: a large install builds
-    # tens of thousands of tasks, and every attribute set in __init__ costs.
-    on_success: Callable | None = None
-    on_failure: Callable | None = None
+    # What only a failed or retried task takes stays a class default: a large install
+    # builds tens of thousands of tasks, and every attribute set in __init__ costs.
     error: BaseException | None = None
     error_causes: list | None = None
     execute_after = 0.0
@@ -788,10 +789,8 @@ class _GraphRun:
             if blockers == 0:
                 ready.append(task)
         run = self.run
-        # The graph lives until it has run: set aside from the cyclic collector meanwhile
-        # (gc.freeze), which otherwise walks its tens of thousands of objects at every
-        # collection, and handed back to it after (a nested graph's end hands back the
-        # outer one too: it is then only walked again).
+        # Kept out of the collector's walks until it has run (engine/collector.py); a nested
+        # graph's end hands the outer one back too, which is then only walked again.
         collector.set_aside()
         try:
             self._supervise()
