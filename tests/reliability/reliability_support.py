@@ -234,8 +234,13 @@ def execution_records(home) -> list[dict]:
         return out
     for name in os.listdir(folder):
         if name.endswith(".json") and not name.startswith("."):
-            with open(os.path.join(folder, name)) as fh:
-                out.append(json.load(fh))
+            # A restore running in its worker swaps the executions folder for the snapshot's,
+            # so a record listed a moment ago may be gone by the time it is opened.
+            try:
+                with open(os.path.join(folder, name)) as fh:
+                    out.append(json.load(fh))
+            except FileNotFoundError:
+                continue
     return out
 
 
