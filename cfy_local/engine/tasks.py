@@ -707,6 +707,15 @@ def _cycle_text(tasks) -> str:
 # process used less than BUSY_SHARE of a core.
 GROW_AFTER = 0.005
 BUSY_SHARE = 0.75
+# And that a runner too many is running: tasks waited while the process used at least
+# CONTENDED_SHARE of a core for SHRINK_AFTER with more than one runner. A process that is
+# not scheduled for a while (a busy machine, a VM's stolen time) looks blocked too and gets
+# a runner it cannot use; with work always ready that runner never found a reason to leave,
+# and two runners that interleave operations on one shared target make its plugins' update
+# loops conflict (a 10,000-instance shared-target install: 16 s with one runner, 22 s once a
+# second had joined 8 s in).
+CONTENDED_SHARE = 0.9
+SHRINK_AFTER = 0.1
 
 
 class CpuWindow:
@@ -724,12 +733,16 @@ class CpuWindow:
     def elapsed(self) -> float:
         return time.monotonic() - self.wall
 
+    def share(self) -> tuple[float, float]:
+        """(cores the process used, seconds) over the window, and begin the next."""
+        cpu, wall = time.process_time(), time.monotonic()
+        used, seconds = cpu - self.cpu, wall - self.wall
+        self.cpu, self.wall = cpu, wall
+        return (used / seconds if seconds > 0 else 1.0), seconds
+
     def blocked(self) -> bool:
         """Judge the window, and begin the next."""
-        cpu, wall = time.process_time(), time.monotonic()
-        was_blocked = cpu - self.cpu < BUSY_SHARE * (wall - self.wall)
-        self.cpu, self.wall = cpu, wall
-        return was_blocked
+        return self.share()[0] < BUSY_SHARE
 
 
 class _GraphRun:
@@ -744,10 +757,13 @@ class _GraphRun:
     when tasks wait while the runners are blocked (an operation on the network, on disk,
     in a subprocess, asleep, or waiting for another operation): tasks ready for GROW_AFTER
     while the process used less than BUSY_SHARE of a core. Operations never run more at
-    once than the run's thread pool size. A runner leaves when it finds nothing ready.
+    once than the run's thread pool size. A runner leaves when it finds nothing ready, or
+    after its task when asked to: more than one kept the process busy (CONTENDED_SHARE
+    for SHRINK_AFTER), so they only took turns at the interpreter lock.
 
     The thread that called ``execute()`` supervises: it starts and adds runners, starts
-    one when a retry comes due, flushes what readers watch, and leaves when everything ran,
+    one when a retry comes due, asks one to leave (above), flushes what readers watch, and
+    leaves when everything ran,
     on a cancel once the running operations ended, or ``wait_after_fail`` after a failure
     (an operation still running then is abandoned, as Cloudify's engine abandons it). The
     graph's state is guarded by one mutex, released while an operation runs.
@@ -764,6 +780,8 @@ class _GraphRun:
         self._seq = itertools.count()
         self.limit = self.run.pool_size
         self.runners = 0
+        self.leaving = 0  # runners asked to leave after their task (more than one kept a core busy)
+        self._contended_for = 0.0  # seconds of windows in a row with a core busy and runners > 1
         self._nudge = threading.Event()  # a runner ended or failed: the supervisor acts
         self.closed = False  # the supervisor left: outcomes that come later are not handled
         self.crashed: BaseException | None = None  # a runner's own error, raised by execute()
@@ -831,13 +849,14 @@ class _GraphRun:
                         return
             timeout = 0.2
             act = False
-            if self.ready and self.runners < self.limit and not cancelled:
+            if self.ready and not cancelled and (self.runners < self.limit or self.runners > 1):
                 if window.elapsed() >= pause:
-                    pause = GROW_AFTER if self._grow_if_blocked(window) else min(pause * 2, 8 * GROW_AFTER)
+                    pause = GROW_AFTER if self._adjust_runners(window) else min(pause * 2, 8 * GROW_AFTER)
                 timeout = pause
             else:
                 window.restart()
                 pause = GROW_AFTER
+                self._contended_for = 0.0
             wall_now = time.monotonic()
             if wall_now - flushed >= 0.1:
                 flushed = wall_now
@@ -855,14 +874,31 @@ class _GraphRun:
                 self._nudge.clear()
                 act = True
 
-    def _grow_if_blocked(self, window: CpuWindow) -> bool:
-        """Add a runner if tasks waited through the window while the runners were blocked."""
-        if not window.blocked():
+    def _adjust_runners(self, window: CpuWindow) -> bool:
+        """Tasks waited through the window: add a runner if the runners were blocked (True:
+        judge again soon), or ask one to leave once more than one have kept a core busy for
+        SHRINK_AFTER."""
+        share, seconds = window.share()
+        if share < BUSY_SHARE:
+            self._contended_for = 0.0
+            with self.mutex:
+                if not (self.ready and self.runners - self.leaving < self.limit and not self.closed):
+                    return False  # all the pool's runners are blocked: nothing to add
+                if self.leaving:
+                    self.leaving -= 1  # one asked to leave stays instead
+                else:
+                    self._add_runner()
+            return True
+        if share < CONTENDED_SHARE or self.runners - self.leaving <= 1:
+            self._contended_for = 0.0
             return False
-        with self.mutex:
-            if self.ready and self.runners < self.limit and not self.closed:
-                self._add_runner()
-        return True
+        self._contended_for += seconds
+        if self._contended_for >= SHRINK_AFTER:
+            self._contended_for = 0.0
+            with self.mutex:
+                if self.runners - self.leaving > 1:
+                    self.leaving += 1
+        return False
 
     def _decide_locked(self) -> bool:
         """What the supervisor does with the mutex held; True when the graph is over."""
@@ -891,6 +927,9 @@ class _GraphRun:
         with self.mutex:
             try:
                 while not self.closed and not self.run.cancel_requested():
+                    if self.leaving and self.runners > 1:
+                        self.leaving -= 1
+                        break
                     task = self.ready.popleft() if self.ready else None
                     if task is None:
                         break
@@ -900,6 +939,9 @@ class _GraphRun:
                     self.crashed = exc
             finally:
                 self.runners -= 1
+                # Runners also leave when nothing is ready: never ask more to leave than
+                # would keep one.
+                self.leaving = min(self.leaving, max(0, self.runners - 1))
                 self._nudge.set()
 
     # -- starting ---------------------------------------------------------------------
