@@ -716,6 +716,11 @@ BUSY_SHARE = 0.75
 # second had joined 8 s in).
 CONTENDED_SHARE = 0.9
 SHRINK_AFTER = 0.1
+# Each runner asked to leave doubles how long the runners must look blocked before another
+# joins, up to GROW_AFTER_MAX (a process the machine keeps from a core now and then would
+# otherwise gain and lose a runner again and again); a window in which the process used
+# under a third of BUSY_SHARE — blocked beyond doubt — halves it again.
+GROW_AFTER_MAX = 0.32
 
 
 class CpuWindow:
@@ -743,6 +748,42 @@ class CpuWindow:
     def blocked(self) -> bool:
         """Judge the window, and begin the next."""
         return self.share()[0] < BUSY_SHARE
+
+
+class RunnerPolicy:
+    """Whether a graph's runners should change, judged on each window in which tasks
+    waited (``_GraphRun``): GROW when the process used under BUSY_SHARE of a core (its
+    runners are blocked), LEAVE once more than one runner kept it at CONTENDED_SHARE or more
+    for SHRINK_AFTER (they only take turns at the interpreter lock), KEEP otherwise.
+    ``grow_after`` is how long a window must be before it is judged."""
+
+    GROW, LEAVE, KEEP = "grow", "leave", "keep"
+
+    def __init__(self):
+        self.grow_after = GROW_AFTER
+        self.contended_for = 0.0  # seconds of windows in a row with a core busy and runners > 1
+
+    def judge(self, share: float, seconds: float, runners: int) -> str:
+        """``share`` of a core the process used over the window of ``seconds``, with
+        ``runners`` that stay (not asked to leave)."""
+        if share < BUSY_SHARE:
+            self.contended_for = 0.0
+            if share < BUSY_SHARE / 3:
+                self.grow_after = max(GROW_AFTER, self.grow_after / 2)
+            return self.GROW
+        if share < CONTENDED_SHARE or runners <= 1:
+            self.contended_for = 0.0
+            return self.KEEP
+        self.contended_for += seconds
+        if self.contended_for < SHRINK_AFTER:
+            return self.KEEP
+        self.contended_for = 0.0
+        self.grow_after = min(self.grow_after * 2, GROW_AFTER_MAX)
+        return self.LEAVE
+
+    def idle(self) -> None:
+        """No task waited: what counted towards a leave starts again."""
+        self.contended_for = 0.0
 
 
 class _GraphRun:
@@ -781,7 +822,7 @@ class _GraphRun:
         self.limit = self.run.pool_size
         self.runners = 0
         self.leaving = 0  # runners asked to leave after their task (more than one kept a core busy)
-        self._contended_for = 0.0  # seconds of windows in a row with a core busy and runners > 1
+        self.policy = RunnerPolicy()
         self._nudge = threading.Event()  # a runner ended or failed: the supervisor acts
         self.closed = False  # the supervisor left: outcomes that come later are not handled
         self.crashed: BaseException | None = None  # a runner's own error, raised by execute()
@@ -850,13 +891,14 @@ class _GraphRun:
             timeout = 0.2
             act = False
             if self.ready and not cancelled and (self.runners < self.limit or self.runners > 1):
-                if window.elapsed() >= pause:
+                due = max(pause, self.policy.grow_after)  # a window at least as long as a join needs
+                if window.elapsed() >= due:
                     pause = GROW_AFTER if self._adjust_runners(window) else min(pause * 2, 8 * GROW_AFTER)
-                timeout = pause
+                timeout = due
             else:
                 window.restart()
                 pause = GROW_AFTER
-                self._contended_for = 0.0
+                self.policy.idle()
             wall_now = time.monotonic()
             if wall_now - flushed >= 0.1:
                 flushed = wall_now
@@ -875,12 +917,11 @@ class _GraphRun:
                 act = True
 
     def _adjust_runners(self, window: CpuWindow) -> bool:
-        """Tasks waited through the window: add a runner if the runners were blocked (True:
-        judge again soon), or ask one to leave once more than one have kept a core busy for
-        SHRINK_AFTER."""
+        """Act on the policy's verdict on the window; True when a runner joined (or one
+        asked to leave stays): judge again soon."""
         share, seconds = window.share()
-        if share < BUSY_SHARE:
-            self._contended_for = 0.0
+        verdict = self.policy.judge(share, seconds, self.runners - self.leaving)
+        if verdict == RunnerPolicy.GROW:
             with self.mutex:
                 if not (self.ready and self.runners - self.leaving < self.limit and not self.closed):
                     return False  # all the pool's runners are blocked: nothing to add
@@ -889,12 +930,7 @@ class _GraphRun:
                 else:
                     self._add_runner()
             return True
-        if share < CONTENDED_SHARE or self.runners - self.leaving <= 1:
-            self._contended_for = 0.0
-            return False
-        self._contended_for += seconds
-        if self._contended_for >= SHRINK_AFTER:
-            self._contended_for = 0.0
+        if verdict == RunnerPolicy.LEAVE:
             with self.mutex:
                 if self.runners - self.leaving > 1:
                     self.leaving += 1
