@@ -890,7 +890,7 @@ class _GraphRun:
                         return
             timeout = 0.2
             act = False
-            if self.ready and not cancelled and (self.runners < self.limit or self.runners > 1):
+            if self.ready and not cancelled and self.limit > 1:  # one runner at most: nothing to judge
                 due = max(pause, self.policy.grow_after)  # a window at least as long as a join needs
                 if window.elapsed() >= due:
                     pause = GROW_AFTER if self._adjust_runners(window) else min(pause * 2, 8 * GROW_AFTER)
@@ -924,7 +924,7 @@ class _GraphRun:
         if verdict == RunnerPolicy.GROW:
             with self.mutex:
                 if not (self.ready and self.runners - self.leaving < self.limit and not self.closed):
-                    return False  # all the pool's runners are blocked: nothing to add
+                    return False  # nothing waits any more, the pool is full, or the graph ended
                 if self.leaving:
                     self.leaving -= 1  # one asked to leave stays instead
                 else:

@@ -21,17 +21,17 @@ def test_blocked_runners_get_another_and_a_busy_lone_runner_is_kept():
 
 def test_one_of_several_busy_runners_leaves_after_shrink_after():
     policy = RunnerPolicy()
-    verdicts = [policy.judge(1.0, 0.04, runners=2) for _ in range(3)]
-    assert verdicts == [KEEP, KEEP, LEAVE]  # 0.04, 0.08, 0.12 s >= SHRINK_AFTER
-    assert SHRINK_AFTER <= 0.12
+    window = SHRINK_AFTER * 0.4
+    verdicts = [policy.judge(1.0, window, runners=2) for _ in range(3)]
+    assert verdicts == [KEEP, KEEP, LEAVE]  # 0.4, 0.8, 1.2 × SHRINK_AFTER
     # Busy but under CONTENDED_SHARE (some of them are blocked): the count starts again.
-    policy.judge(1.0, 0.08, runners=2)
+    policy.judge(1.0, 2 * window, runners=2)
     assert policy.judge((BUSY_SHARE + CONTENDED_SHARE) / 2, 0.01, runners=2) == KEEP
-    assert policy.judge(1.0, 0.04, runners=2) == KEEP
+    assert policy.judge(1.0, window, runners=2) == KEEP
     # No task waited: the count starts again too.
-    policy.judge(1.0, 0.08, runners=2)
+    policy.judge(1.0, 2 * window, runners=2)
     policy.idle()
-    assert policy.judge(1.0, 0.04, runners=2) == KEEP
+    assert policy.judge(1.0, window, runners=2) == KEEP
 
 
 def test_each_leave_makes_the_next_join_wait_longer_and_clear_blocking_undoes_it():
@@ -52,6 +52,7 @@ def test_each_leave_makes_the_next_join_wait_longer_and_clear_blocking_undoes_it
     for _ in range(20):
         policy.judge(0.0, 0.005, runners=1)
     assert policy.grow_after == GROW_AFTER
+
 
 OPS = """
 import threading
